@@ -1,0 +1,372 @@
+"""The Unity player stand-in: a built-in scene behind the ML-Agents protocol.
+
+``UnityEnvironment(file_name=...)`` launches this exactly as it launches a
+Unity Linux build (``--mlagents-port N -nographics -batchmode -logFile F``).
+Like the C# side of com.unity.ml-agents (2.x/3.x, communication version
+1.5.0), it is the gRPC *client*: its first Exchange carries the
+initialization output, Python answers with the seed and ``num_areas``; then
+each Exchange sends agent infos and receives the next RESET/STEP/QUIT.
+
+It quits on QUIT, on a closing header (status 400), when the gRPC connection
+breaks, and when the process that launched it disappears, so it never
+outlives its trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import threading
+import time
+import uuid
+
+import numpy as np
+
+from .. import __version__
+from . import _protobuf_compat
+
+_protobuf_compat.install()
+
+import grpc  # noqa: E402
+from mlagents_envs.communicator_objects import command_pb2  # noqa: E402
+from mlagents_envs.communicator_objects.agent_info_pb2 import AgentInfoProto  # noqa: E402
+from mlagents_envs.communicator_objects.brain_parameters_pb2 import ActionSpecProto, BrainParametersProto  # noqa: E402
+from mlagents_envs.communicator_objects.capabilities_pb2 import UnityRLCapabilitiesProto  # noqa: E402
+from mlagents_envs.communicator_objects.observation_pb2 import ObservationProto  # noqa: E402
+from mlagents_envs.communicator_objects.unity_message_pb2 import UnityMessageProto  # noqa: E402
+from mlagents_envs.communicator_objects.unity_output_pb2 import UnityOutputProto  # noqa: E402
+from mlagents_envs.communicator_objects.unity_rl_output_pb2 import UnityRLOutputProto  # noqa: E402
+from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import UnityToExternalProtoStub  # noqa: E402
+from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .scenes import ActionBatch, AgentBatch, Scene, scene_class  # noqa: E402
+
+COMMUNICATION_VERSION = "1.5.0"
+PACKAGE_VERSION = "3.0.0"  # the com.unity.ml-agents release whose protocol this speaks
+OK, CLOSING = 200, 400
+
+# Side-channel ids, as defined by com.unity.ml-agents
+ENGINE_CHANNEL = uuid.UUID("e951342c-4f7e-11ea-b238-784f4387d1f7")
+ENV_PARAMS_CHANNEL = uuid.UUID("534c891e-810f-11ea-a9d0-822485860400")
+STATS_CHANNEL = uuid.UUID("a1d8f7b7-cec8-50f9-b78b-d3e165a78520")
+RENDER_CHANNEL = uuid.uuid5(uuid.NAMESPACE_URL, "unity-nb/render-frames")  # the kit's own: frames for videos
+ENGINE_SETTINGS = {1: "quality_level", 2: "time_scale", 3: "target_frame_rate", 4: "capture_frame_rate"}
+STATS_AVERAGE = 0
+
+
+class _Log:
+    """Writes the player log where ``-logFile`` says (like Unity's Player.log)."""
+
+    def __init__(self, path: str | None):
+        self._file = open(path, "a", buffering=1, encoding="utf-8") if path and path != "-" else None
+        self._echo = path == "-"
+
+    def __call__(self, message: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {message}"
+        if self._file:
+            self._file.write(line + "\n")
+        elif self._echo:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _capabilities() -> UnityRLCapabilitiesProto:
+    caps = UnityRLCapabilitiesProto()
+    caps.baseRLCapabilities = True
+    caps.concatenatedPngObservations = True
+    caps.compressedChannelMapping = True
+    caps.hybridActions = True
+    caps.trainingAnalytics = True
+    caps.variableLengthObservation = True
+    caps.multiAgentGroups = True
+    return caps
+
+
+def _brain_parameters(scene: Scene) -> BrainParametersProto:
+    b = scene.behavior
+    spec = ActionSpecProto(
+        num_continuous_actions=b.continuous_size,
+        num_discrete_actions=len(b.discrete_branches),
+        discrete_branch_sizes=list(b.discrete_branches),
+    )
+    return BrainParametersProto(brain_name=b.name, is_training=True, action_spec=spec)
+
+
+def _png(image: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def agent_infos(scene: Scene, batch: AgentBatch) -> list[AgentInfoProto]:
+    """One AgentInfoProto per agent, observations as Unity's sensors send them."""
+    infos = []
+    for k in range(len(batch.ids)):
+        observations = []
+        for spec, values in zip(scene.behavior.observations, batch.observations):
+            obs = ObservationProto(shape=list(spec.shape), name=spec.name, observation_type=int(spec.goal_signal))
+            if spec.visual:
+                obs.compression_type = 1  # PNG
+                obs.compressed_data = _png(values[k])
+            else:
+                obs.float_data.data.extend(values[k].ravel().tolist())
+            observations.append(obs)
+        info = AgentInfoProto(
+            reward=float(batch.rewards[k]),
+            done=bool(batch.done[k]),
+            max_step_reached=bool(batch.max_step_reached[k]),
+            id=int(batch.ids[k]),
+            observations=observations,
+        )
+        if batch.action_mask is not None:
+            info.action_mask.extend(batch.action_mask[k].tolist())
+        infos.append(info)
+    return infos
+
+
+def actions_from_proto(scene: Scene, rl_input) -> dict[str, ActionBatch]:
+    b = scene.behavior
+    if b.name not in rl_input.agent_actions:
+        return {}
+    actions = rl_input.agent_actions[b.name].value
+    continuous = np.array([list(a.continuous_actions) for a in actions], dtype=np.float32).reshape(len(actions), b.continuous_size)
+    discrete = np.array([list(a.discrete_actions) for a in actions], dtype=np.int32).reshape(len(actions), len(b.discrete_branches))
+    return {b.name: ActionBatch(continuous=continuous, discrete=discrete)}
+
+
+class Player:
+    """Runs one scene for one Python trainer over the ML-Agents protocol."""
+
+    def __init__(self, scene_name: str, port: int, log: _Log, params: dict[str, float]):
+        self.scene_cls = scene_class(scene_name)
+        self.port = port
+        self.log = log
+        self.params = params
+        self.scene: Scene | None = None
+        self.brains_sent = False
+        self._stats_reported = 0
+        self.engine: dict[str, float] = {}
+        self.samplers: dict[str, tuple] = {}
+        self.render = False
+
+    # ---- side channels
+    def _read_side_channels(self, data: bytes) -> None:
+        offset = 0
+        while offset + 20 <= len(data):
+            channel = uuid.UUID(bytes_le=bytes(data[offset : offset + 16]))
+            size = int.from_bytes(data[offset + 16 : offset + 20], "little", signed=True)
+            message = IncomingMessage(bytes(data[offset + 20 : offset + 20 + size]))
+            offset += 20 + size
+            if channel == ENV_PARAMS_CHANNEL:
+                self._read_env_parameter(message)
+            elif channel == ENGINE_CHANNEL:
+                kind = message.read_int32()
+                if kind == 0:  # screen resolution: width, height
+                    self.engine["width"], self.engine["height"] = message.read_int32(), message.read_int32()
+                elif kind in ENGINE_SETTINGS:
+                    value = message.read_float32() if kind == 2 else message.read_int32()
+                    self.engine[ENGINE_SETTINGS[kind]] = value
+                # time scale only matters to a rendering player; the stand-in always runs flat out
+                self.log(f"engine configuration: {self.engine}")
+            elif channel == RENDER_CHANNEL:
+                self.render = message.read_bool()
+                self.log(f"frame rendering {'on' if self.render else 'off'}")
+            # other channels (e.g. training analytics) are accepted and ignored, as by a player
+
+    def _read_env_parameter(self, message: IncomingMessage) -> None:
+        key, kind = message.read_string(), message.read_int32()
+        if kind == 0:  # a float value
+            self._set_param(key, message.read_float32())
+            return
+        # a sampler, drawn again at each episode start (Unity's environment randomisation)
+        seed, sampler = message.read_int32(), message.read_int32()
+        if sampler == 0:
+            low, high = message.read_float32(), message.read_float32()
+            draw = lambda rng: rng.uniform(low, high)  # noqa: E731
+        elif sampler == 1:
+            mean, std = message.read_float32(), message.read_float32()
+            draw = lambda rng: rng.normal(mean, std)  # noqa: E731
+        elif sampler == 2:
+            ranges = np.array(message.read_float32_list(), dtype=np.float64).reshape(-1, 2)
+            widths = ranges[:, 1] - ranges[:, 0]
+
+            def draw(rng):
+                i = rng.choice(len(ranges), p=widths / widths.sum())
+                return rng.uniform(*ranges[i])
+        else:
+            self.log(f"environment parameter {key!r}: unknown sampler type {sampler} ignored")
+            return
+        self.samplers[key] = (np.random.default_rng(seed), draw)
+        self.log(f"environment parameter {key}: sampler type {sampler}, seed {seed}")
+        if self.scene is not None:
+            self._attach_samplers()
+
+    def _attach_samplers(self) -> None:
+        for key, (rng, draw) in self.samplers.items():
+            if key in self.scene.default_params:
+                self.scene.samplers[key] = lambda rng=rng, draw=draw: draw(rng)
+            else:
+                self.log(f"environment parameter rejected: {self.scene.name} has no parameter {key!r}")
+
+    def _set_param(self, key: str, value: float) -> None:
+        self.params[key] = value
+        if self.scene is not None:
+            self.scene.samplers.pop(key, None)
+            try:
+                self.scene.set_param(key, value)
+            except (KeyError, ValueError) as err:
+                self.log(f"environment parameter rejected: {err}")
+                return
+        self.log(f"environment parameter {key} = {value}")
+
+    def _stats(self) -> bytes:
+        scene = self.scene
+        if scene is None or len(scene.finished_returns) == self._stats_reported:
+            return b""
+        out = bytearray()
+        for value in scene.finished_returns[self._stats_reported :]:
+            msg = OutgoingMessage()
+            msg.write_string(f"{scene.name}/Episode Return")
+            msg.write_float32(float(value))
+            msg.write_int32(STATS_AVERAGE)
+            out += STATS_CHANNEL.bytes_le + len(msg.buffer).to_bytes(4, "little", signed=True) + msg.buffer
+        self._stats_reported = len(scene.finished_returns)
+        return bytes(out)
+
+    def _frame(self) -> bytes:
+        if not self.render:
+            return b""
+        png = _png(self.scene.render())
+        return RENDER_CHANNEL.bytes_le + len(png).to_bytes(4, "little", signed=True) + png
+
+    # ---- the exchange loop
+    def _output(self, batches: dict[str, AgentBatch]) -> UnityOutputProto:
+        out = UnityOutputProto()
+        if not self.brains_sent:
+            init = out.rl_initialization_output
+            init.name = self.scene.name
+            init.communication_version = COMMUNICATION_VERSION
+            init.package_version = PACKAGE_VERSION
+            init.capabilities.CopyFrom(_capabilities())
+            init.brain_parameters.append(_brain_parameters(self.scene))
+            self.brains_sent = True
+        rl = UnityRLOutputProto(side_channel=self._stats() + self._frame())
+        for name, batch in batches.items():
+            rl.agentInfos[name].value.extend(agent_infos(self.scene, batch))
+        out.rl_output.CopyFrom(rl)
+        return out
+
+    def run(self) -> int:
+        channel = grpc.insecure_channel(
+            f"localhost:{self.port}",
+            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+        )
+        try:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        except grpc.FutureTimeoutError:
+            self.log(f"no ML-Agents trainer listening on localhost:{self.port}; quitting")
+            return 1
+        exchange = UnityToExternalProtoStub(channel).Exchange
+        self.log(f"connected to the trainer on localhost:{self.port}")
+        # 1st exchange: who we are. Brains follow with the first agent infos, as in Unity.
+        hello = UnityMessageProto()
+        hello.header.status = OK
+        init = hello.unity_output.rl_initialization_output
+        init.name = self.scene_cls.name
+        init.communication_version = COMMUNICATION_VERSION
+        init.package_version = PACKAGE_VERSION
+        init.capabilities.CopyFrom(_capabilities())
+        try:
+            reply = exchange(hello)
+            if reply.header.status != OK:
+                return 0
+            settings = reply.unity_input.rl_initialization_input
+            self.log(
+                f"trainer: communication {settings.communication_version}, package {settings.package_version}, "
+                f"seed {settings.seed}, num_areas {settings.num_areas}"
+            )
+            self.scene = self.scene_cls(num_areas=max(1, settings.num_areas), seed=settings.seed, params=self._valid_params())
+            self._attach_samplers()
+            empty = UnityMessageProto()
+            empty.header.status = OK
+            message = exchange(empty)
+            while True:
+                if message.header.status != OK:
+                    self.log("trainer closed the connection")
+                    return 0
+                rl_input = message.unity_input.rl_input
+                self._read_side_channels(rl_input.side_channel)
+                if rl_input.command == command_pb2.QUIT:
+                    self.log("QUIT received")
+                    return 0
+                if rl_input.command == command_pb2.RESET:
+                    batches = self.scene.reset()
+                else:
+                    batches = self.scene.step(actions_from_proto(self.scene, rl_input))
+                reply = UnityMessageProto()
+                reply.header.status = OK
+                reply.unity_output.CopyFrom(self._output(batches))
+                message = exchange(reply)
+        except grpc.RpcError as err:
+            self.log(f"connection to the trainer lost ({err.code().name}); quitting")
+            return 0
+        finally:
+            channel.close()
+
+    def _valid_params(self) -> dict[str, float]:
+        valid = {}
+        for key, value in self.params.items():
+            try:
+                self.scene_cls(params={key: value})
+                valid[key] = value
+            except (KeyError, ValueError) as err:
+                self.log(f"environment parameter rejected: {err}")
+        return valid
+
+
+def _watch_parent(log: _Log) -> None:
+    """Quit when the launching process dies (its child is re-parented)."""
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            log("the process that launched this player is gone; quitting")
+            os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="unity-nb-player",
+        description="Unity player stand-in: runs a built-in scene over the ML-Agents protocol, launched as a Unity build.",
+    )
+    parser.add_argument("--scene", required=True, help="built-in scene to run")
+    parser.add_argument("--mlagents-port", type=int, default=5005, help="port of the Python trainer (5005 + worker id)")
+    parser.add_argument("-logFile", "-logfile", dest="log_file", help="where to write the player log ('-' = stderr)")
+    parser.add_argument("-nographics", action="store_true", help="accepted; the stand-in never opens a window")
+    parser.add_argument("-batchmode", action="store_true", help="accepted, as by a Unity player")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="initial scene parameter")
+    # Unity players accept many engine flags (-screen-width, -force-vulkan, ...); so do we.
+    args, unknown = parser.parse_known_args(argv)
+    log = _Log(args.log_file)
+    log(f"unity-nb player stand-in {__version__}: scene {args.scene}, port {args.mlagents_port}, pid {os.getpid()}")
+    if unknown:
+        log(f"ignored engine arguments: {' '.join(unknown)}")
+    params = {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        params[key] = float(value)
+    threading.Thread(target=_watch_parent, args=(log,), daemon=True).start()
+    try:
+        code = Player(args.scene, args.mlagents_port, log, params).run()
+    except KeyError as err:  # unknown scene
+        log(str(err))
+        print(f"unity-nb player: {err}", file=sys.stderr)
+        return 2
+    log(f"exit {code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The built-in scenes: simulations of Unity's example scenes, faithful to their published specs."""
+
+from __future__ import annotations
+
+from .ball3d import Ball3D
+from .base import ActionBatch, AgentBatch, BehaviorInfo, ObservationInfo, Scene
+from .basic import Basic
+from .gridworld import GridWorld
+
+SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld)}
+
+
+def scene_class(name: str) -> type[Scene]:
+    """Look a built-in scene up by name (case-insensitive), with a helpful error."""
+    for key, cls in SCENES.items():
+        if key.lower() == str(name).lower():
+            return cls
+    raise UnknownSceneError(name)
+
+
+class UnknownSceneError(KeyError):
+    def __init__(self, name):
+        self.name = name
+        super().__init__(name)
+
+    def __str__(self):
+        return (
+            f"unknown scene {self.name!r}. Built-in scenes: {', '.join(SCENES)}. "
+            "To use your own Unity build, pass the path to its executable (e.g. ./MyGame.x86_64)."
+        )
+
+
+__all__ = ["SCENES", "scene_class", "Scene", "Basic", "Ball3D", "GridWorld", "ActionBatch", "AgentBatch",
+           "BehaviorInfo", "ObservationInfo", "UnknownSceneError"]

@@ -1,0 +1,118 @@
+"""3DBall: twelve platforms each balance a ball by tilting (continuous control).
+
+Simple rigid-body physics, vectorised over every agent: the ball falls freely,
+lands inelastically on the platform, then rolls as a solid sphere (5/7 g along
+the slope) with light rolling resistance that a heavier ball feels less. As in
+Unity's scene, the platform turns at most 2 degrees per physics step (0.02 s),
+an agent decides every 5 physics steps, gets +0.1 per decision and -1 when the
+ball falls, and episodes are cut at 5000 physics steps (1000 decisions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
+
+DT = 0.02  # Unity's fixed timestep
+DECISION_PERIOD = 5
+MAX_TILT = 25.0  # degrees
+HALF_SIZE = 2.5  # platform is 5 x 5
+ROLLING = 5.0 / 7.0  # acceleration factor of a rolling solid sphere
+DRAG = 0.05  # rolling resistance, divided by the ball's mass
+
+
+class Ball3D(Scene):
+    name = "3DBall"
+    description = "Tilt a platform to keep a ball on it; +0.1 per decision, -1 when it falls (12 agents)."
+    behavior = BehaviorInfo(
+        name="3DBall",
+        observations=(ObservationInfo("VectorSensor_size8", (8,)),),
+        continuous_size=2,
+    )
+    agents_per_area = 12
+    default_params = {"mass": 1.0, "scale": 1.0, "gravity": 9.81, "max_step": 1000.0}
+    param_help = {
+        "mass": "ball mass (kg); heavier balls roll with less resistance",
+        "scale": "ball diameter (m)",
+        "gravity": "gravity (m/s^2)",
+        "max_step": "decisions before an episode is cut (1000 = Unity's 5000 physics steps)",
+    }
+    benchmark_return = 100.0
+
+    def _check_param(self, key, value):
+        if key in ("mass", "scale", "gravity") and value <= 0:
+            raise ValueError(f"3DBall parameter {key!r} must be > 0, got {value}")
+        if key == "scale" and value > 2 * HALF_SIZE:
+            raise ValueError(f"3DBall parameter 'scale' must be at most {2 * HALF_SIZE} (the platform's size), got {value}")
+        if key == "max_step" and (value < 0 or value != int(value)):
+            raise ValueError(f"3DBall parameter 'max_step' must be a whole number >= 0, got {value}")
+
+    def __init__(self, num_areas=1, seed=0, params=None):
+        super().__init__(num_areas, seed, params)
+        self.tilt = np.zeros((self.n, 2))  # degrees about z and about x
+        self.pos = np.zeros((self.n, 3))  # ball relative to the platform's centre
+        self.vel = np.zeros((self.n, 3))
+
+    def _reset_agents(self, which):
+        k = int(which.sum())
+        self.tilt[which] = self.rng.uniform(-10.0, 10.0, size=(k, 2))
+        self.pos[which] = np.column_stack(
+            [self.rng.uniform(-1.5, 1.5, k), np.full(k, 4.0), self.rng.uniform(-1.5, 1.5, k)]
+        )
+        self.vel[which] = 0.0
+
+    def _surface(self):
+        """Slopes dh/dx, dh/dz of the platform top and its height under the ball."""
+        rad = np.radians(self.tilt)
+        gx, gz = np.tan(rad[:, 0]), -np.tan(rad[:, 1])
+        return gx, gz, gx * self.pos[:, 0] + gz * self.pos[:, 2]
+
+    def _apply(self, continuous, discrete):
+        g, radius = self.params["gravity"], self.params["scale"] / 2
+        drag = DRAG / self.params["mass"]
+        turn = 2.0 * np.clip(continuous.astype(np.float64), -1.0, 1.0)
+        for _ in range(DECISION_PERIOD):
+            self.tilt = np.clip(self.tilt + turn, -MAX_TILT, MAX_TILT)
+            gx, gz, height = self._surface()
+            over = (np.abs(self.pos[:, 0]) <= HALF_SIZE) & (np.abs(self.pos[:, 2]) <= HALF_SIZE)
+            contact = over & (self.pos[:, 1] <= height + radius + 1e-6)
+            # rolling on the slope: downhill acceleration, resistance, stay on the surface
+            norm = 1.0 + gx * gx + gz * gz
+            ax = np.where(contact, -ROLLING * g * gx / norm, 0.0)
+            az = np.where(contact, -ROLLING * g * gz / norm, 0.0)
+            self.vel[:, 0] += (ax - np.where(contact, drag * self.vel[:, 0], 0.0)) * DT
+            self.vel[:, 2] += (az - np.where(contact, drag * self.vel[:, 2], 0.0)) * DT
+            self.vel[:, 1] = np.where(contact, gx * self.vel[:, 0] + gz * self.vel[:, 2], self.vel[:, 1] - g * DT)
+            self.pos += self.vel * DT
+            gx, gz, height = self._surface()
+            over = (np.abs(self.pos[:, 0]) <= HALF_SIZE) & (np.abs(self.pos[:, 2]) <= HALF_SIZE)
+            landed = over & (self.pos[:, 1] < height + radius) & (self.pos[:, 1] > height - radius)
+            # inelastic landing: sit on the surface, lose the velocity into it
+            self.pos[:, 1] = np.where(landed, height + radius, self.pos[:, 1])
+            self.vel[:, 1] = np.where(landed, gx * self.vel[:, 0] + gz * self.vel[:, 2], self.vel[:, 1])
+        fell = (self.pos[:, 1] < -2.0) | (np.abs(self.pos[:, 0]) > 3.0) | (np.abs(self.pos[:, 2]) > 3.0)
+        return np.where(fell, -1.0, 0.1), fell
+
+    def _observe(self):
+        # Unity observes rotation.z and rotation.x (quaternion parts), ball offset and velocity
+        quat = np.sin(np.radians(self.tilt) / 2)
+        return [np.concatenate([quat, self.pos, self.vel], axis=1).astype(np.float32)]
+
+    def render(self):
+        size, scale = 80, 80 / 8.0  # a tile shows 8 m across
+        frames = []
+        for i in range(self.n):
+            canvas = Canvas(size, size, background=(40, 44, 60))
+            c = size / 2
+            shade = int(np.clip(150 + 3 * (self.tilt[i, 0] - self.tilt[i, 1]), 80, 220))
+            half = HALF_SIZE * scale
+            canvas.rect(c - half * np.cos(np.radians(self.tilt[i, 1])), c - half * np.cos(np.radians(self.tilt[i, 0])),
+                        c + half * np.cos(np.radians(self.tilt[i, 1])), c + half * np.cos(np.radians(self.tilt[i, 0])),
+                        (shade, shade, shade + 20))
+            x, y, z = self.pos[i]
+            canvas.disc(c - z * scale, c + x * scale, 3, (20, 20, 20))  # shadow
+            r = max(self.params["scale"] / 2 * scale * (1 + 0.08 * max(y, 0)), 2)
+            canvas.disc(c - z * scale - max(y, 0) * 2, c + x * scale, r, (250, 140, 40))
+            frames.append(canvas.pixels)
+        return tile(frames, columns=4)

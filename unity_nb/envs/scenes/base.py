@@ -1,0 +1,260 @@
+"""What every built-in scene shares: agent bookkeeping in ML-Agents' terms.
+
+A scene simulates all agents of all its areas at once with numpy. Like a Unity
+player with the ML-Agents package, it gives every agent a fresh id per episode,
+ends an episode on a terminal event or at ``max_step`` (``max_step_reached``),
+and starts the agent's next episode at once: a step's report holds the
+finished agents' terminal infos and then a decision request from every agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ObservationInfo:
+    """One observation of a behavior, as its sensor declares it."""
+
+    name: str
+    shape: tuple[int, ...]
+    visual: bool = False  # uint8 HWC image, sent PNG-compressed like a Unity camera sensor
+    goal_signal: bool = False  # ML-Agents ObservationType.GOAL_SIGNAL
+
+
+@dataclass(frozen=True)
+class BehaviorInfo:
+    """A behavior's observations and action spec (Unity's Behavior Parameters)."""
+
+    name: str
+    observations: tuple[ObservationInfo, ...]
+    continuous_size: int = 0
+    discrete_branches: tuple[int, ...] = ()
+
+
+@dataclass
+class AgentBatch:
+    """Agent infos of one behavior for one exchange (terminal infos first)."""
+
+    ids: np.ndarray  # int32 episode ids, as Unity reports them
+    observations: list[np.ndarray]  # one array per observation, first axis = agent
+    rewards: np.ndarray  # float32
+    done: np.ndarray  # bool
+    max_step_reached: np.ndarray  # bool
+    action_mask: np.ndarray | None  # bool, True = forbidden (ML-Agents' convention)
+
+
+@dataclass
+class ActionBatch:
+    """Actions for every agent of a behavior, in the order of its last decision request."""
+
+    continuous: np.ndarray | None = None  # float32 (n, continuous_size)
+    discrete: np.ndarray | None = None  # int32 (n, branches)
+
+
+class Scene:
+    """Base class of the built-in scenes.
+
+    Subclasses set ``name``, ``behavior``, ``agents_per_area``, ``default_params``
+    and implement ``_reset_agents``, ``_apply``, ``_observe`` and ``render``.
+    """
+
+    name: str = ""
+    behavior: BehaviorInfo
+    agents_per_area: int = 1
+    default_params: dict[str, float] = {}
+    param_help: dict[str, str] = {}
+    description: str = ""
+    benchmark_return: float | None = None
+
+    def __init__(self, num_areas: int = 1, seed: int = 0, params: dict[str, float] | None = None):
+        if not isinstance(num_areas, (int, np.integer)) or isinstance(num_areas, bool) or num_areas < 1:
+            raise ValueError(f"num_areas must be a whole number >= 1, got {num_areas!r}")
+        self.num_areas = int(num_areas)
+        self.n = self.agents_per_area * self.num_areas
+        self.rng = np.random.default_rng(seed)
+        self.params = dict(self.default_params)
+        for key, value in (params or {}).items():
+            self.set_param(key, value)
+        self._next_id = 0
+        self.ids = np.zeros(self.n, dtype=np.int32)
+        self.step_count = np.zeros(self.n, dtype=np.int64)
+        self.episode_return = np.zeros(self.n, dtype=np.float64)
+        self.finished_returns: list[float] = []  # read by the stats side channel
+        self._last: AgentBatch | None = None
+        # parameters drawn anew at each episode start (environment randomisation)
+        self.samplers: dict[str, Callable[[], float]] = {}
+
+    # ---- parameters (the environment-parameters side channel lands here)
+    def set_param(self, key: str, value: float) -> None:
+        """Set a scene parameter (e.g. 3DBall's ``mass``); takes effect at each agent's next episode."""
+        if key not in self.default_params:
+            known = ", ".join(sorted(self.default_params)) or "none"
+            raise KeyError(f"{self.name} has no parameter {key!r}; its parameters: {known}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name} parameter {key!r} must be a number, got {value!r}") from None
+        if not np.isfinite(value):
+            raise ValueError(f"{self.name} parameter {key!r} must be finite, got {value!r}")
+        self._check_param(key, value)
+        self.params[key] = value
+
+    def _check_param(self, key: str, value: float) -> None:
+        """Subclasses reject out-of-range values here."""
+
+    @property
+    def max_step(self) -> int:
+        return int(self.params.get("max_step", 0))
+
+    # ---- the ML-Agents step cycle
+    def reset(self) -> dict[str, AgentBatch]:
+        """Full reset (the RESET command): every agent starts a new episode."""
+        everyone = np.ones(self.n, dtype=bool)
+        self._start_episodes(everyone)
+        self._last = self._decision_batch(np.zeros(self.n, dtype=np.float32))
+        return {self.behavior.name: self._last}
+
+    def step(self, actions: dict[str, ActionBatch]) -> dict[str, AgentBatch]:
+        """Apply one decision's actions (the STEP command) and report every agent."""
+        if self._last is None:
+            return self.reset()
+        action = actions.get(self.behavior.name) or ActionBatch()
+        continuous, discrete = self._complete(action)
+        rewards, terminated = self._apply(continuous, discrete)
+        rewards = rewards.astype(np.float32)
+        self.step_count += 1
+        self.episode_return += rewards
+        truncated = ~terminated & (self.max_step > 0) & (self.step_count >= self.max_step)
+        done = terminated | truncated
+        if done.any():
+            terminal = AgentBatch(
+                ids=self.ids[done].copy(),
+                observations=[o[done] for o in self._observe()],
+                rewards=rewards[done],
+                done=np.ones(int(done.sum()), dtype=bool),
+                max_step_reached=truncated[done],
+                action_mask=None,
+            )
+            self.finished_returns.extend(self.episode_return[done].tolist())
+            self._start_episodes(done)
+            rewards = np.where(done, np.float32(0), rewards)
+            decision = self._decision_batch(rewards)
+            self._last = _concat(terminal, decision)
+        else:
+            self._last = self._decision_batch(rewards)
+        return {self.behavior.name: self._last}
+
+    def _start_episodes(self, which: np.ndarray) -> None:
+        for key, draw in self.samplers.items():
+            try:
+                self.set_param(key, draw())
+            except ValueError:
+                pass  # a draw outside the parameter's range keeps the previous value
+        count = int(which.sum())
+        self.ids[which] = np.arange(self._next_id, self._next_id + count, dtype=np.int32)
+        self._next_id += count
+        self.step_count[which] = 0
+        self.episode_return[which] = 0.0
+        self._reset_agents(which)
+
+    def _decision_batch(self, rewards: np.ndarray) -> AgentBatch:
+        return AgentBatch(
+            ids=self.ids.copy(),
+            observations=self._observe(),
+            rewards=rewards.astype(np.float32),
+            done=np.zeros(self.n, dtype=bool),
+            max_step_reached=np.zeros(self.n, dtype=bool),
+            action_mask=self._action_mask(),
+        )
+
+    def _complete(self, action: ActionBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Missing actions are zeros, as Unity treats an agent that got none."""
+        b = self.behavior
+        continuous = action.continuous
+        if continuous is None or len(continuous) == 0:
+            continuous = np.zeros((self.n, b.continuous_size), dtype=np.float32)
+        discrete = action.discrete
+        if discrete is None or len(discrete) == 0:
+            discrete = np.zeros((self.n, len(b.discrete_branches)), dtype=np.int32)
+        if continuous.shape != (self.n, b.continuous_size) or discrete.shape != (self.n, len(b.discrete_branches)):
+            raise ValueError(
+                f"{self.name}: expected actions for {self.n} agents "
+                f"(continuous {(self.n, b.continuous_size)}, discrete {(self.n, len(b.discrete_branches))}), "
+                f"got continuous {continuous.shape} and discrete {discrete.shape}"
+            )
+        return np.asarray(continuous, dtype=np.float32), np.asarray(discrete, dtype=np.int64)
+
+    # ---- to implement
+    def _reset_agents(self, which: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _apply(self, continuous: np.ndarray, discrete: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Advance the simulation one decision; return (rewards, terminated)."""
+        raise NotImplementedError
+
+    def _observe(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _action_mask(self) -> np.ndarray | None:
+        return None
+
+    def render(self) -> np.ndarray:
+        """An RGB uint8 frame (even width and height) showing every agent."""
+        raise NotImplementedError
+
+
+def _concat(a: AgentBatch, b: AgentBatch) -> AgentBatch:
+    mask = None
+    if b.action_mask is not None:
+        # terminal infos carry no mask; Unity sends an all-allowed one
+        mask = np.concatenate([np.zeros((len(a.ids), b.action_mask.shape[1]), dtype=bool), b.action_mask])
+    return AgentBatch(
+        ids=np.concatenate([a.ids, b.ids]),
+        observations=[np.concatenate([x, y]) for x, y in zip(a.observations, b.observations)],
+        rewards=np.concatenate([a.rewards, b.rewards]),
+        done=np.concatenate([a.done, b.done]),
+        max_step_reached=np.concatenate([a.max_step_reached, b.max_step_reached]),
+        action_mask=mask,
+    )
+
+
+@dataclass
+class Canvas:
+    """A tiny rasteriser for scene frames (filled rectangles and discs)."""
+
+    height: int
+    width: int
+    background: tuple[int, int, int] = (30, 30, 36)
+    pixels: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.pixels = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        self.pixels[:] = self.background
+
+    def rect(self, y0, x0, y1, x1, color) -> None:
+        y0, x0 = max(int(y0), 0), max(int(x0), 0)
+        self.pixels[y0 : max(int(y1), y0), x0 : max(int(x1), x0)] = color
+
+    def disc(self, cy, cx, r, color) -> None:
+        y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, self.height)
+        x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, self.width)
+        if y0 >= y1 or x0 >= x1:
+            return
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        self.pixels[y0:y1, x0:x1][inside] = color
+
+
+def tile(frames: list[np.ndarray], columns: int) -> np.ndarray:
+    """Lay equal-sized frames out in a grid (row-major), padding the last row."""
+    h, w, c = frames[0].shape
+    rows = -(-len(frames) // columns)
+    out = np.zeros((rows * h, columns * w, c), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        r, col = divmod(i, columns)
+        out[r * h : (r + 1) * h, col * w : (col + 1) * w] = frame
+    return out

@@ -1,0 +1,69 @@
+"""Basic: Unity's simplest example, a walk along a line to the better of two goals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
+
+TRACK = 20  # positions 0..19, observed one-hot
+CELL = 16
+
+
+class Basic(Scene):
+    name = "Basic"
+    description = "Move left or right along a line; +0.1 at the small goal, +1 at the large goal, -0.01 a step."
+    behavior = BehaviorInfo(
+        name="Basic",
+        observations=(ObservationInfo("VectorSensor_size20", (TRACK,)),),
+        discrete_branches=(3,),  # 0 stay, 1 left, 2 right
+    )
+    agents_per_area = 1
+    default_params = {"small_goal": 7.0, "large_goal": 17.0, "start": 10.0, "max_step": 100.0}
+    param_help = {
+        "small_goal": "position of the +0.1 goal (0-19)",
+        "large_goal": "position of the +1 goal (0-19)",
+        "start": "starting position (0-19)",
+        "max_step": "decisions before an episode is cut (0 = never)",
+    }
+    benchmark_return = 0.93
+
+    def _check_param(self, key, value):
+        if key == "max_step":
+            if value < 0 or value != int(value):
+                raise ValueError(f"Basic parameter 'max_step' must be a whole number >= 0, got {value}")
+        elif not (0 <= value < TRACK and value == int(value)):
+            raise ValueError(f"Basic parameter {key!r} must be a whole position in 0..{TRACK - 1}, got {value}")
+
+    def __init__(self, num_areas=1, seed=0, params=None):
+        super().__init__(num_areas, seed, params)
+        self.position = np.zeros(self.n, dtype=np.int64)
+
+    def _reset_agents(self, which):
+        self.position[which] = int(self.params["start"])
+
+    def _apply(self, continuous, discrete):
+        move = np.array([0, -1, 1])[np.clip(discrete[:, 0], 0, 2)]
+        self.position = np.clip(self.position + move, 0, TRACK - 1)
+        small = self.position == int(self.params["small_goal"])
+        large = self.position == int(self.params["large_goal"])
+        rewards = np.full(self.n, -0.01) + 0.1 * small + 1.0 * large
+        return rewards, small | large
+
+    def _observe(self):
+        onehot = np.zeros((self.n, TRACK), dtype=np.float32)
+        onehot[np.arange(self.n), self.position] = 1.0
+        return [onehot]
+
+    def render(self):
+        row = 2 * CELL
+        canvas = Canvas(row * self.n, TRACK * CELL)
+        for i in range(self.n):
+            top = i * row
+            canvas.rect(top + CELL // 2, 0, top + row - CELL // 2, TRACK * CELL, (70, 70, 80))
+            for goal, color, r in (("small_goal", (120, 200, 120), CELL * 0.3), ("large_goal", (40, 230, 60), CELL * 0.6)):
+                cx = (int(self.params[goal]) + 0.5) * CELL
+                canvas.disc(top + row / 2, cx, r, color)
+            x = self.position[i] * CELL
+            canvas.rect(top + CELL // 2 + 2, x + 2, top + row - CELL // 2 - 2, x + CELL - 2, (60, 120, 255))
+        return canvas.pixels

@@ -1,0 +1,105 @@
+"""GridWorld: reach the goal the goal signal names, seen through an overhead camera."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import BehaviorInfo, ObservationInfo, Scene, tile
+
+HEIGHT, WIDTH = 84, 64  # camera sensor resolution (rows, columns)
+NOOP, UP, DOWN, LEFT, RIGHT = range(5)
+MOVES = np.array([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0]])  # (dx, dy) per action
+AGENT, PLUS, CROSS = (40, 90, 255), (40, 220, 60), (230, 40, 40)
+
+
+class GridWorld(Scene):
+    name = "GridWorld"
+    description = "Walk a grid to the goal the signal names (green plus or red cross); camera observation, masked moves (9 agents)."
+    behavior = BehaviorInfo(
+        name="GridWorld",
+        observations=(
+            ObservationInfo("CameraSensor", (HEIGHT, WIDTH, 3), visual=True),
+            ObservationInfo("GoalSignal", (2,), goal_signal=True),
+        ),
+        discrete_branches=(5,),  # 0 stay, 1 up, 2 down, 3 left, 4 right
+    )
+    agents_per_area = 9
+    default_params = {"gridSize": 5.0, "max_step": 100.0}
+    param_help = {"gridSize": "cells per side (3-10)", "max_step": "decisions before an episode is cut (0 = never)"}
+    benchmark_return = 0.8
+
+    def _check_param(self, key, value):
+        if key == "gridSize" and not (3 <= value <= 10 and value == int(value)):
+            raise ValueError(f"GridWorld parameter 'gridSize' must be a whole number in 3..10, got {value}")
+        if key == "max_step" and (value < 0 or value != int(value)):
+            raise ValueError(f"GridWorld parameter 'max_step' must be a whole number >= 0, got {value}")
+
+    def __init__(self, num_areas=1, seed=0, params=None):
+        super().__init__(num_areas, seed, params)
+        self.size = np.full(self.n, 5, dtype=np.int64)
+        self.agent = np.zeros((self.n, 2), dtype=np.int64)
+        self.goals = np.zeros((self.n, 2, 2), dtype=np.int64)  # [plus, cross] x (x, y)
+        self.target = np.zeros(self.n, dtype=np.int64)  # 0 = plus, 1 = cross
+
+    def _reset_agents(self, which):
+        size = int(self.params["gridSize"])
+        for i in np.flatnonzero(which):
+            self.size[i] = size
+            cells = self.rng.choice(size * size, size=3, replace=False)
+            xy = np.column_stack([cells % size, cells // size])
+            self.agent[i], self.goals[i] = xy[0], xy[1:]
+            self.target[i] = self.rng.integers(2)
+
+    def _apply(self, continuous, discrete):
+        action = np.clip(discrete[:, 0], 0, 4)
+        self.agent = np.clip(self.agent + MOVES[action], 0, (self.size - 1)[:, None])
+        on_plus = np.all(self.agent == self.goals[:, 0], axis=1)
+        on_cross = np.all(self.agent == self.goals[:, 1], axis=1)
+        right = np.where(self.target == 0, on_plus, on_cross)
+        wrong = np.where(self.target == 0, on_cross, on_plus)
+        return -0.01 + 1.0 * right - 1.0 * wrong, right | wrong
+
+    def _action_mask(self):
+        top = self.size - 1
+        mask = np.zeros((self.n, 5), dtype=bool)
+        mask[:, UP] = self.agent[:, 1] == top
+        mask[:, DOWN] = self.agent[:, 1] == 0
+        mask[:, LEFT] = self.agent[:, 0] == 0
+        mask[:, RIGHT] = self.agent[:, 0] == top
+        return mask
+
+    def _observe(self):
+        images = np.stack([self._camera(i) for i in range(self.n)])
+        signal = np.zeros((self.n, 2), dtype=np.float32)
+        signal[np.arange(self.n), self.target] = 1.0
+        return [images, signal]
+
+    def _camera(self, i: int) -> np.ndarray:
+        size = int(self.size[i])
+        image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+        rows = np.linspace(0, HEIGHT, size + 1).astype(int)
+        cols = np.linspace(0, WIDTH, size + 1).astype(int)
+
+        def cell(x, y):  # y = 0 is the bottom row
+            r = size - 1 - y
+            return image[rows[r] : rows[r + 1], cols[x] : cols[x + 1]]
+
+        image[rows[:-1]] = (60, 60, 60)  # grid lines
+        image[:, cols[:-1]] = (60, 60, 60)
+        for kind, color in ((0, PLUS), (1, CROSS)):
+            patch = cell(*self.goals[i, kind])
+            h, w = patch.shape[:2]
+            yy, xx = np.mgrid[0:h, 0:w]
+            if kind == 0:
+                shape = (np.abs(yy - h // 2) <= h // 8) | (np.abs(xx - w // 2) <= w // 8)
+            else:
+                u, v = yy / max(h - 1, 1), xx / max(w - 1, 1)
+                shape = (np.abs(u - v) <= 0.15) | (np.abs(u + v - 1) <= 0.15)
+            patch[shape] = color
+        agent = cell(*self.agent[i])
+        agent[2:-2, 2:-2] = AGENT
+        return image
+
+    def render(self):
+        cameras = self._observe()[0]
+        return tile(list(cameras), columns=3 if self.n % 3 == 0 else 1)

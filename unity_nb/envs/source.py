@@ -1,0 +1,157 @@
+"""Where an environment's agents come from: a built-in scene in-process, or a Unity process.
+
+``EnvSource`` hides the difference for the gymnasium and multi-agent
+wrappers: it (re)opens the mlagents ``BaseEnv`` (again with a new seed when
+asked), passes scene parameters on, renders frames, and turns a crashed
+player into ``UnityPlayerDied``.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import numpy as np
+
+from . import _protobuf_compat
+
+_protobuf_compat.install()
+
+from mlagents_envs.exception import UnityCommunicatorStoppedException, UnityException  # noqa: E402
+from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage, SideChannel  # noqa: E402
+
+from .errors import UnityPlayerDied  # noqa: E402
+from .inprocess import InProcessEnv  # noqa: E402
+from .scenes import SCENES, scene_class  # noqa: E402
+from .unity import EDITOR, UnityConnection, player_file  # noqa: E402
+
+MODES = ("player", "inprocess")
+RENDER_CHANNEL = uuid.uuid5(uuid.NAMESPACE_URL, "unity-nb/render-frames")
+
+
+class RenderChannel(SideChannel):
+    """Asks the stand-in player for a rendered frame with every step (a kit extension)."""
+
+    def __init__(self):
+        super().__init__(RENDER_CHANNEL)
+        self.frame: bytes | None = None
+
+    def enable(self, on: bool = True) -> None:
+        msg = OutgoingMessage()
+        msg.write_bool(on)
+        self.queue_message_to_send(msg)
+
+    def on_message_received(self, msg: IncomingMessage) -> None:
+        self.frame = msg.get_raw_bytes()
+
+
+def is_builtin(target: str) -> bool:
+    return isinstance(target, str) and target.lower() in {name.lower() for name in SCENES}
+
+
+class EnvSource:
+    """Opens and re-opens the BaseEnv behind a wrapper."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        mode: str = "player",
+        seed: int = 0,
+        num_areas: int = 1,
+        params: dict[str, float] | None = None,
+        render: bool = False,
+        **unity_kwargs,
+    ):
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError(
+                f"scene_or_path must be a built-in scene ({', '.join(SCENES)}), a path to a Unity build, "
+                f"or 'editor'; got {target!r}"
+            )
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        builtin = is_builtin(target)
+        if mode == "inprocess" and not builtin:
+            raise ValueError(f"mode='inprocess' runs built-in scenes only ({', '.join(SCENES)}); {target!r} is not one")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        if builtin:
+            scene_class(target)(num_areas=num_areas, params=params)  # validates num_areas and params now
+        self.target = target
+        self.mode = mode
+        self.builtin = builtin
+        self.name = scene_class(target).name if builtin else ("Unity Editor" if target == EDITOR else str(target))
+        self.num_areas = num_areas
+        self.params = dict(params or {})
+        self.render_enabled = render
+        self.unity_kwargs = unity_kwargs
+        self.connection: UnityConnection | None = None
+        self.render_channel: RenderChannel | None = None
+        self.base = self.open(seed)
+
+    def open(self, seed: int):
+        """(Re)start the environment with ``seed``; returns the mlagents BaseEnv."""
+        self.close()
+        self.seed = int(seed)
+        self._stats_seen = 0
+        if self.mode == "inprocess":
+            self.base = InProcessEnv(self.target, seed=self.seed, num_areas=self.num_areas, params=self.params)
+            return self.base
+        path = player_file(self.target) if self.builtin else self.target
+        self.connection = UnityConnection(
+            EDITOR if self.target == EDITOR else path,
+            seed=self.seed,
+            num_areas=self.num_areas,
+            params=self.params,
+            **self.unity_kwargs,
+        )
+        if self.builtin and self.render_enabled:
+            self.render_channel = RenderChannel()
+            self.connection.env._side_channel_manager._side_channels_dict[RENDER_CHANNEL] = self.render_channel
+            self.render_channel.enable()
+        self.base = self.connection.env
+        return self.base
+
+    def set_param(self, key: str, value: float) -> None:
+        """Change a scene parameter; it applies from each agent's next episode."""
+        if self.builtin:
+            scene_class(self.target)(params={key: value})  # same checks as the scene itself
+        self.params[key] = float(value)
+        if self.mode == "inprocess":
+            self.base.set_param(key, value)
+        else:
+            self.connection.params.set_float_parameter(key, float(value))
+
+    def call(self, method: str, *args):
+        """Call the BaseEnv, turning a dead Unity process into UnityPlayerDied."""
+        try:
+            return getattr(self.base, method)(*args)
+        except (UnityException, UnityCommunicatorStoppedException) as err:
+            if self.connection is None:
+                raise
+            raise self.connection.player_died(err, f"during {method}()") from None
+
+    def frame(self) -> np.ndarray | None:
+        """The latest rendered frame (RGB uint8), if this source can render."""
+        if self.mode == "inprocess":
+            return self.base.scene.render()
+        if self.render_channel is not None and self.render_channel.frame:
+            from PIL import Image
+
+            return np.asarray(Image.open(io.BytesIO(self.render_channel.frame)).convert("RGB"))
+        return None
+
+    def stats(self) -> dict:
+        """Stats the Unity side reported since the last call (stats side channel)."""
+        if self.connection is None:
+            scene, seen = self.base.scene, self._stats_seen
+            self._stats_seen = len(scene.finished_returns)
+            return {f"{scene.name}/Episode Return": scene.finished_returns[seen:]}
+        return {k: [v for v, _ in vals] for k, vals in self.connection.stats.get_and_reset_stats().items()}
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        elif getattr(self, "base", None) is not None:
+            self.base.close()
