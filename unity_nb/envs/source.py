@@ -150,8 +150,10 @@ class EnvSource:
         return {k: [v for v, _ in vals] for k, vals in self.connection.stats.get_and_reset_stats().items()}
 
     def close(self) -> None:
+        """Stop the Unity process (if any); safe to call twice."""
         if self.connection is not None:
             self.connection.close()
             self.connection = None
         elif getattr(self, "base", None) is not None:
             self.base.close()
+        self.base = None

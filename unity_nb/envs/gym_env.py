@@ -1,0 +1,245 @@
+"""gymnasium views of a Unity environment: one agent (Env) or many as a batch (VectorEnv)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import batch_space
+
+from . import spaces
+from .source import EnvSource
+
+MAX_IDLE_EXCHANGES = 10_000  # exchanges to wait for an agent that requests no decision
+
+
+def pick_behavior(source: EnvSource, behavior: str | None) -> str:
+    """The behavior to drive: the given one, or the only one there is."""
+    names = list(source.base.behavior_specs)
+    if not names:
+        raise RuntimeError(f"{source.name} reported no behaviors: does the scene contain an agent with Behavior Parameters?")
+    if behavior is None:
+        if len(names) > 1:
+            raise ValueError(
+                f"{source.name} has several behaviors ({', '.join(names)}): pass behavior=NAME, "
+                "or use unity_nb.envs.make_multi_agent() to drive them all"
+            )
+        return names[0]
+    if behavior not in names:
+        raise ValueError(f"{source.name} has no behavior {behavior!r}; its behaviors: {', '.join(names)}")
+    return behavior
+
+
+class _UnityGymBase:
+    """What the single- and many-agent views share: source, behavior, spaces, rendering."""
+
+    def _setup(self, source: EnvSource, behavior: str | None, render_mode: str | None, reset_done: bool):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.source = source
+        self.render_mode = render_mode
+        if not reset_done:
+            source.call("reset")
+        self.behavior = pick_behavior(source, behavior)
+        self.behavior_spec = source.base.behavior_specs[self.behavior]
+        # Opened and reset once: the state a first reset() would give, so it need not reset again.
+        self._fresh = True
+        return spaces.observation_space(self.behavior_spec), spaces.action_space(self.behavior_spec)
+
+    def _restart(self, seed: int | None) -> None:
+        """reset(seed=s) restarts the environment with s, so equal seeds give equal episodes."""
+        fresh, self._fresh = self._fresh, False
+        if fresh and seed in (None, self.source.seed):
+            return
+        if seed is not None:
+            self.source.open(seed)
+        self.source.call("reset")
+
+    def _steps(self):
+        return self.source.call("get_steps", self.behavior)
+
+    def render(self):
+        """An RGB frame of the scene (built-in scenes), else the first agent's camera image."""
+        frame = self.source.frame()
+        if frame is not None:
+            return frame
+        decision, _ = self._steps()
+        for o in decision.obs:
+            if o.ndim == 4 and len(o):
+                return np.rint(o[0] * 255).astype(np.uint8)
+        raise RuntimeError(
+            f"{self.source.name} has no frames to show: its agents have no camera observation. Add a Camera Sensor "
+            "component to an agent in Unity (or build with a RenderTexture sensor) to record videos."
+        )
+
+    def set_param(self, key: str, value: float) -> None:
+        """Change an environment parameter (e.g. 3DBall's ``mass``) from the next episode on."""
+        self.source.set_param(key, value)
+
+    def close(self):
+        self.source.close()
+
+
+class UnityGymEnv(_UnityGymBase, gym.Env):
+    """A gymnasium Env for a Unity scene with one agent.
+
+    ``truncated`` is ML-Agents' ``max_step_reached``; ``info["action_mask"]`` holds
+    the allowed discrete actions (1 = allowed) where the scene masks actions.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(self, source: EnvSource, behavior: str | None = None, render_mode: str | None = None,
+                 reset_done: bool = False):
+        self.observation_space, self.action_space = self._setup(source, behavior, render_mode, reset_done)
+        self._agent: int | None = None
+        self._done = True
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._restart(seed)
+        decision, _ = self._steps()
+        if len(decision) != 1:
+            raise RuntimeError(
+                f"{self.source.name} has {len(decision)} agents in behavior {self.behavior!r}; "
+                "use unity_nb.envs.make() (a vector env for many agents) or make_multi_agent()"
+            )
+        self._agent = int(decision.agent_id[0])
+        self._done = False
+        return spaces.to_observation(decision.obs, 0), self._info(decision, 0)
+
+    def _info(self, decision, index):
+        info = {"agent_id": self._agent}
+        mask = spaces.allowed_actions(decision, index)
+        if mask is not None:
+            info["action_mask"] = mask
+        return info
+
+    def step(self, action):
+        if self._done:
+            raise RuntimeError("the episode is over (or never started): call reset() before step()")
+        batch = spaces.to_action_tuple(self.action_space, self.behavior_spec, [action], self.source.name)
+        self.source.call("set_actions", self.behavior, batch)
+        reward = 0.0
+        for _ in range(MAX_IDLE_EXCHANGES):
+            self.source.call("step")
+            decision, terminal = self._steps()
+            if self._agent in terminal.agent_id:
+                i = int(np.flatnonzero(terminal.agent_id == self._agent)[0])
+                reward += float(terminal.reward[i])
+                truncated = bool(terminal.interrupted[i])
+                self._done = True
+                info = {"agent_id": self._agent}
+                return spaces.to_observation(terminal.obs, i), reward, not truncated, truncated, info
+            if self._agent in decision.agent_id:
+                i = int(np.flatnonzero(decision.agent_id == self._agent)[0])
+                reward += float(decision.reward[i])
+                return spaces.to_observation(decision.obs, i), reward, False, False, self._info(decision, i)
+        raise RuntimeError(f"agent {self._agent} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
+
+
+class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
+    """A gymnasium VectorEnv with one sub-environment per agent (3DBall: 12).
+
+    Unity starts an agent's next episode at once, so this env auto-resets in the
+    same step (``autoreset_mode=SAME_STEP``): a finished agent's last observation
+    is in ``info["final_obs"]`` and the returned one begins its next episode.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25, "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(self, source: EnvSource, behavior: str | None = None, render_mode: str | None = None,
+                 reset_done: bool = False):
+        obs_space, act_space = self._setup(source, behavior, render_mode, reset_done)
+        decision, _ = self._steps()
+        self.num_envs = len(decision)
+        self.single_observation_space, self.single_action_space = obs_space, act_space
+        self.observation_space = batch_space(obs_space, self.num_envs)
+        self.action_space = batch_space(act_space, self.num_envs)
+        self._slots = decision.agent_id.tolist()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+        self._restart(seed)
+        decision, _ = self._steps()
+        if len(decision) != self.num_envs:
+            raise RuntimeError(f"{self.source.name} now has {len(decision)} agents, not {self.num_envs}")
+        self._slots = decision.agent_id.tolist()
+        return self._batch_obs(decision), self._infos(decision)
+
+    def _index(self, decision) -> list[int]:
+        where = {int(a): i for i, a in enumerate(decision.agent_id)}
+        return [where[a] for a in self._slots]
+
+    def _batch_obs(self, decision):
+        rows = [spaces.to_observation(decision.obs, i) for i in self._index(decision)]
+        if isinstance(self.single_observation_space, gym.spaces.Tuple):
+            return tuple(np.stack(parts) for parts in zip(*rows))
+        return np.stack(rows)
+
+    def _infos(self, decision, extra: dict | None = None) -> dict:
+        infos = dict(extra or {})
+        if decision.action_mask is not None:
+            infos["action_mask"] = np.stack([spaces.allowed_actions(decision, i) for i in self._index(decision)])
+            infos["_action_mask"] = np.ones(self.num_envs, dtype=bool)
+        return infos
+
+    def step(self, actions):
+        per_agent = self._split(actions)
+        decision, _ = self._steps()
+        order = {a: slot for slot, a in enumerate(self._slots)}
+        in_decision_order = [per_agent[order[int(a)]] for a in decision.agent_id]
+        batch = spaces.to_action_tuple(self.single_action_space, self.behavior_spec, in_decision_order, self.source.name)
+        self.source.call("set_actions", self.behavior, batch)
+        rewards = np.zeros(self.num_envs, dtype=np.float32)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        waiting = set(range(self.num_envs))
+        for _ in range(MAX_IDLE_EXCHANGES):
+            self.source.call("step")
+            decision, terminal = self._steps()
+            known = set(self._slots)
+            newcomers = [int(a) for a in decision.agent_id if int(a) not in known]
+            for slot in sorted(waiting):
+                aid = self._slots[slot]
+                if aid is None:  # finished earlier; its agent has not restarted yet
+                    if newcomers:
+                        self._slots[slot] = newcomers.pop(0)
+                        waiting.discard(slot)
+                    continue
+                hit = np.flatnonzero(terminal.agent_id == aid)
+                if len(hit):
+                    i = int(hit[0])
+                    rewards[slot] += terminal.reward[i]
+                    truncated[slot] = bool(terminal.interrupted[i])
+                    terminated[slot] = not truncated[slot]
+                    final_obs[slot] = spaces.to_observation(terminal.obs, i)
+                    # Unity restarts an agent under a new episode id, usually in the same message
+                    self._slots[slot] = newcomers.pop(0) if newcomers else None
+                    if self._slots[slot] is not None:
+                        waiting.discard(slot)
+                    continue
+                hit = np.flatnonzero(decision.agent_id == aid)
+                if len(hit):
+                    rewards[slot] += decision.reward[int(hit[0])]
+                    waiting.discard(slot)
+            if not waiting:
+                break
+        else:
+            raise RuntimeError(f"agents in slots {sorted(waiting)} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
+        done = terminated | truncated
+        extra = {"final_obs": final_obs, "_final_obs": done} if done.any() else {}
+        return self._batch_obs(decision), rewards, terminated, truncated, self._infos(decision, extra)
+
+    def _split(self, actions) -> list:
+        space = self.single_action_space
+        if isinstance(space, gym.spaces.Tuple):
+            c, d = actions
+            return [(c[i], d[i]) for i in range(self.num_envs)]
+        arr = np.asarray(actions)
+        if arr.shape[:1] != (self.num_envs,):
+            raise ValueError(
+                f"expected one action per agent: {self.num_envs} actions (shape ({self.num_envs}, ...)), got shape {arr.shape}"
+            )
+        return list(arr)

@@ -1,0 +1,160 @@
+"""RLlib's MultiAgentEnv over a Unity environment: every agent of every behavior.
+
+Agent ids are ``"<behavior>#<episode id>"``: as in ML-Agents, each agent
+episode has its own id, so a finished agent leaves (terminated or truncated)
+and its next episode joins under a new id in the same RLlib episode. RLlib
+episodes are cut every ``episode_horizon`` exchanges (all agents truncated);
+the next ``reset()`` then carries on where Unity is, without a Unity RESET, so
+no agent episode is thrown away. Each finished agent episode's return and
+length arrive in that agent's last info dict.
+"""
+
+from __future__ import annotations
+
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+from . import spaces
+from .source import EnvSource
+
+DEFAULT_HORIZON = 1000
+
+
+def behavior_of(agent_id: str) -> str:
+    """The behavior name inside a multi-agent id (``'3DBall#17'`` -> ``'3DBall'``)."""
+    return agent_id.rsplit("#", 1)[0]
+
+
+class UnityMultiAgentEnv(MultiAgentEnv):
+    """Every agent and behavior of a Unity scene as an RLlib MultiAgentEnv.
+
+    ``config`` (RLlib's env_config) takes the keyword arguments of
+    ``unity_nb.envs.make``: ``scene`` (name or path), ``mode``, ``seed``,
+    ``num_areas``, ``params``, ``connect_timeout``, ... and ``episode_horizon``.
+    RLlib's worker index offsets the seed so env runners differ.
+    """
+
+    def __init__(self, config: dict | None = None):
+        super().__init__()
+        # RLlib's EnvContext carries the runner's index: offset the seed so runners differ
+        offset = 1000 * int(getattr(config, "worker_index", 0) or 0) + int(getattr(config, "vector_index", 0) or 0)
+        config = dict(config or {})
+        scene = config.pop("scene", "Basic")
+        horizon = config.pop("episode_horizon", DEFAULT_HORIZON)
+        if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
+            raise ValueError(f"episode_horizon must be a whole number >= 1, got {horizon!r}")
+        self.episode_horizon = horizon
+        seed = config.pop("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        seed += offset
+        self.source = EnvSource(scene, seed=seed, **config)
+        self.source.call("reset")
+        self.specs = dict(self.source.base.behavior_specs)
+        self.observation_spaces = {b: spaces.observation_space(s) for b, s in self.specs.items()}
+        self.action_spaces = {b: spaces.action_space(s) for b, s in self.specs.items()}
+        self._needs_full_reset = False  # the source was just reset
+        self._returns: dict[str, float] = {}
+        self._lengths: dict[str, int] = {}
+        self._t = 0
+
+    # RLlib asks for spaces per agent id; ours are per behavior
+    def get_observation_space(self, agent_id):
+        return self.observation_spaces[behavior_of(agent_id)]
+
+    def get_action_space(self, agent_id):
+        return self.action_spaces[behavior_of(agent_id)]
+
+    @property
+    def behaviors(self) -> list[str]:
+        return list(self.specs)
+
+    def reset(self, *, seed=None, options=None):
+        options = options or {}
+        if seed is not None:
+            self.source.open(seed)
+            self._needs_full_reset = True
+        if self._needs_full_reset or options.get("full"):
+            self.source.call("reset")
+            self._returns.clear()
+            self._lengths.clear()
+        self._needs_full_reset = False
+        self._t = 0
+        obs, infos = {}, {}
+        for b in self.specs:
+            decision, _ = self.source.call("get_steps", b)
+            for i, aid in enumerate(decision.agent_id):
+                key = f"{b}#{int(aid)}"
+                obs[key] = spaces.to_observation(decision.obs, i)
+                infos[key] = self._mask_info(decision, i)
+                self._returns.setdefault(key, 0.0)
+                self._lengths.setdefault(key, 0)
+        self.agents = list(obs)
+        return obs, infos
+
+    @staticmethod
+    def _mask_info(decision, i) -> dict:
+        mask = spaces.allowed_actions(decision, i)
+        return {} if mask is None else {"action_mask": mask}
+
+    def step(self, action_dict):
+        for b, spec in self.specs.items():
+            decision, _ = self.source.call("get_steps", b)
+            if not len(decision):
+                continue
+            keys = [f"{b}#{int(a)}" for a in decision.agent_id]
+            missing = [k for k in keys if k not in action_dict]
+            if missing and len(missing) < len(keys):
+                raise ValueError(f"no action for agents {missing[:5]} of behavior {b!r}; every agent that asked needs one")
+            if missing:
+                continue  # nobody of this behavior acted: Unity gets empty actions
+            batch = spaces.to_action_tuple(self.action_spaces[b], spec, [action_dict[k] for k in keys], f"{b} agents")
+            self.source.call("set_actions", b, batch)
+        self.source.call("step")
+        self._t += 1
+        obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
+        for b in self.specs:
+            decision, terminal = self.source.call("get_steps", b)
+            for i, aid in enumerate(terminal.agent_id):
+                key = f"{b}#{int(aid)}"
+                r = float(terminal.reward[i])
+                obs[key] = spaces.to_observation(terminal.obs, i)
+                rewards[key] = r
+                truncateds[key] = bool(terminal.interrupted[i])
+                terminateds[key] = not truncateds[key]
+                infos[key] = {
+                    "episode_return": self._returns.pop(key, 0.0) + r,
+                    "episode_length": self._lengths.pop(key, 0) + 1,
+                }
+            for i, aid in enumerate(decision.agent_id):
+                key = f"{b}#{int(aid)}"
+                obs[key] = spaces.to_observation(decision.obs, i)
+                infos[key] = self._mask_info(decision, i)
+                if key in self._returns:
+                    rewards[key] = float(decision.reward[i])
+                    self._returns[key] += rewards[key]
+                    self._lengths[key] += 1
+                else:  # an agent's next episode begins: it has acted on nothing yet
+                    self._returns[key], self._lengths[key] = 0.0, 0
+        horizon = self._t >= self.episode_horizon
+        if horizon:
+            for key in obs:
+                if key not in terminateds:
+                    truncateds[key] = True
+                    terminateds[key] = False
+        terminateds["__all__"] = False
+        truncateds["__all__"] = horizon
+        self.agents = [k for k in obs if not (terminateds.get(k) or truncateds.get(k))]
+        return obs, rewards, terminateds, truncateds, infos
+
+    def render(self):
+        return self.source.frame()
+
+    def set_param(self, key: str, value: float) -> None:
+        """Change an environment parameter from the next agent episodes on (curriculum)."""
+        self.source.set_param(key, value)
+
+    def close(self):
+        self.source.close()
+
+
+__all__ = ["UnityMultiAgentEnv", "behavior_of"]

@@ -1,0 +1,112 @@
+"""ML-Agents specs as gymnasium spaces, and conversions both ways."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from . import _protobuf_compat
+
+_protobuf_compat.install()
+
+from mlagents_envs.base_env import ActionTuple, BehaviorSpec  # noqa: E402
+
+
+def observation_space(spec: BehaviorSpec) -> gym.Space:
+    """Images (rank 3) are uint8 HWC in [0, 255]; everything else float32."""
+    spaces = []
+    for o in spec.observation_specs:
+        if len(o.shape) == 3:
+            spaces.append(gym.spaces.Box(0, 255, shape=tuple(o.shape), dtype=np.uint8))
+        else:
+            spaces.append(gym.spaces.Box(-np.inf, np.inf, shape=tuple(o.shape), dtype=np.float32))
+    return spaces[0] if len(spaces) == 1 else gym.spaces.Tuple(spaces)
+
+
+def action_space(spec: BehaviorSpec) -> gym.Space:
+    a = spec.action_spec
+    continuous = gym.spaces.Box(-1.0, 1.0, shape=(a.continuous_size,), dtype=np.float32) if a.continuous_size else None
+    discrete = None
+    if a.discrete_size == 1:
+        discrete = gym.spaces.Discrete(a.discrete_branches[0])
+    elif a.discrete_size > 1:
+        discrete = gym.spaces.MultiDiscrete(list(a.discrete_branches))
+    if continuous is not None and discrete is not None:
+        return gym.spaces.Tuple((continuous, discrete))
+    return continuous if continuous is not None else discrete
+
+
+def to_observation(obs_list: list[np.ndarray], index: int):
+    """The observation of one agent, as ``observation_space`` declares it."""
+    out = []
+    for o in obs_list:
+        x = o[index]
+        out.append(np.rint(x * 255.0).astype(np.uint8) if x.ndim == 3 else x.astype(np.float32, copy=False))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def allowed_actions(decision, index: int) -> np.ndarray | None:
+    """Action mask of one agent, 1 = allowed (gymnasium/RLlib convention), branches concatenated."""
+    if decision.action_mask is None:
+        return None
+    return np.concatenate([~m[index] for m in decision.action_mask]).astype(np.int8)
+
+
+def to_action_tuple(space: gym.Space, spec: BehaviorSpec, actions: list, who: str) -> ActionTuple:
+    """Check each agent's action against ``space`` and batch them for mlagents."""
+    a = spec.action_spec
+    continuous, discrete = [], []
+    for action in actions:
+        if not _contains(space, action):
+            raise ValueError(f"invalid action for {who}: {_describe(action)}; expected {_expect(space)}")
+        if isinstance(space, gym.spaces.Tuple):
+            c, d = action
+        elif a.continuous_size:
+            c, d = action, None
+        else:
+            c, d = None, action
+        if c is not None:
+            continuous.append(np.asarray(c, dtype=np.float32).reshape(a.continuous_size))
+        if d is not None:
+            discrete.append(np.asarray(d, dtype=np.int32).reshape(a.discrete_size))
+    n = len(actions)
+    return ActionTuple(
+        continuous=np.array(continuous, dtype=np.float32).reshape(n, a.continuous_size) if a.continuous_size else None,
+        discrete=np.array(discrete, dtype=np.int32).reshape(n, a.discrete_size) if a.discrete_size else None,
+    )
+
+
+def _contains(space: gym.Space, action) -> bool:
+    if isinstance(space, gym.spaces.Tuple):
+        return isinstance(action, (tuple, list)) and len(action) == 2 and all(
+            _contains(s, x) for s, x in zip(space.spaces, action)
+        )
+    try:
+        if isinstance(space, gym.spaces.Discrete):
+            value = np.asarray(action)
+            return value.shape in ((), (1,)) and np.issubdtype(value.dtype, np.integer) and space.contains(int(value.reshape(())))
+        value = np.asarray(action, dtype=space.dtype)
+        if isinstance(space, gym.spaces.Box):
+            # out-of-range continuous actions are clipped by Unity; only the shape must be right
+            return value.shape == space.shape and bool(np.all(np.isfinite(value)))
+        return space.contains(value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe(action) -> str:
+    try:
+        arr = np.asarray(action)
+        return f"{action!r} (shape {arr.shape}, dtype {arr.dtype})"
+    except Exception:
+        return repr(action)
+
+
+def _expect(space: gym.Space) -> str:
+    if isinstance(space, gym.spaces.Discrete):
+        return f"an integer in [0, {space.n})"
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return f"integers of shape {space.shape}, each below {list(space.nvec)}"
+    if isinstance(space, gym.spaces.Box):
+        return f"finite floats of shape {space.shape} in [-1, 1]"
+    return f"({_expect(space.spaces[0])}, {_expect(space.spaces[1])})"
