@@ -49,9 +49,11 @@ def _steps(scene: Scene, batch: AgentBatch) -> tuple[DecisionSteps, TerminalStep
     obs = [o.astype(np.float32) / 255.0 if o.dtype == np.uint8 else o.astype(np.float32) for o in batch.observations]
     d, t = ~batch.done, batch.done
     mask = None
-    if batch.action_mask is not None:
-        splits = np.cumsum(scene.behavior.discrete_branches)[:-1]
-        mask = np.split(batch.action_mask[d], splits, axis=1)
+    branches = scene.behavior.discrete_branches
+    if branches:
+        # mlagents' client builds a mask for every discrete behavior (all allowed when Unity sends none)
+        forbidden = batch.action_mask if batch.action_mask is not None else np.zeros((len(batch.ids), sum(branches)), bool)
+        mask = np.split(forbidden[d], np.cumsum(branches)[:-1], axis=1)
     zeros = np.zeros(len(batch.ids), dtype=np.float32)
     no_group = np.zeros(len(batch.ids), dtype=np.int32)
     decision = DecisionSteps([o[d] for o in obs], batch.rewards[d], batch.ids[d], mask, no_group[d], zeros[d])

@@ -1,0 +1,195 @@
+"""The real mlagents-envs client, on the protobuf this project installs, drives the stand-in."""
+
+import os
+import subprocess
+import sys
+import uuid
+
+import google.protobuf
+import numpy as np
+import pytest
+from google.protobuf.internal import api_implementation
+
+from unity_nb.envs import player_file
+
+
+def test_protobuf_is_modern_and_fast():
+    assert int(google.protobuf.__version__.split(".")[0]) >= 6
+    assert api_implementation.Type() == "upb"
+    assert "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION" not in os.environ
+
+
+def test_plain_mlagents_import_fails_without_the_hook():
+    # Proves the hook is what makes it work: a bare interpreter cannot import the client.
+    code = "import mlagents_envs.environment"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "Descriptors cannot be created directly" in result.stderr
+
+
+def test_full_episode_through_plain_unity_environment():
+    """The library's own UnityEnvironment class, unmodified, launches the player file."""
+    from mlagents_envs.base_env import ActionTuple
+    from mlagents_envs.environment import UnityEnvironment
+
+    from unity_nb.envs.unity import free_port
+
+    env = UnityEnvironment(file_name=player_file("Basic"), base_port=free_port(), no_graphics=True, timeout_wait=30)
+    try:
+        env.reset()
+        (name,) = env.behavior_specs
+        total, done = 0.0, False
+        while not done:
+            env.set_actions(name, ActionTuple(discrete=np.array([[2]], dtype=np.int32)))
+            env.step()
+            decision, terminal = env.get_steps(name)
+            if len(terminal):
+                total += float(terminal.reward[0])
+                done = True
+            else:
+                total += float(decision.reward[0])
+        assert total == pytest.approx(0.93, abs=1e-6)
+    finally:
+        env.close()
+
+
+def test_basic_specs_and_optimal_return(unity_env):
+    from mlagents_envs.base_env import ActionTuple
+
+    conn = unity_env("Basic")
+    env = conn.env
+    env.reset()
+    spec = env.behavior_specs["Basic"]
+    assert [o.shape for o in spec.observation_specs] == [(20,)]
+    assert spec.action_spec.continuous_size == 0 and spec.action_spec.discrete_branches == (3,)
+    returns = []
+    for _ in range(3):  # three episodes back to back (Unity restarts the agent itself)
+        total = 0.0
+        while True:
+            env.set_actions("Basic", ActionTuple(discrete=np.array([[2]], dtype=np.int32)))
+            env.step()
+            decision, terminal = env.get_steps("Basic")
+            if len(terminal):
+                total += float(terminal.reward[0])
+                assert not terminal.interrupted[0]
+                assert len(decision) == 1 and decision.agent_id[0] != terminal.agent_id[0]
+                break
+            total += float(decision.reward[0])
+        returns.append(total)
+    assert returns == pytest.approx([0.93] * 3, abs=1e-6)
+
+
+def test_3dball_twelve_agents_continuous(unity_env):
+    from mlagents_envs.base_env import ActionTuple
+
+    env = unity_env("3DBall").env
+    env.reset()
+    spec = env.behavior_specs["3DBall"]
+    assert [o.shape for o in spec.observation_specs] == [(8,)]
+    assert spec.action_spec.continuous_size == 2 and spec.action_spec.discrete_size == 0
+    decision, terminal = env.get_steps("3DBall")
+    assert len(decision) == 12 and len(terminal) == 0
+    assert len(set(decision.agent_id.tolist())) == 12
+    env.set_actions("3DBall", ActionTuple(continuous=np.zeros((12, 2), dtype=np.float32)))
+    env.step()
+    decision, _ = env.get_steps("3DBall")
+    assert decision.reward == pytest.approx(np.full(12, 0.1))
+
+
+def test_3dball_num_areas_multiplies_agents(unity_env):
+    env = unity_env("3DBall", num_areas=3).env
+    env.reset()
+    assert len(env.get_steps("3DBall")[0]) == 36
+
+
+def test_gridworld_png_observations_and_mask(unity_env):
+    from mlagents_envs.base_env import ActionTuple
+
+    env = unity_env("GridWorld").env
+    env.reset()
+    spec = env.behavior_specs["GridWorld"]
+    assert [o.shape for o in spec.observation_specs] == [(84, 64, 3), (2,)]
+    assert spec.action_spec.discrete_branches == (5,)
+    decision, _ = env.get_steps("GridWorld")
+    assert len(decision) == 9
+    image = decision.obs[0]
+    assert image.shape == (9, 84, 64, 3) and image.dtype == np.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0 and len(np.unique(image)) > 2
+    assert decision.obs[1].sum(axis=1) == pytest.approx(np.ones(9))  # one-hot goal signal
+    env.set_actions("GridWorld", ActionTuple(discrete=np.zeros((9, 1), dtype=np.int32)))  # everyone stays
+    env.step()
+    decision, _ = env.get_steps("GridWorld")
+    mask = decision.action_mask[0]
+    assert mask.shape == (9, 5)
+    assert not mask[:, 0].any()  # "stay" is always allowed
+    assert mask.any()  # some agent stands at an edge (exact positions: test_gridworld_mask_matches_position
+    # and the in-process comparison in test_wrappers)
+
+
+def test_gridworld_mask_matches_position():
+    """The mask forbids exactly the moves that leave the grid (checked against the scene state)."""
+    from unity_nb.envs.scenes import GridWorld
+
+    scene = GridWorld(seed=3)
+    batch = scene.reset()["GridWorld"]
+    size = int(scene.params["gridSize"])
+    for i in range(scene.n):
+        x, y = scene.agent[i]
+        expected = [False, y == size - 1, y == 0, x == 0, x == size - 1]
+        assert batch.action_mask[i].tolist() == expected
+
+
+def test_side_channels_parameters_stats_and_engine(unity_env, tmp_path):
+    """Environment parameters change the scene; episode stats come back; the log is written."""
+    from mlagents_envs.base_env import ActionTuple
+
+    conn = unity_env("Basic", params={"large_goal": 12}, log_folder=str(tmp_path), time_scale=5.0)
+    env = conn.env
+    env.reset()
+    total, steps = 0.0, 0
+    while True:
+        env.set_actions("Basic", ActionTuple(discrete=np.array([[2]], dtype=np.int32)))
+        env.step()
+        steps += 1
+        decision, terminal = env.get_steps("Basic")
+        if len(terminal):
+            total += float(terminal.reward[0])
+            break
+        total += float(decision.reward[0])
+    assert steps == 2 and total == pytest.approx(0.98, abs=1e-6)  # goal moved from 17 to 12
+    env.step()  # stats of the finished episode travel with the next output
+    stats = conn.stats.get_and_reset_stats()
+    assert stats["Basic/Episode Return"][0][0] == pytest.approx(0.98, abs=1e-6)
+    log = (tmp_path / "Player-0.log").read_text()
+    assert "large_goal = 12.0" in log and "time_scale" in log
+
+
+def test_sampler_parameters_randomise_each_episode(unity_env):
+    from mlagents_envs.base_env import ActionTuple
+
+    conn = unity_env("3DBall")
+    conn.params.set_uniform_sampler_parameters("scale", 0.5, 1.5, seed=7)
+    env = conn.env
+    env.reset()
+    env.set_actions("3DBall", ActionTuple(continuous=np.ones((12, 2), dtype=np.float32)))
+    for _ in range(40):  # tilting hard: balls fall, new episodes start with sampled scales
+        env.step()
+    assert conn.stats.get_and_reset_stats()["3DBall/Episode Return"]
+
+
+def test_unknown_side_channel_is_ignored(unity_env):
+    from mlagents_envs.side_channel import OutgoingMessage, SideChannel
+
+    class Custom(SideChannel):
+        def on_message_received(self, msg):
+            pass
+
+    conn = unity_env("Basic")
+    channel = Custom(uuid.uuid4())
+    conn.env._side_channel_manager._side_channels_dict[channel.channel_id] = channel
+    msg = OutgoingMessage()
+    msg.write_string("hello")
+    channel.queue_message_to_send(msg)
+    conn.env.reset()
+    conn.env.step()
+    assert len(conn.env.get_steps("Basic")[0]) == 1
