@@ -147,3 +147,31 @@ def test_set_param_applies_to_next_episodes():
         done = term or trunc
     assert total == pytest.approx(0.99, abs=1e-6)
     env.close()
+
+
+@pytest.mark.parametrize("scene", ["Basic", "3DBall", "GridWorld"])
+@pytest.mark.parametrize("num_areas", [1, 2])
+def test_frames_are_even_sized_rgb(scene, num_areas):
+    from unity_nb.envs.scenes import scene_class
+
+    s = scene_class(scene)(num_areas=num_areas, seed=0)
+    s.reset()
+    frame = s.render()
+    assert frame.dtype == np.uint8 and frame.shape[2] == 3
+    assert frame.shape[0] % 2 == 0 and frame.shape[1] % 2 == 0
+
+
+def test_scenes_are_deterministic_for_a_seed():
+    from unity_nb.envs.scenes import ActionBatch, Ball3D
+
+    def run(seed):
+        s = Ball3D(seed=seed)
+        s.reset()
+        rng = np.random.default_rng(1)
+        for _ in range(200):
+            s.step({"3DBall": ActionBatch(continuous=rng.uniform(-1, 1, (12, 2)).astype(np.float32))})
+        return s.pos.copy(), list(s.finished_returns)
+
+    a, b, c = run(0), run(0), run(1)
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+    assert not np.array_equal(a[0], c[0])

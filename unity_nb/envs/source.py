@@ -124,6 +124,8 @@ class EnvSource:
 
     def call(self, method: str, *args):
         """Call the BaseEnv, turning a dead Unity process into UnityPlayerDied."""
+        if self.base is None:
+            raise RuntimeError(f"the {self.name} environment is closed; make a new one")
         try:
             return getattr(self.base, method)(*args)
         except (UnityException, UnityCommunicatorStoppedException) as err:

@@ -10,8 +10,11 @@ errors that say what to do.
 from __future__ import annotations
 
 import os
+import queue
 import shlex
+import signal
 import socket
+import subprocess
 import stat
 import sys
 import tempfile
@@ -140,6 +143,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _PipeEnd:
+    """One end of an in-process duplex pipe with multiprocessing.Connection's methods.
+
+    mlagents hands each message between the gRPC thread and the caller through a
+    multiprocessing Pipe, which pickles (serialises and parses) every protobuf
+    message once more; both ends live in one process, so a queue does the same job.
+    """
+
+    def __init__(self, inbox: queue.SimpleQueue, outbox: queue.SimpleQueue):
+        self._inbox, self._outbox, self._held = inbox, outbox, []
+
+    def send(self, message) -> None:
+        self._outbox.put(message)
+
+    def recv(self):
+        return self._held.pop() if self._held else self._inbox.get()
+
+    def poll(self, timeout: float = 0.0) -> bool:
+        if not self._held:
+            try:
+                self._held.append(self._inbox.get(timeout=timeout) if timeout else self._inbox.get_nowait())
+            except queue.Empty:
+                return False
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _pipe() -> tuple[_PipeEnd, _PipeEnd]:
+    a, b = queue.SimpleQueue(), queue.SimpleQueue()
+    return _PipeEnd(a, b), _PipeEnd(b, a)
+
+
 class _LoopbackCommunicator(RpcCommunicator):
     """mlagents' RpcCommunicator, listening on 127.0.0.1 only and noticing a dead player fast.
 
@@ -154,6 +191,7 @@ class _LoopbackCommunicator(RpcCommunicator):
         try:
             self.server = grpc.server(thread_pool=ThreadPoolExecutor(max_workers=10))
             self.unity_to_external = UnityToExternalServicerImplementation()
+            self.unity_to_external.parent_conn, self.unity_to_external.child_conn = _pipe()
             add_UnityToExternalProtoServicer_to_server(self.unity_to_external, self.server)
             if self.server.add_insecure_port(f"127.0.0.1:{self.port}") == 0:
                 raise OSError("port busy")
@@ -180,6 +218,22 @@ class KitUnityEnvironment(UnityEnvironment):
     @staticmethod
     def _get_communicator(worker_id, base_port, timeout_wait):
         return _LoopbackCommunicator(worker_id, base_port, timeout_wait)
+
+    def _close(self, timeout=None):
+        process = self._process
+        super()._close(timeout)
+        if process is None:
+            return
+        # The player runs in its own session (start_new_session): take down anything it
+        # started too (a launcher script's children), and reap it so no zombie is left.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _log_tail(log_folder: str | None, lines: int = 15) -> str:

@@ -62,36 +62,37 @@ class Ball3D(Scene):
         )
         self.vel[which] = 0.0
 
-    def _surface(self):
-        """Slopes dh/dx, dh/dz of the platform top and its height under the ball."""
-        rad = np.radians(self.tilt)
-        gx, gz = np.tan(rad[:, 0]), -np.tan(rad[:, 1])
-        return gx, gz, gx * self.pos[:, 0] + gz * self.pos[:, 2]
-
     def _apply(self, continuous, discrete):
         g, radius = self.params["gravity"], self.params["scale"] / 2
         drag = DRAG / self.params["mass"]
         turn = 2.0 * np.clip(continuous.astype(np.float64), -1.0, 1.0)
+        tilt = self.tilt
+        x, y, z = self.pos[:, 0].copy(), self.pos[:, 1].copy(), self.pos[:, 2].copy()
+        vx, vy, vz = self.vel[:, 0].copy(), self.vel[:, 1].copy(), self.vel[:, 2].copy()
         for _ in range(DECISION_PERIOD):
-            self.tilt = np.clip(self.tilt + turn, -MAX_TILT, MAX_TILT)
-            gx, gz, height = self._surface()
-            over = (np.abs(self.pos[:, 0]) <= HALF_SIZE) & (np.abs(self.pos[:, 2]) <= HALF_SIZE)
-            contact = over & (self.pos[:, 1] <= height + radius + 1e-6)
-            # rolling on the slope: downhill acceleration, resistance, stay on the surface
-            norm = 1.0 + gx * gx + gz * gz
-            ax = np.where(contact, -ROLLING * g * gx / norm, 0.0)
-            az = np.where(contact, -ROLLING * g * gz / norm, 0.0)
-            self.vel[:, 0] += (ax - np.where(contact, drag * self.vel[:, 0], 0.0)) * DT
-            self.vel[:, 2] += (az - np.where(contact, drag * self.vel[:, 2], 0.0)) * DT
-            self.vel[:, 1] = np.where(contact, gx * self.vel[:, 0] + gz * self.vel[:, 2], self.vel[:, 1] - g * DT)
-            self.pos += self.vel * DT
-            gx, gz, height = self._surface()
-            over = (np.abs(self.pos[:, 0]) <= HALF_SIZE) & (np.abs(self.pos[:, 2]) <= HALF_SIZE)
-            landed = over & (self.pos[:, 1] < height + radius) & (self.pos[:, 1] > height - radius)
+            tilt = np.clip(tilt + turn, -MAX_TILT, MAX_TILT)
+            slope = np.tan(np.radians(tilt))
+            gx, gz = slope[:, 0], -slope[:, 1]  # dh/dx, dh/dz of the platform top
+            over = (np.abs(x) <= HALF_SIZE) & (np.abs(z) <= HALF_SIZE)
+            contact = over & (y <= gx * x + gz * z + radius + 1e-6)
+            # rolling on the slope: downhill acceleration and resistance, staying on the surface
+            roll = contact * (ROLLING * g / (1.0 + gx * gx + gz * gz))
+            vx += (-roll * gx - contact * drag * vx) * DT
+            vz += (-roll * gz - contact * drag * vz) * DT
+            vy = np.where(contact, gx * vx + gz * vz, vy - g * DT)
+            x += vx * DT
+            y += vy * DT
+            z += vz * DT
+            height = gx * x + gz * z
+            over = (np.abs(x) <= HALF_SIZE) & (np.abs(z) <= HALF_SIZE)
+            landed = over & (y < height + radius) & (y > height - radius)
             # inelastic landing: sit on the surface, lose the velocity into it
-            self.pos[:, 1] = np.where(landed, height + radius, self.pos[:, 1])
-            self.vel[:, 1] = np.where(landed, gx * self.vel[:, 0] + gz * self.vel[:, 2], self.vel[:, 1])
-        fell = (self.pos[:, 1] < -2.0) | (np.abs(self.pos[:, 0]) > 3.0) | (np.abs(self.pos[:, 2]) > 3.0)
+            y = np.where(landed, height + radius, y)
+            vy = np.where(landed, gx * vx + gz * vz, vy)
+        self.tilt = tilt
+        self.pos = np.column_stack([x, y, z])
+        self.vel = np.column_stack([vx, vy, vz])
+        fell = (y < -2.0) | (np.abs(x) > 3.0) | (np.abs(z) > 3.0)
         return np.where(fell, -1.0, 0.1), fell
 
     def _observe(self):

@@ -249,12 +249,16 @@ class Canvas:
         self.pixels[y0:y1, x0:x1][inside] = color
 
 
-def tile(frames: list[np.ndarray], columns: int) -> np.ndarray:
-    """Lay equal-sized frames out in a grid (row-major), padding the last row."""
+def tile(frames: list[np.ndarray], columns: int, gap: int = 4) -> np.ndarray:
+    """Lay equal-sized frames out in a grid (row-major) with ``gap`` pixels between them.
+
+    Frame sizes and ``gap`` are even, so the result is too (H.264 needs even sizes).
+    """
     h, w, c = frames[0].shape
     rows = -(-len(frames) // columns)
-    out = np.zeros((rows * h, columns * w, c), dtype=np.uint8)
+    out = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, c), 90, dtype=np.uint8)
     for i, frame in enumerate(frames):
         r, col = divmod(i, columns)
-        out[r * h : (r + 1) * h, col * w : (col + 1) * w] = frame
+        y, x = gap + r * (h + gap), gap + col * (w + gap)
+        out[y : y + h, x : x + w] = frame
     return out

@@ -12,6 +12,11 @@ MOVES = np.array([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0]])  # (dx, dy) per act
 AGENT, PLUS, CROSS = (40, 90, 255), (40, 220, 60), (230, 40, 40)
 
 
+def _cells(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel boundaries of the grid's rows and columns in the camera image."""
+    return np.linspace(0, HEIGHT, size + 1).astype(int), np.linspace(0, WIDTH, size + 1).astype(int)
+
+
 class GridWorld(Scene):
     name = "GridWorld"
     description = "Walk a grid to the goal the signal names (green plus or red cross); camera observation, masked moves (9 agents)."
@@ -40,6 +45,8 @@ class GridWorld(Scene):
         self.agent = np.zeros((self.n, 2), dtype=np.int64)
         self.goals = np.zeros((self.n, 2, 2), dtype=np.int64)  # [plus, cross] x (x, y)
         self.target = np.zeros(self.n, dtype=np.int64)  # 0 = plus, 1 = cross
+        # grid and goals change only at an episode start: draw them once, the agent each step
+        self._backgrounds = np.zeros((self.n, HEIGHT, WIDTH, 3), dtype=np.uint8)
 
     def _reset_agents(self, which):
         size = int(self.params["gridSize"])
@@ -49,6 +56,7 @@ class GridWorld(Scene):
             xy = np.column_stack([cells % size, cells // size])
             self.agent[i], self.goals[i] = xy[0], xy[1:]
             self.target[i] = self.rng.integers(2)
+            self._backgrounds[i] = self._static_image(i)
 
     def _apply(self, continuous, discrete):
         action = np.clip(discrete[:, 0], 0, 4)
@@ -69,25 +77,26 @@ class GridWorld(Scene):
         return mask
 
     def _observe(self):
-        images = np.stack([self._camera(i) for i in range(self.n)])
+        images = self._backgrounds.copy()
+        for i in range(self.n):
+            rows, cols = _cells(int(self.size[i]))
+            x, y = self.agent[i]
+            r = int(self.size[i]) - 1 - y  # y = 0 is the bottom row
+            images[i, rows[r] + 2 : rows[r + 1] - 2, cols[x] + 2 : cols[x + 1] - 2] = AGENT
         signal = np.zeros((self.n, 2), dtype=np.float32)
         signal[np.arange(self.n), self.target] = 1.0
         return [images, signal]
 
-    def _camera(self, i: int) -> np.ndarray:
+    def _static_image(self, i: int) -> np.ndarray:
         size = int(self.size[i])
         image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
-        rows = np.linspace(0, HEIGHT, size + 1).astype(int)
-        cols = np.linspace(0, WIDTH, size + 1).astype(int)
-
-        def cell(x, y):  # y = 0 is the bottom row
-            r = size - 1 - y
-            return image[rows[r] : rows[r + 1], cols[x] : cols[x + 1]]
-
+        rows, cols = _cells(size)
         image[rows[:-1]] = (60, 60, 60)  # grid lines
         image[:, cols[:-1]] = (60, 60, 60)
         for kind, color in ((0, PLUS), (1, CROSS)):
-            patch = cell(*self.goals[i, kind])
+            x, y = self.goals[i, kind]
+            r = size - 1 - y
+            patch = image[rows[r] : rows[r + 1], cols[x] : cols[x + 1]]
             h, w = patch.shape[:2]
             yy, xx = np.mgrid[0:h, 0:w]
             if kind == 0:
@@ -96,8 +105,6 @@ class GridWorld(Scene):
                 u, v = yy / max(h - 1, 1), xx / max(w - 1, 1)
                 shape = (np.abs(u - v) <= 0.15) | (np.abs(u + v - 1) <= 0.15)
             patch[shape] = color
-        agent = cell(*self.agent[i])
-        agent[2:-2, 2:-2] = AGENT
         return image
 
     def render(self):
