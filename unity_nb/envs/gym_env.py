@@ -148,7 +148,12 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25, "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
 
     def __init__(self, source: EnvSource, behavior: str | None = None, render_mode: str | None = None,
-                 reset_done: bool = False):
+                 reset_done: bool = False, autoreset_mode: str = "same_step"):
+        modes = {"same_step": gym.vector.AutoresetMode.SAME_STEP, "next_step": gym.vector.AutoresetMode.NEXT_STEP}
+        if autoreset_mode not in modes:
+            raise ValueError(f"autoreset_mode must be 'same_step' or 'next_step', got {autoreset_mode!r}")
+        self.autoreset_mode = modes[autoreset_mode]
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         obs_space, act_space = self._setup(source, behavior, render_mode, reset_done)
         decision, _ = self._steps()
         self.num_envs = len(decision)
@@ -156,6 +161,12 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         self.observation_space = batch_space(obs_space, self.num_envs)
         self.action_space = batch_space(act_space, self.num_envs)
         self._slots = decision.agent_id.tolist()
+        self._clear_episodes()
+
+    def _clear_episodes(self):
+        self._returns = np.zeros(self.num_envs)  # Unity-side return and length of each slot's episode
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._restart_next = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None:
@@ -165,6 +176,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         if len(decision) != self.num_envs:
             raise RuntimeError(f"{self.source.name} now has {len(decision)} agents, not {self.num_envs}")
         self._slots = decision.agent_id.tolist()
+        self._clear_episodes()
         return self._batch_obs(decision), self._infos(decision)
 
     def _index(self, decision) -> list[int]:
@@ -229,8 +241,31 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         else:
             raise RuntimeError(f"agents in slots {sorted(waiting)} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
         done = terminated | truncated
-        extra = {"final_obs": final_obs, "_final_obs": done} if done.any() else {}
-        return self._batch_obs(decision), rewards, terminated, truncated, self._infos(decision, extra)
+        self._returns += rewards
+        self._lengths += 1
+        extra = {}
+        if done.any():
+            extra = {
+                "final_obs": final_obs, "_final_obs": done,
+                "episode_return": np.where(done, self._returns, 0.0), "_episode_return": done,
+                "episode_length": np.where(done, self._lengths, 0), "_episode_length": done,
+            }
+            self._returns[done], self._lengths[done] = 0.0, 0
+        obs = self._batch_obs(decision)
+        if self.autoreset_mode == gym.vector.AutoresetMode.NEXT_STEP:
+            # Gymnasium's default: a finished slot shows its last observation now and its next
+            # episode's first one at the next step(), which does not count for it. Unity has
+            # already started that episode, so its reward from that step is credited to the
+            # episode's return but not reported as a reward of the step.
+            restarted = self._restart_next
+            rewards[restarted] = 0.0
+            terminated[restarted] = truncated[restarted] = False
+            for slot in np.flatnonzero(done):
+                obs = _set_row(obs, slot, final_obs[slot])
+            self._restart_next = done
+            extra.pop("final_obs", None)
+            extra.pop("_final_obs", None)
+        return obs, rewards, terminated, truncated, self._infos(decision, extra)
 
     def _split(self, actions) -> list:
         space = self.single_action_space
@@ -243,3 +278,13 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
                 f"expected one action per agent: {self.num_envs} actions (shape ({self.num_envs}, ...)), got shape {arr.shape}"
             )
         return list(arr)
+
+
+def _set_row(batch, row: int, value):
+    """Replace one sub-env's observation in a batched observation (array or tuple of arrays)."""
+    if isinstance(batch, tuple):
+        for part, v in zip(batch, value):
+            part[row] = v
+    else:
+        batch[row] = value
+    return batch

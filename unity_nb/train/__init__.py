@@ -1,0 +1,88 @@
+"""Training runs: configure, start, watch, stop and resume.
+
+    import unity_nb.train as ut
+    run = ut.train("Basic")                  # starts in the background, returns a Run
+    run.wait(); run.metrics                  # pandas DataFrame of iterations
+    ut.train("3DBall", steps=50_000, lr=1e-3)
+    ut.train(config="trainer_config.yaml")   # unity-nb YAML or Unity's mlagents-learn YAML
+    ut.runs(); ut.get_run(run_id).stop(); ut.resume(run_id)
+"""
+
+from __future__ import annotations
+
+import os
+
+from .config import ConfigError, TrainConfig
+from .store import Run, RunNotFound, RunStore
+
+
+def make_config(scene: str | TrainConfig | None = None, *, config: str | os.PathLike | dict | None = None,
+                **overrides) -> TrainConfig:
+    """Build a validated TrainConfig from a scene name, a YAML file/dict, and keyword overrides."""
+    if isinstance(scene, TrainConfig):
+        base = scene
+    elif isinstance(config, dict):
+        base = TrainConfig.from_dict(config)
+    elif config is not None:
+        base = TrainConfig.from_file(config)
+    else:
+        base = TrainConfig()
+    if scene is not None and not isinstance(scene, TrainConfig):
+        overrides["scene"] = scene
+    if overrides.get("address") is None and os.environ.get("RAY_ADDRESS") and base.address is None:
+        overrides["address"] = os.environ["RAY_ADDRESS"]
+    return base.replace(**overrides).resolved()
+
+
+def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None, wait: bool = False,
+          **overrides) -> Run:
+    """Start a training run in the background and return its ``Run``.
+
+    scene: a built-in scene (Basic, 3DBall) or the path of a Linux Unity build.
+    config: a YAML file (unity-nb or mlagents-learn format) or a dict of settings.
+    runs_dir: where run folders go (default ./runs or $UNITY_NB_RUNS).
+    wait: block until the run ends.
+    Any TrainConfig setting can be given as a keyword: steps=, lr=, gamma=, num_areas=, address=, ...
+    """
+    from ..envs import check_build
+    from .local import start_run
+
+    cfg = make_config(scene, config=config, **overrides)
+    if cfg.scene_name is None and not cfg.address:
+        check_build(cfg.scene)  # a bad path fails here, not in the background
+    run = start_run(cfg, runs_dir)
+    return run.wait() if wait else run
+
+
+def runs(runs_dir=None) -> list[Run]:
+    """All runs in the store, oldest first."""
+    return RunStore(runs_dir).list()
+
+
+def get_run(run_id: str, runs_dir=None) -> Run:
+    """Re-attach to a run by id (also after a kernel restart)."""
+    return RunStore(runs_dir).get(run_id)
+
+
+def stop(run_id: str, runs_dir=None, wait: bool = True) -> Run:
+    """Ask a run to checkpoint and stop."""
+    return get_run(run_id, runs_dir).stop(wait=wait)
+
+
+def resume(run_id: str, runs_dir=None, wait: bool = False) -> Run:
+    """Continue a stopped or finished run from its last checkpoint (the step count goes on)."""
+    from .local import resume_run
+
+    run = resume_run(get_run(run_id, runs_dir))
+    return run.wait() if wait else run
+
+
+def warm_up(wait: bool = False) -> None:
+    """Start Ray and a ready training process now, so the next run starts in seconds."""
+    from .local import backend
+
+    backend().warm_up(wait=wait)
+
+
+__all__ = ["train", "runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig", "ConfigError",
+           "Run", "RunStore", "RunNotFound"]

@@ -1,0 +1,225 @@
+"""The training process of one run: ``python -m unity_nb.train.driver RUN_DIR``.
+
+Runs outside the caller's process, so a crash in Unity, Ray or torch never
+takes a notebook kernel down. Joins the Ray runtime it is given, builds the
+algorithm (from the run's last checkpoint when resuming), trains, and appends
+one event per iteration to ``metrics.jsonl`` (flushed at once), with TensorBoard
+scalars beside. SIGTERM/SIGINT or a ``stop`` file end it gracefully: a final
+checkpoint, then status ``stopped``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .config import TrainConfig
+from .store import write_json_atomic
+
+PROGRESS_FILE = "unity_nb_progress.json"
+
+
+class Driver:
+    def __init__(self, run_dir: Path, address: str | None, resume: bool):
+        self.dir = run_dir
+        self.address = address
+        self.resume = resume
+        self.config = TrainConfig.from_yaml((run_dir / "config.yaml").read_text(), source="config.yaml").resolved()
+        self.stop_requested = False
+        self.events = open(run_dir / "metrics.jsonl", "a", buffering=1, encoding="utf-8")
+        self.status = {"state": "starting", "pid": os.getpid(), "started": time.time()}
+        old = run_dir / "status.json"
+        if old.exists():
+            self.status["created"] = json.loads(old.read_text()).get("created")
+        self.set_status("starting")
+
+    # ---- bookkeeping
+    def set_status(self, state: str, **extra) -> None:
+        self.status.update(state=state, updated=time.time(), **extra)
+        write_json_atomic(self.dir / "status.json", self.status)
+        self.emit({"event": "status", "state": state, **extra})
+
+    def emit(self, event: dict) -> None:
+        event.setdefault("t", time.time())
+        self.events.write(json.dumps(event) + "\n")
+        self.events.flush()
+
+    def _on_signal(self, signum, frame):
+        self.stop_requested = True
+
+    def _stop_file(self) -> bool:
+        return (self.dir / "stop").exists()
+
+    # ---- the work
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            return self._train()
+        except BaseException as err:  # the run folder must say why, whatever happened
+            (self.dir / "logs" / "error.txt").write_text(traceback.format_exc())
+            self.set_status("failed", error=f"{type(err).__name__}: {err}")
+            return 1
+        finally:
+            self.events.close()
+
+    def _train(self) -> int:
+        from .rllib_setup import algorithm_config, count_agents
+
+        cfg = self.config
+        started = time.perf_counter()
+        join_ray(self.address)
+        agents = count_agents(cfg)
+        algo = algorithm_config(cfg, agents).build_algo()
+        offset = {"env_steps": 0, "iteration": 0, "time_s": 0.0, "player_restarts": 0}
+        if self.resume:
+            checkpoint = self._latest_checkpoint()
+            if checkpoint is None:
+                raise RuntimeError("nothing to resume: the run has no complete checkpoint yet")
+            algo.restore_from_path(str(checkpoint))
+            offset = json.loads((checkpoint / PROGRESS_FILE).read_text())
+            self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps"})
+        self.emit({"event": "log", "message": f"ready in {time.perf_counter() - started:.1f} s: {agents} agents per Unity process"})
+        self.set_status("running", agents=agents)
+
+        from tensorboardX import SummaryWriter
+
+        board = SummaryWriter(str(self.dir / "tb"))
+        clock = time.perf_counter()
+        state = "finished"
+        last = dict(offset)
+        try:
+            while True:
+                result = algo.train()
+                last = self._record(result, offset, time.perf_counter() - clock, board)
+                done = last["env_steps"] >= cfg.steps
+                reached = (
+                    cfg.target_return is not None
+                    and last.get("episodes_window", 0) >= 100
+                    and (last.get("episode_return_mean") or -1e9) >= cfg.target_return - 1e-6
+                )
+                if reached:
+                    self.emit({"event": "log", "message": f"target return {cfg.target_return} reached"})
+                if done or reached:
+                    break
+                if self.stop_requested or self._stop_file():
+                    state = "stopped"
+                    break
+                if last["iteration"] % cfg.checkpoint_every == 0:
+                    self._checkpoint(algo, last)
+            self._checkpoint(algo, last)
+        finally:
+            board.close()
+            algo.stop()
+        self.set_status(state, env_steps=last["env_steps"], episode_return_mean=last.get("episode_return_mean"))
+        return 0
+
+    def _record(self, result: dict, offset: dict, elapsed: float, board) -> dict:
+        runners = result.get("env_runners", {})
+        learner = result.get("learners", {}).get("default_policy", {})
+        steps = int(offset["env_steps"] + runners.get("num_env_steps_sampled_lifetime", 0))
+        elapsed_total = offset["time_s"] + elapsed
+        new_steps = steps - offset["env_steps"]
+        rate = new_steps / elapsed if elapsed > 0 else 0.0
+        event = {
+            "event": "iteration",
+            "iteration": int(offset["iteration"] + result.get("training_iteration", 0)),
+            "env_steps": steps,
+            "time_s": round(elapsed_total, 3),
+            "steps_per_s": round(rate, 1),
+            "eta_s": round((self.config.steps - steps) / rate, 1) if rate > 0 and steps < self.config.steps else 0.0,
+            "episode_return_mean": _num(runners.get("unity_episode_return_mean")),
+            "episode_return_min": _num(runners.get("unity_episode_return_min")),
+            "episode_return_max": _num(runners.get("unity_episode_return_max")),
+            "episode_length_mean": _num(runners.get("unity_episode_length_mean")),
+            "episodes": int(runners.get("unity_episodes", 0) or 0),
+            "episodes_window": min(int(runners.get("unity_episodes", 0) or 0), 100),
+            "policy_loss": _num(learner.get("policy_loss")),
+            "vf_loss": _num(learner.get("vf_loss")),
+            "entropy": _num(learner.get("entropy")),
+            "kl": _num(learner.get("mean_kl_loss")),
+            "player_restarts": int(offset.get("player_restarts", 0) + (runners.get("num_env_step_failures", 0) or 0)),
+        }
+        self.emit(event)
+        for key in ("episode_return_mean", "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s"):
+            if event[key] is not None:
+                board.add_scalar(key, event[key], steps)
+        board.flush()
+        return event
+
+    def _checkpoint(self, algo, last: dict) -> None:
+        path = self.dir / "checkpoints" / f"checkpoint_{last['iteration']:06d}"
+        if (path / ".complete").exists():
+            return
+        algo.save_to_path(str(path))
+        progress = {k: last.get(k, 0) for k in ("env_steps", "iteration", "time_s", "player_restarts")}
+        (path / PROGRESS_FILE).write_text(json.dumps(progress))
+        (path / ".complete").touch()  # written last: a killed save is never taken for a checkpoint
+        self.emit({"event": "checkpoint", "path": str(path), "env_steps": last["env_steps"]})
+
+    def _latest_checkpoint(self):
+        found = sorted(p for p in (self.dir / "checkpoints").glob("checkpoint_*") if (p / ".complete").exists())
+        return found[-1] if found else None
+
+
+def _num(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if value != value else round(value, 6)
+
+
+def join_ray(address: str | None) -> None:
+    """Connect this process to Ray (once); with no address, a new private local runtime."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.ERROR}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:  # never silently join a runtime some earlier session left behind
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+
+
+def standby(address: str | None) -> int:
+    """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run."""
+    from . import rllib_setup  # noqa: F401  (ray, rllib, torch)
+
+    join_ray(address)
+    print("ready", flush=True)
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0  # the session ended before it needed us
+    order = json.loads(line)
+    run_dir = Path(order["run_dir"])
+    log = os.open(run_dir / "logs" / "driver.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    return Driver(run_dir, address, order.get("resume", False)).run()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Train one unity-nb run (started by unity_nb.train).")
+    parser.add_argument("run_dir", type=Path, nargs="?", help="the run folder (omit with --standby)")
+    parser.add_argument("--address", help="Ray address to join")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parser.add_argument("--standby", action="store_true", help="prepare, then read the run from stdin")
+    args = parser.parse_args(argv)
+    if args.standby:
+        return standby(args.address)
+    if args.run_dir is None:
+        parser.error("run_dir is required without --standby")
+    return Driver(args.run_dir, args.address, args.resume).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

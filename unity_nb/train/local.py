@@ -1,0 +1,172 @@
+"""Starting runs: each in its own driver process, on this machine's runtime or a Ray cluster.
+
+Start-up is the slow part of RLlib on a small machine, so the local backend
+keeps one *standby* driver ready: a process that has already imported Ray,
+RLlib and torch and joined the session's Ray runtime. A new run is handed to
+it, and another standby is prepared in the background for the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from .config import TrainConfig
+from .runtime import LocalRuntime, session_runtime
+from .store import Run, RunStore, write_json_atomic
+
+
+class ClusterUnreachable(ConnectionError):
+    pass
+
+
+def check_address(address: str, timeout: float = 3.0) -> None:
+    """Fail fast (seconds, not minutes) when a Ray address cannot be reached."""
+    host, sep, port = address.replace("ray://", "").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ClusterUnreachable(f"address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise ClusterUnreachable(
+            f"cannot reach a Ray cluster at {address} ({err.strerror or err}). Is the head node running "
+            f"(`ray start --head --port={port}` on it)? Leave address unset to train on this machine."
+        ) from None
+
+
+class _Standby:
+    """A driver process that is imported, joined to Ray, and waiting for a run."""
+
+    def __init__(self, address: str, env: dict[str, str]):
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"unity-nb-standby-{os.getpid()}.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "unity_nb.train.driver", "--standby", "--address", address],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env, start_new_session=True,
+            text=True,
+        )
+        self.ready = threading.Event()
+        threading.Thread(target=self._wait_ready, daemon=True).start()
+
+    def _wait_ready(self):
+        line = self.process.stdout.readline()
+        if line.strip() == "ready":
+            self.ready.set()
+
+    def usable(self) -> bool:
+        return self.process.poll() is None
+
+    def hand(self, run: Run, resume: bool) -> None:
+        self.process.stdin.write(json.dumps({"run_dir": str(run.path.resolve()), "resume": resume}) + "\n")
+        self.process.stdin.flush()
+        self.process.stdin.close()
+
+    def dismiss(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()  # EOF: the standby exits on its own
+            except OSError:
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class LocalBackend:
+    """Runs training in driver processes joined to this session's Ray runtime (or a cluster)."""
+
+    def __init__(self, runtime: LocalRuntime | None = None):
+        self.runtime = runtime or session_runtime()
+        self._standby: _Standby | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self, wait: bool = False) -> None:
+        """Start Ray and a standby driver now, so the first run starts fast."""
+        self.runtime.start(wait=False)
+
+        def prepare():
+            try:
+                address = self.runtime.wait_ready()
+            except RuntimeError:
+                return
+            with self._lock:
+                if self._standby is None or not self._standby.usable():
+                    self._standby = _Standby(address, self.runtime.driver_env())
+
+        if wait:
+            prepare()
+            self._standby.ready.wait(120)
+        else:
+            threading.Thread(target=prepare, daemon=True).start()
+
+    def start(self, run: Run, config: TrainConfig, resume: bool = False) -> Run:
+        if config.address:
+            check_address(config.address)
+            return self._spawn(run, config.address, dict(os.environ), resume)
+        address = self.runtime.start().wait_ready()
+        with self._lock:
+            standby, self._standby = self._standby, None
+        if standby is not None and standby.usable():
+            standby.hand(run, resume)
+            _note_pid(run, standby.process.pid)
+        else:
+            self._spawn(run, address, self.runtime.driver_env(), resume)
+        self.warm_up()  # the next run's standby
+        return run
+
+    def _spawn(self, run: Run, address: str, env: dict, resume: bool) -> Run:
+        log = open(run.path / "logs" / "driver.log", "ab")
+        args = [sys.executable, "-m", "unity_nb.train.driver", str(run.path.resolve()), "--address", address]
+        if resume:
+            args.append("--resume")
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        _note_pid(run, process.pid)
+        return run
+
+    def close(self) -> None:
+        with self._lock:
+            if self._standby is not None:
+                self._standby.dismiss()
+                self._standby = None
+
+
+def _note_pid(run: Run, pid: int) -> None:
+    """Record the driver's pid at once, so a driver that dies before it writes is noticed."""
+    status = run.status
+    if status.get("state") in ("starting", "unknown", "failed", "stopped", "finished"):
+        status.update(state="starting", pid=pid)
+        status.pop("error", None)
+        write_json_atomic(run.path / "status.json", status)
+
+
+_BACKEND: LocalBackend | None = None
+
+
+def backend() -> LocalBackend:
+    global _BACKEND
+    if _BACKEND is None:
+        import atexit
+
+        _BACKEND = LocalBackend()
+        atexit.register(_BACKEND.close)
+    return _BACKEND
+
+
+def start_run(config: TrainConfig, runs_dir: str | os.PathLike | None = None) -> Run:
+    run = RunStore(runs_dir).create(config)
+    return backend().start(run, config)
+
+
+def resume_run(run: Run) -> Run:
+    if run.state in ("starting", "running"):
+        raise RuntimeError(f"run {run.id} is still {run.state}; stop it before resuming")
+    if run.latest_checkpoint() is None:
+        raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
+    (run.path / "stop").unlink(missing_ok=True)
+    return backend().start(run, run.config, resume=True)

@@ -1,0 +1,129 @@
+"""From a TrainConfig to an RLlib algorithm over Unity agents (new API stack, PyTorch).
+
+Each env runner drives one Unity process; every agent in it (3DBall: 12 per
+area) is one sub-environment of a gymnasium VectorEnv, so all agents feed one
+shared policy as a batch. A Unity process that crashes or hangs raises in the
+env step; RLlib's ``restart_failed_sub_environments`` then builds a new env
+(a new Unity process) and sampling goes on; the restarts are counted.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.tune.registry import register_env
+
+from ..envs.gym_env import UnityVectorEnv
+from ..envs.scenes import SCENES
+from ..envs.source import EnvSource
+from .config import ConfigError, TrainConfig
+
+ENV_NAME = "unity_nb_agents"
+WINDOW = 100  # episodes in the moving mean/min/max, as in the Unity benchmarks
+
+logger = logging.getLogger(__name__)
+
+
+def make_env(ctx) -> UnityVectorEnv:
+    """RLlib's vector entry point: one Unity process, one sub-env per agent."""
+    offset = 1000 * int(getattr(ctx, "worker_index", 0) or 0) + int(getattr(ctx, "vector_index", 0) or 0)
+    settings = dict(ctx)
+    wanted = settings.pop("num_envs", None)
+    source = EnvSource(
+        settings["scene"],
+        mode=settings["mode"],
+        seed=settings["seed"] + offset,
+        num_areas=settings["num_areas"],
+        params=settings["env_params"],
+        connect_timeout=settings["unity_timeout"],
+    )
+    try:
+        env = UnityVectorEnv(source, behavior=settings.get("behavior"), autoreset_mode="next_step")
+    except BaseException:
+        source.close()
+        raise
+    if wanted is not None and env.num_envs != wanted:
+        env.close()
+        raise RuntimeError(f"{source.name} has {env.num_envs} agents, expected {wanted}: agents must not come and go")
+    return env
+
+
+def count_agents(config: TrainConfig) -> int:
+    """Agents in one Unity process (built-in scenes: known; a build: opened once to count)."""
+    if config.scene_name is not None:
+        return SCENES[config.scene_name].agents_per_area * config.num_areas
+    env = make_env(_env_config(config))
+    try:
+        return env.num_envs
+    finally:
+        env.close()
+
+
+class UnityEpisodeMetrics(RLlibCallback):
+    """Logs each agent episode's return and length as Unity counted them."""
+
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs):
+        info = episode.get_infos(-1) or {}
+        if "episode_return" not in info or metrics_logger is None:
+            return
+        value, length = float(info["episode_return"]), int(info["episode_length"])
+        for reduce in ("mean", "min", "max"):
+            metrics_logger.log_value(f"unity_episode_return_{reduce}", value, reduce=reduce, window=WINDOW)
+        metrics_logger.log_value("unity_episode_length_mean", length, reduce="mean", window=WINDOW)
+        metrics_logger.log_value("unity_episodes", 1, reduce="lifetime_sum")
+
+
+def _env_config(config: TrainConfig) -> dict:
+    return {
+        "scene": config.scene,
+        "mode": config.mode,
+        "seed": config.seed,
+        "num_areas": config.num_areas,
+        "env_params": dict(config.env_params),
+        "unity_timeout": config.unity_timeout,
+        "behavior": config.behavior,
+    }
+
+
+def algorithm_config(config: TrainConfig, agents: int) -> AlgorithmConfig:
+    """The RLlib AlgorithmConfig for a resolved TrainConfig."""
+    from ray.rllib.algorithms.registry import ALGORITHMS
+
+    if config.scene_name == "GridWorld":
+        raise ConfigError(
+            "scene: training on GridWorld's camera observations needs an image encoder that this release "
+            "does not ship yet; try Basic or 3DBall (GridWorld works as an environment: unity_nb.envs.make)"
+        )
+    register_env(ENV_NAME, make_env)
+    algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
+    algo.environment(ENV_NAME, env_config=_env_config(config))
+    algo.env_runners(
+        num_env_runners=config.num_env_runners,
+        num_envs_per_env_runner=agents,
+        gym_env_vectorize_mode="vector_entry_point",
+        rollout_fragment_length="auto",
+        num_cpus_per_env_runner=1,
+    )
+    if config.normalize:
+        from ray.rllib.connectors.env_to_module import MeanStdFilter
+
+        algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter())
+    algo.rl_module(model_config={"fcnet_hiddens": [config.hidden_units] * config.num_layers})
+    wanted = {
+        "lr": config.lr,
+        "gamma": config.gamma,
+        "lambda_": config.lambda_,
+        "train_batch_size_per_learner": config.train_batch_size,
+        "minibatch_size": config.minibatch_size,
+        "num_epochs": config.num_epochs,
+        "entropy_coeff": config.entropy_coeff,
+        "clip_param": config.clip_param,
+    }
+    algo.training(**{k: v for k, v in wanted.items() if hasattr(algo, k)})
+    algo.fault_tolerance(restart_failed_sub_environments=True)
+    algo.callbacks(UnityEpisodeMetrics)
+    algo.debugging(seed=config.seed, log_level="ERROR")
+    algo.reporting(metrics_num_episodes_for_smoothing=WINDOW)
+    return algo

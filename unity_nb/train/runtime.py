@@ -1,0 +1,184 @@
+"""The session's own Ray runtime: started once, on loopback only, gone when the session ends.
+
+``ray start --head --block`` runs under a small guard process that stops it
+(SIGTERM: Ray drains and shuts every process down) when the session that
+started it exits, however it exits. Runs join it by its explicit address, so
+no run ever silently joins a runtime some earlier, crashed session left
+behind. Its ports listen on 127.0.0.1 only: a training runtime reachable from
+the network is how exposed Ray clusters were taken over.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from ..envs.unity import free_port
+
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
+START_TIMEOUT = 90.0
+
+
+def ray_env(token_path: Path | None = None) -> dict[str, str]:
+    """Environment for Ray processes of this kit: quiet, token-authenticated."""
+    env = dict(os.environ)
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    env["RAY_AUTH_MODE"] = "token"
+    if token_path is not None:
+        env["RAY_AUTH_TOKEN_PATH"] = str(token_path)
+    return env
+
+
+def private_token(folder: Path) -> Path:
+    """A fresh auth token readable by this user only."""
+    path = folder / "auth_token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    return path
+
+
+def _port_open(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class LocalRuntime:
+    """One Ray runtime for this process's training runs."""
+
+    def __init__(self, num_cpus: int | None = None):
+        self.num_cpus = num_cpus or os.cpu_count() or 2
+        self.folder: Path | None = None
+        self.address: str | None = None
+        self.token: Path | None = None
+        self.process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._error: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None and self._ready.is_set()
+
+    def start(self, wait: bool = True) -> "LocalRuntime":
+        """Start the runtime if it is not running (``wait=False``: in the background)."""
+        with self._lock:
+            if self.process is not None and self.process.poll() is None:
+                pass  # already started (or starting)
+            else:
+                self._launch()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def _launch(self) -> None:
+        self._ready.clear()
+        self._error = None
+        self.folder = Path(tempfile.mkdtemp(prefix="unity-nb-ray-"))
+        self.token = private_token(self.folder)
+        port = free_port()
+        self.address = f"127.0.0.1:{port}"
+        env = {**ray_env(self.token), **LOOPBACK_ENV}
+        ray = str(Path(sys.executable).with_name("ray"))
+        command = [
+            ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+            f"--num-cpus={self.num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
+            f"--temp-dir={self.folder}",
+        ]
+        log = open(self.folder / "ray-start.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "unity_nb.train.runtime", "--owner", str(os.getpid()), "--", *command],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        threading.Thread(target=self._watch_start, daemon=True).start()
+
+    def _watch_start(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._error = f"Ray failed to start (exit {self.process.returncode}); see {self.folder}/ray-start.log"
+                break
+            text = (self.folder / "ray-start.log").read_text(errors="replace")
+            if "Ray runtime started" in text and _port_open(self.address):
+                self._ready.set()
+                return
+            time.sleep(0.2)
+        else:
+            self._error = f"Ray did not start within {START_TIMEOUT:.0f} s; see {self.folder}/ray-start.log"
+        self._ready.set()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> str:
+        """Block until the runtime accepts drivers; return its address."""
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"Ray did not start within {timeout:.0f} s")
+        if self._error:
+            raise RuntimeError(self._error)
+        return self.address
+
+    def driver_env(self) -> dict[str, str]:
+        return {**ray_env(self.token), **LOOPBACK_ENV}
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+        self._ready.clear()
+
+
+_RUNTIME: LocalRuntime | None = None
+
+
+def session_runtime() -> LocalRuntime:
+    """This process's runtime (one per notebook session or command)."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        import atexit
+
+        _RUNTIME = LocalRuntime()
+        atexit.register(_RUNTIME.stop)
+    return _RUNTIME
+
+
+def _guard(owner: int, command: list[str]) -> int:
+    """Run ``command``; SIGTERM it when ``owner`` dies or when we are told to stop."""
+    child = subprocess.Popen(command)
+
+    def stop(*_):
+        if child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while child.poll() is None:
+        if os.getppid() != owner:
+            stop()
+            break
+        time.sleep(0.5)
+    try:
+        return child.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    owner = int(args[args.index("--owner") + 1])
+    sys.exit(_guard(owner, args[args.index("--") + 1 :]))
