@@ -35,3 +35,13 @@ def random_actions(space, n, seed):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def trained_basic(tmp_path_factory):
+    """One Basic run trained through the player stand-in, shared by the tests that read it."""
+    import unity_nb.train as ut
+
+    run = ut.train("Basic", runs_dir=tmp_path_factory.mktemp("runs"), steps=20_000)
+    run.wait(timeout=600)
+    return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -39,6 +40,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["player", "inprocess"], default="player",
                    help="player: through the Unity player stand-in (default); inprocess: faster, same trajectories")
     p.add_argument("--connect-timeout", type=float, default=30.0, help="seconds to wait for Unity to connect (default: 30)")
+    p = sub.add_parser(
+        "train",
+        help="train an agent (RLlib PPO by default) and show progress",
+        description="Train an agent for a built-in scene or your Unity build, on this machine or a Ray cluster. "
+        "Settings come from the scene's defaults, then --config, then the flags given here.",
+    )
+    p.add_argument("scene", nargs="?", default=None, help="built-in scene (Basic, 3DBall) or path to a Unity build (default: Basic)")
+    p.add_argument("--config", metavar="FILE", help="YAML settings: unity-nb format or Unity's mlagents-learn trainer YAML")
+    p.add_argument("--steps", type=_positive_int, help="agent steps to train for")
+    p.add_argument("--algorithm", help="RLlib algorithm: PPO (default), APPO, IMPALA, SAC (continuous), DQN (discrete)")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--gamma", type=float, help="discount factor (0-1)")
+    p.add_argument("--num-areas", type=_positive_int, help="training areas per Unity process (more agents per step)")
+    p.add_argument("--num-env-runners", type=int, help="extra processes collecting experience (each runs its own Unity)")
+    p.add_argument("--target-return", type=float, help="stop once the mean return over 100 episodes reaches this")
+    p.add_argument("--mode", choices=["player", "inprocess"], help="built-in scenes: through the player stand-in (default) or in-process")
+    p.add_argument("--address", help="Ray cluster address (default: this machine; $RAY_ADDRESS is honoured)")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--runs-dir", help="where run folders go (default: ./runs or $UNITY_NB_RUNS)")
+    p.add_argument("--eval-episodes", type=int, default=100, help="deterministic episodes to evaluate at the end (0: skip)")
+
+    p = sub.add_parser("runs", help="list training runs", description="List the runs in the run store.")
+    p.add_argument("--runs-dir", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
+
+    p = sub.add_parser("stop", help="stop a run (it checkpoints first)", description="Ask a run to checkpoint and stop.")
+    p.add_argument("run_id", help="the run's id, as `unity-nb runs` shows it")
+    p.add_argument("--runs-dir", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
+
+    p = sub.add_parser("resume", help="continue a run from its last checkpoint",
+                       description="Continue a stopped or finished run from its last checkpoint; the step count goes on.")
+    p.add_argument("run_id", help="the run's id")
+    p.add_argument("--steps", type=_positive_int, help="new total step budget")
+    p.add_argument("--runs-dir", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
     return parser
 
 
@@ -93,6 +127,81 @@ def _play(args) -> int:
     return 0
 
 
+def _progress(run, steps: int) -> dict:
+    """Print progress until the run ends: a bar on a terminal, a line every few seconds otherwise."""
+    tty = sys.stdout.isatty()
+    last_line, last = 0.0, {}
+    for event in run.follow():
+        if event.get("event") == "log":
+            print(f"  {event['message']}", flush=True)
+        if event.get("event") != "iteration":
+            continue
+        last = event
+        done = min(event["env_steps"] / steps, 1.0)
+        ret = event.get("episode_return_mean")
+        line = (f"[{'#' * int(done * 30):30s}] {event['env_steps']:>8d}/{steps} steps  "
+                f"return {'-' if ret is None else f'{ret:.3f}'}  {event['steps_per_s']:.0f} steps/s  "
+                f"ETA {event['eta_s']:.0f} s")
+        if event.get("player_restarts"):
+            line += f"  player restarts {event['player_restarts']}"
+        if tty:
+            print("\r" + line, end="", flush=True)
+        elif time.monotonic() - last_line > 5:
+            print(line, flush=True)
+            last_line = time.monotonic()
+    if tty:
+        print()
+    return last
+
+
+def _train(args) -> int:
+    from .train import train
+
+    overrides = {k: getattr(args, k) for k in ("steps", "algorithm", "lr", "gamma", "num_areas", "num_env_runners",
+                                               "target_return", "mode", "address", "seed")}
+    run = train(args.scene, config=args.config, runs_dir=args.runs_dir, **overrides)
+    config = run.config
+    print(f"unity-nb: run {run.id} ({config.algorithm} on {config.scene}, {config.steps} steps) -> {run.path}", flush=True)
+    try:
+        last = _progress(run, config.steps)
+    except KeyboardInterrupt:
+        print("\nunity-nb: stopping (checkpointing first)...", flush=True)
+        run.stop()
+        last = run.last()
+    status = run.status
+    print(f"unity-nb: run {run.id} {status['state']} after {last.get('env_steps', 0)} steps in "
+          f"{last.get('time_s', 0):.1f} s; mean return {last.get('episode_return_mean')}")
+    if status["state"] == "failed":
+        print(f"unity-nb: error: {status.get('error')} (log: {run.path / 'logs'})", file=sys.stderr)
+        return 1
+    checkpoint = run.latest_checkpoint()
+    print(f"unity-nb: checkpoint {checkpoint}")
+    if args.eval_episodes > 0 and checkpoint is not None:
+        result = run.evaluate(episodes=args.eval_episodes)
+        table = result.table()
+        bench = next((c.benchmark_return for n, c in __import__("unity_nb.envs", fromlist=["SCENES"]).SCENES.items()
+                      if n == config.scene_name), None)
+        verdict = "" if bench is None else f" (benchmark {bench}: {'reached' if table['mean'] >= bench - 1e-6 else 'not reached'})"
+        print(f"unity-nb: {table['episodes']} deterministic episodes: mean {table['mean']:.3f}, min {table['min']:.3f}, "
+              f"max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
+    return 0
+
+
+def _runs(args) -> int:
+    from .train import runs
+
+    found = runs(args.runs_dir)
+    if not found:
+        print("no runs yet (unity-nb train Basic starts one)")
+        return 0
+    print(f"{'id':34s} {'state':9s} {'scene':10s} {'steps':>8s} {'return':>8s}")
+    for run in found:
+        s = run.summary()
+        ret = "-" if s["return_mean"] is None else f"{s['return_mean']:.3f}"
+        print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} {ret:>8s}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
@@ -110,13 +219,37 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "play":
             return _play(args)
-    except (UnityNbError, UnknownSceneError, ValueError) as err:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "runs":
+            return _runs(args)
+        if args.command == "stop":
+            from .train import stop
+
+            run = stop(args.run_id, args.runs_dir)
+            print(f"unity-nb: run {run.id} {run.state}; last checkpoint {run.latest_checkpoint()}")
+            return 0
+        if args.command == "resume":
+            from .train import get_run, resume
+
+            if args.steps:
+                _set_steps(get_run(args.run_id, args.runs_dir), args.steps)
+            run = resume(args.run_id, args.runs_dir)
+            last = _progress(run, run.config.steps)
+            print(f"unity-nb: run {run.id} {run.state} at {last.get('env_steps')} steps")
+            return 0 if run.state != "failed" else 1
+    except (UnityNbError, UnknownSceneError, ValueError, KeyError, RuntimeError, PermissionError, ConnectionError) as err:
         print(f"unity-nb {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("unity-nb: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _set_steps(run, steps: int) -> None:
+    config = run.config.replace(steps=steps)
+    (run.path / "config.yaml").write_text(config.to_yaml())
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@ class Policy:
     """The RLModule of a checkpoint; ``act`` maps a batch of observations to greedy actions."""
 
     def __init__(self, checkpoint: str | Path):
+        import logging
+
         import torch
         from ray.rllib.core.rl_module.rl_module import RLModule
+
+        logging.getLogger("ray.rllib").setLevel(logging.ERROR)  # RLlib's own deprecation chatter
 
         checkpoint = Path(checkpoint)
         module_dir = checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy"

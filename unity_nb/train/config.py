@@ -116,7 +116,12 @@ class TrainConfig:
         """Read Unity's mlagents-learn trainer YAML (one behavior)."""
         from .mlagents_yaml import convert
 
-        return cls.from_dict(convert(data, source), source)
+        settings = convert(data, source)
+        # a behavior named like a built-in scene's picks that scene (3DBall -> 3DBall)
+        for name, scene in SCENES.items():
+            if scene.behavior.name == settings["behavior"]:
+                settings.setdefault("scene", name)
+        return cls.from_dict(settings, source)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with ``changes`` applied (None values are ignored), validated."""

@@ -87,6 +87,13 @@ class Driver:
             offset = json.loads((checkpoint / PROGRESS_FILE).read_text())
             self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps"})
         self.emit({"event": "log", "message": f"ready in {time.perf_counter() - started:.1f} s: {agents} agents per Unity process"})
+        if cfg.num_env_runners:
+            import ray
+
+            nodes = algo.env_runner_group.foreach_env_runner(
+                lambda runner: ray.util.get_node_ip_address(), local_env_runner=False
+            )
+            self.emit({"event": "placement", "env_runner_nodes": nodes})
         self.set_status("running", agents=agents)
 
         from tensorboardX import SummaryWriter
@@ -124,13 +131,14 @@ class Driver:
     def _record(self, result: dict, offset: dict, elapsed: float, board) -> dict:
         runners = result.get("env_runners", {})
         learner = result.get("learners", {}).get("default_policy", {})
-        steps = int(offset["env_steps"] + runners.get("num_env_steps_sampled_lifetime", 0))
+        # RLlib restores its lifetime counters from a checkpoint; only wall time is ours to carry
+        steps = int(runners.get("num_env_steps_sampled_lifetime", 0))
         elapsed_total = offset["time_s"] + elapsed
         new_steps = steps - offset["env_steps"]
         rate = new_steps / elapsed if elapsed > 0 else 0.0
         event = {
             "event": "iteration",
-            "iteration": int(offset["iteration"] + result.get("training_iteration", 0)),
+            "iteration": int(result.get("training_iteration", 0)),
             "env_steps": steps,
             "time_s": round(elapsed_total, 3),
             "steps_per_s": round(rate, 1),
@@ -145,7 +153,7 @@ class Driver:
             "vf_loss": _num(learner.get("vf_loss")),
             "entropy": _num(learner.get("entropy")),
             "kl": _num(learner.get("mean_kl_loss")),
-            "player_restarts": int(offset.get("player_restarts", 0) + (runners.get("num_env_step_failures", 0) or 0)),
+            "player_restarts": int(runners.get("num_env_step_failures", 0) or 0),
         }
         self.emit(event)
         for key in ("episode_return_mean", "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s"):
@@ -185,6 +193,9 @@ def join_ray(address: str | None) -> None:
         return
     kwargs = {"log_to_driver": False, "configure_logging": True, "logging_level": logging.ERROR}
     if address:
+        host = address.replace("ray://", "").rpartition(":")[0]
+        if host.startswith("127."):  # a cluster on loopback: attach to its node here, not the machine's address
+            kwargs["_node_ip_address"] = host
         ray.init(address=address, **kwargs)
     else:  # never silently join a runtime some earlier session left behind
         ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)

@@ -1,0 +1,152 @@
+"""TrainConfig from Python, YAML and mlagents-learn YAML; every bad value named."""
+
+import pytest
+
+from unity_nb.train import ConfigError, RunNotFound, RunStore, TrainConfig, make_config
+
+MLAGENTS_3DBALL = """
+behaviors:
+  3DBall:
+    trainer_type: ppo
+    hyperparameters:
+      batch_size: 64
+      buffer_size: 12000
+      learning_rate: 0.0003
+      beta: 0.001
+      epsilon: 0.2
+      lambd: 0.99
+      num_epoch: 3
+      learning_rate_schedule: linear
+    network_settings:
+      normalize: true
+      hidden_units: 128
+      num_layers: 2
+    reward_signals:
+      extrinsic:
+        gamma: 0.99
+        strength: 1.0
+    keep_checkpoints: 5
+    max_steps: 500000
+    time_horizon: 1000
+    summary_freq: 12000
+"""
+
+
+def test_defaults_per_scene():
+    basic = make_config("Basic")
+    ball = make_config("3dball")
+    assert basic.algorithm == "PPO" and basic.num_areas == 8 and basic.target_return == 0.9
+    assert ball.scene_name == "3DBall" and ball.hidden_units == 64 and ball.steps > basic.steps
+
+
+def test_mlagents_yaml_is_read():
+    config = TrainConfig.from_yaml(MLAGENTS_3DBALL, source="3DBall.yaml")
+    assert config.algorithm == "PPO" and config.behavior == "3DBall"
+    assert (config.minibatch_size, config.train_batch_size, config.lr) == (64, 12000, 0.0003)
+    assert (config.entropy_coeff, config.clip_param, config.lambda_, config.num_epochs) == (0.001, 0.2, 0.99, 3)
+    assert (config.hidden_units, config.num_layers, config.normalize) == (128, 2, True)
+    assert config.steps == 500000 and config.gamma == 0.99
+    assert make_config("3DBall", config={**config.to_dict(), "scene": "3DBall"}).steps == 500000
+
+
+def test_mlagents_yaml_file_with_overrides(tmp_path):
+    path = tmp_path / "trainer.yaml"
+    path.write_text(MLAGENTS_3DBALL)
+    config = make_config("3DBall", config=str(path), steps=1000)
+    assert config.steps == 1000 and config.minibatch_size == 64
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (MLAGENTS_3DBALL.replace("lambd:", "lamda:"), r"behaviors\.3DBall\.hyperparameters: unknown key 'lamda'"),
+        (MLAGENTS_3DBALL.replace("time_horizon", "time_horizn"), r"behaviors\.3DBall: unknown key 'time_horizn'"),
+        (MLAGENTS_3DBALL.replace("trainer_type: ppo", "trainer_type: poca"), r"trainer_type: 'poca' is not supported"),
+        (MLAGENTS_3DBALL.replace("learning_rate: 0.0003", "learning_rate: fast"), r"lr must be a number, got 'fast'"),
+        (MLAGENTS_3DBALL.replace("strength: 1.0", "strength: 0.5"), r"strength: only 1.0 is supported"),
+        (MLAGENTS_3DBALL.replace("extrinsic:", "curiosity:"), r"reward_signals\.curiosity: only the extrinsic"),
+        ("behaviors: {}", "'behaviors' must map a behavior name"),
+        ("behaviors:\n  A: {}\n  B: {}", "2 behaviors given"),
+    ],
+)
+def test_mlagents_yaml_errors_name_the_key(text, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_yaml(text, source="trainer.yaml")
+
+
+def test_behavior_the_scene_does_not_have():
+    config = TrainConfig.from_yaml(MLAGENTS_3DBALL)
+    with pytest.raises(ConfigError, match="behavior '3DBall': the Basic scene has only the behavior 'Basic'"):
+        config.replace(scene="Basic")
+
+
+def test_yaml_syntax_error_gives_line_and_column():
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 3, column 6"):
+        TrainConfig.from_yaml("scene: Basic\nlr: [1, 2\nsteps: 5\n", source="cell")
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"lrate": 0.1}, "unknown setting 'lrate'. Known settings: .*lr"),
+        ({"lr": -1}, "lr must be > 0, got -1"),
+        ({"lr": "fast"}, "lr must be a number, got 'fast'"),
+        ({"gamma": 1.5}, "gamma must be <= 1, got 1.5"),
+        ({"steps": 0}, "steps must be >= 1, got 0"),
+        ({"steps": 2.5}, "steps must be a whole number, got 2.5"),
+        ({"steps": True}, "steps must be a whole number, got True"),
+        ({"num_env_runners": -1}, "num_env_runners must be >= 0"),
+        ({"mode": "warp"}, "mode must be 'player' or 'inprocess'"),
+        ({"algorithm": "A3C"}, "algorithm must be one of PPO, APPO, IMPALA, SAC, DQN"),
+        ({"scene": "3DBall", "algorithm": "DQN"}, "DQN does not handle the continuous actions of 3DBall; use one of PPO"),
+        ({"scene": "Basic", "algorithm": "SAC"}, "SAC does not handle the discrete actions of Basic"),
+        ({"scene": "Soccer"}, "'Soccer' is neither a built-in scene"),
+        ({"scene": ""}, "scene must be a built-in scene"),
+        ({"env_params": {"masss": 1}, "scene": "3DBall"}, "'masss' is not a 3DBall parameter"),
+        ({"minibatch_size": 600, "train_batch_size": 100}, "minibatch_size .600. must not exceed train_batch_size"),
+        ({"address": ""}, "address must be a Ray address"),
+        ({"unity_timeout": 0}, "unity_timeout must be > 0"),
+    ],
+)
+def test_bad_settings(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(settings)
+
+
+def test_config_not_a_mapping_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        TrainConfig.from_yaml("- a\n- b\n")
+    with pytest.raises(ConfigError, match="does not exist"):
+        TrainConfig.from_file(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is a folder"):
+        TrainConfig.from_file(tmp_path)
+
+
+def test_round_trip_through_yaml():
+    config = make_config("3DBall", lr=1e-3, env_params={"mass": 2.0})
+    again = TrainConfig.from_yaml(config.to_yaml())
+    assert again == config
+
+
+def test_run_store_errors(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(RunNotFound, match="holds no runs yet"):
+        store.get("Basic-20260101-000000-abcd")
+    for bad in ("", "../etc", ".hidden", None):
+        with pytest.raises(RunNotFound, match="is not a run id"):
+            store.get(bad)
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    with pytest.raises(PermissionError, match="cannot write runs to .*choose another folder"):
+        RunStore(blocked / "runs").create(make_config("Basic"))
+
+
+def test_run_folder_layout(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(make_config("Basic"))
+    assert {p.name for p in run.path.iterdir()} >= {"config.yaml", "status.json", "metrics.jsonl", "checkpoints", "logs", "tb"}
+    assert run.config.scene == "Basic" and store.get(run.id).id == run.id
+    assert [r.id for r in store.list()] == [run.id]
+    # a half-written last line (a killed writer) is skipped, the rest stays readable
+    (run.path / "metrics.jsonl").write_text('{"event": "iteration", "iteration": 1}\n{"event": "itera')
+    assert run.events() == [{"event": "iteration", "iteration": 1}]

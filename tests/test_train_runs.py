@@ -1,0 +1,162 @@
+"""Training runs on a real Ray runtime (one per test session), through the real Unity protocol."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+import unity_nb.train as ut
+from unity_nb.evaluate import Policy
+from unity_nb.train.local import ClusterUnreachable
+
+
+def _wait_for(predicate, timeout=180, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_basic_reaches_its_benchmark_through_the_stand_in(trained_basic):
+    run = trained_basic
+    assert run.state == "finished", run.status
+    last = run.last()
+    assert last["episode_return_mean"] >= 0.9 and last["episodes_window"] == 100
+    metrics = run.metrics
+    assert list(metrics["iteration"]) == list(range(1, len(metrics) + 1))
+    assert metrics["env_steps"].is_monotonic_increasing
+    for column in ("episode_return_min", "episode_return_max", "episode_length_mean", "policy_loss", "vf_loss",
+                   "entropy", "steps_per_s", "eta_s", "player_restarts"):
+        assert column in metrics.columns
+    assert (metrics["episode_return_min"] <= metrics["episode_return_max"]).all()
+    assert run.config.mode == "player"
+    assert list((run.path / "tb").glob("events.out.tfevents.*"))
+    assert run.latest_checkpoint() is not None
+    result = run.evaluate(episodes=100)
+    assert result.table()["mean"] == pytest.approx(0.93, abs=1e-5)
+
+
+def test_runs_are_listed_and_reattached(trained_basic):
+    store_runs = ut.runs(trained_basic.path.parent)
+    assert trained_basic.id in [r.id for r in store_runs]
+    again = ut.get_run(trained_basic.id, trained_basic.path.parent)
+    assert again.last() == trained_basic.last()
+    assert ut.RunStore(trained_basic.path.parent).compare([trained_basic.id])[0]["state"] == "finished"
+    assert trained_basic.stop() is trained_basic  # stopping an ended run does nothing
+
+
+def test_resume_continues_the_step_count(trained_basic, tmp_path):
+    copy = tmp_path / trained_basic.id
+    shutil.copytree(trained_basic.path, copy)
+    before = ut.Run(copy).last()
+    config = ut.Run(copy).config.replace(steps=before["env_steps"] + 2000, target_return=5.0)
+    (copy / "config.yaml").write_text(config.to_yaml())
+    run = ut.resume(trained_basic.id, tmp_path)
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+    rows = run.metrics
+    after = rows[rows["env_steps"] > before["env_steps"]]
+    assert len(after) >= 1
+    assert after["iteration"].iloc[0] == before["iteration"] + 1
+    assert run.last()["env_steps"] >= before["env_steps"] + 2000
+
+
+def test_stop_checkpoints_then_stops(tmp_path):
+    run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=10_000_000)
+    _wait_for(lambda: len(run.metrics) >= 2, what="two iterations")
+    run.stop(timeout=120)
+    assert run.state == "stopped"
+    checkpoint = run.latest_checkpoint()
+    assert checkpoint is not None
+    actions = Policy(checkpoint).act(np.zeros((12, 8), dtype=np.float32))
+    assert actions.shape == (12, 2)
+
+
+def test_killed_run_leaves_a_readable_folder(tmp_path):
+    run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=10_000_000, checkpoint_every=1)
+    _wait_for(lambda: run.latest_checkpoint() is not None, what="a checkpoint")
+    os.kill(run.status["pid"], signal.SIGKILL)
+    _wait_for(lambda: run.state == "failed", timeout=30, what="the run to be seen as dead")
+    assert "killed" in run.status["error"]
+    assert len(run.metrics) >= 1
+    assert Policy(run.latest_checkpoint()).act(np.zeros((1, 8), dtype=np.float32)).shape == (1, 2)
+
+
+def test_player_killed_mid_run_is_replaced(tmp_path):
+    run = ut.train("Basic", runs_dir=tmp_path, steps=6000, target_return=5.0, num_areas=4)
+    _wait_for(lambda: run.state == "running" and len(run.metrics) >= 1, what="the run to start")
+    driver = run.status["pid"]
+    players = subprocess.run(["pgrep", "-P", str(driver), "-f", "unity_nb.envs.player"], capture_output=True,
+                             text=True).stdout.split()
+    assert players, "no player process under the driver"
+    os.kill(int(players[0]), signal.SIGKILL)
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+    assert run.last()["player_restarts"] >= 1
+    assert run.last()["env_steps"] >= 6000
+
+
+def test_3dball_learns_within_a_small_budget(tmp_path):
+    run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=60_000, target_return=60.0)
+    run.wait(timeout=600)
+    assert run.state == "finished", run.status
+    # a random policy averages about 3 (tests/test_wrappers measures the scene); far above that:
+    assert run.last()["episode_return_mean"] > 30
+
+
+def test_two_runs_at_once(tmp_path):
+    runs = [ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=3000, target_return=5.0) for _ in range(2)]
+    for run in runs:
+        run.wait(timeout=300)
+        assert run.state == "finished", run.status
+        assert run.last()["env_steps"] >= 3000
+
+
+def test_unreachable_cluster_fails_fast(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(ClusterUnreachable, match="cannot reach a Ray cluster at 127.0.0.1:9"):
+        ut.train("Basic", runs_dir=tmp_path, address="127.0.0.1:9")
+    with pytest.raises(ClusterUnreachable, match="is not HOST:PORT"):
+        ut.train("Basic", runs_dir=tmp_path, address="nowhere")
+    assert time.monotonic() - started < 10
+
+
+def test_stale_runtime_is_never_joined(tmp_path, monkeypatch):
+    """A ray_current_cluster file left by a crashed session points at nothing: runs still start."""
+    ray_tmp = tmp_path / "ray-tmp"
+    ray_tmp.mkdir()
+    (ray_tmp / "ray_current_cluster").write_text("127.0.0.1:9")
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
+    run = ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=1000, target_return=5.0)
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+
+
+def test_local_runtime_listens_on_loopback_only(trained_basic):
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    ray_lines = [line for line in out.splitlines() if "gcs_server" in line or "raylet" in line]
+    assert ray_lines
+    for line in ray_lines:
+        local = line.split()[3]
+        assert local.startswith(("127.", "[::ffff:127.")), line
+
+
+def test_missing_run_ids():
+    with pytest.raises(ut.RunNotFound, match="no run 'nope-1'"):
+        ut.stop("nope-1")
+    with pytest.raises(ut.RunNotFound):
+        ut.resume("nope-1")
+
+
+def test_missing_build_path_fails_before_starting(tmp_path):
+    from unity_nb.envs import UnityBuildError
+
+    with pytest.raises(UnityBuildError, match="does not exist"):
+        ut.train(str(tmp_path / "Game.x86_64"), runs_dir=tmp_path)
+    assert not list(tmp_path.glob("Game*"))
