@@ -1,0 +1,81 @@
+"""Training on a real two-node Ray cluster, both nodes on loopback addresses of this machine.
+
+Ray rewrites 127.0.0.1 into the machine's network address, but leaves 127.0.0.2 and
+127.0.0.3 alone: a head on one and a worker on the other make a two-node cluster that
+never leaves loopback.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import unity_nb.train as ut
+from unity_nb.envs.unity import free_port
+from unity_nb.train.runtime import private_token
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _start(args, env, log):
+    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for_nodes(address, env, count, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run([RAY, "status", f"--address={address}"], env=env, capture_output=True, text=True)
+        if out.stdout.count("node_") >= count:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the cluster did not reach {count} nodes:\n{out.stdout}\n{out.stderr}")
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cluster")
+    token = private_token(folder)
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+    port = free_port()
+    address = f"127.0.0.2:{port}"
+    log = open(folder / "ray.log", "w")
+    head = _start(["--head", "--include-dashboard=false", "--node-ip-address=127.0.0.2", f"--port={port}", "--num-cpus=2",
+                   f"--temp-dir={folder / 'head'}"], env, log)
+    worker = None
+    try:
+        _wait_for_nodes(address, env, 1)
+        worker = _start([f"--address={address}", "--node-ip-address=127.0.0.3", "--num-cpus=1"], env, log)
+        _wait_for_nodes(address, env, 2)
+        yield address, env
+    finally:
+        for process in (worker, head):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def test_training_spreads_env_runners_over_both_nodes(two_node_cluster, tmp_path, monkeypatch):
+    address, env = two_node_cluster
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.setenv(key, env[key])
+    run = ut.train("Basic", runs_dir=tmp_path, address=address, num_env_runners=2, num_areas=2, steps=3000,
+                   target_return=5.0)
+    run.wait(timeout=600)
+    assert run.state == "finished", (run.status, (run.path / "logs" / "driver.log").read_text()[-3000:])
+    placement = [e for e in run.events() if e.get("event") == "placement"]
+    assert placement and set(placement[0]["env_runner_nodes"]) == {"127.0.0.2", "127.0.0.3"}
+    assert run.last()["env_steps"] >= 3000
+
+
+def test_ray_address_environment_variable_is_honoured(two_node_cluster, tmp_path, monkeypatch):
+    address, env = two_node_cluster
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    assert ut.make_config("Basic").address == address
