@@ -50,3 +50,41 @@ def test_bad_input(args, message):
     assert out.returncode == 2
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_train_then_ctrl_c_stops_with_a_checkpoint(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [*UNITY_NB, "train", "3DBall", "--mode", "inprocess", "--steps", "10000000", "--runs-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list(tmp_path.glob("*/checkpoints")):
+        time.sleep(0.5)
+    run_dir = next(tmp_path.iterdir())
+    while time.monotonic() < deadline and (run_dir / "metrics.jsonl").read_text().count('"iteration"') < 2:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "stopping (checkpointing first)" in out and " stopped after " in out
+    assert list((run_dir / "checkpoints").glob("checkpoint_*/.complete"))
+
+
+def test_train_bad_flags_and_runs_listing(tmp_path):
+    out = run("train", "Basic", "--lr", "fast")
+    assert out.returncode == 2 and "argument --lr: invalid float value: 'fast'" in out.stderr
+    out = run("train", "Basic", "--algorithm", "DQN2", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and "algorithm must be one of PPO" in out.stderr
+    out = run("train", "3DBall", "--algorithm", "DQN", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and "DQN does not handle the continuous actions of 3DBall" in out.stderr
+    out = run("train", "Basic", "--address", "127.0.0.1:9", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and "cannot reach a Ray cluster at 127.0.0.1:9" in out.stderr
+    out = run("runs", "--runs-dir", str(tmp_path / "empty"))
+    assert out.returncode == 0 and "no runs yet" in out.stdout
+    out = run("stop", "Basic-20200101-000000-0000", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and "no run 'Basic-20200101-000000-0000'" in out.stderr
+    out = run("resume", "nope", "--runs-dir", str(tmp_path))
+    assert out.returncode == 2 and "no run 'nope'" in out.stderr

@@ -160,3 +160,17 @@ def test_missing_build_path_fails_before_starting(tmp_path):
     with pytest.raises(UnityBuildError, match="does not exist"):
         ut.train(str(tmp_path / "Game.x86_64"), runs_dir=tmp_path)
     assert not list(tmp_path.glob("Game*"))
+
+
+def test_hung_player_is_replaced(tmp_path):
+    run = ut.train("Basic", runs_dir=tmp_path, steps=4000, target_return=5.0, num_areas=4, unity_timeout=3.0)
+    _wait_for(lambda: run.state == "running" and len(run.metrics) >= 1, what="the run to start")
+    players = subprocess.run(["pgrep", "-P", str(run.status["pid"]), "-f", "unity_nb.envs.player"],
+                             capture_output=True, text=True).stdout.split()
+    assert players
+    os.kill(int(players[0]), signal.SIGSTOP)  # alive, but never answers again
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+    assert run.last()["player_restarts"] >= 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(players[0]), 0)  # the hung player was killed, not left behind

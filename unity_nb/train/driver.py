@@ -54,13 +54,16 @@ class Driver:
     def _on_signal(self, signum, frame):
         self.stop_requested = True
 
+    def _catch_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
     def _stop_file(self) -> bool:
         return (self.dir / "stop").exists()
 
     # ---- the work
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        self._catch_signals()
         try:
             return self._train()
         except BaseException as err:  # the run folder must say why, whatever happened
@@ -76,6 +79,7 @@ class Driver:
         cfg = self.config
         started = time.perf_counter()
         join_ray(self.address)
+        self._catch_signals()  # ray.init installs its own SIGTERM handler (exit at once): ours checkpoints first
         agents = count_agents(cfg)
         algo = algorithm_config(cfg, agents).build_algo()
         offset = {"env_steps": 0, "iteration": 0, "time_s": 0.0, "player_restarts": 0}
