@@ -174,3 +174,12 @@ def test_hung_player_is_replaced(tmp_path):
     assert run.last()["player_restarts"] >= 1
     with pytest.raises(ProcessLookupError):
         os.kill(int(players[0]), 0)  # the hung player was killed, not left behind
+
+
+@pytest.mark.parametrize("algorithm,scene", [("APPO", "Basic"), ("SAC", "3DBall")])
+def test_other_algorithms_by_name(algorithm, scene, tmp_path):
+    run = ut.train(scene, runs_dir=tmp_path, algorithm=algorithm, mode="inprocess", steps=600, target_return=1e6,
+                   train_batch_size=256, minibatch_size=64)
+    run.wait(timeout=600)
+    assert run.state == "finished", run.status
+    assert run.config.algorithm == algorithm and run.last()["env_steps"] >= 600

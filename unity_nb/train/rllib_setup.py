@@ -103,7 +103,8 @@ def algorithm_config(config: TrainConfig, agents: int) -> AlgorithmConfig:
         num_env_runners=config.num_env_runners,
         num_envs_per_env_runner=agents,
         gym_env_vectorize_mode="vector_entry_point",
-        rollout_fragment_length="auto",
+        # "auto" derives it from the batch size, which the asynchronous algorithms do not support
+        rollout_fragment_length=50 if config.algorithm in ("APPO", "IMPALA") else "auto",
         num_cpus_per_env_runner=1,
     )
     if config.normalize:
@@ -121,6 +122,10 @@ def algorithm_config(config: TrainConfig, agents: int) -> AlgorithmConfig:
         "entropy_coeff": config.entropy_coeff,
         "clip_param": config.clip_param,
     }
+    if config.algorithm in ("APPO", "IMPALA"):  # they learn from whole fragments, not minibatches
+        wanted["minibatch_size"] = None
+    if config.algorithm == "SAC":  # SAC learns actor, critic and temperature with rates of their own
+        wanted.update(lr=None, actor_lr=config.lr, critic_lr=config.lr, alpha_lr=config.lr)
     algo.training(**{k: v for k, v in wanted.items() if hasattr(algo, k)})
     algo.fault_tolerance(restart_failed_sub_environments=True)
     algo.callbacks(UnityEpisodeMetrics)
