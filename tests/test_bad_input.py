@@ -260,3 +260,21 @@ def test_step_after_close():
     env.close()
     with pytest.raises(RuntimeError, match="closed"):
         env.step(0)
+
+
+def test_script_that_never_closes_its_env_still_exits():
+    code = textwrap.dedent(
+        """
+        import unity_nb.envs as ue
+        env = ue.make("Basic")
+        env.reset()
+        env.step(1)
+        print(env.source.connection.process.pid, flush=True)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    player = int(out.stdout.split()[0])
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):
+        os.kill(player, 0)

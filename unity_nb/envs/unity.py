@@ -18,6 +18,7 @@ import subprocess
 import stat
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -199,6 +200,15 @@ class _LoopbackCommunicator(RpcCommunicator):
             self.is_open = True
         except Exception:
             raise UnityWorkerInUseException(self.worker_id)
+        # A script that never closes its environment must still exit: at interpreter shutdown the
+        # gRPC handler thread, parked until the next message, is joined before atexit handlers run.
+        # Closing first (status 400) releases it and tells the player to quit.
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            try:
+                register(self.close)
+            except RuntimeError:  # already shutting down
+                pass
 
     def poll_for_timeout(self, poll_callback=None):
         # The library checks the player only every timeout/10 s; a crashed build should be

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from .config import TrainConfig
-from .runtime import LocalRuntime, session_runtime
+from .runtime import LocalRuntime
 from .store import Run, RunStore, write_json_atomic
 
 
@@ -82,7 +82,7 @@ class LocalBackend:
     """Runs training in driver processes joined to this session's Ray runtime (or a cluster)."""
 
     def __init__(self, runtime: LocalRuntime | None = None):
-        self.runtime = runtime or session_runtime()
+        self.runtime = runtime or LocalRuntime()
         self._standby: _Standby | None = None
         self._lock = threading.Lock()
 
@@ -130,10 +130,12 @@ class LocalBackend:
         return run
 
     def close(self) -> None:
+        """Dismiss the standby driver, then stop the session's Ray runtime."""
         with self._lock:
             if self._standby is not None:
                 self._standby.dismiss()
                 self._standby = None
+        self.runtime.stop()
 
 
 def _note_pid(run: Run, pid: int) -> None:
@@ -149,6 +151,7 @@ _BACKEND: LocalBackend | None = None
 
 
 def backend() -> LocalBackend:
+    """This process's backend: one Ray runtime per notebook session or command, stopped at exit."""
     global _BACKEND
     if _BACKEND is None:
         import atexit

@@ -142,20 +142,6 @@ class LocalRuntime:
         self._ready.clear()
 
 
-_RUNTIME: LocalRuntime | None = None
-
-
-def session_runtime() -> LocalRuntime:
-    """This process's runtime (one per notebook session or command)."""
-    global _RUNTIME
-    if _RUNTIME is None:
-        import atexit
-
-        _RUNTIME = LocalRuntime()
-        atexit.register(_RUNTIME.stop)
-    return _RUNTIME
-
-
 def _guard(owner: int, command: list[str]) -> int:
     """Run ``command``; SIGTERM it when ``owner`` dies or when we are told to stop."""
     child = subprocess.Popen(command)
