@@ -156,7 +156,9 @@ def _progress(run, steps: int) -> dict:
 
 def _train(args) -> int:
     from .train import train
+    from .train.local import backend
 
+    backend().keep_warm = False  # one run per command: no standby for a next one
     overrides = {k: getattr(args, k) for k in ("steps", "algorithm", "lr", "gamma", "num_areas", "num_env_runners",
                                                "target_return", "mode", "address", "seed")}
     run = train(args.scene, config=args.config, runs_dir=args.runs_dir, **overrides)

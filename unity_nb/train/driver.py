@@ -205,12 +205,30 @@ def join_ray(address: str | None) -> None:
         ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
 
 
-def standby(address: str | None) -> int:
-    """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run."""
+def standby(address: str, join_timeout: float = 120.0) -> int:
+    """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run.
+
+    Started while the session's Ray runtime may still be starting: the imports overlap its
+    start-up, and joining waits until its port answers.
+    """
+    import socket
+
     from . import rllib_setup  # noqa: F401  (ray, rllib, torch)
 
-    join_ray(address)
-    print("ready", flush=True)
+    error = None
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + join_timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            join_ray(address)
+            break
+        except (OSError, ConnectionError, RuntimeError) as err:
+            if time.monotonic() > deadline:
+                error = f"could not join the Ray runtime at {address}: {err}"
+                break
+            time.sleep(0.2)
+    print("ready" if error is None else "failed", flush=True)
     line = sys.stdin.readline()
     if not line.strip():
         return 0  # the session ended before it needed us
@@ -219,7 +237,11 @@ def standby(address: str | None) -> int:
     log = os.open(run_dir / "logs" / "driver.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    return Driver(run_dir, address, order.get("resume", False)).run()
+    driver = Driver(run_dir, address, order.get("resume", False))
+    if error is not None:
+        driver.set_status("failed", error=error)
+        return 1
+    return driver.run()
 
 
 def main(argv=None) -> int:

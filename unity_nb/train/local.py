@@ -83,42 +83,46 @@ class LocalBackend:
 
     def __init__(self, runtime: LocalRuntime | None = None):
         self.runtime = runtime or LocalRuntime()
+        self.keep_warm = True  # prepare a standby for the next run (a one-shot command turns this off)
         self._standby: _Standby | None = None
         self._lock = threading.Lock()
 
     def warm_up(self, wait: bool = False) -> None:
-        """Start Ray and a standby driver now, so the first run starts fast."""
-        self.runtime.start(wait=False)
-
-        def prepare():
-            try:
-                address = self.runtime.wait_ready()
-            except RuntimeError:
-                return
-            with self._lock:
-                if self._standby is None or not self._standby.usable():
-                    self._standby = _Standby(address, self.runtime.driver_env())
-
+        """Start Ray and a standby driver now, so the next run starts in seconds."""
+        with self._lock:
+            if self._standby is None or not self._standby.usable():
+                self._standby = self._new_standby()
+            standby = self._standby
         if wait:
-            prepare()
-            self._standby.ready.wait(120)
-        else:
-            threading.Thread(target=prepare, daemon=True).start()
+            standby.ready.wait(180)
+
+    def _new_standby(self) -> _Standby:
+        # The standby imports Ray, RLlib and torch while the runtime starts, then joins it.
+        self.runtime.start(wait=False)
+        return _Standby(self.runtime.address, self.runtime.driver_env())
 
     def start(self, run: Run, config: TrainConfig, resume: bool = False) -> Run:
         if config.address:
             check_address(config.address)
             return self._spawn(run, config.address, dict(os.environ), resume)
-        address = self.runtime.start().wait_ready()
         with self._lock:
             standby, self._standby = self._standby, None
-        if standby is not None and standby.usable():
-            standby.hand(run, resume)
-            _note_pid(run, standby.process.pid)
-        else:
-            self._spawn(run, address, self.runtime.driver_env(), resume)
-        self.warm_up()  # the next run's standby
+            if standby is None or not standby.usable():
+                standby = self._new_standby()
+        standby.hand(run, resume)
+        _note_pid(run, standby.process.pid)
+        # The next standby is prepared once this run ends: on two cores, importing torch
+        # beside a running training would slow it down.
+        if self.keep_warm:
+            threading.Thread(target=self._prepare_after, args=(run,), daemon=True).start()
         return run
+
+    def _prepare_after(self, run: Run) -> None:
+        try:
+            run.wait()
+        except Exception:
+            return
+        self.warm_up()
 
     def _spawn(self, run: Run, address: str, env: dict, resume: bool) -> Run:
         log = open(run.path / "logs" / "driver.log", "ab")
