@@ -28,11 +28,10 @@ from mlagents_envs.base_env import (  # noqa: E402
 )
 from mlagents_envs.exception import UnityActionException  # noqa: E402
 
-from .scenes import ActionBatch, AgentBatch, Scene, scene_class  # noqa: E402
+from .scenes import ActionBatch, AgentBatch, BehaviorInfo, scene_class  # noqa: E402
 
 
-def behavior_spec(scene: Scene) -> BehaviorSpec:
-    b = scene.behavior
+def behavior_spec(b: BehaviorInfo) -> BehaviorSpec:
     observations = [
         ObservationSpec(
             name=o.name,
@@ -45,11 +44,11 @@ def behavior_spec(scene: Scene) -> BehaviorSpec:
     return BehaviorSpec(observations, ActionSpec(b.continuous_size, tuple(b.discrete_branches)))
 
 
-def _steps(scene: Scene, batch: AgentBatch) -> tuple[DecisionSteps, TerminalSteps]:
+def _steps(behavior: BehaviorInfo, batch: AgentBatch) -> tuple[DecisionSteps, TerminalSteps]:
     obs = [o.astype(np.float32) / 255.0 if o.dtype == np.uint8 else o.astype(np.float32) for o in batch.observations]
     d, t = ~batch.done, batch.done
     mask = None
-    branches = scene.behavior.discrete_branches
+    branches = behavior.discrete_branches
     if branches:
         # mlagents' client builds a mask for every discrete behavior (all allowed when Unity sends none)
         forbidden = batch.action_mask if batch.action_mask is not None else np.zeros((len(batch.ids), sum(branches)), bool)
@@ -68,60 +67,65 @@ class InProcessEnv(BaseEnv):
 
     def __init__(self, scene: str, *, seed: int = 0, num_areas: int = 1, params: dict[str, float] | None = None):
         self.scene = scene_class(scene)(num_areas=num_areas, seed=seed, params=params)
-        self._spec = behavior_spec(self.scene)
-        self._name = self.scene.behavior.name
-        self._state: tuple[DecisionSteps, TerminalSteps] | None = None
-        self._action: ActionTuple | None = None
+        self._behaviors = {b.name: b for b in self.scene.behavior_list()}
+        self._specs = {name: behavior_spec(b) for name, b in self._behaviors.items()}
+        self._state: dict[str, tuple[DecisionSteps, TerminalSteps]] = {}
+        self._actions: dict[str, ActionTuple] = {}
 
     @property
     def behavior_specs(self):
-        return BehaviorMapping({self._name: self._spec} if self._state is not None else {})
+        return BehaviorMapping(self._specs if self._state else {})
+
+    def _update(self, batches) -> None:
+        self._state = {name: _steps(self._behaviors[name], batch) for name, batch in batches.items()}
+        self._actions = {}
 
     def reset(self) -> None:
-        self._state = _steps(self.scene, self.scene.reset()[self._name])
-        self._action = None
+        self._update(self.scene.reset())
 
     def step(self) -> None:
-        if self._state is None:
+        if not self._state:
             return self.reset()
-        action = self._action or self._spec.action_spec.empty_action(len(self._state[0]))
-        batch = ActionBatch(continuous=action.continuous, discrete=action.discrete)
-        self._state = _steps(self.scene, self.scene.step({self._name: batch})[self._name])
-        self._action = None
+        batches = {}
+        for name, spec in self._specs.items():
+            action = self._actions.get(name) or spec.action_spec.empty_action(len(self._state[name][0]))
+            batches[name] = ActionBatch(continuous=action.continuous, discrete=action.discrete)
+        self._update(self.scene.step(batches))
 
     def _check(self, behavior_name):
-        if behavior_name != self._name:
+        if behavior_name not in self._specs:
             raise UnityActionException(
                 f"The group {behavior_name} does not correspond to an existing agent group in the environment"
             )
 
     def set_actions(self, behavior_name, action: ActionTuple) -> None:
         self._check(behavior_name)
-        if self._state is None:
+        if not self._state:
             return
-        self._action = self._spec.action_spec._validate_action(action, len(self._state[0]), behavior_name)
+        n = len(self._state[behavior_name][0])
+        self._actions[behavior_name] = self._specs[behavior_name].action_spec._validate_action(action, n, behavior_name)
 
     def set_action_for_agent(self, behavior_name, agent_id, action: ActionTuple) -> None:
         self._check(behavior_name)
-        spec = self._spec.action_spec
+        spec = self._specs[behavior_name].action_spec
         action = spec._validate_action(action, 1, behavior_name)
-        n = len(self._state[0])
-        if self._action is None:
-            self._action = spec.empty_action(n)
-        index = np.flatnonzero(self._state[0].agent_id == agent_id)
+        decision = self._state[behavior_name][0]
+        if behavior_name not in self._actions:
+            self._actions[behavior_name] = spec.empty_action(len(decision))
+        index = np.flatnonzero(decision.agent_id == agent_id)
         if len(index) == 0:
             raise IndexError(f"agent_id {agent_id} did not request a decision at the previous step")
         if spec.continuous_size:
-            self._action.continuous[index[0]] = action.continuous[0]
+            self._actions[behavior_name].continuous[index[0]] = action.continuous[0]
         if spec.discrete_size:
-            self._action.discrete[index[0]] = action.discrete[0]
+            self._actions[behavior_name].discrete[index[0]] = action.discrete[0]
 
     def get_steps(self, behavior_name):
         self._check(behavior_name)
-        return self._state
+        return self._state[behavior_name]
 
     def set_param(self, key: str, value: float) -> None:
         self.scene.set_param(key, value)
 
     def close(self) -> None:
-        self._state = None
+        self._state = {}

@@ -42,7 +42,7 @@ from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import UnityT
 from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .scenes import ActionBatch, AgentBatch, Scene, scene_class  # noqa: E402
+from .scenes import ActionBatch, AgentBatch, BehaviorInfo, Scene, scene_class  # noqa: E402
 
 COMMUNICATION_VERSION = "1.5.0"
 PACKAGE_VERSION = "3.0.0"  # the com.unity.ml-agents release whose protocol this speaks
@@ -84,8 +84,7 @@ def _capabilities() -> UnityRLCapabilitiesProto:
     return caps
 
 
-def _brain_parameters(scene: Scene) -> BrainParametersProto:
-    b = scene.behavior
+def _brain_parameters(b: BehaviorInfo) -> BrainParametersProto:
     spec = ActionSpecProto(
         num_continuous_actions=b.continuous_size,
         num_discrete_actions=len(b.discrete_branches),
@@ -100,12 +99,12 @@ def _png(image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def agent_infos(scene: Scene, batch: AgentBatch) -> list[AgentInfoProto]:
+def agent_infos(behavior: BehaviorInfo, batch: AgentBatch) -> list[AgentInfoProto]:
     """One AgentInfoProto per agent, observations as Unity's sensors send them."""
     infos = []
     for k in range(len(batch.ids)):
         observations = []
-        for spec, values in zip(scene.behavior.observations, batch.observations):
+        for spec, values in zip(behavior.observations, batch.observations):
             obs = ObservationProto(shape=list(spec.shape), name=spec.name, observation_type=int(spec.goal_signal))
             if spec.visual:
                 obs.compression_type = 1  # PNG
@@ -127,13 +126,16 @@ def agent_infos(scene: Scene, batch: AgentBatch) -> list[AgentInfoProto]:
 
 
 def actions_from_proto(scene: Scene, rl_input) -> dict[str, ActionBatch]:
-    b = scene.behavior
-    if b.name not in rl_input.agent_actions:
-        return {}
-    actions = rl_input.agent_actions[b.name].value
-    continuous = np.array([list(a.continuous_actions) for a in actions], dtype=np.float32).reshape(len(actions), b.continuous_size)
-    discrete = np.array([list(a.discrete_actions) for a in actions], dtype=np.int32).reshape(len(actions), len(b.discrete_branches))
-    return {b.name: ActionBatch(continuous=continuous, discrete=discrete)}
+    out = {}
+    for b in scene.behavior_list():
+        if b.name not in rl_input.agent_actions:
+            continue
+        actions = rl_input.agent_actions[b.name].value
+        n, c, d = len(actions), b.continuous_size, len(b.discrete_branches)
+        continuous = np.array([list(a.continuous_actions) for a in actions], dtype=np.float32).reshape(n, c)
+        discrete = np.array([list(a.discrete_actions) for a in actions], dtype=np.int32).reshape(n, d)
+        out[b.name] = ActionBatch(continuous=continuous, discrete=discrete)
+    return out
 
 
 class Player:
@@ -250,11 +252,11 @@ class Player:
             init.communication_version = COMMUNICATION_VERSION
             init.package_version = PACKAGE_VERSION
             init.capabilities.CopyFrom(_capabilities())
-            init.brain_parameters.append(_brain_parameters(self.scene))
+            init.brain_parameters.extend(_brain_parameters(b) for b in self.scene.behavior_list())
             self.brains_sent = True
         rl = UnityRLOutputProto(side_channel=self._stats() + self._frame())
-        for name, batch in batches.items():
-            rl.agentInfos[name].value.extend(agent_infos(self.scene, batch))
+        for behavior in self.scene.behavior_list():
+            rl.agentInfos[behavior.name].value.extend(agent_infos(behavior, batches[behavior.name]))
         out.rl_output.CopyFrom(rl)
         return out
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from .ball3d import Ball3D
 from .base import ActionBatch, AgentBatch, BehaviorInfo, ObservationInfo, Scene
-from .basic import Basic
+from .basic import Basic, BasicDuo
 from .gridworld import GridWorld
 
-SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld)}
+SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo)}
 
 
 def scene_class(name: str) -> type[Scene]:
@@ -30,5 +30,5 @@ class UnknownSceneError(KeyError):
         )
 
 
-__all__ = ["SCENES", "scene_class", "Scene", "Basic", "Ball3D", "GridWorld", "ActionBatch", "AgentBatch",
+__all__ = ["SCENES", "scene_class", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "ActionBatch", "AgentBatch",
            "BehaviorInfo", "ObservationInfo", "UnknownSceneError"]

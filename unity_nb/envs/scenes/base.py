@@ -45,6 +45,18 @@ class AgentBatch:
     done: np.ndarray  # bool
     max_step_reached: np.ndarray  # bool
     action_mask: np.ndarray | None  # bool, True = forbidden (ML-Agents' convention)
+    agents: np.ndarray | None = None  # index of each row's agent in the scene
+
+    def select(self, rows: np.ndarray) -> "AgentBatch":
+        return AgentBatch(
+            ids=self.ids[rows],
+            observations=[o[rows] for o in self.observations],
+            rewards=self.rewards[rows],
+            done=self.done[rows],
+            max_step_reached=self.max_step_reached[rows],
+            action_mask=None if self.action_mask is None else self.action_mask[rows],
+            agents=None if self.agents is None else self.agents[rows],
+        )
 
 
 @dataclass
@@ -59,11 +71,15 @@ class Scene:
     """Base class of the built-in scenes.
 
     Subclasses set ``name``, ``behavior``, ``agents_per_area``, ``default_params``
-    and implement ``_reset_agents``, ``_apply``, ``_observe`` and ``render``.
+    and implement ``_reset_agents``, ``_apply``, ``_observe`` and ``render``. A scene
+    with several behaviors sets ``behaviors`` (sharing one observation and action
+    layout) and ``area_behaviors``: the behavior index of each agent of an area.
     """
 
     name: str = ""
     behavior: BehaviorInfo
+    behaviors: tuple[BehaviorInfo, ...] = ()
+    area_behaviors: tuple[int, ...] = ()
     agents_per_area: int = 1
     default_params: dict[str, float] = {}
     param_help: dict[str, str] = {}
@@ -85,6 +101,8 @@ class Scene:
         self.episode_return = np.zeros(self.n, dtype=np.float64)
         self.finished_returns: list[float] = []  # read by the stats side channel
         self._last: AgentBatch | None = None
+        pattern = np.asarray(self.area_behaviors or (0,) * self.agents_per_area, dtype=np.int64)
+        self.agent_behavior = np.tile(pattern, self.num_areas)  # behavior index of every agent
         # parameters drawn anew at each episode start (environment randomisation)
         self.samplers: dict[str, Callable[[], float]] = {}
 
@@ -106,6 +124,11 @@ class Scene:
     def _check_param(self, key: str, value: float) -> None:
         """Subclasses reject out-of-range values here."""
 
+    @classmethod
+    def behavior_list(cls) -> tuple[BehaviorInfo, ...]:
+        """Every behavior of the scene (most scenes: one)."""
+        return cls.behaviors or (cls.behavior,)
+
     @property
     def max_step(self) -> int:
         return int(self.params.get("max_step", 0))
@@ -116,14 +139,13 @@ class Scene:
         everyone = np.ones(self.n, dtype=bool)
         self._start_episodes(everyone)
         self._last = self._decision_batch(np.zeros(self.n, dtype=np.float32))
-        return {self.behavior.name: self._last}
+        return self._by_behavior(self._last)
 
     def step(self, actions: dict[str, ActionBatch]) -> dict[str, AgentBatch]:
         """Apply one decision's actions (the STEP command) and report every agent."""
         if self._last is None:
             return self.reset()
-        action = actions.get(self.behavior.name) or ActionBatch()
-        continuous, discrete = self._complete(action)
+        continuous, discrete = self._gather(actions)
         rewards, terminated = self._apply(continuous, discrete)
         rewards = rewards.astype(np.float32)
         self.step_count += 1
@@ -138,6 +160,7 @@ class Scene:
                 done=np.ones(int(done.sum()), dtype=bool),
                 max_step_reached=truncated[done],
                 action_mask=None,
+                agents=np.flatnonzero(done),
             )
             self.finished_returns.extend(self.episode_return[done].tolist())
             self._start_episodes(done)
@@ -146,7 +169,11 @@ class Scene:
             self._last = _concat(terminal, decision)
         else:
             self._last = self._decision_batch(rewards)
-        return {self.behavior.name: self._last}
+        return self._by_behavior(self._last)
+
+    def _by_behavior(self, batch: AgentBatch) -> dict[str, AgentBatch]:
+        owner = self.agent_behavior[batch.agents]
+        return {b.name: batch.select(owner == k) for k, b in enumerate(self.behavior_list())}
 
     def _start_episodes(self, which: np.ndarray) -> None:
         for key, draw in self.samplers.items():
@@ -169,24 +196,28 @@ class Scene:
             done=np.zeros(self.n, dtype=bool),
             max_step_reached=np.zeros(self.n, dtype=bool),
             action_mask=self._action_mask(),
+            agents=np.arange(self.n),
         )
 
-    def _complete(self, action: ActionBatch) -> tuple[np.ndarray, np.ndarray]:
-        """Missing actions are zeros, as Unity treats an agent that got none."""
+    def _gather(self, actions: dict[str, ActionBatch]) -> tuple[np.ndarray, np.ndarray]:
+        """Every agent's action, behavior by behavior; missing actions are zeros, as in Unity."""
         b = self.behavior
-        continuous = action.continuous
-        if continuous is None or len(continuous) == 0:
-            continuous = np.zeros((self.n, b.continuous_size), dtype=np.float32)
-        discrete = action.discrete
-        if discrete is None or len(discrete) == 0:
-            discrete = np.zeros((self.n, len(b.discrete_branches)), dtype=np.int32)
-        if continuous.shape != (self.n, b.continuous_size) or discrete.shape != (self.n, len(b.discrete_branches)):
-            raise ValueError(
-                f"{self.name}: expected actions for {self.n} agents "
-                f"(continuous {(self.n, b.continuous_size)}, discrete {(self.n, len(b.discrete_branches))}), "
-                f"got continuous {continuous.shape} and discrete {discrete.shape}"
-            )
-        return np.asarray(continuous, dtype=np.float32), np.asarray(discrete, dtype=np.int64)
+        continuous = np.zeros((self.n, b.continuous_size), dtype=np.float32)
+        discrete = np.zeros((self.n, len(b.discrete_branches)), dtype=np.int64)
+        for k, behavior in enumerate(self.behavior_list()):
+            rows = np.flatnonzero(self.agent_behavior == k)
+            action = actions.get(behavior.name) or ActionBatch()
+            n = len(rows)
+            for name, given, full in (("continuous", action.continuous, continuous), ("discrete", action.discrete, discrete)):
+                if given is None or len(given) == 0:
+                    continue
+                if given.shape != (n, full.shape[1]):
+                    raise ValueError(
+                        f"{self.name}: expected {name} actions of shape {(n, full.shape[1])} for behavior "
+                        f"{behavior.name!r}, got {given.shape}"
+                    )
+                full[rows] = given
+        return continuous, discrete
 
     # ---- to implement
     def _reset_agents(self, which: np.ndarray) -> None:
@@ -213,6 +244,7 @@ def _concat(a: AgentBatch, b: AgentBatch) -> AgentBatch:
         # terminal infos carry no mask; Unity sends an all-allowed one
         mask = np.concatenate([np.zeros((len(a.ids), b.action_mask.shape[1]), dtype=bool), b.action_mask])
     return AgentBatch(
+        agents=np.concatenate([a.agents, b.agents]),
         ids=np.concatenate([a.ids, b.ids]),
         observations=[np.concatenate([x, y]) for x, y in zip(a.observations, b.observations)],
         rewards=np.concatenate([a.rewards, b.rewards]),

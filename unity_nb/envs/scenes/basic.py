@@ -52,8 +52,12 @@ class Basic(Scene):
 
     def _observe(self):
         onehot = np.zeros((self.n, TRACK), dtype=np.float32)
-        onehot[np.arange(self.n), self.position] = 1.0
+        onehot[np.arange(self.n), self._shown(self.position)] = 1.0
         return [onehot]
+
+    def _shown(self, positions):
+        """Where positions appear (and are observed); BasicDuo mirrors some tracks."""
+        return positions
 
     def render(self):
         row = 2 * CELL
@@ -62,8 +66,33 @@ class Basic(Scene):
             top = i * row
             canvas.rect(top + CELL // 2, 0, top + row - CELL // 2, TRACK * CELL, (70, 70, 80))
             for goal, color, r in (("small_goal", (120, 200, 120), CELL * 0.3), ("large_goal", (40, 230, 60), CELL * 0.6)):
-                cx = (int(self.params[goal]) + 0.5) * CELL
-                canvas.disc(top + row / 2, cx, r, color)
-            x = self.position[i] * CELL
+                shown = self._shown(np.full(self.n, int(self.params[goal])))[i]
+                canvas.disc(top + row / 2, (shown + 0.5) * CELL, r, color)
+            x = self._shown(self.position)[i] * CELL
             canvas.rect(top + CELL // 2 + 2, x + 2, top + row - CELL // 2 - 2, x + CELL - 2, (60, 120, 255))
         return canvas.pixels
+
+
+class BasicDuo(Basic):
+    """Two behaviors on mirrored tracks: a kit scene (not one of Unity's examples) to show
+    and test one policy per behavior. ``BasicRight`` finds its large goal to the right,
+    ``BasicLeft`` to the left; one shared policy cannot serve both."""
+
+    name = "BasicDuo"
+    description = "Kit scene with two behaviors (BasicRight, BasicLeft) on mirrored Basic tracks."
+    behaviors = (
+        BehaviorInfo("BasicRight", Basic.behavior.observations, discrete_branches=(3,)),
+        BehaviorInfo("BasicLeft", Basic.behavior.observations, discrete_branches=(3,)),
+    )
+    behavior = behaviors[0]
+    agents_per_area = 2
+    area_behaviors = (0, 1)
+
+    def _apply(self, continuous, discrete):
+        # a mirrored agent's "left" is the simulation's "right"
+        mirrored = self.agent_behavior == 1
+        swapped = np.where(mirrored[:, None] & (discrete > 0), 3 - discrete, discrete)
+        return super()._apply(continuous, swapped)
+
+    def _shown(self, positions):
+        return np.where(self.agent_behavior == 1, TRACK - 1 - positions, positions)
