@@ -193,3 +193,23 @@ def test_unknown_side_channel_is_ignored(unity_env):
     conn.env.reset()
     conn.env.step()
     assert len(conn.env.get_steps("Basic")[0]) == 1
+
+
+def test_scene_with_two_behaviors(unity_env):
+    """BasicDuo: two behaviors with their own brain parameters and agents, as Unity sends them."""
+    from mlagents_envs.base_env import ActionTuple
+
+    env = unity_env("BasicDuo", num_areas=2).env
+    env.reset()
+    assert list(env.behavior_specs) == ["BasicRight", "BasicLeft"]
+    totals = {}
+    for name in ("BasicRight", "BasicLeft"):
+        assert len(env.get_steps(name)[0]) == 2
+    for _ in range(7):  # each behavior walks to its own large goal
+        env.set_actions("BasicRight", ActionTuple(discrete=np.full((2, 1), 2, dtype=np.int32)))
+        env.set_actions("BasicLeft", ActionTuple(discrete=np.full((2, 1), 1, dtype=np.int32)))
+        env.step()
+        for name in ("BasicRight", "BasicLeft"):
+            decision, terminal = env.get_steps(name)
+            totals[name] = totals.get(name, 0.0) + float((terminal.reward if len(terminal) else decision.reward).sum())
+    assert totals == pytest.approx({"BasicRight": 1.86, "BasicLeft": 1.86}, abs=1e-5)  # 2 agents x 0.93

@@ -76,7 +76,7 @@ def test_mlagents_yaml_errors_name_the_key(text, message):
 
 def test_behavior_the_scene_does_not_have():
     config = TrainConfig.from_yaml(MLAGENTS_3DBALL)
-    with pytest.raises(ConfigError, match="behavior '3DBall': the Basic scene has only the behavior 'Basic'"):
+    with pytest.raises(ConfigError, match="behavior '3DBall': the Basic scene has the behaviors 'Basic'"):
         config.replace(scene="Basic")
 
 
@@ -150,3 +150,9 @@ def test_run_folder_layout(tmp_path):
     # a half-written last line (a killed writer) is skipped, the rest stays readable
     (run.path / "metrics.jsonl").write_text('{"event": "iteration", "iteration": 1}\n{"event": "itera')
     assert run.events() == [{"event": "iteration", "iteration": 1}]
+
+
+def test_scene_with_several_behaviors_needs_one_named():
+    with pytest.raises(ConfigError, match="behavior must name one of BasicDuo's behaviors .BasicRight, BasicLeft."):
+        make_config("BasicDuo")
+    assert make_config("BasicDuo", behavior="BasicLeft").behavior == "BasicLeft"

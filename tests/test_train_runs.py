@@ -183,3 +183,10 @@ def test_other_algorithms_by_name(algorithm, scene, tmp_path):
     run.wait(timeout=600)
     assert run.state == "finished", run.status
     assert run.config.algorithm == algorithm and run.last()["env_steps"] >= 600
+
+
+def test_one_behavior_of_a_two_behavior_scene(tmp_path):
+    run = ut.train("BasicDuo", behavior="BasicLeft", runs_dir=tmp_path, mode="inprocess", steps=8000)
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+    assert run.last()["episode_return_mean"] >= 0.9  # the mirrored goal: a policy of its own learnt it

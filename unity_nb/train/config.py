@@ -36,6 +36,8 @@ ALGORITHMS = {
 SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
     "Basic": dict(steps=20_000, num_areas=8, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
                   entropy_coeff=0.01, hidden_units=32, num_layers=2, target_return=0.9),
+    "BasicDuo": dict(steps=20_000, num_areas=4, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
+                     entropy_coeff=0.01, hidden_units=32, num_layers=2, target_return=0.9),
     "3DBall": dict(steps=150_000, num_areas=1, lr=3e-4, train_batch_size=2400, minibatch_size=600, num_epochs=8,
                    entropy_coeff=0.0, hidden_units=64, num_layers=2, target_return=100.0),
     "GridWorld": dict(steps=200_000, num_areas=1, lr=3e-4, train_batch_size=1800, minibatch_size=300, num_epochs=6,
@@ -197,8 +199,12 @@ class TrainConfig:
             unknown = [k for k in self.env_params if k not in cls.default_params]
             if unknown:
                 fail("env_params", f"{unknown[0]!r} is not a {cls.name} parameter; its parameters: {', '.join(cls.default_params)}")
-            if self.behavior is not None and self.behavior != cls.behavior.name:
-                fail("behavior", f"{self.behavior!r}: the {cls.name} scene has only the behavior {cls.behavior.name!r}")
+            names = [b.name for b in cls.behavior_list()]
+            if self.behavior is not None and self.behavior not in names:
+                fail("behavior", f"{self.behavior!r}: the {cls.name} scene has the behaviors {', '.join(map(repr, names))}")
+            if self.behavior is None and len(names) > 1:
+                fail("behavior", f"must name one of {cls.name}'s behaviors ({', '.join(names)}): training one policy "
+                     "per behavior in one run is not supported yet; the other behaviors' agents act with zeros")
             kind = "continuous" if cls.behavior.continuous_size else "discrete"
             if kind not in ALGORITHMS[self.algorithm]:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]

@@ -53,7 +53,10 @@ def make_env(ctx) -> UnityVectorEnv:
 def count_agents(config: TrainConfig) -> int:
     """Agents in one Unity process (built-in scenes: known; a build: opened once to count)."""
     if config.scene_name is not None:
-        return SCENES[config.scene_name].agents_per_area * config.num_areas
+        cls = SCENES[config.scene_name]
+        owners = list(cls.area_behaviors or (0,) * cls.agents_per_area)
+        index = [b.name for b in cls.behavior_list()].index(config.behavior or cls.behavior.name)
+        return owners.count(index) * config.num_areas
     env = make_env(_env_config(config))
     try:
         return env.num_envs

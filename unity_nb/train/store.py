@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..envs.scenes import SCENES
 from .config import TrainConfig
 
 TERMINAL_STATES = ("finished", "stopped", "failed")
@@ -176,6 +177,8 @@ class Run:
         if checkpoint is None:
             raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
         config = self.config
+        if config.scene_name is not None and len(SCENES[config.scene_name].behavior_list()) > 1:
+            raise NotImplementedError(f"evaluating scenes with several behaviors ({config.scene}) is not supported yet")
         if config.scene_name is None:
             mode = "player"
         return evaluate(checkpoint, config.scene, episodes=episodes, mode=mode, params=config.env_params, **kwargs)
