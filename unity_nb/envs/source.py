@@ -9,7 +9,6 @@ player into ``UnityPlayerDied``.
 from __future__ import annotations
 
 import io
-import uuid
 
 import numpy as np
 
@@ -22,11 +21,11 @@ from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage, SideCha
 
 from .errors import UnityPlayerDied  # noqa: E402
 from .inprocess import InProcessEnv  # noqa: E402
+from .player import RENDER_CHANNEL  # noqa: E402
 from .scenes import SCENES, scene_class  # noqa: E402
 from .unity import EDITOR, UnityConnection, player_file  # noqa: E402
 
 MODES = ("player", "inprocess")
-RENDER_CHANNEL = uuid.uuid5(uuid.NAMESPACE_URL, "unity-nb/render-frames")
 
 
 class RenderChannel(SideChannel):
@@ -98,17 +97,17 @@ class EnvSource:
             self.base = InProcessEnv(self.target, seed=self.seed, num_areas=self.num_areas, params=self.params)
             return self.base
         path = player_file(self.target) if self.builtin else self.target
+        self.render_channel = RenderChannel() if self.builtin and self.render_enabled else None
+        if self.render_channel is not None:
+            self.render_channel.enable()
         self.connection = UnityConnection(
             EDITOR if self.target == EDITOR else path,
             seed=self.seed,
             num_areas=self.num_areas,
             params=self.params,
+            side_channels=[self.render_channel] if self.render_channel else [],
             **self.unity_kwargs,
         )
-        if self.builtin and self.render_enabled:
-            self.render_channel = RenderChannel()
-            self.connection.env._side_channel_manager._side_channels_dict[RENDER_CHANNEL] = self.render_channel
-            self.render_channel.enable()
         self.base = self.connection.env
         return self.base
 

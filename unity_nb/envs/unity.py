@@ -272,6 +272,7 @@ class UnityConnection:
         log_folder: str | None = None,
         port: int | None = None,
         additional_args: list[str] | None = None,
+        side_channels: list | None = None,
     ):
         if not isinstance(connect_timeout, (int, float)) or connect_timeout <= 0:
             raise ValueError(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
@@ -282,6 +283,7 @@ class UnityConnection:
         self.engine = EngineConfigurationChannel()
         self.stats = StatsSideChannel()
         self.engine.set_configuration_parameters(time_scale=time_scale)
+        self.side_channels = [self.params, self.engine, self.stats, *(side_channels or [])]
         for key, value in (params or {}).items():
             self.params.set_float_parameter(key, float(value))
         self.env = self._open(seed, num_areas, no_graphics, connect_timeout, port, additional_args or [])
@@ -298,7 +300,7 @@ class UnityConnection:
                     num_areas=num_areas,
                     no_graphics=no_graphics,
                     timeout_wait=connect_timeout,
-                    side_channels=[self.params, self.engine, self.stats],
+                    side_channels=list(self.side_channels),
                     log_folder=self.log_folder,
                     additional_args=additional_args,
                 )
