@@ -152,7 +152,8 @@ def test_run_folder_layout(tmp_path):
     assert run.events() == [{"event": "iteration", "iteration": 1}]
 
 
-def test_scene_with_several_behaviors_needs_one_named():
-    with pytest.raises(ConfigError, match="behavior must name one of BasicDuo's behaviors .BasicRight, BasicLeft."):
-        make_config("BasicDuo")
+def test_scene_with_several_behaviors():
+    assert make_config("BasicDuo").behavior is None  # all of them, one policy each
     assert make_config("BasicDuo", behavior="BasicLeft").behavior == "BasicLeft"
+    with pytest.raises(ConfigError, match="behavior 'Basic': the BasicDuo scene has the behaviors 'BasicRight', 'BasicLeft'"):
+        make_config("BasicDuo", behavior="Basic")

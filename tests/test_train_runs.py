@@ -190,3 +190,18 @@ def test_one_behavior_of_a_two_behavior_scene(tmp_path):
     run.wait(timeout=300)
     assert run.state == "finished", run.status
     assert run.last()["episode_return_mean"] >= 0.9  # the mirrored goal: a policy of its own learnt it
+    assert run.evaluate(episodes=20).table()["mean"] == pytest.approx(0.93, abs=1e-5)
+
+
+def test_one_policy_per_behavior(tmp_path):
+    """BasicRight and BasicLeft see the same observations but must move opposite ways:
+    only a policy of each one's own solves both."""
+    run = ut.train("BasicDuo", runs_dir=tmp_path, mode="inprocess", steps=12_000, target_return=0.85)
+    run.wait(timeout=600)
+    assert run.state == "finished", run.status
+    last = run.last()
+    assert last["episode_return_mean/BasicRight"] >= 0.75 and last["episode_return_mean/BasicLeft"] >= 0.75, last
+    modules = run.latest_checkpoint() / "learner_group" / "learner" / "rl_module"
+    assert (modules / "BasicRight").is_dir() and (modules / "BasicLeft").is_dir()
+    with pytest.raises(NotImplementedError, match="one policy per behavior"):
+        run.evaluate()

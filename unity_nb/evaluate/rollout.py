@@ -34,12 +34,13 @@ class Evaluation:
 
 
 def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inprocess", seed: int = 12345,
-             num_areas: int = 1, params: dict | None = None, max_steps: int = 1_000_000) -> Evaluation:
+             num_areas: int = 1, params: dict | None = None, behavior: str | None = None,
+             max_steps: int = 1_000_000) -> Evaluation:
     """Play ``episodes`` episodes with the policy's greedy actions; every agent of the scene plays."""
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes must be a whole number >= 1, got {episodes!r}")
     policy = Policy(checkpoint)
-    env = UnityVectorEnv(EnvSource(scene, mode=mode, seed=seed, num_areas=num_areas, params=params))
+    env = UnityVectorEnv(EnvSource(scene, mode=mode, seed=seed, num_areas=num_areas, params=params), behavior=behavior)
     returns, lengths = [], []
     try:
         obs, _ = env.reset()

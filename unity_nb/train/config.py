@@ -202,9 +202,6 @@ class TrainConfig:
             names = [b.name for b in cls.behavior_list()]
             if self.behavior is not None and self.behavior not in names:
                 fail("behavior", f"{self.behavior!r}: the {cls.name} scene has the behaviors {', '.join(map(repr, names))}")
-            if self.behavior is None and len(names) > 1:
-                fail("behavior", f"must name one of {cls.name}'s behaviors ({', '.join(names)}): training one policy "
-                     "per behavior in one run is not supported yet; the other behaviors' agents act with zeros")
             kind = "continuous" if cls.behavior.continuous_size else "discrete"
             if kind not in ALGORITHMS[self.algorithm]:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]

@@ -20,6 +20,8 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 from .config import TrainConfig
 from .store import write_json_atomic
 
@@ -74,14 +76,14 @@ class Driver:
             self.events.close()
 
     def _train(self) -> int:
-        from .rllib_setup import algorithm_config, count_agents
+        from .rllib_setup import algorithm_config, behaviors
 
         cfg = self.config
         started = time.perf_counter()
         join_ray(self.address)
         self._catch_signals()  # ray.init installs its own SIGTERM handler (exit at once): ours checkpoints first
-        agents = count_agents(cfg)
-        algo = algorithm_config(cfg, agents).build_algo()
+        trained = behaviors(cfg)
+        algo = algorithm_config(cfg, trained).build_algo()
         offset = {"env_steps": 0, "iteration": 0, "time_s": 0.0, "player_restarts": 0}
         if self.resume:
             checkpoint = self._latest_checkpoint()
@@ -90,7 +92,7 @@ class Driver:
             algo.restore_from_path(str(checkpoint))
             offset = json.loads((checkpoint / PROGRESS_FILE).read_text())
             self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps"})
-        self.emit({"event": "log", "message": f"ready in {time.perf_counter() - started:.1f} s: {agents} agents per Unity process"})
+        self.emit({"event": "log", "message": f"ready in {time.perf_counter() - started:.1f} s; training {', '.join(trained)}"})
         if cfg.num_env_runners:
             import ray
 
@@ -98,7 +100,8 @@ class Driver:
                 lambda runner: ray.util.get_node_ip_address(), local_env_runner=False
             )
             self.emit({"event": "placement", "env_runner_nodes": nodes})
-        self.set_status("running", agents=agents)
+        self.set_status("running", behaviors=trained)
+        self.trained = trained
 
         from tensorboardX import SummaryWriter
 
@@ -134,7 +137,10 @@ class Driver:
 
     def _record(self, result: dict, offset: dict, elapsed: float, board) -> dict:
         runners = result.get("env_runners", {})
-        learner = result.get("learners", {}).get("default_policy", {})
+        learners = result.get("learners", {})
+        modules = [v for k, v in learners.items() if k != "__all_modules__" and isinstance(v, dict)]
+        learner = {k: float(np.mean([m[k] for m in modules if k in m])) for k in
+                   ("policy_loss", "vf_loss", "entropy", "mean_kl_loss") if any(k in m for m in modules)}
         # RLlib restores its lifetime counters from a checkpoint; only wall time is ours to carry
         steps = int(runners.get("num_env_steps_sampled_lifetime", 0))
         elapsed_total = offset["time_s"] + elapsed
@@ -159,6 +165,9 @@ class Driver:
             "kl": _num(learner.get("mean_kl_loss")),
             "player_restarts": int(runners.get("num_env_step_failures", 0) or 0),
         }
+        if len(getattr(self, "trained", [])) > 1:  # one policy per behavior: each one's return too
+            for b in self.trained:
+                event[f"episode_return_mean/{b}"] = _num(runners.get(f"unity_episode_return_mean/{b}"))
         self.emit(event)
         for key in ("episode_return_mean", "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s"):
             if event[key] is not None:

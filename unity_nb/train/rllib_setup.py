@@ -15,12 +15,14 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.tune.registry import register_env
 
+from ..envs.behaviors_env import UnityBehaviorsEnv, behavior_of
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from .config import ConfigError, TrainConfig
 
 ENV_NAME = "unity_nb_agents"
+ENV_NAME_BEHAVIORS = "unity_nb_behaviors"
 WINDOW = 100  # episodes in the moving mean/min/max, as in the Unity benchmarks
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,35 @@ def make_env(ctx) -> UnityVectorEnv:
     return env
 
 
+def make_behaviors_env(ctx) -> UnityBehaviorsEnv:
+    """RLlib's env creator for several behaviors: one Unity process, one policy per behavior."""
+    offset = 1000 * int(getattr(ctx, "worker_index", 0) or 0) + int(getattr(ctx, "vector_index", 0) or 0)
+    settings = dict(ctx)
+    source = EnvSource(settings["scene"], mode=settings["mode"], seed=settings["seed"] + offset,
+                       num_areas=settings["num_areas"], params=settings["env_params"],
+                       connect_timeout=settings["unity_timeout"])
+    try:
+        return UnityBehaviorsEnv(source)
+    except BaseException:
+        source.close()
+        raise
+
+
+def behaviors(config: TrainConfig) -> list[str]:
+    """The behaviors a run trains: the one named, or all of the scene's (a build: opened once)."""
+    if config.behavior is not None:
+        return [config.behavior]
+    if config.scene_name is not None:
+        return [b.name for b in SCENES[config.scene_name].behavior_list()]
+    source = EnvSource(config.scene, mode=config.mode, seed=config.seed, num_areas=config.num_areas,
+                       params=config.env_params, connect_timeout=config.unity_timeout)
+    try:
+        source.call("reset")
+        return list(source.base.behavior_specs)
+    finally:
+        source.close()
+
+
 def count_agents(config: TrainConfig) -> int:
     """Agents in one Unity process (built-in scenes: known; a build: opened once to count)."""
     if config.scene_name is not None:
@@ -65,17 +96,29 @@ def count_agents(config: TrainConfig) -> int:
 
 
 class UnityEpisodeMetrics(RLlibCallback):
-    """Logs each agent episode's return and length as Unity counted them."""
+    """Logs each agent episode's return and length as Unity counted them (and per behavior)."""
 
-    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs):
-        info = episode.get_infos(-1) or {}
-        if "episode_return" not in info or metrics_logger is None:
+    def on_episode_step(self, *, episode, metrics_logger=None, **kwargs):
+        if metrics_logger is None:
             return
-        value, length = float(info["episode_return"]), int(info["episode_length"])
-        for reduce in ("mean", "min", "max"):
-            metrics_logger.log_value(f"unity_episode_return_{reduce}", value, reduce=reduce, window=WINDOW)
-        metrics_logger.log_value("unity_episode_length_mean", length, reduce="mean", window=WINDOW)
-        metrics_logger.log_value("unity_episodes", 1, reduce="lifetime_sum")
+        infos = episode.get_infos(-1) or {}
+        # a single-agent episode gives one info dict; a multi-agent one, a dict per agent id
+        multi = hasattr(episode, "agent_episodes")
+        for agent, info in (infos.items() if multi else [(None, infos)]):
+            if not isinstance(info, dict) or "episode_return" not in info:
+                continue
+            value = float(info["episode_return"])
+            for suffix in [""] + ([] if agent is None else [f"/{behavior_of(agent)}"]):
+                for reduce in ("mean", "min", "max"):
+                    metrics_logger.log_value(f"unity_episode_return_{reduce}{suffix}", value, reduce=reduce,
+                                             window=WINDOW)
+            metrics_logger.log_value("unity_episode_length_mean", int(info["episode_length"]), reduce="mean",
+                                     window=WINDOW)
+            metrics_logger.log_value("unity_episodes", 1, reduce="lifetime_sum")
+
+
+def _policy_of(agent_id, episode=None, **kwargs) -> str:
+    return behavior_of(agent_id)
 
 
 def _env_config(config: TrainConfig) -> dict:
@@ -90,8 +133,8 @@ def _env_config(config: TrainConfig) -> dict:
     }
 
 
-def algorithm_config(config: TrainConfig, agents: int) -> AlgorithmConfig:
-    """The RLlib AlgorithmConfig for a resolved TrainConfig."""
+def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig:
+    """The RLlib AlgorithmConfig for a resolved TrainConfig and the behaviors it trains."""
     from ray.rllib.algorithms.registry import ALGORITHMS
 
     if config.scene_name == "GridWorld":
@@ -99,22 +142,32 @@ def algorithm_config(config: TrainConfig, agents: int) -> AlgorithmConfig:
             "scene: training on GridWorld's camera observations needs an image encoder that this release "
             "does not ship yet; try Basic or 3DBall (GridWorld works as an environment: unity_nb.envs.make)"
         )
-    register_env(ENV_NAME, make_env)
     algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
-    algo.environment(ENV_NAME, env_config=_env_config(config))
-    algo.env_runners(
-        num_env_runners=config.num_env_runners,
-        num_envs_per_env_runner=agents,
-        gym_env_vectorize_mode="vector_entry_point",
-        # "auto" derives it from the batch size, which the asynchronous algorithms do not support
-        rollout_fragment_length=50 if config.algorithm in ("APPO", "IMPALA") else "auto",
-        num_cpus_per_env_runner=1,
-    )
+    # "auto" derives it from the batch size, which the asynchronous algorithms do not support
+    fragment = 50 if config.algorithm in ("APPO", "IMPALA") else "auto"
+    hidden = [config.hidden_units] * config.num_layers
+    if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
+        register_env(ENV_NAME, make_env)
+        algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0]})
+        algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=count_agents(config),
+                         gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=fragment,
+                         num_cpus_per_env_runner=1)
+        algo.rl_module(model_config={"fcnet_hiddens": hidden})
+    else:  # one policy per behavior
+        from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+        register_env(ENV_NAME_BEHAVIORS, make_behaviors_env)
+        algo.environment(ENV_NAME_BEHAVIORS, env_config=_env_config(config))
+        algo.env_runners(num_env_runners=config.num_env_runners, rollout_fragment_length=fragment,
+                         num_cpus_per_env_runner=1)
+        algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
+        algo.rl_module(rl_module_spec=MultiRLModuleSpec(
+            rl_module_specs={b: RLModuleSpec(model_config={"fcnet_hiddens": hidden}) for b in trained}))
     if config.normalize:
         from ray.rllib.connectors.env_to_module import MeanStdFilter
 
         algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter())
-    algo.rl_module(model_config={"fcnet_hiddens": [config.hidden_units] * config.num_layers})
     wanted = {
         "lr": config.lr,
         "gamma": config.gamma,

@@ -177,11 +177,12 @@ class Run:
         if checkpoint is None:
             raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
         config = self.config
-        if config.scene_name is not None and len(SCENES[config.scene_name].behavior_list()) > 1:
-            raise NotImplementedError(f"evaluating scenes with several behaviors ({config.scene}) is not supported yet")
+        if config.behavior is None and config.scene_name and len(SCENES[config.scene_name].behavior_list()) > 1:
+            raise NotImplementedError(f"evaluating one policy per behavior ({config.scene}) is not supported yet")
         if config.scene_name is None:
             mode = "player"
-        return evaluate(checkpoint, config.scene, episodes=episodes, mode=mode, params=config.env_params, **kwargs)
+        return evaluate(checkpoint, config.scene, episodes=episodes, mode=mode, params=config.env_params,
+                        behavior=config.behavior, **kwargs)
 
     def summary(self) -> dict[str, Any]:
         last, status = self.last(), self.status
