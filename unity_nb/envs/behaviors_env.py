@@ -16,12 +16,8 @@ import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from . import spaces
+from .multi_agent import behavior_of
 from .source import EnvSource
-
-
-def behavior_of(agent_id: str) -> str:
-    """The behavior in an agent id (``'BasicLeft#3.0'`` -> ``'BasicLeft'``)."""
-    return agent_id.rsplit("#", 1)[0]
 
 
 class UnityBehaviorsEnv(MultiAgentEnv):
@@ -68,7 +64,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
             where = {int(a): i for i, a in enumerate(decision.agent_id)}
             for slot, aid in enumerate(self._slots[b]):
                 obs[self._key(b, slot)] = spaces.to_observation(decision.obs, where[aid])
-                infos[self._key(b, slot)] = _mask_info(decision, where[aid])
+                infos[self._key(b, slot)] = spaces.mask_info(decision, where[aid])
         self.agents = list(obs)
         return obs, infos
 
@@ -110,11 +106,11 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                         continue  # the next generation starts in the next RLlib episode
                     key = self._key(b, slot)
                     obs[key] = spaces.to_observation(decision.obs, where[aid])
-                    infos[key] = _mask_info(decision, where[aid])
+                    infos[key] = spaces.mask_info(decision, where[aid])
                 else:
                     i = where[aid]
                     obs[key], rewards[key] = spaces.to_observation(decision.obs, i), float(decision.reward[i])
-                    infos[key] = _mask_info(decision, i)
+                    infos[key] = spaces.mask_info(decision, i)
                     self._returns[b][slot] += rewards[key]
                     self._lengths[b][slot] += 1
                     if cut:
@@ -130,6 +126,4 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self.source.close()
 
 
-def _mask_info(decision, i) -> dict:
-    mask = spaces.allowed_actions(decision, i)
-    return {} if mask is None else {"action_mask": mask}
+__all__ = ["UnityBehaviorsEnv", "behavior_of"]

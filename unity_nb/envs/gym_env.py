@@ -108,11 +108,7 @@ class UnityGymEnv(_UnityGymBase, gym.Env):
         return spaces.to_observation(decision.obs, 0), self._info(decision, 0)
 
     def _info(self, decision, index):
-        info = {"agent_id": self._agent}
-        mask = spaces.allowed_actions(decision, index)
-        if mask is not None:
-            info["action_mask"] = mask
-        return info
+        return {"agent_id": self._agent, **spaces.mask_info(decision, index)}
 
     def step(self, action):
         if self._done:

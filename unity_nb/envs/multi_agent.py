@@ -20,7 +20,7 @@ DEFAULT_HORIZON = 1000
 
 
 def behavior_of(agent_id: str) -> str:
-    """The behavior name inside a multi-agent id (``'3DBall#17'`` -> ``'3DBall'``)."""
+    """The behavior in a multi-agent id (``'3DBall#17'``, ``'BasicLeft#3.0'`` -> the part before '#')."""
     return agent_id.rsplit("#", 1)[0]
 
 
@@ -85,16 +85,11 @@ class UnityMultiAgentEnv(MultiAgentEnv):
             for i, aid in enumerate(decision.agent_id):
                 key = f"{b}#{int(aid)}"
                 obs[key] = spaces.to_observation(decision.obs, i)
-                infos[key] = self._mask_info(decision, i)
+                infos[key] = spaces.mask_info(decision, i)
                 self._returns.setdefault(key, 0.0)
                 self._lengths.setdefault(key, 0)
         self.agents = list(obs)
         return obs, infos
-
-    @staticmethod
-    def _mask_info(decision, i) -> dict:
-        mask = spaces.allowed_actions(decision, i)
-        return {} if mask is None else {"action_mask": mask}
 
     def step(self, action_dict):
         for b, spec in self.specs.items():
@@ -128,7 +123,7 @@ class UnityMultiAgentEnv(MultiAgentEnv):
             for i, aid in enumerate(decision.agent_id):
                 key = f"{b}#{int(aid)}"
                 obs[key] = spaces.to_observation(decision.obs, i)
-                infos[key] = self._mask_info(decision, i)
+                infos[key] = spaces.mask_info(decision, i)
                 if key in self._returns:
                     rewards[key] = float(decision.reward[i])
                     self._returns[key] += rewards[key]

@@ -52,6 +52,12 @@ def allowed_actions(decision, index: int) -> np.ndarray | None:
     return np.concatenate([~m[index] for m in decision.action_mask]).astype(np.int8)
 
 
+def mask_info(decision, index: int) -> dict:
+    """The info dict of one agent: its allowed actions, where the behavior masks any."""
+    mask = allowed_actions(decision, index)
+    return {} if mask is None else {"action_mask": mask}
+
+
 def to_action_tuple(space: gym.Space, spec: BehaviorSpec, actions: list, who: str) -> ActionTuple:
     """Check each agent's action against ``space`` and batch them for mlagents."""
     a = spec.action_spec

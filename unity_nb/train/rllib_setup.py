@@ -28,42 +28,31 @@ WINDOW = 100  # episodes in the moving mean/min/max, as in the Unity benchmarks
 logger = logging.getLogger(__name__)
 
 
-def make_env(ctx) -> UnityVectorEnv:
-    """RLlib's vector entry point: one Unity process, one sub-env per agent."""
+def _open(ctx, view):
+    """One Unity process for an env runner (seeds differ per runner), wrapped by ``view``."""
     offset = 1000 * int(getattr(ctx, "worker_index", 0) or 0) + int(getattr(ctx, "vector_index", 0) or 0)
-    settings = dict(ctx)
-    wanted = settings.pop("num_envs", None)
-    source = EnvSource(
-        settings["scene"],
-        mode=settings["mode"],
-        seed=settings["seed"] + offset,
-        num_areas=settings["num_areas"],
-        params=settings["env_params"],
-        connect_timeout=settings["unity_timeout"],
-    )
+    source = EnvSource(ctx["scene"], mode=ctx["mode"], seed=ctx["seed"] + offset, num_areas=ctx["num_areas"],
+                       params=ctx["env_params"], connect_timeout=ctx["unity_timeout"])
     try:
-        env = UnityVectorEnv(source, behavior=settings.get("behavior"), autoreset_mode="next_step")
+        return view(source)
     except BaseException:
         source.close()
         raise
+
+
+def make_env(ctx) -> UnityVectorEnv:
+    """RLlib's vector entry point: one Unity process, one sub-env per agent of the trained behavior."""
+    env = _open(ctx, lambda source: UnityVectorEnv(source, behavior=ctx.get("behavior"), autoreset_mode="next_step"))
+    wanted = ctx.get("num_envs")
     if wanted is not None and env.num_envs != wanted:
         env.close()
-        raise RuntimeError(f"{source.name} has {env.num_envs} agents, expected {wanted}: agents must not come and go")
+        raise RuntimeError(f"{env.source.name} has {env.num_envs} agents, expected {wanted}: agents must not come and go")
     return env
 
 
 def make_behaviors_env(ctx) -> UnityBehaviorsEnv:
     """RLlib's env creator for several behaviors: one Unity process, one policy per behavior."""
-    offset = 1000 * int(getattr(ctx, "worker_index", 0) or 0) + int(getattr(ctx, "vector_index", 0) or 0)
-    settings = dict(ctx)
-    source = EnvSource(settings["scene"], mode=settings["mode"], seed=settings["seed"] + offset,
-                       num_areas=settings["num_areas"], params=settings["env_params"],
-                       connect_timeout=settings["unity_timeout"])
-    try:
-        return UnityBehaviorsEnv(source)
-    except BaseException:
-        source.close()
-        raise
+    return _open(ctx, UnityBehaviorsEnv)
 
 
 def behaviors(config: TrainConfig) -> list[str]:
@@ -72,13 +61,11 @@ def behaviors(config: TrainConfig) -> list[str]:
         return [config.behavior]
     if config.scene_name is not None:
         return [b.name for b in SCENES[config.scene_name].behavior_list()]
-    source = EnvSource(config.scene, mode=config.mode, seed=config.seed, num_areas=config.num_areas,
-                       params=config.env_params, connect_timeout=config.unity_timeout)
+    env = make_behaviors_env(_env_config(config))
     try:
-        source.call("reset")
-        return list(source.base.behavior_specs)
+        return list(env.specs)
     finally:
-        source.close()
+        env.close()
 
 
 def count_agents(config: TrainConfig) -> int:
