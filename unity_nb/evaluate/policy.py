@@ -16,7 +16,8 @@ class Policy:
         import torch
         from ray.rllib.core.rl_module.rl_module import RLModule
 
-        logging.getLogger("ray.rllib").setLevel(logging.ERROR)  # RLlib's own deprecation chatter
+        # RLlib warns about its own deprecated internals when loading a module; not the user's concern
+        logging.getLogger("ray._common.deprecation").setLevel(logging.ERROR)
 
         checkpoint = Path(checkpoint)
         module_dir = checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy"
