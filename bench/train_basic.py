@@ -47,7 +47,7 @@ PLAIN_RLLIB = textwrap.dedent(
     config = (PPOConfig().environment("basic")
               .env_runners(num_env_runners=0, num_envs_per_env_runner=8, gym_env_vectorize_mode="vector_entry_point")
               .rl_module(model_config={"fcnet_hiddens": [32, 32]})
-              .training(lr=3e-3, train_batch_size_per_learner=512, minibatch_size=128, num_epochs=6,
+              .training(lr=3e-3, train_batch_size_per_learner=256, minibatch_size=128, num_epochs=4,
                         entropy_coeff=0.01, gamma=0.99, lambda_=0.95)
               .debugging(seed=0))
     algo = config.build_algo()
@@ -75,7 +75,7 @@ SB3 = textwrap.dedent(
             return not (len(buf) >= 100 and np.mean([e["r"] for e in buf]) >= 0.9)
 
     env = make_vec_env(lambda: ue.make("Basic"), n_envs=8, seed=0)
-    model = PPO("MlpPolicy", env, n_steps=64, batch_size=128, n_epochs=6, learning_rate=3e-3, ent_coef=0.01,
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=128, n_epochs=4, learning_rate=3e-3, ent_coef=0.01,
                 policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu")
     model.learn(200_000, callback=Solved())
     print("SOLVED", time.perf_counter() - t0, model.num_timesteps, flush=True)

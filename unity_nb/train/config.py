@@ -34,7 +34,7 @@ ALGORITHMS = {
 # target_return (mean over the last 100 training episodes, actions sampled); the greedy
 # policy then meets the benchmark (Basic: 0.93, see Run.evaluate).
 SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "Basic": dict(steps=20_000, num_areas=8, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
+    "Basic": dict(steps=20_000, num_areas=8, lr=3e-3, train_batch_size=256, minibatch_size=128, num_epochs=4,
                   entropy_coeff=0.01, hidden_units=32, num_layers=2, target_return=0.9),
     "BasicDuo": dict(steps=20_000, num_areas=4, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
                      entropy_coeff=0.01, hidden_units=32, num_layers=2, target_return=0.9),

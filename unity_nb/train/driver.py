@@ -129,10 +129,14 @@ class Driver:
                 if last["iteration"] % cfg.checkpoint_every == 0:
                     self._checkpoint(algo, last)
             self._checkpoint(algo, last)
+        except BaseException:
+            algo.stop()
+            raise
         finally:
             board.close()
-            algo.stop()
+        # The checkpoint is complete: the run is over for anyone waiting. Then tidy up.
         self.set_status(state, env_steps=last["env_steps"], episode_return_mean=last.get("episode_return_mean"))
+        algo.stop()
         return 0
 
     def _record(self, result: dict, offset: dict, elapsed: float, board) -> dict:
