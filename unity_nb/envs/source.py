@@ -92,7 +92,6 @@ class EnvSource:
         """(Re)start the environment with ``seed``; returns the mlagents BaseEnv."""
         self.close()
         self.seed = int(seed)
-        self._stats_seen = 0
         if self.mode == "inprocess":
             self.base = InProcessEnv(self.target, seed=self.seed, num_areas=self.num_areas, params=self.params)
             return self.base
@@ -141,14 +140,6 @@ class EnvSource:
 
             return np.asarray(Image.open(io.BytesIO(self.render_channel.frame)).convert("RGB"))
         return None
-
-    def stats(self) -> dict:
-        """Stats the Unity side reported since the last call (stats side channel)."""
-        if self.connection is None:
-            scene, seen = self.base.scene, self._stats_seen
-            self._stats_seen = len(scene.finished_returns)
-            return {f"{scene.name}/Episode Return": scene.finished_returns[seen:]}
-        return {k: [v for v, _ in vals] for k, vals in self.connection.stats.get_and_reset_stats().items()}
 
     def close(self) -> None:
         """Stop the Unity process (if any); safe to call twice."""
