@@ -84,6 +84,15 @@ def _capabilities() -> UnityRLCapabilitiesProto:
     return caps
 
 
+def _introduce(init, name: str):
+    """Fill an initialization output with who this player is, as Unity's Academy does."""
+    init.name = name
+    init.communication_version = COMMUNICATION_VERSION
+    init.package_version = PACKAGE_VERSION
+    init.capabilities.CopyFrom(_capabilities())
+    return init
+
+
 def _brain_parameters(b: BehaviorInfo) -> BrainParametersProto:
     spec = ActionSpecProto(
         num_continuous_actions=b.continuous_size,
@@ -247,11 +256,7 @@ class Player:
     def _output(self, batches: dict[str, AgentBatch]) -> UnityOutputProto:
         out = UnityOutputProto()
         if not self.brains_sent:
-            init = out.rl_initialization_output
-            init.name = self.scene.name
-            init.communication_version = COMMUNICATION_VERSION
-            init.package_version = PACKAGE_VERSION
-            init.capabilities.CopyFrom(_capabilities())
+            init = _introduce(out.rl_initialization_output, self.scene.name)
             init.brain_parameters.extend(_brain_parameters(b) for b in self.scene.behavior_list())
             self.brains_sent = True
         rl = UnityRLOutputProto(side_channel=self._stats() + self._frame())
@@ -275,11 +280,7 @@ class Player:
         # 1st exchange: who we are. Brains follow with the first agent infos, as in Unity.
         hello = UnityMessageProto()
         hello.header.status = OK
-        init = hello.unity_output.rl_initialization_output
-        init.name = self.scene_cls.name
-        init.communication_version = COMMUNICATION_VERSION
-        init.package_version = PACKAGE_VERSION
-        init.capabilities.CopyFrom(_capabilities())
+        _introduce(hello.unity_output.rl_initialization_output, self.scene_cls.name)
         try:
             reply = exchange(hello)
             if reply.header.status != OK:

@@ -84,7 +84,8 @@ class Driver:
         self._catch_signals()  # ray.init installs its own SIGTERM handler (exit at once): ours checkpoints first
         trained = behaviors(cfg)
         algo = algorithm_config(cfg, trained).build_algo()
-        offset = {"env_steps": 0, "iteration": 0, "time_s": 0.0, "player_restarts": 0}
+        # RLlib restores its own counters (iteration, steps, env failures); wall time is ours to carry
+        offset = {"env_steps": 0, "time_s": 0.0}
         if self.resume:
             checkpoint = self._latest_checkpoint()
             if checkpoint is None:
@@ -108,7 +109,6 @@ class Driver:
         board = SummaryWriter(str(self.dir / "tb"))
         clock = time.perf_counter()
         state = "finished"
-        last = dict(offset)
         try:
             while True:
                 result = algo.train()
@@ -145,7 +145,6 @@ class Driver:
         modules = [v for k, v in learners.items() if k != "__all_modules__" and isinstance(v, dict)]
         learner = {k: float(np.mean([m[k] for m in modules if k in m])) for k in
                    ("policy_loss", "vf_loss", "entropy", "mean_kl_loss") if any(k in m for m in modules)}
-        # RLlib restores its lifetime counters from a checkpoint; only wall time is ours to carry
         steps = int(runners.get("num_env_steps_sampled_lifetime", 0))
         elapsed_total = offset["time_s"] + elapsed
         new_steps = steps - offset["env_steps"]
@@ -184,7 +183,7 @@ class Driver:
         if (path / ".complete").exists():
             return
         algo.save_to_path(str(path))
-        progress = {k: last.get(k, 0) for k in ("env_steps", "iteration", "time_s", "player_restarts")}
+        progress = {k: last[k] for k in ("env_steps", "time_s")}
         (path / PROGRESS_FILE).write_text(json.dumps(progress))
         (path / ".complete").touch()  # written last: a killed save is never taken for a checkpoint
         self.emit({"event": "checkpoint", "path": str(path), "env_steps": last["env_steps"]})
