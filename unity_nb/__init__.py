@@ -1,5 +1,12 @@
 """unity-nb: Unity ML-Agents reinforcement learning from Jupyter notebooks.
 
+    import unity_nb
+    run = unity_nb.train("Basic", steps=20_000)   # a Run: .metrics, .wait(), .stop(), .evaluate(), .video()
+    unity_nb.runs(); unity_nb.get_run(run_id)
+
+In a notebook, ``%load_ext unity_nb`` adds the magics (%unity_train, %unity_runs,
+...); ``unity_nb.notebook`` has the dashboard, the hyperparameter panel and videos.
+
 Importing it makes the real ``mlagents_envs`` client load on modern protobuf
 (see ``unity_nb.envs._protobuf_compat``); import it before ``mlagents_envs``.
 """
@@ -15,3 +22,23 @@ _os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 from .envs import _protobuf_compat as _compat  # noqa: E402
 
 _compat.install()
+
+_TRAIN_API = ("runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig", "Run")
+
+
+def __getattr__(name):
+    # imported on first use: ``import unity_nb`` stays light (no pandas, no Ray)
+    import importlib
+
+    if name in _TRAIN_API:
+        return getattr(importlib.import_module(".train", __name__), name)
+    if name in ("train", "envs", "evaluate", "notebook"):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'unity_nb' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext unity_nb``: register the magics (%unity_train, %unity_runs, ...)."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)

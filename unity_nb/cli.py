@@ -8,6 +8,7 @@ import sys
 import time
 
 from . import __version__
+from .train.flags import add_config_flags, config_overrides
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,16 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("scene", nargs="?", default=None, help="built-in scene (Basic, 3DBall) or path to a Unity build (default: Basic)")
     p.add_argument("--config", metavar="FILE", help="YAML settings: unity-nb format or Unity's mlagents-learn trainer YAML")
-    p.add_argument("--steps", type=_positive_int, help="agent steps to train for")
-    p.add_argument("--algorithm", help="RLlib algorithm: PPO (default), APPO, IMPALA, SAC (continuous), DQN (discrete)")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--gamma", type=float, help="discount factor (0-1)")
-    p.add_argument("--num-areas", type=_positive_int, help="training areas per Unity process (more agents per step)")
-    p.add_argument("--num-env-runners", type=int, help="extra processes collecting experience (each runs its own Unity)")
-    p.add_argument("--target-return", type=float, help="stop once the mean return over 100 episodes reaches this")
-    p.add_argument("--mode", choices=["player", "inprocess"], help="built-in scenes: through the player stand-in (default) or in-process")
-    p.add_argument("--address", help="Ray cluster address (default: this machine; $RAY_ADDRESS is honoured)")
-    p.add_argument("--seed", type=int, help="random seed")
+    add_config_flags(p)
     p.add_argument("--runs-dir", help="where run folders go (default: ./runs or $UNITY_NB_RUNS)")
     p.add_argument("--eval-episodes", type=int, default=100, help="deterministic episodes to evaluate at the end (0: skip)")
 
@@ -159,9 +151,7 @@ def _train(args) -> int:
     from .train.local import backend
 
     backend().keep_warm = False  # one run per command: no standby for a next one
-    overrides = {k: getattr(args, k) for k in ("steps", "algorithm", "lr", "gamma", "num_areas", "num_env_runners",
-                                               "target_return", "mode", "address", "seed")}
-    run = train(args.scene, config=args.config, runs_dir=args.runs_dir, **overrides)
+    run = train(args.scene, config=args.config, runs_dir=args.runs_dir, **config_overrides(args))
     config = run.config
     print(f"unity-nb: run {run.id} ({config.algorithm} on {config.scene}, {config.steps} steps) -> {run.path}", flush=True)
     try:

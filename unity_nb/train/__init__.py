@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import types
 
 from .config import ConfigError, TrainConfig
 from .store import Run, RunNotFound, RunStore
@@ -29,6 +31,8 @@ def make_config(scene: str | TrainConfig | None = None, *, config: str | os.Path
         base = TrainConfig()
     if scene is not None and not isinstance(scene, TrainConfig):
         overrides["scene"] = scene
+    if overrides.get("env_params") and base.env_params:  # --param adds to the file's parameters
+        overrides["env_params"] = {**base.env_params, **overrides["env_params"]}
     if overrides.get("address") is None and os.environ.get("RAY_ADDRESS") and base.address is None:
         overrides["address"] = os.environ["RAY_ADDRESS"]
     return base.replace(**overrides).resolved()
@@ -83,6 +87,15 @@ def warm_up(wait: bool = False) -> None:
 
     backend().warm_up(wait=wait)
 
+
+class _CallableModule(types.ModuleType):
+    """Lets ``unity_nb.train(...)`` start a run while ``unity_nb.train`` stays this package."""
+
+    def __call__(self, *args, **kwargs) -> Run:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["train", "runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig", "ConfigError",
            "Run", "RunStore", "RunNotFound"]

@@ -123,29 +123,41 @@ class Run:
         return found[-1] if found else None
 
     # ---- watching and control
+    def read_events(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Events appended since byte ``offset``, and the offset to read from next (never blocks).
+
+        A line still being written is left for the next call.
+        """
+        path = self.path / "metrics.jsonl"
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return [], offset
+        complete = chunk.rfind(b"\n") + 1
+        events = []
+        for line in chunk[:complete].splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return events, offset + complete
+
     def follow(self, poll: float = 0.2, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Yield events as they are appended, until the run ends (or ``timeout`` seconds pass)."""
-        path = self.path / "metrics.jsonl"
         deadline = None if timeout is None else time.monotonic() + timeout
-        offset, pending = 0, b""
+        offset = 0
         while True:
-            if path.exists():
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-                offset += len(chunk)
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-            if self.state in TERMINAL_STATES and (not path.exists() or path.stat().st_size == offset):
+            ended = self.state in TERMINAL_STATES  # checked first: no event written before the end is missed
+            events, offset = self.read_events(offset)
+            yield from events
+            if ended and not events:
                 return
             if deadline is not None and time.monotonic() > deadline:
                 return
-            time.sleep(poll)
+            if not events:
+                time.sleep(poll)
 
     def wait(self, timeout: float | None = None) -> "Run":
         """Block until the run ends; raise TimeoutError after ``timeout`` seconds."""
@@ -183,6 +195,24 @@ class Run:
             mode = "player"
         return evaluate(checkpoint, config.scene, episodes=episodes, mode=mode, params=config.env_params,
                         behavior=config.behavior, **kwargs)
+
+    def video(self, episodes: int = 1, max_frames: int = 500, **kwargs):
+        """A video (inline in a notebook) of ``episodes`` episodes played by the latest checkpoint's policy.
+
+        Takes the keyword arguments of :func:`unity_nb.evaluate.record` (``fps``, ``fmt``, ``mode``, ``seed`` ...).
+        """
+        from ..evaluate import record
+
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
+        config = self.config
+        if config.behavior is None and config.scene_name and len(SCENES[config.scene_name].behavior_list()) > 1:
+            raise NotImplementedError(f"videos of one policy per behavior ({config.scene}) are not supported yet")
+        if config.scene_name is None:
+            kwargs["mode"] = "player"
+        return record(checkpoint, config.scene, episodes=episodes, max_frames=max_frames, params=config.env_params,
+                      behavior=config.behavior, **kwargs)
 
     def summary(self) -> dict[str, Any]:
         last, status = self.last(), self.status

@@ -1,0 +1,261 @@
+"""The live dashboard of one training run: curves, progress, status and a Stop button.
+
+It reads the run folder only (``Run.read_events``), so it attaches to any run
+by id, also one started before a kernel restart or by ``unity-nb train`` in a
+terminal. A background thread tails the run's events and redraws at most
+``max_updates_per_s`` times a second; it only updates widgets and the figure,
+never prints or displays, so output never lands in another cell.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import threading
+import time
+
+from ..train.store import TERMINAL_STATES, Run
+from .figures import DRAW_LOCK, bundle, live_figure
+
+STATE_COLORS = {"starting": "#888", "running": "#1a73e8", "finished": "#188038", "stopped": "#b06000",
+                "failed": "#d93025", "unknown": "#888"}
+
+
+class Dashboard:
+    """Live view of a run. Display it (it is the cell's output) and it updates itself.
+
+    run: a ``Run`` (``unity_nb.train(...)`` returns one) or a run id.
+    max_updates_per_s: redraws per second at most (default 10).
+    poll: seconds between looks at the run folder (default 0.1).
+
+    ``.points`` holds the iteration events drawn so far; ``.stop()`` stops the
+    run (the Stop button does the same); ``.close()`` stops watching.
+    """
+
+    def __init__(self, run: Run | str, *, runs_dir=None, max_updates_per_s: float = 10.0, poll: float = 0.1,
+                 start: bool = True):
+        if isinstance(run, str):
+            from ..train import get_run
+
+            run = get_run(run, runs_dir)
+        if not isinstance(run, Run):
+            raise TypeError(f"run must be a Run or a run id, got {type(run).__name__}")
+        if not isinstance(max_updates_per_s, (int, float)) or not 0 < max_updates_per_s <= 60:
+            raise ValueError(f"max_updates_per_s must be a number in (0, 60], got {max_updates_per_s!r}")
+        self.run = run
+        self.config = run.config
+        self.points: list[dict] = []
+        self.logs: list[str] = []
+        self.state = "starting"
+        self.error: str | None = None
+        self.draws = 0
+        self._min_interval = 1.0 / max_updates_per_s
+        self._poll = poll
+        self._offset = 0
+        self._closed = threading.Event()
+        self._read_lock = threading.Lock()  # update() runs in the follower thread and from wait()
+        self._display_id: str | None = None
+        self._stop_requested = False
+        self._build()
+        self.update()  # what is already in the folder (a finished run shows complete at once)
+        self._thread = None
+        if start and self.state not in TERMINAL_STATES:
+            self._thread = threading.Thread(target=self._follow, name=f"unity-nb dashboard {run.id}", daemon=True)
+            self._thread.start()
+
+    # ---- widgets and figure
+    def _build(self) -> None:
+        import ipywidgets as w
+
+        cfg = self.config
+        self.fig, axes, self.canvas = live_figure(9.5, 5.2, 2, 2)
+        self.ax_return, self.ax_length, self.ax_loss, self.ax_speed = axes
+        self.ax_return.set_title("episode return (mean, min-max band)", fontsize=9)
+        self.ax_length.set_title("episode length (mean)", fontsize=9)
+        self.ax_loss.set_title("losses and entropy", fontsize=9)
+        self.ax_speed.set_title("agent steps per second", fontsize=9)
+        for ax in axes:
+            ax.set_xlabel("agent steps", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        if cfg.target_return is not None:
+            self.ax_return.axhline(cfg.target_return, color="#188038", ls="--", lw=0.8, label="target")
+        (self.line_return,) = self.ax_return.plot([], [], color="#1a73e8", lw=1.5, label="mean")
+        self.band = None
+        (self.line_length,) = self.ax_length.plot([], [], color="#9334e6", lw=1.2)
+        (self.line_policy,) = self.ax_loss.plot([], [], lw=1.2, label="policy loss")
+        (self.line_vf,) = self.ax_loss.plot([], [], lw=1.2, label="value loss")
+        self.ax_entropy = self.ax_loss.twinx()
+        self.ax_entropy.tick_params(labelsize=7)
+        (self.line_entropy,) = self.ax_entropy.plot([], [], lw=1.2, color="#e37400", label="entropy")
+        self.ax_loss.legend(handles=[self.line_policy, self.line_vf, self.line_entropy], fontsize=7, loc="upper right")
+        (self.line_speed,) = self.ax_speed.plot([], [], color="#12b5cb", lw=1.2)
+        self.ax_return.legend(fontsize=7, loc="lower right")
+
+        self.title = w.HTML(f"<b>{html.escape(self.run.id)}</b> &nbsp; {html.escape(cfg.algorithm)} on "
+                            f"{html.escape(str(cfg.scene))} &nbsp; <code>{html.escape(str(self.run.path))}</code>")
+        self.status = w.HTML()
+        self.status.add_class("unity-nb-status")
+        self.progress = w.FloatProgress(min=0.0, max=1.0, value=0.0, layout=w.Layout(width="320px"))
+        self.progress_text = w.HTML()
+        self.progress_text.add_class("unity-nb-progress")
+        self.points_label = w.HTML("0")
+        self.points_label.add_class("unity-nb-points")
+        self.stop_button = w.Button(description="Stop", icon="stop", button_style="warning",
+                                    tooltip="checkpoint, then stop the run")
+        self.stop_button.add_class("unity-nb-stop")
+        self.stop_button.on_click(lambda _: self.stop())
+        self.message = w.HTML()
+        children = [self.title, w.HBox([self.status, self.progress, self.progress_text]),
+                    w.HBox([self.stop_button, w.HTML("&nbsp;points on the curve:&nbsp;"), self.points_label]),
+                    self.message]
+        if self.canvas is not None:
+            children.append(self.canvas)
+        self.widget = w.VBox(children)
+        self.widget.add_class("unity-nb-dashboard")
+
+    # ---- reading the run
+    def update(self) -> bool:
+        """Read new events from the run folder and redraw; True if anything changed."""
+        with self._read_lock:
+            state_info = self.run.status  # read first: no event written before the end is missed
+            events, self._offset = self.run.read_events(self._offset)
+            changed = bool(events) or state_info["state"] != self.state
+            for event in events:
+                kind = event.get("event")
+                if kind == "iteration":
+                    self.points.append(event)
+                elif kind == "log":
+                    self.logs.append(event.get("message", ""))
+            self.state = state_info["state"]
+            self.error = state_info.get("error")
+            if changed:
+                self._draw()
+            return changed
+
+    def _follow(self) -> None:
+        last_draw = 0.0
+        try:
+            while not self._closed.is_set():
+                wait = self._min_interval - (time.monotonic() - last_draw)
+                if wait > 0:
+                    self._closed.wait(wait)
+                if self.update():
+                    last_draw = time.monotonic()
+                if self.state in TERMINAL_STATES:
+                    self._final_picture()
+                    return
+                self._closed.wait(self._poll)
+        except Exception as err:  # a viewer must never take the kernel down; say what happened, in the widget
+            self.message.value = f"<span style='color:#d93025'>dashboard stopped updating: {html.escape(repr(err))}</span>"
+
+    # ---- drawing
+    def _draw(self) -> None:
+        pts = self.points
+        x = [p["env_steps"] for p in pts]
+
+        def col(key):
+            return [_nan(p.get(key)) for p in pts]
+
+        with DRAW_LOCK:
+            self.line_return.set_data(x, col("episode_return_mean"))
+            if self.band is not None:
+                self.band.remove()
+            self.band = self.ax_return.fill_between(x, col("episode_return_min"), col("episode_return_max"),
+                                                    color="#1a73e8", alpha=0.15, lw=0)
+            self.line_length.set_data(x, col("episode_length_mean"))
+            self.line_policy.set_data(x, col("policy_loss"))
+            self.line_vf.set_data(x, col("vf_loss"))
+            self.line_entropy.set_data(x, col("entropy"))
+            self.line_speed.set_data(x, col("steps_per_s"))
+            for ax in (self.ax_return, self.ax_length, self.ax_loss, self.ax_entropy, self.ax_speed):
+                ax.relim()
+                ax.autoscale_view()
+            if self.canvas is not None:
+                self.canvas.draw_idle()
+        self.draws += 1
+        self._update_text()
+
+    def _update_text(self) -> None:
+        last = self.points[-1] if self.points else {}
+        steps, total = last.get("env_steps", 0), self.config.steps or 0
+        self.progress.value = min(steps / total, 1.0) if total else 0.0
+        ret = last.get("episode_return_mean")
+        parts = [f"{steps:,} / {total:,} steps"]
+        if ret is not None:
+            parts.append(f"return {ret:.3f}")
+        if self.state == "running" and last.get("steps_per_s"):
+            parts.append(f"{last['steps_per_s']:.0f} steps/s")
+            parts.append(f"ETA {_duration(last.get('eta_s', 0))}")
+        elif last.get("time_s") is not None:
+            parts.append(f"{_duration(last['time_s'])} elapsed")
+        self.progress_text.value = " &nbsp;·&nbsp; ".join(parts)
+        color = STATE_COLORS.get(self.state, "#888")
+        self.status.value = f"<b style='color:{color}'>{html.escape(self.state)}</b>"
+        self.points_label.value = str(len(self.points))
+        if self.state in TERMINAL_STATES:
+            self.stop_button.disabled = True
+            self.stop_button.description = self.state.capitalize()
+            self.progress.bar_style = {"finished": "success", "stopped": "warning", "failed": "danger"}[self.state]
+        if self.state == "failed":
+            self.message.value = (f"<span style='color:#d93025'>failed: {html.escape(str(self.error))}</span> "
+                                  f"(log: <code>{html.escape(str(self.run.path / 'logs'))}</code>)")
+        elif self.logs:
+            self.message.value = html.escape(self.logs[-1])
+
+    # ---- control
+    def stop(self) -> None:
+        """Ask the run to checkpoint and stop (returns at once; pressing Stop twice is harmless)."""
+        if self.state in TERMINAL_STATES:
+            self.message.value = f"the run has already {html.escape(self.state)}"
+            return
+        if self._stop_requested:
+            self.message.value = "stop already requested: the run is saving its checkpoint"
+            return
+        self._stop_requested = True
+        self.stop_button.disabled = True
+        self.stop_button.description = "Stopping..."
+        self.run.stop(wait=False)
+
+    def wait(self, timeout: float | None = None) -> "Dashboard":
+        """Block until the run ends and the dashboard has drawn its last point."""
+        self.run.wait(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.update()
+        return self
+
+    def close(self) -> None:
+        """Stop watching the run (the run itself goes on)."""
+        self._closed.set()
+
+    # ---- display
+    def _final_picture(self) -> None:
+        # the static image saved with the notebook: replace the empty one shown at start
+        if self._display_id is not None:
+            from IPython.display import update_display
+
+            update_display(self._bundle(), display_id=self._display_id, raw=True)
+
+    def _bundle(self) -> dict:
+        return bundle(self.widget, self.fig, repr(self))
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        handle = display(self._bundle(), raw=True, display_id=True)
+        self._display_id = handle.display_id if handle is not None else None
+
+    def __repr__(self):
+        last = self.points[-1] if self.points else {}
+        return (f"Dashboard(run={self.run.id!r}, state={self.state!r}, points={len(self.points)}, "
+                f"env_steps={last.get('env_steps', 0)}, return={last.get('episode_return_mean')})")
+
+
+def _nan(value):
+    return math.nan if value is None else value
+
+
+def _duration(seconds) -> str:
+    seconds = int(round(seconds or 0))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"

@@ -1,0 +1,59 @@
+"""Figures that are live widgets in JupyterLab/VS Code and still images everywhere else.
+
+A figure is drawn by matplotlib; where ipympl is installed it gets an ipympl
+canvas (a widget that redraws in place), without switching the user's
+matplotlib backend. ``bundle`` builds a display bundle with both the widget
+view and a PNG, so a front-end without widgets (nbconvert, a notebook
+rendered on the web) shows the picture instead of "Loading widget...".
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+
+from matplotlib.figure import Figure
+
+# matplotlib's Agg renderer is not thread-safe: one lock for every figure the kit draws
+DRAW_LOCK = threading.RLock()
+
+
+def live_figure(width: float, height: float, nrows: int = 1, ncols: int = 1):
+    """A figure with its axes, and its ipympl canvas widget (None without ipympl)."""
+    fig = Figure(figsize=(width, height), dpi=90, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    canvas = None
+    try:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+
+        canvas = Canvas(fig)
+        canvas.header_visible = False
+        canvas.footer_visible = False
+        canvas.toolbar_visible = "fade-in-fade-out"
+        canvas.resizable = False
+        FigureManager(canvas, num=id(fig))  # wires the canvas to the front-end's draw requests
+    except ImportError:
+        pass
+    return fig, axes, canvas
+
+
+def png(fig: Figure) -> bytes:
+    with DRAW_LOCK:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+
+def bundle(widget, fig: Figure | None, text: str, html: str | None = None) -> dict:
+    """A display bundle: the widget where widgets render, else the PNG (and HTML) of ``fig``."""
+    data = {"text/plain": text}
+    if fig is not None:
+        data["image/png"] = base64.b64encode(png(fig)).decode()
+    if html is not None:
+        data["text/html"] = html
+    if widget is not None and getattr(widget, "_model_id", None):
+        data["application/vnd.jupyter.widget-view+json"] = {
+            "version_major": 2, "version_minor": 0, "model_id": widget._model_id,
+        }
+    return data

@@ -1,0 +1,96 @@
+"""TrainConfig settings as command-line flags: one definition for the ``unity-nb`` command and the magics.
+
+Every TrainConfig field becomes ``--field-name`` (``lambda_`` is ``--lambda``,
+``normalize`` is ``--normalize/--no-normalize``) and scene parameters are
+``--param NAME=VALUE``. Values are parsed here only as far as their type; the
+ranges are checked by ``TrainConfig.validate`` so every entry point says the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from .config import TrainConfig
+
+# What each setting means, for --help, `%unity_train?` and the widget panel.
+HELP = {
+    "algorithm": "RLlib algorithm: PPO (default), APPO, IMPALA, SAC (continuous actions), DQN (discrete actions)",
+    "steps": "agent steps to train for (every agent's step counts)",
+    "target_return": "stop early once the mean return over the last 100 episodes reaches this",
+    "lr": "learning rate (e.g. 3e-4)",
+    "gamma": "discount factor, 0-1 (default 0.99)",
+    "lambda_": "GAE lambda, 0-1 (default 0.95)",
+    "train_batch_size": "agent steps per training iteration (mlagents: buffer_size)",
+    "minibatch_size": "steps per gradient step (mlagents: batch_size)",
+    "num_epochs": "passes over each batch",
+    "entropy_coeff": "entropy bonus (mlagents: beta)",
+    "clip_param": "PPO clip range (mlagents: epsilon; default 0.2)",
+    "hidden_units": "units per hidden layer of the policy network",
+    "num_layers": "hidden layers of the policy network",
+    "normalize": "normalise observations with a running mean/std",
+    "num_areas": "copies of the training area per Unity process (more agents per step)",
+    "num_env_runners": "extra processes collecting experience, each with its own Unity (default 0)",
+    "mode": "built-in scenes: 'player' through the Unity protocol (default) or 'inprocess' (faster, same trajectories)",
+    "seed": "random seed (default 0)",
+    "address": "Ray cluster address, e.g. 10.0.0.5:6379 (default: this machine, or $RAY_ADDRESS)",
+    "unity_timeout": "seconds a Unity process may take to start or answer a step (default 30)",
+    "checkpoint_every": "training iterations between checkpoints (default 10)",
+    "behavior": "train only this behavior of a scene with several",
+}
+
+_SKIP = {"scene", "env_params"}
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.rstrip("_").replace("_", "-")
+
+
+def _typed(kind: str, flag: str):
+    def convert(text: str):
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if kind == 'int' else 'a number'}, got {text!r}"
+            ) from None
+
+    convert.__name__ = kind  # argparse names the type in its messages
+    return convert
+
+
+def _param(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. --param mass=2.0), got {text!r}")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name.strip()}: expected a number, got {value!r}") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """Add a flag for every TrainConfig setting (default None: not given)."""
+    for f in fields(TrainConfig):
+        if f.name in _SKIP:
+            continue
+        flag, kind = flag_name(f.name), str(f.type)
+        if kind.startswith("bool"):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=HELP[f.name])
+        elif kind.startswith("int"):
+            parser.add_argument(flag, dest=f.name, type=_typed("int", flag), metavar="N", help=HELP[f.name])
+        elif kind.startswith("float"):
+            parser.add_argument(flag, dest=f.name, type=_typed("float", flag), metavar="X", help=HELP[f.name])
+        else:
+            parser.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=HELP[f.name])
+    parser.add_argument("--param", dest="env_params", type=_param, action="append", metavar="NAME=VALUE",
+                        help="a scene parameter (repeatable), e.g. --param mass=2.0")
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The settings given on the command line, for ``make_config(**overrides)``."""
+    out = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+           if f.name not in _SKIP and getattr(args, f.name, None) is not None}
+    if getattr(args, "env_params", None):
+        out["env_params"] = dict(args.env_params)
+    return out
