@@ -27,6 +27,11 @@ class Evaluation:
         return {"episodes": len(r), "mean": float(r.mean()), "min": float(r.min()), "max": float(r.max()),
                 "std": float(r.std())}
 
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v if k == 'episodes' else f'{v:.3f}'}</td></tr>"
+                       for k, v in self.table().items())
+        return f"<table class='unity-nb-evaluation'><caption>deterministic episodes: return</caption>{rows}</table>"
+
     def __repr__(self):
         t = self.table()
         return (f"Evaluation({t['episodes']} episodes: mean {t['mean']:.3f}, min {t['min']:.3f}, "

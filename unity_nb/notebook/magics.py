@@ -25,7 +25,7 @@ _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "runs", "__pycache__", ".
 
 
 def _parser(name: str, description: str) -> MagicArgumentParser:
-    return MagicArgumentParser(prog=f"%{name}", description=description, add_help=False)
+    return MagicArgumentParser(prog=name, description=description, add_help=False)
 
 
 def _positive_int(text: str) -> int:
@@ -42,8 +42,7 @@ def _with_help(parser: MagicArgumentParser):
     """Give a magic its parser's help as its docstring (what ``%magic?`` shows)."""
 
     def decorate(func):
-        func.__doc__ = (func.__doc__ or "") + "\n::\n\n" + "\n".join(
-            "  " + line for line in parser.format_help().splitlines())
+        func.__doc__ = (func.__doc__ or "") + "\n" + parser.format_help()
         func.parser = parser
         return func
 
@@ -115,7 +114,7 @@ class UnityMagics(Magics):
         try:
             return parser.parse_argstring(line)
         except UsageError as err:
-            raise UsageError(f"{err}\n(see {parser.prog}? for every flag)") from None
+            raise UsageError(f"{err}\n(see %{parser.prog}? for every flag)") from None
 
     def _store(self, args):
         return getattr(args, "runs_dir", None) or self.runs_dir

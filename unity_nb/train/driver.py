@@ -63,6 +63,14 @@ class Driver:
     def _stop_file(self) -> bool:
         return (self.dir / "stop").exists()
 
+    def _stopped_before_start(self) -> bool:
+        """A stop asked for before the first iteration: nothing trained, nothing to save."""
+        if not (self.stop_requested or self._stop_file()):
+            return False
+        self.emit({"event": "log", "message": "stopped before training began"})
+        self.set_status("stopped", env_steps=0, episode_return_mean=None)
+        return True
+
     # ---- the work
     def run(self) -> int:
         self._catch_signals()
@@ -82,8 +90,13 @@ class Driver:
         started = time.perf_counter()
         join_ray(self.address)
         self._catch_signals()  # ray.init installs its own SIGTERM handler (exit at once): ours checkpoints first
+        if self._stopped_before_start():
+            return 0
         trained = behaviors(cfg)
         algo = algorithm_config(cfg, trained).build_algo()
+        if self._stopped_before_start():
+            algo.stop()
+            return 0
         # RLlib restores its own counters (iteration, steps, env failures); wall time is ours to carry
         offset = {"env_steps": 0, "time_s": 0.0}
         if self.resume:

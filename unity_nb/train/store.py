@@ -173,8 +173,11 @@ class Run:
         if self.state in TERMINAL_STATES:
             return self
         (self.path / "stop").touch()
-        pid = self.status.get("pid")
-        if pid and _pid_alive(pid):
+        status = self.status
+        pid = status.get("pid")
+        # Only a running driver has its signal handlers; a starting one reads the stop file
+        # before training (a signal could kill it mid-import, and nothing would be saved).
+        if status["state"] == "running" and pid and _pid_alive(pid):
             try:
                 os.kill(pid, 15)
             except ProcessLookupError:
