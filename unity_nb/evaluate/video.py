@@ -66,7 +66,8 @@ class Video:
         b64 = base64.b64encode(self.data).decode("ascii")
         size = f'width="{self.width}" height="{self.height}" style="max-width: 100%; height: auto"'
         if self.mime == "image/gif":
-            return f'<img class="unity-nb-video" {size} alt="{html.escape(repr(self))}" src="data:image/gif;base64,{b64}"/>'
+            alt = html.escape(repr(self))
+            return f'<img class="unity-nb-video" {size} alt="{alt}" src="data:image/gif;base64,{b64}"/>'
         return (f'<video class="unity-nb-video" controls autoplay loop muted playsinline {size}>'
                 f'<source type="video/mp4" src="data:video/mp4;base64,{b64}"/>'
                 f"This browser cannot play an H.264 video ({html.escape(repr(self))}); save it with .save(path)."
@@ -78,7 +79,9 @@ class Video:
         if not path.suffix:
             path = path.with_name(path.name + "." + self.format)
         elif path.suffix.lower() not in ("." + self.format, ".m4v" if self.format == "mp4" else ".gif"):
-            raise ValueError(f"path {str(path)!r}: this video is {self.format.upper()}; save it as a .{self.format} file")
+            raise ValueError(
+                f"path {str(path)!r}: this video is {self.format.upper()}; save it as a .{self.format} file"
+            )
         path.write_bytes(self.data)
         return path
 
@@ -203,15 +206,16 @@ def _encode_mp4(exe: str, first: np.ndarray, rest: Iterator[np.ndarray], fps: fl
         cmd = [
             exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{fps:g}", "-i", "pipe:0",
-            "-an", "-c:v", "libx264", "-preset", "fast", "-crf", "20",
-            # BT.709, limited range, and tagged so: what browsers assume for an untagged video anyway
+            "-an", "-c:v", "libx264", "-preset", "fast", "-crf", "23",
+            # BT.709 matrix, limited range, and tagged so: players convert back to the same colours
             "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
                    "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
             "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", out,
         ]
         with open(log, "wb") as err_file:
             try:
-                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_file)
+                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_file,
+                                        bufsize=0)
             except OSError as err:
                 raise _CannotRun(f"{exe}: {err.strerror or err}") from None
             count, broken = 0, False
@@ -224,18 +228,15 @@ def _encode_mp4(exe: str, first: np.ndarray, rest: Iterator[np.ndarray], fps: fl
                         broken = True  # ffmpeg stopped reading: it failed; its log says why
                         break
                     count += 1
-                if not broken:
-                    proc.stdin.close()
-            except BaseException:
+            except BaseException:  # a bad frame, or the frames' source failed: no video
                 proc.kill()
                 proc.wait()
                 raise
             finally:
-                if proc.stdin and not proc.stdin.closed:
-                    try:
-                        proc.stdin.close()
-                    except BrokenPipeError:
-                        pass
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    broken = True
             code = proc.wait()
         if code != 0 or broken or not os.path.exists(out):
             tail = Path(log).read_text(errors="replace").strip().splitlines()[-12:]
