@@ -109,6 +109,10 @@ class UnityMagics(Magics):
                        help="where run folders go (default ./runs or $UNITY_NB_RUNS)")
     dashboard = Bool(True, config=True, help="show the live dashboard when %unity_train starts a run")
 
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        self.last_dashboard = None  # the dashboard %unity_train showed last (it is displayed, not returned)
+
     # ---- helpers
     def _args(self, parser: MagicArgumentParser, line: str):
         try:
@@ -200,7 +204,8 @@ class UnityMagics(Magics):
 
             from .dashboard import Dashboard
 
-            display(Dashboard(run))
+            self.last_dashboard = Dashboard(run)
+            display(self.last_dashboard)
         if args.wait:
             run.wait()
         return run
