@@ -19,7 +19,7 @@ class Policy:
         # RLlib warns about its own deprecated internals when loading a module; not the user's concern
         logging.getLogger("ray._common.deprecation").setLevel(logging.ERROR)
 
-        checkpoint = Path(checkpoint)
+        checkpoint = Path(checkpoint).resolve()  # RLlib reads it through pyarrow, which needs an absolute path
         module_dir = checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy"
         if not module_dir.exists():
             raise FileNotFoundError(f"{checkpoint} is not a unity-nb/RLlib checkpoint (no {module_dir.relative_to(checkpoint)})")

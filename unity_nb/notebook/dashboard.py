@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import threading
 import time
 
@@ -83,8 +84,8 @@ class Dashboard:
         (self.line_return,) = self.ax_return.plot([], [], color="#1a73e8", lw=1.5, label="mean")
         self.band = None
         (self.line_length,) = self.ax_length.plot([], [], color="#9334e6", lw=1.2)
-        (self.line_policy,) = self.ax_loss.plot([], [], lw=1.2, label="policy loss")
-        (self.line_vf,) = self.ax_loss.plot([], [], lw=1.2, label="value loss")
+        (self.line_policy,) = self.ax_loss.plot([], [], lw=1.2, color="#1a73e8", label="policy loss")
+        (self.line_vf,) = self.ax_loss.plot([], [], lw=1.2, color="#9334e6", label="value loss")
         self.ax_entropy = self.ax_loss.twinx()
         self.ax_entropy.tick_params(labelsize=7)
         (self.line_entropy,) = self.ax_entropy.plot([], [], lw=1.2, color="#e37400", label="entropy")
@@ -92,8 +93,9 @@ class Dashboard:
         (self.line_speed,) = self.ax_speed.plot([], [], color="#12b5cb", lw=1.2)
         self.ax_return.legend(fontsize=7, loc="lower right")
 
+        where = min(str(self.run.path), os.path.relpath(self.run.path), key=len)
         self.title = w.HTML(f"<b>{html.escape(self.run.id)}</b> &nbsp; {html.escape(cfg.algorithm)} on "
-                            f"{html.escape(str(cfg.scene))} &nbsp; <code>{html.escape(str(self.run.path))}</code>")
+                            f"{html.escape(str(cfg.scene))} &nbsp; <code>{html.escape(where)}</code>")
         self.status = w.HTML()
         self.status.add_class("unity-nb-status")
         self.progress = w.FloatProgress(min=0.0, max=1.0, value=0.0, layout=w.Layout(width="320px"))
@@ -196,6 +198,7 @@ class Dashboard:
         if self.state in TERMINAL_STATES:
             self.stop_button.disabled = True
             self.stop_button.description = self.state.capitalize()
+            self.stop_button.button_style = ""
             self.progress.bar_style = {"finished": "success", "stopped": "warning", "failed": "danger"}[self.state]
         if self.state == "failed":
             self.message.value = (f"<span style='color:#d93025'>failed: {html.escape(str(self.error))}</span> "

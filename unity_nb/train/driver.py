@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import select
 import signal
 import sys
 import time
@@ -28,13 +29,19 @@ from .store import write_json_atomic
 PROGRESS_FILE = "unity_nb_progress.json"
 
 
+def build_key(cfg: TrainConfig) -> dict:
+    """The settings an algorithm is built from (not those that only say when to stop)."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in ("steps", "target_return", "checkpoint_every")}
+
+
 class Driver:
-    def __init__(self, run_dir: Path, address: str | None, resume: bool):
+    def __init__(self, run_dir: Path, address: str | None, resume: bool, prebuilt=None):
         self.dir = run_dir
         self.address = address
         self.resume = resume
         self.config = TrainConfig.from_yaml((run_dir / "config.yaml").read_text(), source="config.yaml").resolved()
         self.stop_requested = False
+        self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
         self.events = open(run_dir / "metrics.jsonl", "a", buffering=1, encoding="utf-8")
         self.status = {"state": "starting", "pid": os.getpid(), "started": time.time()}
         old = run_dir / "status.json"
@@ -62,6 +69,16 @@ class Driver:
 
     def _stop_file(self) -> bool:
         return (self.dir / "stop").exists()
+
+    def _take_prebuilt(self, cfg: TrainConfig):
+        if self.prebuilt is None:
+            return None
+        guess, algo = self.prebuilt
+        self.prebuilt = None
+        if build_key(guess) == build_key(cfg):
+            return algo
+        algo.stop()  # built for other settings: its Unity processes go
+        return None
 
     def _stopped_before_start(self) -> bool:
         """A stop asked for before the first iteration: nothing trained, nothing to save."""
@@ -93,7 +110,7 @@ class Driver:
         if self._stopped_before_start():
             return 0
         trained = behaviors(cfg)
-        algo = algorithm_config(cfg, trained).build_algo()
+        algo = self._take_prebuilt(cfg) or algorithm_config(cfg, trained).build_algo()
         if self._stopped_before_start():
             algo.stop()
             return 0
@@ -230,7 +247,7 @@ def join_ray(address: str | None) -> None:
         ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
 
 
-def standby(address: str, join_timeout: float = 120.0) -> int:
+def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None) -> int:
     """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run.
 
     Started while the session's Ray runtime may still be starting: the imports overlap its
@@ -254,6 +271,7 @@ def standby(address: str, join_timeout: float = 120.0) -> int:
                 break
             time.sleep(0.2)
     print("ready" if error is None else "failed", flush=True)
+    prebuilt = _build_ahead(guess) if error is None and guess is not None else None
     line = sys.stdin.readline()
     if not line.strip():
         return 0  # the session ended before it needed us
@@ -262,11 +280,26 @@ def standby(address: str, join_timeout: float = 120.0) -> int:
     log = os.open(run_dir / "logs" / "driver.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    driver = Driver(run_dir, address, order.get("resume", False))
+    driver = Driver(run_dir, address, order.get("resume", False), prebuilt)
     if error is not None:
         driver.set_status("failed", error=error)
         return 1
     return driver.run()
+
+
+def _build_ahead(guess_file: Path):
+    """Build the algorithm the next run will most likely ask for; None if that fails."""
+    from .rllib_setup import algorithm_config, behaviors
+
+    try:
+        guess = TrainConfig.from_yaml(guess_file.read_text(), source=str(guess_file)).resolved()
+        guess_file.unlink()
+        if select.select([sys.stdin], [], [], 0)[0]:
+            return None  # an order is already waiting: no time to guess
+        return guess, algorithm_config(guess, behaviors(guess)).build_algo()
+    except Exception:
+        traceback.print_exc()  # to the standby's log; the run then builds its own
+        return None
 
 
 def main(argv=None) -> int:
@@ -275,9 +308,10 @@ def main(argv=None) -> int:
     parser.add_argument("--address", help="Ray address to join")
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     parser.add_argument("--standby", action="store_true", help="prepare, then read the run from stdin")
+    parser.add_argument("--guess", type=Path, help="with --standby: a config to build the algorithm for ahead")
     args = parser.parse_args(argv)
     if args.standby:
-        return standby(args.address)
+        return standby(args.address, guess=args.guess)
     if args.run_dir is None:
         parser.error("run_dir is required without --standby")
     return Driver(args.run_dir, args.address, args.resume).run()

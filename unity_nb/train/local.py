@@ -43,10 +43,16 @@ def check_address(address: str, timeout: float = 3.0) -> None:
 class _Standby:
     """A driver process that is imported, joined to Ray, and waiting for a run."""
 
-    def __init__(self, address: str, env: dict[str, str]):
-        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"unity-nb-standby-{os.getpid()}.log", "ab")
+    def __init__(self, address: str, env: dict[str, str], guess: TrainConfig | None = None):
+        tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+        self.log = open(tmp / f"unity-nb-standby-{os.getpid()}.log", "ab")
+        command = [sys.executable, "-m", "unity_nb.train.driver", "--standby", "--address", address]
+        if guess is not None:  # the standby builds this run's algorithm ahead, while nobody waits
+            guess_file = tmp / f"unity-nb-guess-{os.getpid()}-{id(self)}.yaml"
+            guess_file.write_text(guess.to_yaml())
+            command += ["--guess", str(guess_file)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "unity_nb.train.driver", "--standby", "--address", address],
+            command,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env, start_new_session=True,
             text=True,
         )
@@ -84,6 +90,7 @@ class LocalBackend:
     def __init__(self, runtime: LocalRuntime | None = None):
         self.runtime = runtime or LocalRuntime()
         self.keep_warm = True  # prepare a standby for the next run (a one-shot command turns this off)
+        self.guess: TrainConfig | None = TrainConfig("Basic").resolved()  # the next run is most likely the last one again
         self._standby: _Standby | None = None
         self._lock = threading.Lock()
 
@@ -99,13 +106,14 @@ class LocalBackend:
     def _new_standby(self) -> _Standby:
         # The standby imports Ray, RLlib and torch while the runtime starts, then joins it.
         self.runtime.start(wait=False)
-        return _Standby(self.runtime.address, self.runtime.driver_env())
+        return _Standby(self.runtime.address, self.runtime.driver_env(), self.guess if self.keep_warm else None)
 
     def start(self, run: Run, config: TrainConfig, resume: bool = False) -> Run:
         if config.address:
             check_address(config.address)
             return self._spawn(run, config.address, dict(os.environ), resume)
         with self._lock:
+            self.guess = config
             standby, self._standby = self._standby, None
             if standby is None or not standby.usable():
                 standby = self._new_standby()

@@ -61,7 +61,7 @@ class Run:
     """A handle on one run folder (live or finished)."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # still right if the notebook changes folder later
         self.id = self.path.name
 
     def __repr__(self):

@@ -1,0 +1,100 @@
+"""What a person sees in JupyterLab: %unity_train's dashboard gains points while training
+goes on, the Stop button and status follow the run, then the rollout video plays.
+
+Real JupyterLab on 127.0.0.1, real kernel, real Ray and player stand-in, Debian's
+chromium driven by Playwright. Screenshots go to tests/browser/screenshots/
+(or $UNITY_NB_SCREENSHOTS).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from labkit import PANEL, fail, open_notebook, outputs_text, run_all, screenshot, wait_for, wait_for_text, write_notebook
+
+CELLS = [
+    "%load_ext unity_nb",
+    # long enough to watch: ~30 iterations of 256 steps; the target is out of reach so it runs them all
+    "run = %unity_train Basic --steps 8000 --target-return 2\nrun",
+    "video = run.video(max_frames=120)\nvideo",
+]
+
+DASH = f"{PANEL} .unity-nb-dashboard"
+POINTS = f"{DASH} .unity-nb-points"
+STATUS = f"{DASH} .unity-nb-status"
+CANVAS = f"{DASH} .jupyter-matplotlib-canvas-div canvas"
+VIDEO = f"{PANEL} video.unity-nb-video"
+
+
+def _points(page) -> int:
+    text = page.locator(POINTS).first.inner_text(timeout=5000).strip()
+    return int(text) if text.isdigit() else -1
+
+
+def _canvas_digest(page) -> str:
+    return hashlib.sha1(page.locator(CANVAS).first.evaluate("c => c.toDataURL('image/png')").encode()).hexdigest()
+
+
+def _video_state(page) -> dict:
+    return page.locator(VIDEO).first.evaluate(
+        "v => ({t: v.currentTime, ready: v.readyState, w: v.videoWidth, h: v.videoHeight, "
+        "error: v.error && (v.error.code + ' ' + v.error.message)})")
+
+
+@pytest.mark.timeout(900)
+def test_unity_train_live_dashboard_then_video(jupyter_lab, lab_page, tmp_path):
+    page = lab_page
+    write_notebook(jupyter_lab.root, "train_live.ipynb", CELLS[:2])
+    open_notebook(page, jupyter_lab, "train_live.ipynb")
+    screenshot(page, "train-01-opened")
+    run_all(page)  # %unity_train returns at once: the kernel is free while training goes on
+
+    page.locator(DASH).first.scroll_into_view_if_needed()
+    wait_for(page, "the dashboard's figure", lambda: page.locator(CANVAS).count() > 0, timeout=120)
+    first = int(wait_for_text(page, POINTS, lambda t: t.strip().isdigit() and int(t) > 0, timeout=300))
+    status = page.locator(STATUS).first.inner_text()
+    if status.strip() != "running":
+        fail(page, f"training was already '{status}' when the first point showed ({first} points): nothing to watch")
+    image = _canvas_digest(page)
+    screenshot(page, "train-02-first-points")
+
+    # the curve gains points while training goes on: the counter rises and the canvas is redrawn
+    later = wait_for(page, f"more points than {first}", lambda: (n := _points(page)) > first and n, timeout=120)
+    wait_for(page, "the reward curve to be redrawn", lambda: _canvas_digest(page) != image, timeout=60)
+    screenshot(page, "train-03-more-points")
+    assert page.locator(f"{DASH} .unity-nb-stop button, {DASH} button.unity-nb-stop").first.is_enabled()
+
+    wait_for_text(page, STATUS, "finished", timeout=300)
+    final = _points(page)
+    assert final >= later > first
+    screenshot(page, "train-04-finished")
+    assert "/ 8,000 steps" in page.locator(f"{DASH} .unity-nb-progress").first.inner_text()
+
+    # then the video of the trained policy plays inline
+    cell = page.locator(f"{PANEL} .jp-Notebook .jp-Cell").last
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below, as from the keyboard
+    page.keyboard.press("Enter")
+    page.keyboard.type(CELLS[2])
+    page.keyboard.press("Shift+Enter")
+    video = page.locator(VIDEO).first
+    wait_for(page, lambda: f"the inline video (outputs: {outputs_text(page)[-500:]})", lambda: video.count() > 0,
+             timeout=180)
+    video.scroll_into_view_if_needed()
+    state = wait_for(page, "the video to have data", lambda: (s := _video_state(page))["ready"] >= 2 and s["w"] > 0 and s,
+                     timeout=60)
+    assert not state["error"], state
+    samples = []
+
+    def advancing():
+        samples.append(_video_state(page)["t"])
+        return len(samples) >= 2 and samples[-1] > samples[-2] + 0.03
+
+    wait_for(page, lambda: f"the video to play (currentTime samples {samples[-8:]})", advancing, timeout=30, interval=0.3)
+    screenshot(page, "train-05-video", locator=video)
+    screenshot(page, "train-06-final")
+    print(f"points {first} -> {later} -> {final}; video {state['w']}x{state['h']}")
