@@ -1,8 +1,8 @@
 """Fixtures for browser tests against a real JupyterLab (see labkit.py for the helpers).
 
-- `jupyter_lab` (session): a running `jupyter lab` with a private root folder;
+- `jupyter_lab` (module): a running `jupyter lab` with a private root folder;
   a `labkit.Lab` with `.url`, `.token`, `.root`, `.log_path`, `.api()`, `.log_tail()`.
-- `lab_browser` (session): headless Debian chromium driven by Playwright.
+- `lab_browser` (module): headless Debian chromium driven by Playwright.
 - `lab_page` (function): a fresh 1400x1000 page; on failure a screenshot, the
   browser console and the server log tail are added to the report.
 
@@ -40,7 +40,7 @@ def _need_chromium():
         pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set UNITY_NB_CHROMIUM)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyter_lab(tmp_path_factory):
     """A `jupyter lab` for the whole session; kernels and server are stopped at the end."""
     _need_chromium()  # no browser, no point in starting a server
@@ -53,7 +53,7 @@ def jupyter_lab(tmp_path_factory):
             cleanup_lab_home(lab)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_browser():
     _need_chromium()
     from playwright.sync_api import sync_playwright
