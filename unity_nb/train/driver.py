@@ -254,6 +254,18 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
     start-up, and joining waits until its port answers.
     """
     import socket
+    import threading
+
+    # Until a run arrives, a standby lives only as long as the session that made it
+    # (a build ahead could otherwise wait forever on that session's stopped Ray).
+    parent, handed = os.getppid(), threading.Event()
+
+    def watch_parent():
+        while not handed.wait(0.5):
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
 
     from . import rllib_setup  # noqa: F401  (ray, rllib, torch)
 
@@ -270,9 +282,10 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
                 error = f"could not join the Ray runtime at {address}: {err}"
                 break
             time.sleep(0.2)
-    print("ready" if error is None else "failed", flush=True)
     prebuilt = _build_ahead(guess) if error is None and guess is not None else None
+    print("ready" if error is None else "failed", flush=True)
     line = sys.stdin.readline()
+    handed.set()
     if not line.strip():
         return 0  # the session ended before it needed us
     order = json.loads(line)
