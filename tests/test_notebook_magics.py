@@ -94,11 +94,10 @@ def test_yaml_cell_that_does_not_parse_gives_line_and_column(kernel):
 
 
 def test_cell_form_reads_unity_trainer_yaml_and_stop_twice(kernel):
-    cell = ("%%unity_train --no-dashboard --steps 100000\n"
+    cell = ("%%unity_train --no-dashboard --steps 100000 --var cell_run\n"
             "behaviors:\n  Basic:\n    trainer_type: ppo\n    hyperparameters:\n      learning_rate: 0.002\n"
             "      batch_size: 64\n      buffer_size: 256\n    max_steps: 5000\n")
     kernel.ok(cell)
-    kernel.ok("cell_run = _")
     config = json.loads(kernel.ok("import json; json.dumps(cell_run.config.to_dict())").value.strip("'"))
     assert config["scene"] == "Basic" and config["lr"] == 0.002 and config["minibatch_size"] == 64
     assert config["steps"] == 100000  # the flag wins over the YAML's max_steps
@@ -110,7 +109,10 @@ def test_cell_form_reads_unity_trainer_yaml_and_stop_twice(kernel):
 
 
 def test_train_line_form_dashboard_follows_the_run(kernel):
+    kernel.ok("import matplotlib; backend_before = matplotlib.get_backend()")
     reply = kernel.ok("run = %unity_train Basic --steps 1500 --target-return 2\nrun")
+    # the dashboard's live figure does not switch the user's matplotlib backend
+    assert kernel.ok("matplotlib.get_backend() == backend_before").value == "True"
     shown = [d for d in reply.displays() if "application/vnd.jupyter.widget-view+json" in d["data"]]
     assert shown, "the dashboard widget was not displayed"
     bundle = shown[0]["data"]
@@ -179,6 +181,8 @@ def test_runs_table_and_compare(kernel):
     assert "image/png" in reply.displays()[-1]["data"]
     assert int(kernel.ok("len(c.table)").value) == min(3, len(rows))
     assert int(kernel.ok("len(c.ax.get_lines())").value) == min(3, len(rows))
+    labels = kernel.ok("[t.get_text() for t in c.ax.get_legend().get_texts()]").value
+    assert "steps=" in labels  # the runs differ in steps: the legend says so
 
 
 def test_panel_validates_trains_and_compares(kernel):
@@ -206,6 +210,12 @@ def test_python_api_run_object(kernel, trained_basic):
     reply = kernel.ok(f"import unity_nb\nr = unity_nb.get_run({trained_basic.id!r}, runs_dir={store!r})\n"
                       "type(r.metrics).__name__, r.state, callable(unity_nb.train)")
     assert reply.value == "('DataFrame', 'finished', True)"
+    # the trained policy on other scene parameters: the large goal now at the start's left
+    far = eval(kernel.ok("r.evaluate(episodes=5, params={'large_goal': 3, 'small_goal': 17}).table()").value)
+    assert far["episodes"] == 5 and far["mean"] < 0.9
+    # a pathlib.Path is as good as a string for a build
+    assert kernel.ok("import pathlib; unity_nb.make_config(pathlib.Path(unity_nb.envs.player_file('Basic'))).scene"
+                     ".endswith('.x86_64')").value == "True"
 
 
 def test_eval_and_video_of_a_trained_run(kernel, trained_basic):

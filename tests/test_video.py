@@ -157,9 +157,10 @@ def test_record_checks_its_arguments(kwargs, message):
 # ---- record
 @pytest.mark.parametrize("mode", ["inprocess", "player"])
 def test_record_random_basic_episode(mode, tmp_path):
-    video = record(None, "Basic", mode=mode)
+    video = record(None, "Basic", mode=mode, episodes=1)
     assert (video.width, video.height) == (320, 32)  # one track of 20 cells
     assert 1 < video.frames <= 100  # one episode: ends at a goal or after max_step 100 decisions
+    assert record(None, "Basic", mode=mode).frames >= 100  # default: whole episodes filling 4 s at 25 fps
     info = probe(video.data, tmp_path)
     assert info["codec"] == "h264" and info["frames"] == video.frames
 
@@ -195,10 +196,11 @@ def test_run_without_checkpoint_has_no_video(tmp_path):
 
 
 def test_trained_basic_video(trained_basic, tmp_path):
-    video = trained_basic.video()
+    video = trained_basic.video(episodes=1)
     info = probe(video.data, tmp_path)
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and not info["audio"]
     # the solved policy walks from 10 straight to the large goal at 17: 7 decisions; the
     # frame after the last shows the next episode's start, so the video has the 7 before it
     assert video.frames == info["frames"] == 7
     assert trained_basic.video(episodes=3).frames == 21
+    assert trained_basic.video().frames == 105  # default: whole episodes until 4 s (100 frames at 25 fps)

@@ -9,6 +9,7 @@ player into ``UnityPlayerDied``.
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 
@@ -62,6 +63,8 @@ class EnvSource:
         render: bool = False,
         **unity_kwargs,
     ):
+        if isinstance(target, os.PathLike):
+            target = os.fspath(target)
         if not isinstance(target, str) or not target.strip():
             raise ValueError(
                 f"scene_or_path must be a built-in scene ({', '.join(SCENES)}), a path to a Unity build, "

@@ -268,7 +268,7 @@ def _encode_gif(first: np.ndarray, rest: Iterator[np.ndarray], fps: float) -> Vi
 
 
 # ---- recording episodes
-def record(checkpoint, scene: str, *, episodes: int = 1, max_frames: int = 500, fps: float = 25,
+def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: int = 500, fps: float = 25,
            mode: str = "inprocess", seed: int = 12345, num_areas: int = 1, params: dict | None = None,
            behavior: str | None = None, fmt: str = "mp4") -> Video:
     """Record a video of a scene played by a checkpoint's policy (greedy actions).
@@ -279,6 +279,8 @@ def record(checkpoint, scene: str, *, episodes: int = 1, max_frames: int = 500, 
         are the first agent's camera observation: the build needs a Camera Sensor).
     episodes, max_frames: stop when the first agent has finished ``episodes`` episodes, or
         after ``max_frames`` frames (one frame per decision; the first shows the reset).
+        ``episodes=None`` (default): whole episodes until the video lasts 4 s at least
+        (a solved Basic episode alone is 7 frames, a blink).
     mode: ``"inprocess"`` or ``"player"`` for built-in scenes; a Unity build always runs as
         its own process (``"player"``).
     seed, num_areas, params, behavior: as for :func:`unity_nb.evaluate.evaluate`.
@@ -288,6 +290,8 @@ def record(checkpoint, scene: str, *, episodes: int = 1, max_frames: int = 500, 
     from ..envs.source import EnvSource, is_builtin
 
     for name, value in (("episodes", episodes), ("max_frames", max_frames)):
+        if name == "episodes" and value is None:
+            continue
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
     fps, fmt = _check_fps(fps), _check_fmt(fmt)
@@ -304,7 +308,7 @@ def record(checkpoint, scene: str, *, episodes: int = 1, max_frames: int = 500, 
     except BaseException:
         source.close()
         raise
-    frames = _play(env, act, episodes, max_frames, seed)
+    frames = _play(env, act, episodes, max_frames, seed, min_frames=int(4 * fps))
     try:
         return encode(frames, fps=fps, fmt=fmt)
     finally:
@@ -312,7 +316,7 @@ def record(checkpoint, scene: str, *, episodes: int = 1, max_frames: int = 500, 
         env.close()
 
 
-def _play(env, act, episodes: int, max_frames: int, seed: int) -> Iterator[np.ndarray]:
+def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames: int = 0) -> Iterator[np.ndarray]:
     """Frames of the episodes: one after reset, one after each step, until the first agent's
     ``episodes``-th episode ends (the frame after that shows the next episode, so is left out)."""
     try:
@@ -321,7 +325,7 @@ def _play(env, act, episodes: int, max_frames: int, seed: int) -> Iterator[np.nd
         env.action_space.seed(seed)
         env.single_action_space.seed(seed)
         finished = 0
-        for _ in range(max_frames - 1):
+        for shown in range(1, max_frames):
             if act is not None:
                 actions = act(obs)
             else:
@@ -329,7 +333,7 @@ def _play(env, act, episodes: int, max_frames: int, seed: int) -> Iterator[np.nd
             obs, _, terminated, truncated, info = env.step(actions)
             if terminated[0] or truncated[0]:
                 finished += 1
-                if finished >= episodes:
+                if finished >= episodes if episodes is not None else shown >= min_frames:
                     return
             yield _rgb(env.render())
     finally:

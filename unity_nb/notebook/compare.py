@@ -34,15 +34,16 @@ class Comparison:
             raise ValueError("runs: give at least one run (a Run or a run id; `%unity_runs` lists them)")
         self.runs = [r if isinstance(r, Run) else get_run(r, self.runs_dir) for r in runs]
         self.table = pd.DataFrame([r.summary() for r in self.runs])
+        labels = _labels(self.runs)
         with DRAW_LOCK:
             self.ax.clear()
-            for run in self.runs:
+            for run, label in zip(self.runs, labels):
                 metrics = run.metrics
                 if len(metrics) and "episode_return_mean" in metrics:
                     self.ax.plot(metrics["env_steps"], metrics["episode_return_mean"].astype(float), lw=1.4,
-                                 label=f"{run.id} ({run.config.lr:g} lr)")
+                                 label=label)
                 else:
-                    self.ax.plot([], [], label=f"{run.id} (no points yet)")
+                    self.ax.plot([], [], label=f"{label} (no points yet)")
             self.ax.set_xlabel("agent steps", fontsize=8)
             self.ax.set_ylabel("mean episode return", fontsize=8)
             self.ax.tick_params(labelsize=7)
@@ -58,3 +59,16 @@ class Comparison:
 
     def __repr__(self):
         return f"Comparison({', '.join(r.id for r in self.runs)})"
+
+
+def _labels(runs) -> list[str]:
+    """Each run's id and the settings in which the runs differ (what the comparison is about)."""
+    configs = [r.config.to_dict() for r in runs]
+    differ = [k for k in configs[0] if k not in ("address", "checkpoint_every")
+              and any(c.get(k) != configs[0].get(k) for c in configs)]
+    labels = []
+    for run, config in zip(runs, configs):
+        settings = ", ".join(f"{k.rstrip('_')}={config[k]:g}" if isinstance(config[k], float) else
+                             f"{k.rstrip('_')}={config[k]}" for k in differ[:3])
+        labels.append(f"{run.id} ({settings})" if settings else run.id)
+    return labels

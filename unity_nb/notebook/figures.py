@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 import threading
 
 from matplotlib.figure import Figure
@@ -25,7 +26,7 @@ def live_figure(width: float, height: float, nrows: int = 1, ncols: int = 1):
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     canvas = None
     try:
-        from ipympl.backend_nbagg import Canvas, FigureManager
+        Canvas, FigureManager = _ipympl()
 
         canvas = Canvas(fig)
         canvas.header_visible = False
@@ -36,6 +37,22 @@ def live_figure(width: float, height: float, nrows: int = 1, ncols: int = 1):
     except ImportError:
         pass
     return fig, axes, canvas
+
+
+def _ipympl():
+    """ipympl's canvas classes, imported without switching the user's matplotlib backend
+    (importing the ipympl package calls matplotlib.use when matplotlib is loaded)."""
+    if "ipympl.backend_nbagg" not in sys.modules:
+        import matplotlib
+
+        before = matplotlib.get_backend()
+        import ipympl.backend_nbagg  # noqa: F401
+
+        if matplotlib.get_backend() != before:
+            matplotlib.use(before)
+    from ipympl.backend_nbagg import Canvas, FigureManager
+
+    return Canvas, FigureManager
 
 
 def png(fig: Figure) -> bytes:

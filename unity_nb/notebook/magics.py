@@ -56,7 +56,9 @@ TRAIN.add_argument("scene", nargs="?", default=None,
 TRAIN.add_argument("--config", metavar="FILE", help="YAML settings: unity-nb format or Unity's mlagents-learn trainer YAML")
 add_config_flags(TRAIN)
 TRAIN.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: ./runs or $UNITY_NB_RUNS)")
-TRAIN.add_argument("--wait", action="store_true", help="block the cell until training ends")
+TRAIN.add_argument("--var", metavar="NAME", help="also store the Run in this variable (handy in the cell form)")
+TRAIN.add_argument("--wait", action="store_true",
+                   help="block the cell until training ends (the plot redraws when the cell ends)")
 TRAIN.add_argument("--no-dashboard", action="store_true", help="do not show the live dashboard")
 
 RUN_ID_HELP = "a run id as %%unity_runs shows it (default: the latest run)"
@@ -82,7 +84,8 @@ EVAL.add_argument("--runs-dir", metavar="DIR", help="run store folder")
 
 VIDEO = _parser("unity_video", "Show a rollout video inline: a run's trained policy, or random actions in a scene.")
 VIDEO.add_argument("target", nargs="?", help=f"{RUN_ID_HELP}, or a built-in scene ({', '.join(SCENES)}) for random actions")
-VIDEO.add_argument("--episodes", type=_positive_int, default=1, help="episodes to record (default 1)")
+VIDEO.add_argument("--episodes", type=_positive_int, default=None,
+                   help="whole episodes to record (default: enough for 4 s of video)")
 VIDEO.add_argument("--max-frames", type=_positive_int, default=500, help="frames at most (default 500)")
 VIDEO.add_argument("--fps", type=_positive_int, default=25, help="frames per second (default 25)")
 VIDEO.add_argument("--gif", action="store_true", help="an animated GIF instead of H.264 video")
@@ -169,9 +172,11 @@ class UnityMagics(Magics):
                     raise UsageError(f"--path {folder!r}: no such folder")
                 continue
             for build in _find_builds(Path(folder)):
-                rows.append({"name": build.stem, "kind": "Unity build", "agents": None, "behaviors": "",
+                rows.append({"name": build.stem, "kind": "Unity build", "agents": pd.NA, "behaviors": "",
                              "actions": "", "benchmark": None, "about": str(build)})
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        table["agents"] = table["agents"].astype("Int64")  # a build's agent count is unknown until it runs
+        return table
 
     @line_cell_magic
     @_with_help(TRAIN)
@@ -206,6 +211,10 @@ class UnityMagics(Magics):
 
             self.last_dashboard = Dashboard(run)
             display(self.last_dashboard)
+        if args.var:
+            if not args.var.isidentifier():
+                raise UsageError(f"--var {args.var!r}: not a Python variable name")
+            self.shell.user_ns[args.var] = run
         if args.wait:
             run.wait()
         return run

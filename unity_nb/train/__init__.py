@@ -21,6 +21,8 @@ from .store import Run, RunNotFound, RunStore
 def make_config(scene: str | TrainConfig | None = None, *, config: str | os.PathLike | dict | None = None,
                 **overrides) -> TrainConfig:
     """Build a validated TrainConfig from a scene name, a YAML file/dict, and keyword overrides."""
+    if isinstance(scene, os.PathLike):
+        scene = os.fspath(scene)
     if isinstance(scene, TrainConfig):
         base = scene
     elif isinstance(config, dict):

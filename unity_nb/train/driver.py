@@ -41,6 +41,7 @@ class Driver:
         self.resume = resume
         self.config = TrainConfig.from_yaml((run_dir / "config.yaml").read_text(), source="config.yaml").resolved()
         self.stop_requested = False
+        self.last_window: dict = {}  # return statistics of the latest iteration that had any
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
         self.events = open(run_dir / "metrics.jsonl", "a", buffering=1, encoding="utf-8")
         self.status = {"state": "starting", "pid": os.getpid(), "started": time.time()}
@@ -198,6 +199,13 @@ class Driver:
             "kl": _num(learner.get("mean_kl_loss")),
             "player_restarts": int(runners.get("num_env_step_failures", 0) or 0),
         }
+        # An iteration in which no episode ended (long 3DBall episodes of a good policy) reports no
+        # returns: the last 100 episodes are still the last ones seen, so their statistics stand.
+        window = ("episode_return_mean", "episode_return_min", "episode_return_max", "episode_length_mean")
+        if event["episode_return_mean"] is None and self.last_window:
+            event.update(self.last_window)
+        elif event["episode_return_mean"] is not None:
+            self.last_window = {k: event[k] for k in window}
         if len(getattr(self, "trained", [])) > 1:  # one policy per behavior: each one's return too
             for b in self.trained:
                 event[f"episode_return_mean/{b}"] = _num(runners.get(f"unity_episode_return_mean/{b}"))

@@ -103,7 +103,7 @@ class Run:
     @property
     def metrics(self):
         """Iteration metrics as a pandas DataFrame (a list of dicts without pandas)."""
-        rows = [e for e in self.events() if e.get("event") == "iteration"]
+        rows = [{k: v for k, v in e.items() if k != "event"} for e in self.events() if e.get("event") == "iteration"]
         try:
             import pandas as pd
         except ImportError:
@@ -185,37 +185,39 @@ class Run:
         return self.wait(timeout) if wait else self
 
     def evaluate(self, episodes: int = 100, mode: str = "inprocess", **kwargs):
-        """Play ``episodes`` deterministic episodes with the latest checkpoint's policy."""
+        """Play ``episodes`` deterministic episodes with the latest checkpoint's policy.
+
+        Takes the keyword arguments of :func:`unity_nb.evaluate.evaluate` (``seed``, ``params``
+        to try other scene parameters, ...); the run's own are the defaults.
+        """
         from ..evaluate import evaluate
 
-        checkpoint = self.latest_checkpoint()
-        if checkpoint is None:
-            raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
-        config = self.config
-        if config.behavior is None and config.scene_name and len(SCENES[config.scene_name].behavior_list()) > 1:
-            raise NotImplementedError(f"evaluating one policy per behavior ({config.scene}) is not supported yet")
-        if config.scene_name is None:
-            mode = "player"
-        return evaluate(checkpoint, config.scene, episodes=episodes, mode=mode, params=config.env_params,
-                        behavior=config.behavior, **kwargs)
+        checkpoint, scene, kwargs = self._playback("evaluating", dict(kwargs, mode=mode))
+        return evaluate(checkpoint, scene, episodes=episodes, **kwargs)
 
-    def video(self, episodes: int = 1, max_frames: int = 500, **kwargs):
-        """A video (inline in a notebook) of ``episodes`` episodes played by the latest checkpoint's policy.
+    def video(self, episodes: int | None = None, max_frames: int = 500, **kwargs):
+        """A video (inline in a notebook) of the latest checkpoint's policy playing.
 
-        Takes the keyword arguments of :func:`unity_nb.evaluate.record` (``fps``, ``fmt``, ``mode``, ``seed`` ...).
+        episodes: whole episodes to show (default: enough for 4 s of video).
+        Takes the keyword arguments of :func:`unity_nb.evaluate.record` (``fps``, ``fmt``, ``seed``, ``params`` ...).
         """
         from ..evaluate import record
 
+        checkpoint, scene, kwargs = self._playback("videos of", kwargs)
+        return record(checkpoint, scene, episodes=episodes, max_frames=max_frames, **kwargs)
+
+    def _playback(self, what: str, kwargs: dict):
+        """The checkpoint, scene and settings to play the trained policy with."""
         checkpoint = self.latest_checkpoint()
         if checkpoint is None:
             raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
         config = self.config
         if config.behavior is None and config.scene_name and len(SCENES[config.scene_name].behavior_list()) > 1:
-            raise NotImplementedError(f"videos of one policy per behavior ({config.scene}) are not supported yet")
+            raise NotImplementedError(f"{what} one policy per behavior ({config.scene}) is not supported yet")
+        settings = {"params": config.env_params, "behavior": config.behavior, **kwargs}
         if config.scene_name is None:
-            kwargs["mode"] = "player"
-        return record(checkpoint, config.scene, episodes=episodes, max_frames=max_frames, params=config.env_params,
-                      behavior=config.behavior, **kwargs)
+            settings["mode"] = "player"  # a Unity build runs as its own process
+        return checkpoint, config.scene, settings
 
     def summary(self) -> dict[str, Any]:
         last, status = self.last(), self.status
