@@ -8,7 +8,7 @@ import sys
 import time
 
 from . import __version__
-from .train.flags import add_config_flags, config_overrides
+from .train.flags import add_config_flags, config_overrides, positive_int
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         "client and play episodes with random actions, printing each episode's return.",
     )
     p.add_argument("scene", nargs="?", default="Basic", help="built-in scene, path to a Unity build, or 'editor' (default: Basic)")
-    p.add_argument("--episodes", type=_positive_int, default=5, help="episodes to play (default: 5)")
+    p.add_argument("--episodes", type=positive_int, default=5, help="episodes to play (default: 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--mode", choices=["player", "inprocess"], default="player",
                    help="player: through the Unity player stand-in (default); inprocess: faster, same trajectories")
@@ -63,19 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a run from its last checkpoint",
                        description="Continue a stopped or finished run from its last checkpoint; the step count goes on.")
     p.add_argument("run_id", help="the run's id")
-    p.add_argument("--steps", type=_positive_int, help="new total step budget")
+    p.add_argument("--steps", type=positive_int, help="new total step budget")
     p.add_argument("--runs-dir", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _scenes() -> int:

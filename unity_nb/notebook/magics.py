@@ -18,7 +18,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from traitlets import Bool, Unicode
 
 from ..envs.scenes import SCENES
-from ..train.flags import add_config_flags, config_overrides
+from ..train.flags import add_config_flags, config_overrides, positive_int
 
 # Folders %unity_envs does not look into for Unity builds
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "runs", "__pycache__", ".ipynb_checkpoints"}
@@ -26,16 +26,6 @@ _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "runs", "__pycache__", ".
 
 def _parser(name: str, description: str) -> MagicArgumentParser:
     return MagicArgumentParser(prog=name, description=description, add_help=False)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _with_help(parser: MagicArgumentParser):
@@ -77,17 +67,17 @@ STOP.add_argument("--runs-dir", metavar="DIR", help="run store folder")
 
 EVAL = _parser("unity_eval", "Play deterministic episodes with a run's latest checkpoint; shows a table of returns.")
 EVAL.add_argument("run_id", nargs="?", help=RUN_ID_HELP)
-EVAL.add_argument("--episodes", type=_positive_int, default=100, help="episodes to play (default 100)")
+EVAL.add_argument("--episodes", type=positive_int, default=100, help="episodes to play (default 100)")
 EVAL.add_argument("--mode", choices=["inprocess", "player"], default="inprocess",
                   help="built-in scenes: in-process (default, fast) or through the Unity player stand-in")
 EVAL.add_argument("--runs-dir", metavar="DIR", help="run store folder")
 
 VIDEO = _parser("unity_video", "Show a rollout video inline: a run's trained policy, or random actions in a scene.")
 VIDEO.add_argument("target", nargs="?", help=f"{RUN_ID_HELP}, or a built-in scene ({', '.join(SCENES)}) for random actions")
-VIDEO.add_argument("--episodes", type=_positive_int, default=None,
+VIDEO.add_argument("--episodes", type=positive_int, default=None,
                    help="whole episodes to record (default: enough for 4 s of video)")
-VIDEO.add_argument("--max-frames", type=_positive_int, default=500, help="frames at most (default 500)")
-VIDEO.add_argument("--fps", type=_positive_int, default=25, help="frames per second (default 25)")
+VIDEO.add_argument("--max-frames", type=positive_int, default=500, help="frames at most (default 500)")
+VIDEO.add_argument("--fps", type=positive_int, default=25, help="frames per second (default 25)")
 VIDEO.add_argument("--gif", action="store_true", help="an animated GIF instead of H.264 video")
 VIDEO.add_argument("--runs-dir", metavar="DIR", help="run store folder")
 
