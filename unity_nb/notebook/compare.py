@@ -17,7 +17,7 @@ class Comparison:
         import ipywidgets as w
 
         self.runs_dir = runs_dir
-        self.fig, (self.ax,), self.canvas = live_figure(8, 3.6)
+        self.fig, (self.ax,), self.canvas = live_figure(8, 3.6, right=0.98, bottom=0.14, top=0.95)
         self.table_view = w.HTML()
         self.widget = w.VBox([c for c in (self.canvas, self.table_view) if c is not None])
         self.widget.add_class("unity-nb-compare")

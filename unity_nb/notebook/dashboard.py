@@ -57,6 +57,7 @@ class Dashboard:
         self._read_lock = threading.Lock()  # update() runs in the follower thread and from wait()
         self._display_id: str | None = None
         self._stop_requested = False
+        self._figure_stale = False
         self._build()
         self.update()  # what is already in the folder (a finished run shows complete at once)
         self._thread = None
@@ -69,7 +70,7 @@ class Dashboard:
         import ipywidgets as w
 
         cfg = self.config
-        self.fig, axes, self.canvas = live_figure(9.5, 5.2, 2, 2)
+        self.fig, axes, self.canvas = live_figure(9.5, 5.2, 2, 2, left=0.07, right=0.94, bottom=0.09, top=0.94, wspace=0.28, hspace=0.42)
         self.ax_return, self.ax_length, self.ax_loss, self.ax_speed = axes
         self.ax_return.set_title("episode return (mean, min-max band)", fontsize=9)
         self.ax_length.set_title("episode length (mean)", fontsize=9)
@@ -117,8 +118,11 @@ class Dashboard:
         self.widget.add_class("unity-nb-dashboard")
 
     # ---- reading the run
-    def update(self) -> bool:
-        """Read new events from the run folder and redraw; True if anything changed."""
+    def update(self, draw_figure: bool = True) -> bool:
+        """Read new events from the run folder and show them; True if anything changed.
+
+        draw_figure=False updates the numbers only and leaves the figure for a later call.
+        """
         with self._read_lock:
             state_info = self.run.status  # read first: no event written before the end is missed
             events, self._offset = self.run.read_events(self._offset)
@@ -131,23 +135,34 @@ class Dashboard:
                     self.logs.append(event.get("message", ""))
             self.state = state_info["state"]
             self.error = state_info.get("error")
-            if changed:
+            self._figure_stale |= changed
+            if self._figure_stale and draw_figure:
                 self._draw()
+                self._figure_stale = False
+            if changed:
+                self._update_text()
             return changed
+
+    def _figure_interval(self) -> float:
+        # A redraw of the figure costs the front-end's render in this process (0.1-0.3 s on a
+        # small machine): pace redraws so they take ~2 % of one core, never more than 10 a second.
+        cost = getattr(self.canvas, "render_seconds", 0.0) if self.canvas is not None else 0.0
+        return max(self._min_interval, 50 * cost)
 
     def _follow(self) -> None:
         last_draw = 0.0
         try:
             while not self._closed.is_set():
-                wait = self._min_interval - (time.monotonic() - last_draw)
-                if wait > 0:
-                    self._closed.wait(wait)
-                if self.update():
-                    last_draw = time.monotonic()
+                now = time.monotonic()
+                due = now - last_draw >= self._figure_interval() or len(self.points) < 2
+                self.update(draw_figure=due)
+                if due and not self._figure_stale:
+                    last_draw = now
                 if self.state in TERMINAL_STATES:
+                    self.update(draw_figure=True)
                     self._final_picture()
                     return
-                self._closed.wait(self._poll)
+                self._closed.wait(max(self._poll, self._min_interval))
         except Exception as err:  # a viewer must never take the kernel down; say what happened, in the widget
             self.message.value = f"<span style='color:#d93025'>dashboard stopped updating: {html.escape(repr(err))}</span>"
 
@@ -176,7 +191,6 @@ class Dashboard:
             if self.canvas is not None:
                 self.canvas.draw_idle()
         self.draws += 1
-        self._update_text()
 
     def _update_text(self) -> None:
         last = self.points[-1] if self.points else {}
