@@ -155,8 +155,9 @@ class Dashboard:
             while not self._closed.is_set():
                 now = time.monotonic()
                 due = now - last_draw >= self._figure_interval() or len(self.points) < 2
+                draws = self.draws
                 self.update(draw_figure=due)
-                if due and not self._figure_stale:
+                if self.draws != draws:
                     last_draw = now
                 if self.state in TERMINAL_STATES:
                     self.update(draw_figure=True)
