@@ -69,6 +69,7 @@ def test_envs_lists_scenes_and_builds(kernel, tmp_path):
     ("%unity_train NoSuchScene", "neither a built-in scene"),
     ("%unity_train Basic --config /no/such.yaml", "config file '/no/such.yaml' does not exist"),
     ("%unity_train Basic --param x", "expected NAME=VALUE"),
+    ("%unity_train Basic --var 1run", "--var '1run': not a Python variable name"),
     ("%unity_train Basic --param nope=1", "'nope' is not a Basic parameter"),
     ("%unity_train ./missing/Game.x86_64", "does not exist"),
     ("%unity_stop NoSuch-20260101-000000-0000", "no run 'NoSuch-20260101-000000-0000'"),

@@ -180,18 +180,16 @@ class UnityMagics(Magics):
         from ..train import ConfigError, TrainConfig, train
 
         args = self._args(TRAIN, line)
-        config = None
+        if args.var is not None and not args.var.isidentifier():
+            raise UsageError(f"--var {args.var!r}: not a Python variable name")
         try:
+            target = args.scene
             if cell is not None and cell.strip():
                 if args.config:
                     raise UsageError("give settings either in the cell or with --config, not both")
-                config = TrainConfig.from_yaml(cell, source="%%unity_train cell")
-                config = config.replace(**({"scene": args.scene} if args.scene else {}))
-                scene = None
-            else:
-                scene = args.scene
-            run = train(config if config is not None else scene, config=args.config, runs_dir=self._store(args),
-                        **config_overrides(args))
+                # the cell's settings, with the scene named on the magic's line if any
+                target = TrainConfig.from_yaml(cell, source="%%unity_train cell").replace(scene=args.scene)
+            run = train(target, config=args.config, runs_dir=self._store(args), **config_overrides(args))
         except (ConfigError, ValueError, FileNotFoundError, PermissionError, ConnectionError) as err:
             self._fail(err)
         if self.dashboard and not args.no_dashboard:
@@ -202,8 +200,6 @@ class UnityMagics(Magics):
             self.last_dashboard = Dashboard(run)
             display(self.last_dashboard)
         if args.var:
-            if not args.var.isidentifier():
-                raise UsageError(f"--var {args.var!r}: not a Python variable name")
             self.shell.user_ns[args.var] = run
         if args.wait:
             run.wait()

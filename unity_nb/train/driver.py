@@ -274,6 +274,10 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
                 os._exit(0)
 
     threading.Thread(target=watch_parent, daemon=True).start()
+    guess_yaml = None
+    if guess is not None:  # read at once: a standby stopped early leaves no file behind
+        guess_yaml = guess.read_text()
+        guess.unlink()
 
     from . import rllib_setup  # noqa: F401  (ray, rllib, torch)
 
@@ -290,7 +294,7 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
                 error = f"could not join the Ray runtime at {address}: {err}"
                 break
             time.sleep(0.2)
-    prebuilt = _build_ahead(guess) if error is None and guess is not None else None
+    prebuilt = _build_ahead(guess_yaml, str(guess)) if error is None and guess_yaml is not None else None
     print("ready" if error is None else "failed", flush=True)
     line = sys.stdin.readline()
     handed.set()
@@ -308,13 +312,12 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
     return driver.run()
 
 
-def _build_ahead(guess_file: Path):
+def _build_ahead(guess_yaml: str, source: str):
     """Build the algorithm the next run will most likely ask for; None if that fails."""
     from .rllib_setup import algorithm_config, behaviors
 
     try:
-        guess = TrainConfig.from_yaml(guess_file.read_text(), source=str(guess_file)).resolved()
-        guess_file.unlink()
+        guess = TrainConfig.from_yaml(guess_yaml, source=source).resolved()
         if select.select([sys.stdin], [], [], 0)[0]:
             return None  # an order is already waiting: no time to guess
         return guess, algorithm_config(guess, behaviors(guess)).build_algo()

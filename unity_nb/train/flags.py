@@ -46,7 +46,7 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.rstrip("_").replace("_", "-")
 
 
-def _typed(kind: str, flag: str):
+def _typed(kind: str):
     def convert(text: str):
         try:
             return int(text) if kind == "int" else float(text)
@@ -89,9 +89,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if kind.startswith("bool"):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=HELP[f.name])
         elif kind.startswith("int"):
-            parser.add_argument(flag, dest=f.name, type=_typed("int", flag), metavar="N", help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, type=_typed("int"), metavar="N", help=HELP[f.name])
         elif kind.startswith("float"):
-            parser.add_argument(flag, dest=f.name, type=_typed("float", flag), metavar="X", help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, type=_typed("float"), metavar="X", help=HELP[f.name])
         else:
             parser.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=HELP[f.name])
     parser.add_argument("--param", dest="env_params", type=_param, action="append", metavar="NAME=VALUE",
