@@ -27,6 +27,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .policy import SINGLE
+
 FORMATS = {"mp4": "video/mp4", "gif": "image/gif"}
 MAX_FPS = 120
 
@@ -297,14 +299,21 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
     fps, fmt = _check_fps(fps), _check_fmt(fmt)
     if mode == "inprocess" and isinstance(scene, str) and scene.strip() and not is_builtin(scene):
         mode = "player"  # a Unity build runs as its own process
-    act = None
+    policies = None
     if checkpoint is not None:
-        from .policy import Policy
+        from .policy import load_policies
 
-        act = Policy(checkpoint).act
+        policies = load_policies(checkpoint)
     source = EnvSource(scene, mode=mode, seed=seed, num_areas=num_areas, params=params, render=True)
     try:
-        env = UnityVectorEnv(source, behavior=behavior, render_mode="rgb_array")
+        if policies is not None and set(policies) != {SINGLE}:  # one policy per behavior: each plays its agents
+            from ..envs.behaviors_env import UnityBehaviorsEnv
+
+            env = _BehaviorsPlayback(UnityBehaviorsEnv(source), policies)
+            act = env.act
+        else:
+            env = UnityVectorEnv(source, behavior=behavior, render_mode="rgb_array")
+            act = None if policies is None else policies[SINGLE].act
     except BaseException:
         source.close()
         raise
@@ -322,8 +331,9 @@ def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames
     try:
         obs, info = env.reset()
         yield _rgb(env.render())
-        env.action_space.seed(seed)
-        env.single_action_space.seed(seed)
+        if act is None:  # random actions, reproducible
+            env.action_space.seed(seed)
+            env.single_action_space.seed(seed)
         finished = 0
         for shown in range(1, max_frames):
             if act is not None:
@@ -338,6 +348,36 @@ def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames
             yield _rgb(env.render())
     finally:
         env.close()
+
+
+class _BehaviorsPlayback:
+    """A scene with several behaviors seen as ``_play`` sees a vector env: agent 0 is the first
+    behavior's first agent, whose finished episodes are counted; every behavior acts with its policy."""
+
+    def __init__(self, env, policies):
+        self.env, self.policies = env, policies
+        self.first = f"{next(iter(env.specs))}#0."
+
+    def reset(self):
+        return self.env.reset()
+
+    def act(self, obs):
+        from .rollout import joint_actions
+
+        return joint_actions(self.policies, obs)
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        ended = any(k.startswith(self.first) and "episode_return" in info for k, info in infos.items())
+        if truncated.get("__all__"):
+            obs, _ = self.env.reset()  # the wrapper's own cut; Unity's episodes carry on
+        return obs, rewards, [ended], [False], infos
+
+    def render(self):
+        return self.env.render()
+
+    def close(self):
+        self.env.close()
 
 
 def _rgb(frame: np.ndarray) -> np.ndarray:

@@ -17,8 +17,7 @@ import yaml
 from ..envs.scenes import SCENES
 
 
-class ConfigError(ValueError):
-    """A training configuration key is unknown or its value is wrong."""
+from .errors import ConfigError
 
 
 # Algorithms known to fit each kind of action space (RLlib names).
@@ -30,9 +29,15 @@ ALGORITHMS = {
     "DQN": {"discrete"},
 }
 
-# Settings that solve the built-in scenes quickly on a laptop. Training stops early at
-# target_return (mean over the last 100 training episodes, actions sampled); the greedy
-# policy then meets the benchmark (Basic: 0.93, see Run.evaluate).
+# How a setting changes over the run (Unity's *_schedule): "linear" decays it to its floor at
+# the step budget, as mlagents-learn does (learning rate 1e-10, beta 1e-5, epsilon 0.1).
+SCHEDULES = ("constant", "linear")
+SCHEDULE_FLOORS = {"lr": 1e-10, "entropy_coeff": 1e-5, "clip_param": 0.1}
+TARGET_OFF = "off"  # target_return: train for the whole step budget
+
+# Settings that solve the built-in scenes quickly on a laptop. Training stops early once the
+# mean return over the last `return_window` training episodes (actions sampled) reaches
+# target_return and `confirm_episodes` deterministic episodes confirm it (see driver).
 SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
     "Basic": dict(steps=20_000, num_areas=8, lr=3e-3, train_batch_size=256, minibatch_size=128, num_epochs=4,
                   entropy_coeff=0.01, hidden_units=32, num_layers=2, target_return=0.9),
@@ -43,6 +48,11 @@ SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
     "GridWorld": dict(steps=200_000, num_areas=1, lr=3e-4, train_batch_size=1800, minibatch_size=300, num_epochs=6,
                       entropy_coeff=0.01, hidden_units=128, num_layers=2, target_return=0.8),
 }
+# A Unity build the kit knows nothing about: one area, PPO settings that suit most vector
+# scenes (mlagents-learn's own defaults where it has them), no target: the whole budget.
+BUILD_DEFAULTS: dict[str, Any] = dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=10240, minibatch_size=1024,
+                                      num_epochs=3, entropy_coeff=5e-3, hidden_units=128, num_layers=2,
+                                      target_return=TARGET_OFF)
 
 
 @dataclass
@@ -52,7 +62,9 @@ class TrainConfig:
     scene: str = "Basic"  # built-in scene or path to a Unity build
     algorithm: str = "PPO"
     steps: int | None = None  # agent steps to train for
-    target_return: float | None = None  # stop early when the mean return over 100 episodes reaches it
+    target_return: float | str | None = None  # stop early once the windowed mean reaches it and is confirmed; "off"
+    return_window: int = 100  # finished episodes in the moving return statistics (all agents count)
+    confirm_episodes: int = 100  # deterministic episodes that must confirm a reached target
     lr: float | None = None
     gamma: float = 0.99
     lambda_: float = 0.95
@@ -61,9 +73,14 @@ class TrainConfig:
     num_epochs: int | None = None
     entropy_coeff: float | None = None  # (mlagents: beta)
     clip_param: float = 0.2  # (mlagents: epsilon)
+    lr_schedule: str = "constant"  # constant or linear (to ~0 at the step budget)
+    entropy_schedule: str = "constant"  # constant or linear (to 1e-5)
+    clip_schedule: str = "constant"  # constant or linear (to 0.1)
+    time_horizon: int | None = None  # agent steps per trajectory piece before bootstrapping (mlagents: time_horizon)
     hidden_units: int | None = None
     num_layers: int | None = None
     normalize: bool = False  # normalise observations with running mean/std
+    shared_critic: bool = False  # policy and value function share their hidden layers
     num_areas: int | None = None  # copies of the training area per Unity process (more agents per step)
     num_env_runners: int = 0  # extra processes collecting experience (each with its own Unity)
     mode: str = "player"  # player (Unity protocol) or inprocess (built-in scenes only, faster)
@@ -71,6 +88,10 @@ class TrainConfig:
     address: str | None = None  # Ray cluster address (default: this machine, or $RAY_ADDRESS)
     unity_timeout: float = 30.0  # seconds a Unity process may take to start or answer a step
     checkpoint_every: int = 10  # iterations between checkpoints
+    checkpoint_interval: int | None = None  # agent steps between checkpoints (mlagents); replaces checkpoint_every
+    keep_checkpoints: int | None = None  # keep only the newest N checkpoints (default: all)
+    summary_freq: int | None = None  # agent steps between summary lines in the log (default: none)
+    init_path: str | None = None  # start from the weights of a run folder or checkpoint
     behavior: str | None = None  # behavior name (mlagents YAML); checked against the scene
     env_params: dict[str, float] = field(default_factory=dict)
 
@@ -139,15 +160,21 @@ class TrainConfig:
 
     # ---- defaults and checks
     def resolved(self) -> "TrainConfig":
-        """A copy with the scene's defaults filled in (a user build gets Basic's)."""
-        defaults = SCENE_DEFAULTS.get(self.scene_name or "", SCENE_DEFAULTS["Basic"])
+        """A copy with the scene's defaults filled in (a Unity build gets BUILD_DEFAULTS)."""
         data = self.to_dict()
-        for key, value in defaults.items():
-            if data.get(key) is None and not (key == "target_return" and self.scene_name is None):
+        for key, value in self.defaults().items():
+            if data.get(key) is None:
                 data[key] = value
-        if data["num_areas"] is None:
-            data["num_areas"] = 1
         return TrainConfig(**data)
+
+    def defaults(self) -> dict[str, Any]:
+        """The settings an unset value takes: the built-in scene's, or those for an unknown build."""
+        return SCENE_DEFAULTS.get(self.scene_name or "", BUILD_DEFAULTS)
+
+    @property
+    def target(self) -> float | None:
+        """The return to stop at, or None when early stopping is off (or not resolved yet)."""
+        return None if self.target_return in (None, TARGET_OFF) else float(self.target_return)
 
     @property
     def scene_name(self) -> str | None:
@@ -169,7 +196,22 @@ class TrainConfig:
             fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
         self.algorithm = self.algorithm.upper()
         _positive_int(self.steps, "steps", fail, allow_none=True)
-        _number(self.target_return, "target_return", fail, allow_none=True)
+        if self.target_return is False or (isinstance(self.target_return, str)
+                                           and self.target_return.strip().lower() in ("off", "none", "false")):
+            self.target_return = TARGET_OFF  # YAML reads a bare `off` as false
+        if self.target_return != TARGET_OFF:
+            if isinstance(self.target_return, str):
+                try:
+                    self.target_return = float(self.target_return)
+                except ValueError:
+                    fail("target_return", f"must be a number or 'off', got {self.target_return!r}")
+            _number(self.target_return, "target_return", fail, allow_none=True)
+        _positive_int(self.return_window, "return_window", fail)
+        _positive_int(self.confirm_episodes, "confirm_episodes", fail, allow_zero=True)
+        target = self.defaults().get("target_return") if self.target_return is None else self.target_return
+        if self.confirm_episodes == 0 and target not in (None, TARGET_OFF):
+            fail("confirm_episodes", "must be >= 1 when a target_return is set: a target counts as reached only "
+                 "once deterministic episodes confirm it (or set target_return: off)")
         _number(self.lr, "lr", fail, low=0, low_open=True, allow_none=True)
         _number(self.gamma, "gamma", fail, low=0, high=1)
         _number(self.lambda_, "lambda_", fail, low=0, high=1)
@@ -177,8 +219,21 @@ class TrainConfig:
             _positive_int(getattr(self, key), key, fail, allow_none=True)
         _number(self.entropy_coeff, "entropy_coeff", fail, low=0, allow_none=True)
         _number(self.clip_param, "clip_param", fail, low=0, low_open=True)
-        if not isinstance(self.normalize, bool):
-            fail("normalize", f"must be true or false, got {self.normalize!r}")
+        for key in ("lr_schedule", "entropy_schedule", "clip_schedule"):
+            if getattr(self, key) not in SCHEDULES:
+                fail(key, f"must be one of {', '.join(SCHEDULES)}, got {getattr(self, key)!r}")
+        if self.algorithm not in ("PPO", "APPO", "IMPALA"):
+            for key in ("entropy_schedule", "clip_schedule"):
+                if getattr(self, key) != "constant":
+                    fail(key, f"'{getattr(self, key)}' applies to PPO, APPO and IMPALA, not {self.algorithm}")
+        if self.algorithm in ("APPO", "IMPALA") and self.clip_schedule != "constant":
+            fail("clip_schedule", f"'{self.clip_schedule}' applies to PPO only")
+        if self.algorithm == "SAC" and self.lr_schedule != "constant":
+            fail("lr_schedule", "SAC takes a constant learning rate (as in mlagents-learn's SAC)")
+        _positive_int(self.time_horizon, "time_horizon", fail, allow_none=True)
+        for key in ("normalize", "shared_critic"):
+            if not isinstance(getattr(self, key), bool):
+                fail(key, f"must be true or false, got {getattr(self, key)!r}")
         _positive_int(self.num_env_runners, "num_env_runners", fail, allow_zero=True)
         if self.mode not in ("player", "inprocess"):
             fail("mode", f"must be 'player' or 'inprocess', got {self.mode!r}")
@@ -190,6 +245,14 @@ class TrainConfig:
             fail("address", f"must be a Ray address like 10.0.0.5:6379, got {self.address!r}")
         _number(self.unity_timeout, "unity_timeout", fail, low=0, low_open=True)
         _positive_int(self.checkpoint_every, "checkpoint_every", fail)
+        for key in ("checkpoint_interval", "keep_checkpoints", "summary_freq"):
+            _positive_int(getattr(self, key), key, fail, allow_none=True)
+        if self.init_path is not None:
+            if not isinstance(self.init_path, str) or not self.init_path.strip():
+                fail("init_path", f"must be the path of a run folder or checkpoint, got {self.init_path!r}")
+            if not os.path.exists(os.path.expanduser(self.init_path)):
+                fail("init_path", f"{self.init_path!r} does not exist; give a run folder (runs/<id>) or one of "
+                     "its checkpoints/checkpoint_* folders")
         if not isinstance(self.env_params, dict):
             fail("env_params", f"must be a mapping of parameter names to numbers, got {self.env_params!r}")
         for key, value in self.env_params.items():

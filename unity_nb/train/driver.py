@@ -25,13 +25,23 @@ import numpy as np
 
 from .config import TrainConfig
 from .store import write_json_atomic
+from .window import EpisodeWindow, iteration_stats
 
 PROGRESS_FILE = "unity_nb_progress.json"
 
 
+# Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
+NOT_BUILT = ("steps", "target_return", "return_window", "confirm_episodes", "checkpoint_every", "checkpoint_interval",
+             "keep_checkpoints", "summary_freq", "init_path")
+CONFIRM_SEED = 12345  # evaluation episodes start from other seeds than training's
+
+
 def build_key(cfg: TrainConfig) -> dict:
     """The settings an algorithm is built from (not those that only say when to stop)."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in ("steps", "target_return", "checkpoint_every")}
+    key = {k: v for k, v in cfg.to_dict().items() if k not in NOT_BUILT}
+    if "linear" in (cfg.lr_schedule, cfg.entropy_schedule, cfg.clip_schedule):
+        key["steps"] = cfg.steps  # a linear schedule decays over the step budget
+    return key
 
 
 class Driver:
@@ -41,7 +51,11 @@ class Driver:
         self.resume = resume
         self.config = TrainConfig.from_yaml((run_dir / "config.yaml").read_text(), source="config.yaml").resolved()
         self.stop_requested = False
-        self.last_window: dict = {}  # return statistics of the latest iteration that had any
+        self.window = EpisodeWindow(self.config.return_window)
+        self.confirmation: dict | None = None  # the latest deterministic check of a reached target
+        self.confirmed_at = -1  # window.total when it was made
+        self.trained: list[str] = []
+        self._last_checkpoint_steps = 0
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
         self.events = open(run_dir / "metrics.jsonl", "a", buffering=1, encoding="utf-8")
         self.status = {"state": "starting", "pid": os.getpid(), "started": time.time()}
@@ -123,7 +137,12 @@ class Driver:
                 raise RuntimeError("nothing to resume: the run has no complete checkpoint yet")
             algo.restore_from_path(str(checkpoint))
             offset = json.loads((checkpoint / PROGRESS_FILE).read_text())
-            self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps"})
+            self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
+            self._last_checkpoint_steps = offset["env_steps"]
+            self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps "
+                                                  f"({len(self.window.returns)} episodes in the return window)"})
+        elif cfg.init_path:
+            self._initialize_from(algo, Path(cfg.init_path).expanduser())
         self.emit({"event": "log", "message": f"ready in {time.perf_counter() - started:.1f} s; training {', '.join(trained)}"})
         if cfg.num_env_runners:
             import ray
@@ -144,20 +163,14 @@ class Driver:
             while True:
                 result = algo.train()
                 last = self._record(result, offset, time.perf_counter() - clock, board)
-                done = last["env_steps"] >= cfg.steps
-                reached = (
-                    cfg.target_return is not None
-                    and last.get("episodes_window", 0) >= 100
-                    and (last.get("episode_return_mean") or -1e9) >= cfg.target_return - 1e-6
-                )
-                if reached:
-                    self.emit({"event": "log", "message": f"target return {cfg.target_return} reached"})
-                if done or reached:
+                if self._target_confirmed(algo, last):
+                    break
+                if last["env_steps"] >= cfg.steps:
                     break
                 if self.stop_requested or self._stop_file():
                     state = "stopped"
                     break
-                if last["iteration"] % cfg.checkpoint_every == 0:
+                if self._checkpoint_due(last):
                     self._checkpoint(algo, last)
             self._checkpoint(algo, last)
         except BaseException:
@@ -166,20 +179,90 @@ class Driver:
         finally:
             board.close()
         # The checkpoint is complete: the run is over for anyone waiting. Then tidy up.
-        self.set_status(state, env_steps=last["env_steps"], episode_return_mean=last.get("episode_return_mean"))
+        self.set_status(state, env_steps=last["env_steps"], episode_return_mean=last.get("episode_return_mean"),
+                        episodes_window=last.get("episodes_window"), return_window=cfg.return_window,
+                        confirmation=self.confirmation,
+                        target_reached=bool(self.confirmation and self.confirmation["passed"]))
         algo.stop()
         return 0
 
+    def _target_confirmed(self, algo, last: dict) -> bool:
+        """Early stopping: a full window at the target, confirmed by deterministic episodes.
+
+        After a confirmation falls short, the next try waits until a quarter of the window
+        has been renewed by new episodes (so the policy has changed), and training goes on.
+        """
+        cfg = self.config
+        target = cfg.target
+        if target is None or not self.window.reached(target, self.trained if len(self.trained) > 1 else None):
+            return False
+        if self.confirmed_at >= 0 and self.window.total - self.confirmed_at < max(1, cfg.return_window // 4):
+            return False
+        self.confirmed_at = self.window.total
+        self.emit({"event": "log", "message": f"mean return {last['episode_return_mean']:.3f} over the last "
+                   f"{cfg.return_window} episodes reached the target {target}: confirming with "
+                   f"{cfg.confirm_episodes} deterministic episodes"})
+        started = time.perf_counter()
+        result = self._evaluate_live(algo, seed=CONFIRM_SEED + self.window.total)
+        rows = result.rows()
+        passed = all(t["mean"] >= target - 1e-6 for t in rows.values())
+        self.confirmation = {"env_steps": last["env_steps"], "iteration": last["iteration"], "target": target,
+                             "passed": passed, "seconds": round(time.perf_counter() - started, 2),
+                             **{k: round(v, 6) for k, v in rows["all"].items()},
+                             **({"by_behavior": {b: {k: round(v, 6) for k, v in t.items()}
+                                                 for b, t in rows.items() if b != "all"}} if len(rows) > 1 else {})}
+        self.emit({"event": "confirmation", **self.confirmation})
+        verdict = ("target reached and confirmed" if passed else
+                   "not confirmed: training goes on")
+        self.emit({"event": "log", "message": f"{cfg.confirm_episodes} deterministic episodes: mean "
+                   f"{rows['all']['mean']:.3f}, min {rows['all']['min']:.3f} — {verdict}"})
+        return passed
+
+    def _evaluate_live(self, algo, seed: int):
+        """Deterministic episodes of the policy as it is now (in-process for built-in scenes)."""
+        from ..evaluate.policy import live_policies
+        from ..evaluate.rollout import evaluate
+
+        cfg = self.config
+        return evaluate(None, cfg.scene, episodes=cfg.confirm_episodes, seed=seed, num_areas=cfg.num_areas,
+                        mode="inprocess" if cfg.scene_name else "player", params=cfg.env_params,
+                        behavior=cfg.behavior, policies=live_policies(algo))
+
+    def _initialize_from(self, algo, path: Path) -> None:
+        """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""
+        if (path / "checkpoints").is_dir():
+            found = sorted(p for p in (path / "checkpoints").glob("checkpoint_*") if (p / ".complete").exists())
+            if not found:
+                raise RuntimeError(f"init_path {path} has no complete checkpoint to start from")
+            path = found[-1]
+        modules = path / "learner_group" / "learner" / "rl_module"
+        if not modules.is_dir():
+            raise RuntimeError(f"init_path {path} is neither a run folder nor a checkpoint (no {modules.relative_to(path)})")
+        algo.restore_from_path(str(modules.resolve()), component="learner_group/learner/rl_module")
+        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+        self.emit({"event": "log", "message": f"weights initialised from {path}"})
+
+    def _checkpoint_due(self, last: dict) -> bool:
+        interval = self.config.checkpoint_interval
+        if interval is None:
+            return last["iteration"] % self.config.checkpoint_every == 0
+        return last["env_steps"] // interval > self._last_checkpoint_steps // interval
+
     def _record(self, result: dict, offset: dict, elapsed: float, board) -> dict:
+        from .rllib_setup import EPISODES
+
         runners = result.get("env_runners", {})
         learners = result.get("learners", {})
         modules = [v for k, v in learners.items() if k != "__all_modules__" and isinstance(v, dict)]
         learner = {k: float(np.mean([m[k] for m in modules if k in m])) for k in
-                   ("policy_loss", "vf_loss", "entropy", "mean_kl_loss") if any(k in m for m in modules)}
+                   ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "curr_entropy_coeff")
+                   if any(k in m for m in modules)}
         steps = int(runners.get("num_env_steps_sampled_lifetime", 0))
         elapsed_total = offset["time_s"] + elapsed
         new_steps = steps - offset["env_steps"]
         rate = new_steps / elapsed if elapsed > 0 else 0.0
+        ended = self.window.add(runners.get(EPISODES) or [])
+        behaviors = self.trained if len(self.trained) > 1 else None
         event = {
             "event": "iteration",
             "iteration": int(result.get("training_iteration", 0)),
@@ -187,48 +270,69 @@ class Driver:
             "time_s": round(elapsed_total, 3),
             "steps_per_s": round(rate, 1),
             "eta_s": round((self.config.steps - steps) / rate, 1) if rate > 0 and steps < self.config.steps else 0.0,
-            "episode_return_mean": _num(runners.get("unity_episode_return_mean")),
-            "episode_return_min": _num(runners.get("unity_episode_return_min")),
-            "episode_return_max": _num(runners.get("unity_episode_return_max")),
-            "episode_length_mean": _num(runners.get("unity_episode_length_mean")),
-            "episodes": int(runners.get("unity_episodes", 0) or 0),
-            "episodes_window": min(int(runners.get("unity_episodes", 0) or 0), 100),
+            # the moving window of the last `return_window` finished episodes, carried across iterations
+            **self.window.stats(behaviors),
+            # the episodes that ended in this iteration alone
+            **iteration_stats(ended),
             "policy_loss": _num(learner.get("policy_loss")),
             "vf_loss": _num(learner.get("vf_loss")),
             "entropy": _num(learner.get("entropy")),
             "kl": _num(learner.get("mean_kl_loss")),
+            "entropy_coeff": _num(learner.get("curr_entropy_coeff")),
+            "lr": _num(_current_lr(learners)),
             "player_restarts": int(runners.get("num_env_step_failures", 0) or 0),
         }
-        # An iteration in which no episode ended (long 3DBall episodes of a good policy) reports no
-        # returns: the last 100 episodes are still the last ones seen, so their statistics stand.
-        window = ("episode_return_mean", "episode_return_min", "episode_return_max", "episode_length_mean")
-        if event["episode_return_mean"] is None and self.last_window:
-            event.update(self.last_window)
-        elif event["episode_return_mean"] is not None:
-            self.last_window = {k: event[k] for k in window}
-        if len(getattr(self, "trained", [])) > 1:  # one policy per behavior: each one's return too
-            for b in self.trained:
-                event[f"episode_return_mean/{b}"] = _num(runners.get(f"unity_episode_return_mean/{b}"))
         self.emit(event)
+        self._summary_line(event, steps - new_steps)
         for key in ("episode_return_mean", "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s"):
             if event[key] is not None:
                 board.add_scalar(key, event[key], steps)
         board.flush()
         return event
 
+    def _summary_line(self, event: dict, before: int) -> None:
+        """mlagents' summary_freq: a line in the log each time the steps pass a multiple of it."""
+        freq = self.config.summary_freq
+        if not freq or event["env_steps"] // freq == before // freq:
+            return
+        mean = event["episode_return_mean"]
+        text = "no episode finished yet" if mean is None else (
+            f"mean return {mean:.3f} (std {event['episode_return_std']:.3f}) over the last "
+            f"{event['episodes_window']} episodes")
+        self.emit({"event": "log", "message": f"step {event['env_steps']}: {text}; {event['time_s']:.1f} s"})
+
     def _checkpoint(self, algo, last: dict) -> None:
         path = self.dir / "checkpoints" / f"checkpoint_{last['iteration']:06d}"
         if (path / ".complete").exists():
             return
         algo.save_to_path(str(path))
-        progress = {k: last[k] for k in ("env_steps", "time_s")}
+        # what RLlib does not restore: wall time, and the return window (a resumed run goes on with it)
+        progress = {"env_steps": last["env_steps"], "time_s": last["time_s"], "window": self.window.state()}
         (path / PROGRESS_FILE).write_text(json.dumps(progress))
         (path / ".complete").touch()  # written last: a killed save is never taken for a checkpoint
+        self._last_checkpoint_steps = last["env_steps"]
         self.emit({"event": "checkpoint", "path": str(path), "env_steps": last["env_steps"]})
+        keep = self.config.keep_checkpoints
+        if keep:  # the newest `keep` complete ones stay; a half-written one is never what is removed
+            import shutil
+
+            complete = sorted(p for p in path.parent.glob("checkpoint_*") if (p / ".complete").exists())
+            for old in complete[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
 
     def _latest_checkpoint(self):
         found = sorted(p for p in (self.dir / "checkpoints").glob("checkpoint_*") if (p / ".complete").exists())
         return found[-1] if found else None
+
+
+def _current_lr(learners: dict):
+    """The learning rate in use (it decays under a linear schedule); RLlib reports it per optimizer."""
+    for module in learners.values():
+        if isinstance(module, dict):
+            for key, value in module.items():
+                if key.endswith("default_optimizer_learning_rate"):
+                    return value
+    return None
 
 
 def _num(value):

@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from .config import TrainConfig
+from .config import SCHEDULES, TrainConfig
 
 # What each setting means, for --help, `%unity_train?` and the widget panel.
 HELP = {
     "algorithm": "RLlib algorithm: PPO (default), APPO, IMPALA, SAC (continuous actions), DQN (discrete actions)",
     "steps": "agent steps to train for (every agent's step counts)",
-    "target_return": "stop early once the mean return over the last 100 episodes reaches this",
+    "target_return": "stop early once the mean return over the last --return-window episodes reaches this and "
+                     "--confirm-episodes deterministic episodes confirm it; 'off' trains for all --steps",
+    "return_window": "finished episodes in the moving mean/min/max return (default 100; every agent's episode counts)",
+    "confirm_episodes": "deterministic episodes that must confirm a reached target before training stops (default 100)",
     "lr": "learning rate (e.g. 3e-4)",
     "gamma": "discount factor, 0-1 (default 0.99)",
     "lambda_": "GAE lambda, 0-1 (default 0.95)",
@@ -26,9 +29,14 @@ HELP = {
     "num_epochs": "passes over each batch",
     "entropy_coeff": "entropy bonus (mlagents: beta)",
     "clip_param": "PPO clip range (mlagents: epsilon; default 0.2)",
+    "lr_schedule": "learning rate over the run: constant (default) or linear (decays to ~0 at --steps)",
+    "entropy_schedule": "entropy bonus over the run: constant (default) or linear (decays to 1e-5 at --steps)",
+    "clip_schedule": "PPO clip range over the run: constant (default) or linear (decays to 0.1 at --steps)",
+    "time_horizon": "agent steps collected per trajectory piece before the value function bootstraps (mlagents: time_horizon)",
     "hidden_units": "units per hidden layer of the policy network",
     "num_layers": "hidden layers of the policy network",
     "normalize": "normalise observations with a running mean/std",
+    "shared_critic": "policy and value function share their hidden layers (default: separate)",
     "num_areas": "copies of the training area per Unity process (more agents per step)",
     "num_env_runners": "extra processes collecting experience, each with its own Unity (default 0)",
     "mode": "built-in scenes: 'player' through the Unity protocol (default) or 'inprocess' (faster, same trajectories)",
@@ -36,6 +44,10 @@ HELP = {
     "address": "Ray cluster address, e.g. 10.0.0.5:6379 (default: this machine, or $RAY_ADDRESS)",
     "unity_timeout": "seconds a Unity process may take to start or answer a step (default 30)",
     "checkpoint_every": "training iterations between checkpoints (default 10)",
+    "checkpoint_interval": "agent steps between checkpoints (mlagents' checkpoint_interval; replaces --checkpoint-every)",
+    "keep_checkpoints": "keep only the newest N checkpoints (default: keep all)",
+    "summary_freq": "agent steps between summary lines in the run's log (mlagents' summary_freq)",
+    "init_path": "start from the trained weights of a run folder or checkpoint (mlagents' init_path)",
     "behavior": "train only this behavior of a scene with several",
 }
 
@@ -57,6 +69,16 @@ def _typed(kind: str):
 
     convert.__name__ = kind  # argparse names the type in its messages
     return convert
+
+
+def target_value(text: str):
+    """An argparse type for --target-return: a number, or 'off' (train for all the steps)."""
+    if text.strip().lower() == "off":
+        return "off"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'off', got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
@@ -86,12 +108,16 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if f.name in _SKIP:
             continue
         flag, kind = flag_name(f.name), str(f.type)
-        if kind.startswith("bool"):
+        if f.name == "target_return":
+            parser.add_argument(flag, dest=f.name, type=target_value, metavar="X|off", help=HELP[f.name])
+        elif kind.startswith("bool"):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=HELP[f.name])
         elif kind.startswith("int"):
             parser.add_argument(flag, dest=f.name, type=_typed("int"), metavar="N", help=HELP[f.name])
         elif kind.startswith("float"):
             parser.add_argument(flag, dest=f.name, type=_typed("float"), metavar="X", help=HELP[f.name])
+        elif f.name.endswith("_schedule"):
+            parser.add_argument(flag, dest=f.name, choices=SCHEDULES, help=HELP[f.name])
         else:
             parser.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=HELP[f.name])
     parser.add_argument("--param", dest="env_params", type=_param, action="append", metavar="NAME=VALUE",

@@ -1,29 +1,47 @@
-"""Unity's mlagents-learn trainer YAML, read into unity-nb settings.
+"""Unity's mlagents-learn trainer YAML, read into unity-nb settings, key by key.
 
     behaviors:
       3DBall:
         trainer_type: ppo
         hyperparameters: {batch_size: 64, buffer_size: 12000, learning_rate: 3.0e-4,
-                          beta: 1.0e-3, epsilon: 0.2, lambd: 0.99, num_epoch: 3}
+                          beta: 1.0e-3, epsilon: 0.2, lambd: 0.99, num_epoch: 3,
+                          learning_rate_schedule: linear}
         network_settings: {normalize: true, hidden_units: 128, num_layers: 2}
         reward_signals: {extrinsic: {gamma: 0.99, strength: 1.0}}
         max_steps: 500000
         time_horizon: 1000
         summary_freq: 12000
 
-Settings with no RLlib counterpart that change nothing essential (summary
-frequency, checkpoint keeping, learning-rate schedule) are accepted; anything
-else unknown is an error naming its place in the file.
+Every key either means here what it means in mlagents-learn or is refused with
+a message naming it; nothing is accepted and ignored. A key the file leaves out
+takes mlagents-learn's default (so the same file trains the same way), except
+the kit's own settings (early stopping, mode, ...), which keep the kit's. The
+table of keys, what the kit does with each and how it differs is in
+``docs/trainer-yaml.md``.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
-from .config import ConfigError
+from .errors import ConfigError
 
 TRAINERS = {"ppo": "PPO", "sac": "SAC"}
-HYPERPARAMETERS = {
+LATER = "is not yet supported by unity-nb"  # keys that belong to later work
+
+# mlagents-learn's defaults (ml-agents settings.py), for keys a file leaves out.
+COMMON_DEFAULTS: dict[str, Any] = {
+    "lr": 3e-4, "hidden_units": 128, "num_layers": 2, "normalize": False, "gamma": 0.99, "steps": 500_000,
+    "time_horizon": 64, "summary_freq": 50_000, "checkpoint_interval": 500_000, "keep_checkpoints": 5, "num_areas": 1,
+}
+TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ppo": {**COMMON_DEFAULTS, "minibatch_size": 1024, "train_batch_size": 10240, "entropy_coeff": 5e-3,
+            "clip_param": 0.2, "lambda_": 0.95, "num_epochs": 3, "shared_critic": False},
+    "sac": {**COMMON_DEFAULTS, "train_batch_size": 128},  # SAC's batch_size: steps per update from its replay
+}
+
+PPO_HYPERPARAMETERS = {
     "batch_size": "minibatch_size",
     "buffer_size": "train_batch_size",
     "learning_rate": "lr",
@@ -31,94 +49,281 @@ HYPERPARAMETERS = {
     "epsilon": "clip_param",
     "lambd": "lambda_",
     "num_epoch": "num_epochs",
+    "shared_critic": "shared_critic",
+    "learning_rate_schedule": "lr_schedule",
+    "beta_schedule": "entropy_schedule",
+    "epsilon_schedule": "clip_schedule",
 }
-ACCEPTED_HYPERPARAMETERS = {"learning_rate_schedule", "beta_schedule", "epsilon_schedule", "shared_critic"}
+SAC_HYPERPARAMETERS = {"batch_size": "train_batch_size", "learning_rate": "lr", "learning_rate_schedule": "lr_schedule"}
+SAC_LATER = {"buffer_size", "buffer_init_steps", "tau", "steps_per_update", "save_replay_buffer", "init_entcoef",
+             "reward_signal_steps_per_update"}
 NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normalize": "normalize"}
-ACCEPTED_NETWORK = {"vis_encode_type", "memory", "goal_conditioning_type", "deterministic"}
-ACCEPTED_TOP = {"time_horizon", "summary_freq", "keep_checkpoints", "checkpoint_interval", "threaded",
-                "even_checkpoints", "init_path"}
-IGNORED_SECTIONS = {"env_settings", "engine_settings", "checkpoint_settings", "torch_settings", "debug",
-                    "default_settings"}
+# Keys of camera and goal sensors: they change nothing on the vector observations the kit trains
+# (as in mlagents-learn); camera scenes are refused at training until their encoders exist.
+VISUAL_ENCODERS = {"simple", "nature_cnn", "resnet", "match3", "fully_connected"}
+GOAL_CONDITIONING = {"hyper", "none"}
+BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
+                "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
+                "init_path": "init_path"}
+BEHAVIOR_LATER = {"self_play", "behavioral_cloning"}
+REWARD_LATER = {"gail", "curiosity", "rnd"}
+ENV_SETTINGS = {"env_path": "scene", "num_areas": "num_areas", "seed": "seed", "timeout_wait": "unity_timeout"}
+# Keys refused unless they hold mlagents-learn's default (which asks for nothing the kit does not do):
+# key -> (that default, why and what to do instead).
+_RESTARTS = "a crashed Unity process is always replaced (player_restarts counts them); remove it"
+ENV_REFUSED = {
+    "base_port": (5005, "the kit picks free ports on 127.0.0.1 itself; remove base_port"),
+    "env_args": (None, "extra command-line arguments for the build are not passed on; remove env_args"),
+    "max_lifetime_restarts": (10, _RESTARTS),
+    "restarts_rate_limit_n": (1, _RESTARTS),
+    "restarts_rate_limit_period_s": (60, _RESTARTS),
+}
+CHECKPOINT_REFUSED = {
+    "run_id": ("ppo", "run ids are made by the run store; remove it"),
+    "results_dir": ("results", "use --runs-dir / runs_dir= / UNITY_NB_RUNS"),
+    "resume": (False, "use `unity-nb resume RUN_ID` (or unity_nb.resume)"),
+    "force": (False, "every run gets a new folder; remove it"),
+    "inference": (False, "use run.evaluate() or `%unity_eval` to play a trained policy"),
+    "load_model": (False, "use init_path (or checkpoint_settings.initialize_from) to start from trained weights"),
+    "train_model": (False, "remove it: every unity-nb run trains"),
+}
 
 
 def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """unity-nb settings (TrainConfig keys) for one behavior of an mlagents-learn trainer file."""
     behaviors = data.get("behaviors")
     if not isinstance(behaviors, dict) or not behaviors:
         raise ConfigError(f"{source}: 'behaviors' must map a behavior name to its trainer settings")
     if len(behaviors) > 1:
         raise ConfigError(
-            f"{source}: behaviors: {len(behaviors)} behaviors given ({', '.join(behaviors)}); "
+            f"{source}: behaviors: {len(behaviors)} behaviors given ({', '.join(map(str, behaviors))}); "
             "unity-nb trains one behavior per run: keep the one for your scene"
         )
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "behaviors":
-            continue
-        if key == "environment_parameters":
-            out["env_params"] = _environment_parameters(value, source)
-        elif key not in IGNORED_SECTIONS:
-            raise ConfigError(f"{source}: unknown top-level key {key!r}")
     (name, settings), = behaviors.items()
     where = f"{source}: behaviors.{name}"
     if not isinstance(settings, dict):
         raise ConfigError(f"{where}: expected trainer settings, got {settings!r}")
-    out["behavior"] = str(name)
+    defaults = data.get("default_settings") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{source}: default_settings: expected trainer settings, got {defaults!r}")
+    settings = _merged(defaults, settings)  # as mlagents-learn: default_settings under every behavior
+
+    out: dict[str, Any] = {"behavior": str(name)}
+    for key, value in data.items():
+        if key in ("behaviors", "default_settings"):
+            continue
+        elif key == "environment_parameters":
+            out["env_params"] = _environment_parameters(value, f"{source}: environment_parameters")
+        elif key == "env_settings":
+            _env_settings(value, f"{source}: env_settings", out)
+        elif key == "checkpoint_settings":
+            _checkpoint_settings(value, f"{source}: checkpoint_settings", out)
+        elif key == "engine_settings":
+            _engine_settings(value, f"{source}: engine_settings")
+        elif key == "torch_settings":
+            _mapping(value, f"{source}: torch_settings")
+            for k, v in value.items():
+                if k != "device" or v not in (None, "cpu"):
+                    raise ConfigError(f"{source}: torch_settings.{k}: {v!r} is not supported; unity-nb trains on "
+                                      "the CPU (remove torch_settings or set device: cpu)")
+        elif key == "debug":
+            if value not in (False, None):
+                raise ConfigError(f"{source}: debug: {value!r} is not supported; the run's logs/ folder holds the "
+                                  "driver's log (remove debug)")
+        else:
+            raise ConfigError(f"{source}: unknown top-level key {key!r}")
+
+    trainer = settings.get("trainer_type", "ppo")
+    if trainer == "poca":
+        raise ConfigError(f"{where}.trainer_type: poca {LATER} (cooperative groups); use ppo")
+    if trainer not in TRAINERS:
+        raise ConfigError(f"{where}.trainer_type: {trainer!r} is not supported; use one of {', '.join(TRAINERS)}")
+    out["algorithm"] = TRAINERS[trainer]
+    for key, value in TRAINER_DEFAULTS[trainer].items():
+        out.setdefault(key, value)
     for key, value in settings.items():
         if key == "trainer_type":
-            if value not in TRAINERS:
-                raise ConfigError(f"{where}.trainer_type: {value!r} is not supported; use one of {', '.join(TRAINERS)}")
-            out["algorithm"] = TRAINERS[value]
+            continue
         elif key == "hyperparameters":
-            _section(value, HYPERPARAMETERS, ACCEPTED_HYPERPARAMETERS, f"{where}.hyperparameters", out)
+            _hyperparameters(value, trainer, f"{where}.hyperparameters", out)
         elif key == "network_settings":
-            _section(value, NETWORK, ACCEPTED_NETWORK, f"{where}.network_settings", out)
+            _network_settings(value, f"{where}.network_settings", out)
         elif key == "reward_signals":
             _reward_signals(value, f"{where}.reward_signals", out)
-        elif key == "max_steps":
-            out["steps"] = int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-        elif key not in ACCEPTED_TOP:
+        elif key in BEHAVIOR_TOP:
+            out[BEHAVIOR_TOP[key]] = _whole(value) if key != "init_path" else value
+        elif key == "even_checkpoints":
+            if value not in (True, False):
+                raise ConfigError(f"{where}.even_checkpoints: must be true or false, got {value!r}")
+            out["_even_checkpoints"] = value
+        elif key == "threaded":
+            if value not in (False, True):
+                raise ConfigError(f"{where}.threaded: must be true or false, got {value!r}")
+            if value:
+                raise ConfigError(f"{where}.threaded: true is not supported: unity-nb samples and learns in turn, "
+                                  "as mlagents-learn with threaded: false (remove it, or use algorithm APPO to learn "
+                                  "while sampling)")
+        elif key in BEHAVIOR_LATER:
+            raise ConfigError(f"{where}.{key} {LATER}; remove it to train with the extrinsic reward alone")
+        else:
             raise ConfigError(f"{where}: unknown key {key!r}")
+    if out.pop("_even_checkpoints", False):  # keep_checkpoints evenly spaced over the budget
+        steps, keep = out.get("steps"), out.get("keep_checkpoints")
+        if isinstance(steps, int) and isinstance(keep, int) and keep > 0:
+            out["checkpoint_interval"] = max(1, steps // keep)
+    if trainer == "ppo":  # beta and epsilon follow the learning rate's schedule unless given (mlagents-learn)
+        out.setdefault("lr_schedule", "linear")
+        out.setdefault("entropy_schedule", out["lr_schedule"])
+        out.setdefault("clip_schedule", out["lr_schedule"])
+    else:
+        out.setdefault("lr_schedule", "constant")
     return out
 
 
-def _section(values, mapping, accepted, where, out):
+def _merged(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _mapping(values, where):
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+
+
+def _whole(value):
+    """mlagents-learn reads 5.0e5 as 500000; anything else is left for TrainConfig to refuse by name."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _schedule(value, where):
+    if value not in ("constant", "linear"):
+        raise ConfigError(f"{where}: must be 'constant' or 'linear', got {value!r}")
+    return value
+
+
+def _hyperparameters(values, trainer, where, out):
+    _mapping(values, where)
+    mapping = PPO_HYPERPARAMETERS if trainer == "ppo" else SAC_HYPERPARAMETERS
     for key, value in values.items():
         if key in mapping:
-            out[mapping[key]] = value
-        elif key not in accepted:
-            raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(sorted(set(mapping) | accepted))}")
+            name = mapping[key]
+            out[name] = _schedule(value, f"{where}.{key}") if name.endswith("_schedule") else _whole(value)
+        elif trainer == "sac" and key in SAC_LATER:
+            raise ConfigError(f"{where}.{key} (sac) {LATER}; RLlib's SAC replay settings are the kit's own: "
+                              "remove it")
+        else:
+            known = sorted(set(mapping) | (SAC_LATER if trainer == "sac" else set()))
+            raise ConfigError(f"{where}: unknown key {key!r} for trainer_type {trainer}; known: {', '.join(known)}")
+
+
+def _network_settings(values, where, out):
+    _mapping(values, where)
+    for key, value in values.items():
+        if key in NETWORK:
+            out[NETWORK[key]] = _whole(value)
+        elif key == "vis_encode_type":
+            if value not in VISUAL_ENCODERS:
+                raise ConfigError(f"{where}.vis_encode_type: must be one of {', '.join(sorted(VISUAL_ENCODERS))}, "
+                                  f"got {value!r}")
+        elif key == "goal_conditioning_type":
+            if value not in GOAL_CONDITIONING:
+                raise ConfigError(f"{where}.goal_conditioning_type: must be one of {', '.join(sorted(GOAL_CONDITIONING))}, "
+                                  f"got {value!r}")
+        elif key == "memory":
+            if value is not None:
+                raise ConfigError(f"{where}.memory {LATER} (recurrent policies); remove it")
+        elif key == "deterministic":
+            if value not in (False, True):
+                raise ConfigError(f"{where}.deterministic: must be true or false, got {value!r}")
+            if value:
+                raise ConfigError(f"{where}.deterministic: true is not supported: training samples its actions "
+                                  "(evaluation, videos and export act deterministically anyway); remove it")
+        else:
+            known = sorted(set(NETWORK) | {"vis_encode_type", "goal_conditioning_type", "memory", "deterministic"})
+            raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(known)}")
 
 
 def _reward_signals(values, where, out):
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    _mapping(values, where)
     for signal, settings in values.items():
+        if signal in REWARD_LATER:
+            raise ConfigError(f"{where}.{signal} {LATER}; remove it to train with the extrinsic reward alone")
         if signal != "extrinsic":
-            raise ConfigError(f"{where}.{signal}: only the extrinsic reward signal is supported")
-        if not isinstance(settings, dict):
-            raise ConfigError(f"{where}.extrinsic: expected a mapping, got {settings!r}")
+            raise ConfigError(f"{where}.{signal}: unknown reward signal; known: extrinsic, {', '.join(sorted(REWARD_LATER))}")
+        _mapping(settings, f"{where}.extrinsic")
         for key, value in settings.items():
             if key == "gamma":
                 out["gamma"] = value
             elif key == "strength":
                 if value != 1.0:
-                    raise ConfigError(f"{where}.extrinsic.strength: only 1.0 is supported, got {value!r}")
-            elif key != "network_settings":
-                raise ConfigError(f"{where}.extrinsic: unknown key {key!r}")
+                    raise ConfigError(f"{where}.extrinsic.strength: only 1.0 is supported, got {value!r} "
+                                      "(scale the rewards in your scene instead)")
+            elif key == "network_settings":
+                # mlagents-learn builds no network for the extrinsic signal: these settings do nothing there either
+                _network_settings(settings[key] or {}, f"{where}.extrinsic.network_settings", {})
+            else:
+                raise ConfigError(f"{where}.extrinsic: unknown key {key!r}; known: gamma, strength, network_settings")
 
 
-def _environment_parameters(values, source):
-    if not isinstance(values, dict):
-        raise ConfigError(f"{source}: environment_parameters must be a mapping, got {values!r}")
+def _env_settings(values, where, out):
+    _mapping(values, where)
+    for key, value in values.items():
+        if key in ENV_SETTINGS:
+            if key == "seed" and value == -1:  # mlagents-learn: -1 draws a seed (the run folder records it)
+                value = random.randrange(2**31)
+            out[ENV_SETTINGS[key]] = value
+        elif key == "num_envs":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where}.num_envs: must be a whole number >= 1, got {value!r}")
+            out["num_env_runners"] = 0 if value == 1 else value  # one Unity process per env runner
+        elif key in ENV_REFUSED:
+            _refuse_unless_default(ENV_REFUSED[key], value, f"{where}.{key}")
+        else:
+            raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(sorted(set(ENV_SETTINGS) | set(ENV_REFUSED) | {'num_envs'}))}")
+
+
+def _checkpoint_settings(values, where, out):
+    _mapping(values, where)
+    for key, value in values.items():
+        if key == "initialize_from":
+            if value is not None:
+                out["init_path"] = value
+        elif key in CHECKPOINT_REFUSED:
+            _refuse_unless_default(CHECKPOINT_REFUSED[key], value, f"{where}.{key}")
+        else:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+
+
+def _refuse_unless_default(rule, value, where):
+    default, why = rule
+    if value != default or type(value) is not type(default):
+        raise ConfigError(f"{where}: {value!r} is not supported: {why}")
+
+
+def _engine_settings(values, where):
+    _mapping(values, where)
+    for key, value in values.items():
+        if key == "no_graphics" and value in (True, False):
+            continue  # training runs without graphics anyway; videos render in the kit
+        raise ConfigError(f"{where}.{key}: not supported: the kit runs Unity with its own engine settings "
+                          "(no graphics, fastest time scale); remove it")
+
+
+def _environment_parameters(values, where):
+    _mapping(values, where)
     params = {}
     for key, value in values.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             params[key] = float(value)
+        elif isinstance(value, dict) and "curriculum" in value:
+            raise ConfigError(f"{where}.{key}: curriculum {LATER}; give a constant value")
+        elif isinstance(value, dict) and "sampler_type" in value:
+            raise ConfigError(f"{where}.{key}: sampler ({value['sampler_type']}) {LATER}; give a constant value "
+                              "(or change it between episodes with env.set_param)")
         else:
-            raise ConfigError(
-                f"{source}: environment_parameters.{key}: only constant values are supported (samplers and "
-                "curricula: use env.set_param / the environment parameters side channel)"
-            )
+            raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
     return params

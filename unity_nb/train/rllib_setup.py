@@ -9,9 +9,8 @@ env step; RLlib's ``restart_failed_sub_environments`` then builds a new env
 
 from __future__ import annotations
 
-import logging
-
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.tune.registry import register_env
 
@@ -19,13 +18,16 @@ from ..envs.behaviors_env import UnityBehaviorsEnv, behavior_of
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
-from .config import ConfigError, TrainConfig
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.schedules.scheduler import Scheduler
+
+from .config import SCHEDULE_FLOORS, ConfigError, TrainConfig
 
 ENV_NAME = "unity_nb_agents"
 ENV_NAME_BEHAVIORS = "unity_nb_behaviors"
-WINDOW = 100  # episodes in the moving mean/min/max, as in the Unity benchmarks
-
-logger = logging.getLogger(__name__)
+# Every finished agent episode as (behavior, return, length), a list the driver reads once per
+# iteration (RLlib's own windows restart each iteration: the driver keeps the true last-N window).
+EPISODES = "unity_episodes"
 
 
 def _open(ctx, view):
@@ -83,7 +85,7 @@ def count_agents(config: TrainConfig) -> int:
 
 
 class UnityEpisodeMetrics(RLlibCallback):
-    """Logs each agent episode's return and length as Unity counted them (and per behavior)."""
+    """Reports each finished agent episode's return and length as Unity counted them (and its behavior)."""
 
     def on_episode_step(self, *, episode, metrics_logger=None, **kwargs):
         if metrics_logger is None:
@@ -94,14 +96,47 @@ class UnityEpisodeMetrics(RLlibCallback):
         for agent, info in (infos.items() if multi else [(None, infos)]):
             if not isinstance(info, dict) or "episode_return" not in info:
                 continue
-            value = float(info["episode_return"])
-            for suffix in [""] + ([] if agent is None else [f"/{behavior_of(agent)}"]):
-                for reduce in ("mean", "min", "max"):
-                    metrics_logger.log_value(f"unity_episode_return_{reduce}{suffix}", value, reduce=reduce,
-                                             window=WINDOW)
-            metrics_logger.log_value("unity_episode_length_mean", int(info["episode_length"]), reduce="mean",
-                                     window=WINDOW)
-            metrics_logger.log_value("unity_episodes", 1, reduce="lifetime_sum")
+            behavior = "" if agent is None else behavior_of(agent)
+            finished = (behavior, float(info["episode_return"]), int(info["episode_length"]))
+            metrics_logger.log_value(EPISODES, finished, reduce="item_series")
+
+
+class ScheduledClipPPOLearner(PPOTorchLearner):
+    """RLlib's PPO learner whose clip range follows a schedule, as its entropy coefficient can
+    (mlagents' epsilon_schedule); RLlib has no clip schedule of its own."""
+
+    def build(self) -> None:
+        super().build()
+        self.clip_scheduler = Scheduler(fixed_value_or_schedule=self.config.learner_config_dict["clip_schedule"],
+                                        framework="torch", device=self._device)
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        clip = float(self.clip_scheduler.get_current_value())
+        return super().compute_loss_for_module(module_id=module_id, config=_ClipRange(config, clip), batch=batch,
+                                               fwd_out=fwd_out)
+
+    def after_gradient_based_update(self, *, timesteps) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        self.clip_scheduler.update(timestep=timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+
+
+class _ClipRange:
+    """A module's (frozen) PPO config with the scheduled clip range in place of the fixed one."""
+
+    def __init__(self, config, clip_param: float):
+        self._config, self.clip_param = config, clip_param
+
+    def __getattr__(self, name):
+        return getattr(self._config, name)
+
+
+def schedule(config: TrainConfig, key: str):
+    """A setting's value, or RLlib's [[step, value], ...] when it decays linearly over the step budget."""
+    value = getattr(config, key)
+    kind = {"lr": config.lr_schedule, "entropy_coeff": config.entropy_schedule, "clip_param": config.clip_schedule}[key]
+    if kind == "constant" or value is None:
+        return value
+    return [[0, value], [config.steps, min(value, SCHEDULE_FLOORS[key])]]
 
 
 def _policy_of(agent_id, episode=None, **kwargs) -> str:
@@ -130,16 +165,18 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             "does not ship yet; try Basic or 3DBall (GridWorld works as an environment: unity_nb.envs.make)"
         )
     algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
-    # "auto" derives it from the batch size, which the asynchronous algorithms do not support
-    fragment = 50 if config.algorithm in ("APPO", "IMPALA") else "auto"
+    # A trajectory piece per agent: time_horizon steps (mlagents' cut, bootstrapped from the value
+    # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
+    fragment = config.time_horizon or (50 if config.algorithm in ("APPO", "IMPALA") else "auto")
     hidden = [config.hidden_units] * config.num_layers
+    model = {"fcnet_hiddens": hidden, "vf_share_layers": config.shared_critic}
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
         register_env(ENV_NAME, make_env)
         algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0]})
         algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=count_agents(config),
                          gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
-        algo.rl_module(model_config={"fcnet_hiddens": hidden})
+        algo.rl_module(model_config=model)
     else:  # one policy per behavior
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
         from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -150,28 +187,31 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
                          num_cpus_per_env_runner=1)
         algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
         algo.rl_module(rl_module_spec=MultiRLModuleSpec(
-            rl_module_specs={b: RLModuleSpec(model_config={"fcnet_hiddens": hidden}) for b in trained}))
+            rl_module_specs={b: RLModuleSpec(model_config=model) for b in trained}))
     if config.normalize:
         from ray.rllib.connectors.env_to_module import MeanStdFilter
 
         algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter())
     wanted = {
-        "lr": config.lr,
+        "lr": schedule(config, "lr"),
         "gamma": config.gamma,
         "lambda_": config.lambda_,
         "train_batch_size_per_learner": config.train_batch_size,
         "minibatch_size": config.minibatch_size,
         "num_epochs": config.num_epochs,
-        "entropy_coeff": config.entropy_coeff,
+        "entropy_coeff": schedule(config, "entropy_coeff"),
         "clip_param": config.clip_param,
     }
+    if config.algorithm == "PPO" and config.clip_schedule != "constant":
+        algo.learners(learner_class=ScheduledClipPPOLearner,
+                      learner_config_dict={"clip_schedule": schedule(config, "clip_param")})
     if config.algorithm in ("APPO", "IMPALA"):  # they learn from whole fragments, not minibatches
         wanted["minibatch_size"] = None
     if config.algorithm == "SAC":  # SAC learns actor, critic and temperature with rates of their own
-        wanted.update(lr=None, actor_lr=config.lr, critic_lr=config.lr, alpha_lr=config.lr)
+        rate = schedule(config, "lr")
+        wanted.update(lr=None, actor_lr=rate, critic_lr=rate, alpha_lr=rate)
     algo.training(**{k: v for k, v in wanted.items() if hasattr(algo, k)})
     algo.fault_tolerance(restart_failed_sub_environments=True)
     algo.callbacks(UnityEpisodeMetrics)
     algo.debugging(seed=config.seed, log_level="ERROR")
-    algo.reporting(metrics_num_episodes_for_smoothing=WINDOW)
     return algo
