@@ -144,6 +144,7 @@ def _train(args) -> int:
     run = train(args.scene, config=args.config, runs_dir=args.runs_dir, **config_overrides(args))
     config = run.config
     print(f"unity-nb: run {run.id} ({config.algorithm} on {config.scene}, {config.steps} steps) -> {run.path}", flush=True)
+    print(f"unity-nb: settings: {settings_line(config)}", flush=True)
     try:
         last = _progress(run, config.steps)
     except KeyboardInterrupt:
@@ -151,26 +152,62 @@ def _train(args) -> int:
         run.stop()
         last = run.last()
     status = run.status
+    ret = last.get("episode_return_mean")
+    window = "-" if ret is None else f"{ret:.3f} over the last {last.get('episodes_window')} episodes"
     print(f"unity-nb: run {run.id} {status['state']} after {last.get('env_steps', 0)} steps in "
-          f"{last.get('time_s', 0):.1f} s; mean return {last.get('episode_return_mean')}")
+          f"{last.get('time_s', 0):.1f} s; mean return {window}")
+    if config.target is not None:
+        check = status.get("confirmation")
+        if status.get("target_reached"):
+            print(f"unity-nb: target {config.target} reached and confirmed: {check['episodes']} deterministic "
+                  f"episodes, mean {check['mean']:.3f} (at {check['env_steps']} steps)")
+        elif check:
+            print(f"unity-nb: target {config.target} not reached: the last check ({check['episodes']} deterministic "
+                  f"episodes at {check['env_steps']} steps) gave mean {check['mean']:.3f}")
+        else:
+            print(f"unity-nb: target {config.target} not reached within {config.steps} steps")
     if status["state"] == "failed":
         print(f"unity-nb: error: {status.get('error')} (log: {run.path / 'logs'})", file=sys.stderr)
         return 1
     checkpoint = run.latest_checkpoint()
     print(f"unity-nb: checkpoint {checkpoint}")
     if args.eval_episodes > 0 and checkpoint is not None:
-        try:
-            result = run.evaluate(episodes=args.eval_episodes)
-        except NotImplementedError as err:
-            print(f"unity-nb: no evaluation: {err}")
-            return 0
-        table = result.table()
-        bench = next((c.benchmark_return for n, c in __import__("unity_nb.envs", fromlist=["SCENES"]).SCENES.items()
-                      if n == config.scene_name), None)
-        verdict = "" if bench is None else f" (benchmark {bench}: {'reached' if table['mean'] >= bench - 1e-6 else 'not reached'})"
-        print(f"unity-nb: {table['episodes']} deterministic episodes: mean {table['mean']:.3f}, min {table['min']:.3f}, "
-              f"max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
+        from .envs import SCENES
+
+        result = run.evaluate(episodes=args.eval_episodes)
+        bench = SCENES[config.scene_name].benchmark_return if config.scene_name else None
+        for name, table in result.rows().items():
+            if name == "all" and len(result.rows()) > 1:
+                continue
+            verdict = "" if bench is None else f" (benchmark {bench}: {'reached' if table['mean'] >= bench - 1e-6 else 'not reached'})"
+            who = "" if name == "all" else f"{name}: "
+            print(f"unity-nb: {who}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
+                  f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
     return 0
+
+
+def settings_line(config) -> str:
+    """The settings a run trains with, in one line (scene defaults included)."""
+    def rate(value, schedule):
+        return f"{value:g}" + (" (linear)" if schedule == "linear" else "")
+
+    parts = [f"lr {rate(config.lr, config.lr_schedule)}"]
+    if config.algorithm in ("PPO", "APPO", "IMPALA"):
+        parts += [f"batch {config.train_batch_size}", f"minibatch {config.minibatch_size}", f"epochs {config.num_epochs}",
+                  f"entropy {rate(config.entropy_coeff, config.entropy_schedule)}",
+                  f"clip {rate(config.clip_param, config.clip_schedule)}"]
+    parts += [f"gamma {config.gamma:g}", f"network {config.num_layers}x{config.hidden_units}"]
+    if config.normalize:
+        parts.append("normalised observations")
+    if config.time_horizon:
+        parts.append(f"time horizon {config.time_horizon}")
+    parts.append(f"areas {config.num_areas}")
+    parts.append("no target (all steps)" if config.target is None else
+                 f"target {config.target:g} over {config.return_window} episodes, "
+                 f"confirmed by {config.confirm_episodes} deterministic ones")
+    if config.scene_name is None:
+        parts.append("defaults for a Unity build")
+    return ", ".join(parts)
 
 
 def _runs(args) -> int:
@@ -224,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             last = _progress(run, run.config.steps)
             print(f"unity-nb: run {run.id} {run.state} at {last.get('env_steps')} steps")
             return 0 if run.state != "failed" else 1
-    except (UnityNbError, UnknownSceneError, ValueError, KeyError, RuntimeError, PermissionError, ConnectionError) as err:
+    except (UnityNbError, UnknownSceneError, ValueError, KeyError, RuntimeError, PermissionError, ConnectionError,
+            FileNotFoundError) as err:
         print(f"unity-nb {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -47,6 +47,7 @@ class Dashboard:
         self.config = run.config
         self.points: list[dict] = []
         self.logs: list[str] = []
+        self.confirmations: list[dict] = []  # deterministic checks of a reached target
         self.state = "starting"
         self.error: str | None = None
         self.draws = 0
@@ -72,7 +73,7 @@ class Dashboard:
         cfg = self.config
         self.fig, axes, self.canvas = live_figure(9.5, 5.2, 2, 2, left=0.07, right=0.94, bottom=0.09, top=0.94, wspace=0.28, hspace=0.42)
         self.ax_return, self.ax_length, self.ax_loss, self.ax_speed = axes
-        self.ax_return.set_title("episode return (mean, min-max band)", fontsize=9)
+        self.ax_return.set_title(f"return over the last {cfg.return_window} episodes (mean, min-max band)", fontsize=9)
         self.ax_length.set_title("episode length (mean)", fontsize=9)
         self.ax_loss.set_title("losses and entropy", fontsize=9)
         self.ax_speed.set_title("agent steps per second", fontsize=9)
@@ -80,9 +81,14 @@ class Dashboard:
             ax.set_xlabel("agent steps", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-        if cfg.target_return is not None:
-            self.ax_return.axhline(cfg.target_return, color="#188038", ls="--", lw=0.8, label="target")
-        (self.line_return,) = self.ax_return.plot([], [], color="#1a73e8", lw=1.5, label="mean")
+        if cfg.target is not None:
+            self.ax_return.axhline(cfg.target, color="#188038", ls="--", lw=0.8, label="target")
+        (self.line_return,) = self.ax_return.plot([], [], color="#1a73e8", lw=1.5, label=f"mean, last {cfg.return_window}")
+        # the episodes that ended in each iteration alone: noisier, and never what early stopping uses
+        (self.line_iteration,) = self.ax_return.plot([], [], color="#1a73e8", lw=0, marker=".", ms=2.5, alpha=0.45,
+                                                     label="mean, this iteration")
+        (self.line_confirm,) = self.ax_return.plot([], [], ls="", marker="D", ms=5, color="#188038",
+                                                   label="deterministic check")
         self.band = None
         (self.line_length,) = self.ax_length.plot([], [], color="#9334e6", lw=1.2)
         (self.line_policy,) = self.ax_loss.plot([], [], lw=1.2, color="#1a73e8", label="policy loss")
@@ -133,6 +139,8 @@ class Dashboard:
                     self.points.append(event)
                 elif kind == "log":
                     self.logs.append(event.get("message", ""))
+                elif kind == "confirmation":
+                    self.confirmations.append(event)
             self.state = state_info["state"]
             self.error = state_info.get("error")
             self._figure_stale |= changed
@@ -177,6 +185,8 @@ class Dashboard:
 
         with DRAW_LOCK:
             self.line_return.set_data(x, col("episode_return_mean"))
+            self.line_iteration.set_data(x, col("iteration_return_mean"))
+            self.line_confirm.set_data([c["env_steps"] for c in self.confirmations], [c["mean"] for c in self.confirmations])
             if self.band is not None:
                 self.band.remove()
             self.band = self.ax_return.fill_between(x, col("episode_return_min"), col("episode_return_max"),
@@ -200,7 +210,11 @@ class Dashboard:
         ret = last.get("episode_return_mean")
         parts = [f"{steps:,} / {total:,} steps"]
         if ret is not None:
-            parts.append(f"return {ret:.3f}")
+            parts.append(f"mean return {ret:.3f} (last {last.get('episodes_window')} episodes)")
+        if self.confirmations:
+            c = self.confirmations[-1]
+            verdict = "confirmed" if c["passed"] else "not confirmed"
+            parts.append(f"deterministic {c['mean']:.3f} over {c['episodes']} episodes: {verdict}")
         if self.state == "running" and last.get("steps_per_s"):
             parts.append(f"{last['steps_per_s']:.0f} steps/s")
             parts.append(f"ETA {_duration(last.get('eta_s', 0))}")

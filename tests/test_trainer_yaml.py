@@ -1,0 +1,354 @@
+"""Unity's published trainer configs, read key by key: each key's effect on the resolved
+config and on the RLlib algorithm config, and every key the kit cannot honour refused by name.
+
+The configs are Unity's example files (ML-Agents repository, config/ppo/*.yaml) as published.
+"""
+
+import pytest
+
+from unity_nb.train import ConfigError, TrainConfig
+
+BASIC = """
+behaviors:
+  Basic:
+    trainer_type: ppo
+    hyperparameters:
+      batch_size: 32
+      buffer_size: 256
+      learning_rate: 0.0003
+      beta: 0.005
+      epsilon: 0.2
+      lambd: 0.95
+      num_epoch: 3
+      learning_rate_schedule: linear
+    network_settings:
+      normalize: false
+      hidden_units: 20
+      num_layers: 1
+      vis_encode_type: simple
+    reward_signals:
+      extrinsic:
+        gamma: 0.9
+        strength: 1.0
+    keep_checkpoints: 5
+    max_steps: 500000
+    time_horizon: 3
+    summary_freq: 2000
+"""
+
+BALL = """
+behaviors:
+  3DBall:
+    trainer_type: ppo
+    hyperparameters:
+      batch_size: 64
+      buffer_size: 12000
+      learning_rate: 0.0003
+      beta: 0.001
+      epsilon: 0.2
+      lambd: 0.99
+      num_epoch: 3
+      learning_rate_schedule: linear
+    network_settings:
+      normalize: true
+      hidden_units: 128
+      num_layers: 2
+      vis_encode_type: simple
+    reward_signals:
+      extrinsic:
+        gamma: 0.99
+        strength: 1.0
+    keep_checkpoints: 5
+    max_steps: 500000
+    time_horizon: 1000
+    summary_freq: 12000
+"""
+
+GRIDWORLD = """
+behaviors:
+  GridWorld:
+    trainer_type: ppo
+    hyperparameters:
+      batch_size: 32
+      buffer_size: 256
+      learning_rate: 0.0003
+      beta: 0.005
+      epsilon: 0.2
+      lambd: 0.95
+      num_epoch: 3
+      learning_rate_schedule: linear
+    network_settings:
+      normalize: false
+      hidden_units: 128
+      num_layers: 1
+      vis_encode_type: simple
+    reward_signals:
+      extrinsic:
+        gamma: 0.9
+        strength: 1.0
+    keep_checkpoints: 5
+    max_steps: 500000
+    time_horizon: 5
+    summary_freq: 20000
+"""
+
+PYRAMIDS = """
+behaviors:
+  Pyramids:
+    trainer_type: ppo
+    hyperparameters:
+      batch_size: 128
+      buffer_size: 2048
+      learning_rate: 0.0003
+      beta: 0.01
+      epsilon: 0.2
+      lambd: 0.95
+      num_epoch: 3
+      learning_rate_schedule: linear
+    network_settings:
+      normalize: false
+      hidden_units: 512
+      num_layers: 2
+      vis_encode_type: simple
+    reward_signals:
+      extrinsic:
+        gamma: 0.99
+        strength: 1.0
+      curiosity:
+        gamma: 0.99
+        strength: 0.02
+        encoding_size: 256
+        learning_rate: 0.0003
+    keep_checkpoints: 5
+    max_steps: 10000000
+    time_horizon: 128
+    summary_freq: 30000
+    threaded: true
+"""
+
+SOCCER_TWOS = """
+behaviors:
+  SoccerTwos:
+    trainer_type: poca
+    hyperparameters:
+      batch_size: 2048
+      buffer_size: 20480
+      learning_rate: 0.0003
+      beta: 0.005
+      epsilon: 0.2
+      lambd: 0.95
+      num_epoch: 3
+      learning_rate_schedule: constant
+    network_settings:
+      normalize: false
+      hidden_units: 512
+      num_layers: 2
+      vis_encode_type: simple
+    reward_signals:
+      extrinsic:
+        gamma: 0.99
+        strength: 1.0
+    keep_checkpoints: 5
+    max_steps: 50000000
+    time_horizon: 1000
+    summary_freq: 10000
+    self_play:
+      save_steps: 50000
+      team_change: 200000
+      swap_steps: 2000
+      window: 10
+      play_against_latest_model_ratio: 0.5
+      initial_elo: 1200.0
+"""
+
+WALLJUMP_CURRICULUM = """
+behaviors:
+  BigWallJump:
+    trainer_type: ppo
+    hyperparameters: {batch_size: 128, buffer_size: 2048, learning_rate: 0.0003, beta: 0.005, epsilon: 0.2,
+                      lambd: 0.95, num_epoch: 3, learning_rate_schedule: linear}
+    network_settings: {normalize: false, hidden_units: 256, num_layers: 2, vis_encode_type: simple}
+    reward_signals: {extrinsic: {gamma: 0.99, strength: 1.0}}
+    keep_checkpoints: 5
+    max_steps: 20000000
+    time_horizon: 128
+    summary_freq: 20000
+environment_parameters:
+  big_wall_height:
+    curriculum:
+      - name: Lesson0
+        completion_criteria: {measure: progress, behavior: BigWallJump, signal_smoothing: true,
+                              min_lesson_length: 100, threshold: 0.1}
+        value: {sampler_type: uniform, sampler_parameters: {min_value: 0.0, max_value: 4.0}}
+      - name: Lesson1
+        value: 8.0
+"""
+
+BALL_SAC = """
+behaviors:
+  3DBall:
+    trainer_type: sac
+    hyperparameters:
+      learning_rate: 0.0003
+      learning_rate_schedule: constant
+      batch_size: 64
+      buffer_size: 200000
+      buffer_init_steps: 0
+      tau: 0.005
+      steps_per_update: 10.0
+      save_replay_buffer: false
+      init_entcoef: 0.5
+      reward_signal_steps_per_update: 10.0
+    network_settings: {normalize: true, hidden_units: 64, num_layers: 2, vis_encode_type: simple}
+    reward_signals: {extrinsic: {gamma: 0.99, strength: 1.0}}
+    keep_checkpoints: 5
+    max_steps: 200000
+    time_horizon: 1000
+    summary_freq: 12000
+"""
+
+
+def resolved(text, **overrides):
+    config = TrainConfig.from_yaml(text, source="trainer.yaml")
+    return config.replace(**overrides).resolved() if overrides else config.resolved()
+
+
+def test_basic_every_key():
+    c = resolved(BASIC)
+    assert (c.scene, c.behavior, c.algorithm) == ("Basic", "Basic", "PPO")
+    assert (c.minibatch_size, c.train_batch_size, c.lr, c.entropy_coeff, c.clip_param, c.lambda_, c.num_epochs) == \
+        (32, 256, 0.0003, 0.005, 0.2, 0.95, 3)
+    # learning_rate_schedule: linear, and beta/epsilon follow it as in mlagents-learn
+    assert (c.lr_schedule, c.entropy_schedule, c.clip_schedule) == ("linear", "linear", "linear")
+    assert (c.normalize, c.hidden_units, c.num_layers, c.gamma) == (False, 20, 1, 0.9)
+    assert (c.keep_checkpoints, c.steps, c.time_horizon, c.summary_freq) == (5, 500000, 3, 2000)
+    # keys the file leaves out take mlagents-learn's defaults, not the kit's scene defaults
+    assert c.num_areas == 1 and c.checkpoint_interval == 500000 and c.shared_critic is False
+    # the kit's own early stopping stays (Basic's benchmark), with its confirmation
+    assert c.target == 0.9 and c.confirm_episodes == 100 and c.return_window == 100
+
+
+def test_3dball_every_key():
+    c = resolved(BALL)
+    assert (c.scene, c.minibatch_size, c.train_batch_size, c.entropy_coeff, c.lambda_) == ("3DBall", 64, 12000, 0.001, 0.99)
+    assert (c.normalize, c.hidden_units, c.num_layers, c.time_horizon, c.summary_freq) == (True, 128, 2, 1000, 12000)
+
+
+def test_gridworld_reads_but_cannot_train_yet():
+    c = resolved(GRIDWORLD)
+    assert (c.scene, c.time_horizon, c.num_layers, c.hidden_units, c.gamma) == ("GridWorld", 5, 1, 128, 0.9)
+
+
+@pytest.mark.parametrize("text,message", [
+    (PYRAMIDS, r"reward_signals: not yet supported: curiosity"),
+    (SOCCER_TWOS, r"behaviors\.SoccerTwos: not yet supported: trainer_type poca"),
+    (SOCCER_TWOS.replace("trainer_type: poca", "trainer_type: ppo"), r"behaviors\.SoccerTwos: not yet supported: self_play"),
+    (WALLJUMP_CURRICULUM, r"environment_parameters\.big_wall_height: not yet supported: curriculum"),
+    (BALL_SAC, r"hyperparameters: not yet supported: buffer_size \(trainer_type sac"),
+    (BALL.replace("    keep_checkpoints: 5", "    behavioral_cloning: {demo_path: x.demo, strength: 0.5}"),
+     r"not yet supported: behavioral_cloning"),
+    (BALL.replace("      vis_encode_type: simple", "      memory: {sequence_length: 64, memory_size: 128}"),
+     r"network_settings: not yet supported: memory"),
+    (BALL.replace("      extrinsic:", "      gail:\n        demo_path: a.demo\n      extrinsic:"), r"not yet supported: gail"),
+    (BALL.replace("      extrinsic:", "      rnd:\n        strength: 0.01\n      extrinsic:"), r"not yet supported: rnd"),
+    (BALL + "environment_parameters:\n  mass: {sampler_type: uniform, sampler_parameters: {min_value: 1, max_value: 2}}\n",
+     r"environment_parameters\.mass: not yet supported: sampler_type uniform"),
+])
+def test_later_features_are_refused_by_name(text, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_yaml(text, source="trainer.yaml")
+
+
+@pytest.mark.parametrize("text,message", [
+    (BALL.replace("learning_rate_schedule: linear", "learning_rate_schedule: cosine"),
+     r"hyperparameters\.learning_rate_schedule: must be 'constant' or 'linear', got 'cosine'"),
+    (BALL.replace("learning_rate_schedule: linear", "beta_schedule: 3"),
+     r"hyperparameters\.beta_schedule: must be 'constant' or 'linear', got 3"),
+    (BALL.replace("time_horizon: 1000", "time_horizon: soon"), r"time_horizon must be a whole number, got 'soon'"),
+    (BALL.replace("time_horizon: 1000", "time_horizon: 0"), r"time_horizon must be >= 1, got 0"),
+    (BALL.replace("keep_checkpoints: 5", "keep_checkpoints: -2"), r"keep_checkpoints must be >= 1, got -2"),
+    (BALL.replace("summary_freq: 12000", "summary_freq: [1]"), r"summary_freq must be a whole number"),
+    (BALL.replace("max_steps: 500000", "max_steps: 2.5"), r"steps must be a whole number, got 2\.5"),
+    (BALL.replace("keep_checkpoints: 5", "init_path: /no/such/run"), r"init_path '/no/such/run' does not exist; give a run folder"),
+    (BALL.replace("keep_checkpoints: 5", "threaded: true"), r"threaded: true is not supported"),
+    (BALL.replace("keep_checkpoints: 5", "threaded: maybe"), r"threaded: must be true or false"),
+    (BALL.replace("      vis_encode_type: simple", "      vis_encode_type: huge"), r"vis_encode_type: must be one of"),
+    (BALL.replace("      vis_encode_type: simple", "      deterministic: true"), r"deterministic: true is not supported"),
+    (BALL.replace("normalize: true", "normalize: 3"), r"normalize must be true or false, got 3"),
+    (BALL.replace("strength: 1.0", "strength: 0.5"), r"extrinsic\.strength: only 1\.0 is supported"),
+    (BALL + "env_settings: {base_port: 6000}\n", r"env_settings\.base_port: 6000 is not supported: the kit picks free ports"),
+    (BALL + "engine_settings: {time_scale: 1}\n", r"engine_settings\.time_scale: not supported"),
+    (BALL + "checkpoint_settings: {resume: true}\n", r"checkpoint_settings\.resume: True is not supported: use `unity-nb resume"),
+    (BALL + "torch_settings: {device: cuda}\n", r"torch_settings\.device: 'cuda' is not supported"),
+    (BALL + "debug: true\n", r"debug: True is not supported"),
+    (BALL + "colour: red\n", r"unknown top-level key 'colour'"),
+])
+def test_bad_keys_name_the_key_and_what_is_accepted(text, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_yaml(text, source="trainer.yaml")
+
+
+def test_sections_around_the_behavior():
+    text = BALL + ("env_settings: {num_areas: 2, seed: 7, num_envs: 3, base_port: 5005}\n"
+                   "engine_settings: {no_graphics: true}\n"
+                   "checkpoint_settings: {run_id: ppo, force: false}\n"
+                   "torch_settings: {device: cpu}\n"
+                   "debug: false\n")
+    c = resolved(text)
+    assert (c.num_areas, c.seed, c.num_env_runners) == (2, 7, 3)
+    seeded = resolved(BALL + "env_settings: {seed: -1}\n")  # mlagents-learn: draw one; the run records it
+    assert isinstance(seeded.seed, int) and seeded.seed >= 0
+
+
+def test_default_settings_apply_under_each_behavior():
+    text = ("default_settings:\n  hyperparameters: {learning_rate: 0.001, num_epoch: 5}\n  time_horizon: 32\n"
+            + BALL.replace("      num_epoch: 3\n", ""))
+    c = resolved(text)
+    assert (c.lr, c.num_epochs, c.time_horizon, c.minibatch_size) == (0.0003, 5, 1000, 64)
+
+
+def test_schedules_and_checkpoint_keys_of_their_own():
+    c = resolved(BALL.replace("      learning_rate_schedule: linear", "      learning_rate_schedule: linear\n"
+                              "      beta_schedule: constant\n      epsilon_schedule: constant"))
+    assert (c.lr_schedule, c.entropy_schedule, c.clip_schedule) == ("linear", "constant", "constant")
+    even = resolved(BALL.replace("    keep_checkpoints: 5", "    keep_checkpoints: 4\n    even_checkpoints: true"))
+    assert even.checkpoint_interval == 125000
+    interval = resolved(BALL.replace("    keep_checkpoints: 5", "    checkpoint_interval: 20000"))
+    assert interval.checkpoint_interval == 20000
+    shared = resolved(BALL.replace("      num_epoch: 3", "      num_epoch: 3\n      shared_critic: true"))
+    assert shared.shared_critic is True
+
+
+def test_init_path_of_an_existing_run(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    text = BALL.replace("    keep_checkpoints: 5", f"    init_path: {tmp_path}")
+    assert resolved(text).init_path == str(tmp_path)
+    from_settings = resolved(BALL + f"checkpoint_settings: {{initialize_from: {tmp_path}}}\n")
+    assert from_settings.init_path == str(tmp_path)
+
+
+def test_sac_file_maps_its_own_keys():
+    text = BALL_SAC
+    for key in ("buffer_size: 200000", "buffer_init_steps: 0", "tau: 0.005", "steps_per_update: 10.0",
+                "save_replay_buffer: false", "init_entcoef: 0.5", "reward_signal_steps_per_update: 10.0"):
+        text = text.replace(f"      {key}\n", "")
+    c = resolved(text)
+    assert (c.algorithm, c.train_batch_size, c.lr_schedule, c.normalize, c.hidden_units) == ("SAC", 64, "constant", True, 64)
+
+
+def test_rllib_config_follows_the_keys():
+    """The resolved keys reach RLlib: schedules as [[step, value], ...], time_horizon as the fragment length."""
+    from unity_nb.train.rllib_setup import ScheduledClipPPOLearner, algorithm_config
+
+    algo = algorithm_config(resolved(BALL, mode="inprocess"), ["3DBall"])
+    assert algo.lr == [[0, 0.0003], [500000, 1e-10]]
+    assert algo.entropy_coeff == [[0, 0.001], [500000, 1e-05]]
+    assert algo.learner_config_dict["clip_schedule"] == [[0, 0.2], [500000, 0.1]]
+    assert algo.learner_class is ScheduledClipPPOLearner
+    assert algo.rollout_fragment_length == 1000 and algo.minibatch_size == 64 and algo.num_epochs == 3
+    assert algo.train_batch_size_per_learner == 12000 and algo.gamma == 0.99 and algo.lambda_ == 0.99
+    assert algo.model_config["fcnet_hiddens"] == [128, 128] and algo.model_config["vf_share_layers"] is False
+    constant = algorithm_config(resolved(BALL, mode="inprocess", lr_schedule="constant", entropy_schedule="constant",
+                                         clip_schedule="constant"), ["3DBall"])
+    assert constant.lr == 0.0003 and constant.entropy_coeff == 0.001
+    assert constant.learner_class is not ScheduledClipPPOLearner
