@@ -203,5 +203,97 @@ def test_one_policy_per_behavior(tmp_path):
     assert last["episode_return_mean/BasicRight"] >= 0.75 and last["episode_return_mean/BasicLeft"] >= 0.75, last
     modules = run.latest_checkpoint() / "learner_group" / "learner" / "rl_module"
     assert (modules / "BasicRight").is_dir() and (modules / "BasicLeft").is_dir()
-    with pytest.raises(NotImplementedError, match="one policy per behavior"):
-        run.evaluate()
+    # every behavior's agents play with their own policy: one row each, both solve their mirrored track
+    result = run.evaluate(episodes=20)
+    rows = result.rows()
+    assert set(rows) == {"all", "BasicRight", "BasicLeft"}
+    assert rows["BasicRight"]["episodes"] == rows["BasicLeft"]["episodes"] == 20
+    assert rows["BasicRight"]["mean"] >= 0.9 and rows["BasicLeft"]["mean"] >= 0.9, result
+    assert "BasicLeft" in result._repr_html_()
+    video = run.video(episodes=2)
+    assert video.format == "mp4" and video.frames > 2
+
+
+def test_window_and_confirmation_in_the_run_folder(trained_basic):
+    """The reported mean is over the last 100 episodes (rebuilt here from the episodes each iteration
+    recorded), and the run stopped only once the full window was at the target and 100 deterministic
+    episodes confirmed it."""
+    from unity_nb.train.window import EpisodeWindow
+
+    events = trained_basic.events()
+    window = EpisodeWindow(100)
+    for event in (e for e in events if e["event"] == "iteration"):
+        window.add(("", r, 1) for r in event["iteration_returns"])
+        assert event["iteration_episodes"] == len(event["iteration_returns"])
+        assert event["episodes_window"] == min(window.total, 100) and event["episodes"] == window.total
+        assert event["episode_return_mean"] == pytest.approx(window.stats()["episode_return_mean"], abs=1e-5)
+    checks = [e for e in events if e["event"] == "confirmation"]
+    assert checks and checks[-1]["passed"] and checks[-1]["episodes"] == 100 and checks[-1]["mean"] >= 0.9
+    status = trained_basic.status
+    assert status["target_reached"] is True and status["confirmation"]["mean"] == checks[-1]["mean"]
+    last = trained_basic.last()
+    assert last["episodes_window"] == 100 and last["episode_return_mean"] >= 0.9
+    assert checks[-1]["env_steps"] == last["env_steps"]
+    summary = trained_basic.summary()
+    assert summary["target_reached"] and summary["confirmed_return"] >= 0.9 and summary["episodes_window"] == 100
+
+
+def test_normalised_run_evaluates_films_and_resumes_with_its_window(tmp_path):
+    """normalize=true: the running mean/std travel with the checkpoint (evaluation and video use them),
+    and a resumed run goes on with its return window."""
+    from unity_nb.evaluate.policy import load_policies
+
+    run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=4800, normalize=True, target_return="off",
+                   train_batch_size=1200, minibatch_size=300, checkpoint_every=2, return_window=30)
+    run.wait(timeout=600)
+    assert run.state == "finished", run.status
+    before = run.last()
+    policy = load_policies(run.latest_checkpoint())["default_policy"]
+    stats = policy.normalizer.running_stats
+    assert stats.n > 1000 and np.all(stats.std > 0)  # statistics of what training saw, not of nothing
+    obs = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
+    import torch
+
+    with torch.no_grad():  # the policy's action is the module's on the normalised observation
+        out = policy.module.forward_inference({"obs": torch.as_tensor(np.clip((obs - stats.mean) / (stats.std + 1e-8), -10, 10),
+                                                                        dtype=torch.float32)})
+    mean_action = out["action_dist_inputs"][:, :2].numpy()
+    assert np.allclose(policy.act(obs), mean_action, atol=1e-4)
+    assert run.evaluate(episodes=12).table()["episodes"] == 12
+    assert run.video(max_frames=20).frames >= 2
+    config = run.config.replace(steps=before["env_steps"] + 2400)
+    (run.path / "config.yaml").write_text(config.to_yaml())
+    again = ut.resume(run.id, tmp_path)
+    again.wait(timeout=600)
+    assert again.state == "finished", again.status
+    resumed = [e for e in again.events() if e["event"] == "iteration" and e["env_steps"] > before["env_steps"]]
+    assert resumed and resumed[0]["episodes"] >= before["episodes"]  # lifetime count goes on
+    assert resumed[0]["episodes_window"] >= min(before["episodes_window"], 30)
+    assert any("episodes in the return window" in e.get("message", "") for e in again.events())
+
+
+def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
+    """The driver's stopping rule alone. The deterministic check is replaced by a fixed poor result
+    (a trained policy cannot be made to fail its check on demand); everything else is the driver's."""
+    from unity_nb.evaluate.rollout import Evaluation
+    from unity_nb.train.driver import Driver
+
+    run = ut.RunStore(tmp_path).create(ut.make_config("Basic", return_window=10, confirm_episodes=5))
+    driver = Driver(run.path, None, resume=False)
+    driver.trained = ["Basic"]
+    checks = []
+    monkeypatch.setattr(driver, "_evaluate_live", lambda algo, seed: checks.append(seed) or Evaluation([0.5] * 5))
+    last = {"env_steps": 100, "iteration": 3, "episode_return_mean": 0.95}
+    driver.window.add(("", 0.95, 5) for _ in range(9))
+    assert not driver._target_confirmed(None, last) and not checks  # 9 episodes: the window is not full
+    driver.window.add([("", 0.95, 5)])
+    assert not driver._target_confirmed(None, last) and len(checks) == 1  # checked, fell short
+    driver.window.add([("", 0.95, 5)])
+    assert not driver._target_confirmed(None, last) and len(checks) == 1  # waits for a renewed window
+    driver.window.add(("", 0.95, 5) for _ in range(2))
+    monkeypatch.setattr(driver, "_evaluate_live", lambda algo, seed: checks.append(seed) or Evaluation([0.93] * 5))
+    assert driver._target_confirmed(None, last) and len(checks) == 2
+    driver.events.close()
+    confirmations = [e for e in run.events() if e["event"] == "confirmation"]
+    assert [c["passed"] for c in confirmations] == [False, True]
+    assert any("not confirmed: training goes on" in e.get("message", "") for e in run.events())

@@ -217,11 +217,14 @@ def _runs(args) -> int:
     if not found:
         print("no runs yet (unity-nb train Basic starts one)")
         return 0
-    print(f"{'id':34s} {'state':9s} {'scene':10s} {'steps':>8s} {'return':>8s}")
+    print(f"{'id':34s} {'state':9s} {'scene':10s} {'steps':>8s} {'return':>8s} {'(episodes)':>10s}  target")
     for run in found:
         s = run.summary()
         ret = "-" if s["return_mean"] is None else f"{s['return_mean']:.3f}"
-        print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} {ret:>8s}")
+        target = "off" if s["target"] is None else (
+            f"{s['target']:g} " + ("confirmed" if s["target_reached"] else "not reached"))
+        print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} {ret:>8s} "
+              f"{'(' + str(s['episodes_window'] or 0) + ')':>10s}  {target}")
     return 0
 
 

@@ -36,6 +36,21 @@ def action_space(spec: BehaviorSpec) -> gym.Space:
     return continuous if continuous is not None else discrete
 
 
+# ML-Agents' contract for continuous actions: a policy's raw output x reaches Unity as clamp(x, -3, 3) / 3
+# (its trainer, its exported models and Unity's inference all apply it). The kit's policies act the same way.
+CONTINUOUS_CLIP = 3.0
+
+
+def policy_to_unity(space: gym.Space, actions):
+    """A policy's raw actions as Unity gets them: continuous parts clamped to ±3 and divided by 3."""
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(np.asarray(actions, dtype=np.float32), -CONTINUOUS_CLIP, CONTINUOUS_CLIP) / CONTINUOUS_CLIP
+    if isinstance(space, gym.spaces.Tuple) and isinstance(space[0], gym.spaces.Box):
+        continuous, discrete = actions
+        return (policy_to_unity(space[0], continuous), discrete)
+    return actions
+
+
 def to_observation(obs_list: list[np.ndarray], index: int):
     """The observation of one agent, as ``observation_space`` declares it."""
     out = []

@@ -12,24 +12,39 @@ from pathlib import Path
 
 import numpy as np
 
+from ..envs.spaces import policy_to_unity
+
 SINGLE = "default_policy"  # RLlib's module id when one policy serves every agent
 
 
 class Policy:
-    """One trained RLModule; ``act`` maps a batch of observations to greedy actions."""
+    """One trained policy; ``act`` maps a batch of observations to the greedy actions Unity gets.
 
-    def __init__(self, module, normalizer=None):
+    ``Policy(checkpoint)`` loads a checkpoint folder (``run.latest_checkpoint()``); ``behavior``
+    picks one policy of a run that trained one per behavior.
+    """
+
+    def __init__(self, checkpoint: str | Path, behavior: str | None = None):
+        loaded = load_policies(checkpoint, [behavior or SINGLE])[behavior or SINGLE]
+        self._setup(loaded.module, loaded.normalizer)
+
+    @classmethod
+    def from_module(cls, module, normalizer=None) -> "Policy":
+        """A policy around an RLModule (and RLlib's MeanStdFilter with the training statistics, or None)."""
+        policy = cls.__new__(cls)
+        policy._setup(module, normalizer)
+        return policy
+
+    def _setup(self, module, normalizer) -> None:
         import torch
 
         self.module = module
-        self.normalizer = normalizer  # RLlib's MeanStdFilter with the training statistics, or None
+        self.normalizer = normalizer
         self._torch = torch
         self._dist = module.get_inference_action_dist_cls()
-
-    @classmethod
-    def load(cls, checkpoint: str | Path, module_id: str = SINGLE) -> "Policy":
-        """The policy ``module_id`` of a checkpoint folder (``run.latest_checkpoint()``)."""
-        return load_policies(checkpoint, [module_id])[module_id]
+        # an unbounded Gaussian (PPO and kin) acts through ML-Agents' clamp(x, -3, 3) / 3, as in training;
+        # a squashed one (SAC) is already within the bounds
+        self._raw_gaussian = self._dist.__name__ == "TorchDiagGaussian"
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -39,7 +54,8 @@ class Policy:
         with torch.no_grad():
             out = self.module.forward_inference({"obs": torch.as_tensor(obs)})
             dist = self._dist.from_logits(out["action_dist_inputs"]).to_deterministic()
-            return dist.sample().cpu().numpy()
+            actions = dist.sample().cpu().numpy()
+        return policy_to_unity(self.module.action_space, actions) if self._raw_gaussian else actions
 
 
 def load_policies(checkpoint: str | Path, module_ids: list[str] | None = None) -> dict[str, Policy]:
@@ -64,18 +80,18 @@ def load_policies(checkpoint: str | Path, module_ids: list[str] | None = None) -
     for module_id in wanted:
         module = RLModule.from_checkpoint(str(modules_dir / module_id))
         module.eval()
-        policies[module_id] = Policy(module, normalizer)
+        policies[module_id] = Policy.from_module(module, normalizer)
     return policies
 
 
-def live_policies(algo) -> dict[str, Policy]:
-    """The policies of an algorithm being trained (its current weights and normalisation), for a check mid-run."""
+def live_policies(algo, module_ids: list[str] | None = None) -> dict[str, Policy]:
+    """The policies of an algorithm being trained (current weights and normalisation), for a check mid-run.
+
+    module_ids: the behaviors of a run with one policy per behavior (default: its single policy).
+    """
     state = algo.env_runner.get_state(components="env_to_module_connector").get("env_to_module_connector", {})
     normalizer = _filter_from_state(state.get("MeanStdFilter"))
-    module = algo.get_module()
-    if hasattr(module, "keys"):  # one policy per behavior: a MultiRLModule
-        return {mid: Policy(algo.get_module(mid), normalizer) for mid in module.keys()}
-    return {SINGLE: Policy(module, normalizer)}
+    return {mid: Policy.from_module(algo.get_module(mid), normalizer) for mid in (module_ids or [SINGLE])}
 
 
 def _normalizer(checkpoint: Path):

@@ -214,7 +214,8 @@ class UnityMagics(Magics):
         from ..train import runs
 
         args = self._args(RUNS, line)
-        columns = ["id", "scene", "algorithm", "state", "iterations", "env_steps", "return_mean", "elapsed_s"]
+        columns = ["id", "scene", "algorithm", "state", "iterations", "env_steps", "return_mean", "episodes_window",
+                   "target", "target_reached", "elapsed_s"]
         return pd.DataFrame([r.summary() for r in runs(self._store(args))], columns=columns)
 
     @line_magic

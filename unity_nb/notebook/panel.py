@@ -60,6 +60,8 @@ class Panel:
                                   value=32)
         self.num_layers = field(w.IntSlider, "num_layers", "hidden layers", min=1, max=4, value=2)
         self.steps = field(w.IntText, "steps", "steps", value=20_000)
+        self.target_return = field(w.Text, "target_return", "stop at return", value="0.9",
+                                   placeholder="a number, or off")
         self.backend = field(w.Dropdown, "address", "runs on", options=list(BACKENDS))
         self.address = field(w.Text, "address", "Ray address", placeholder="10.0.0.5:6379", disabled=True)
         self.num_env_runners = field(w.IntSlider, "num_env_runners", "env runners", min=0, max=8, value=0)
@@ -81,7 +83,8 @@ class Panel:
         self.comparison: Comparison | None = None
 
         settings = w.HBox([
-            w.VBox([self.scene, self.algorithm, self.lr, self.gamma, self.steps, self.backend, self.address]),
+            w.VBox([self.scene, self.algorithm, self.lr, self.gamma, self.steps, self.target_return, self.backend,
+                    self.address]),
             w.VBox([self.train_batch_size, self.minibatch_size, self.num_epochs, self.hidden_units, self.num_layers,
                     self.num_env_runners]),
         ])
@@ -103,6 +106,7 @@ class Panel:
             if name == "hidden_units" and value not in widget.options:
                 widget.options = sorted({*widget.options, value})
             widget.value = value
+        self.target_return.value = str(defaults["target_return"])
         self._validate()
 
     def values(self) -> dict:
@@ -110,6 +114,7 @@ class Panel:
         values = {name: getattr(self, name).value for name in (
             "scene", "algorithm", "lr", "gamma", "train_batch_size", "minibatch_size", "num_epochs", "hidden_units",
             "num_layers", "steps", "num_env_runners")}
+        values["target_return"] = self.target_return.value.strip()  # a number or "off"; TrainConfig checks it
         if BACKENDS[self.backend.value] == "cluster":
             values["address"] = self.address.value.strip() or None
         return values

@@ -226,7 +226,8 @@ class Driver:
         cfg = self.config
         return evaluate(None, cfg.scene, episodes=cfg.confirm_episodes, seed=seed, num_areas=cfg.num_areas,
                         mode="inprocess" if cfg.scene_name else "player", params=cfg.env_params,
-                        behavior=cfg.behavior, policies=live_policies(algo))
+                        behavior=cfg.behavior,
+                        policies=live_policies(algo, self.trained if len(self.trained) > 1 else None))
 
     def _initialize_from(self, algo, path: Path) -> None:
         """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""

@@ -18,6 +18,7 @@ from ..envs.behaviors_env import UnityBehaviorsEnv, behavior_of
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
+from ..envs.spaces import policy_to_unity
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.schedules.scheduler import Scheduler
 
@@ -42,9 +43,30 @@ def _open(ctx, view):
         raise
 
 
+# Algorithms whose policies output an unbounded Gaussian for continuous actions: ML-Agents' contract
+# applies (SAC squashes its own actions into the bounds).
+RAW_GAUSSIAN = ("PPO", "APPO", "IMPALA")
+
+
+class TrainingVectorEnv(UnityVectorEnv):
+    """The vector env RLlib trains on: the policy's raw continuous actions reach Unity as
+    ML-Agents sends them (clamp(x, -3, 3) / 3), so training, evaluation and export agree."""
+
+    def step(self, actions):
+        return super().step(policy_to_unity(self.single_action_space, actions))
+
+
+class TrainingBehaviorsEnv(UnityBehaviorsEnv):
+    """Several behaviors, one policy each, with ML-Agents' continuous-action contract as above."""
+
+    def step(self, action_dict):
+        return super().step({k: policy_to_unity(self.action_spaces[k], a) for k, a in action_dict.items()})
+
+
 def make_env(ctx) -> UnityVectorEnv:
     """RLlib's vector entry point: one Unity process, one sub-env per agent of the trained behavior."""
-    env = _open(ctx, lambda source: UnityVectorEnv(source, behavior=ctx.get("behavior"), autoreset_mode="next_step"))
+    kind = TrainingVectorEnv if ctx.get("raw_gaussian") else UnityVectorEnv
+    env = _open(ctx, lambda source: kind(source, behavior=ctx.get("behavior"), autoreset_mode="next_step"))
     wanted = ctx.get("num_envs")
     if wanted is not None and env.num_envs != wanted:
         env.close()
@@ -54,34 +76,29 @@ def make_env(ctx) -> UnityVectorEnv:
 
 def make_behaviors_env(ctx) -> UnityBehaviorsEnv:
     """RLlib's env creator for several behaviors: one Unity process, one policy per behavior."""
-    return _open(ctx, UnityBehaviorsEnv)
+    return _open(ctx, TrainingBehaviorsEnv if ctx.get("raw_gaussian") else UnityBehaviorsEnv)
 
 
-def behaviors(config: TrainConfig) -> list[str]:
-    """The behaviors a run trains: the one named, or all of the scene's (a build: opened once)."""
-    if config.behavior is not None:
-        return [config.behavior]
-    if config.scene_name is not None:
-        return [b.name for b in SCENES[config.scene_name].behavior_list()]
-    env = make_behaviors_env(_env_config(config))
-    try:
-        return list(env.specs)
-    finally:
-        env.close()
+def scene_behaviors(config: TrainConfig) -> dict[str, tuple[int, bool]]:
+    """Each behavior of the scene: (its agents in one Unity process, whether its actions are continuous).
 
-
-def count_agents(config: TrainConfig) -> int:
-    """Agents in one Unity process (built-in scenes: known; a build: opened once to count)."""
+    Built-in scenes are known; a Unity build is opened once to ask.
+    """
     if config.scene_name is not None:
         cls = SCENES[config.scene_name]
         owners = list(cls.area_behaviors or (0,) * cls.agents_per_area)
-        index = [b.name for b in cls.behavior_list()].index(config.behavior or cls.behavior.name)
-        return owners.count(index) * config.num_areas
-    env = make_env(_env_config(config))
+        return {b.name: (owners.count(i) * config.num_areas, bool(b.continuous_size))
+                for i, b in enumerate(cls.behavior_list())}
+    env = make_behaviors_env(_env_config(config))
     try:
-        return env.num_envs
+        return {b: (len(env._slots[b]), bool(spec.action_spec.continuous_size)) for b, spec in env.specs.items()}
     finally:
         env.close()
+
+
+def behaviors(config: TrainConfig) -> list[str]:
+    """The behaviors a run trains: the one named, or all of the scene's."""
+    return [config.behavior] if config.behavior is not None else list(scene_behaviors(config))
 
 
 class UnityEpisodeMetrics(RLlibCallback):
@@ -152,6 +169,7 @@ def _env_config(config: TrainConfig) -> dict:
         "env_params": dict(config.env_params),
         "unity_timeout": config.unity_timeout,
         "behavior": config.behavior,
+        "raw_gaussian": config.algorithm in RAW_GAUSSIAN,
     }
 
 
@@ -164,19 +182,28 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             "scene: training on GridWorld's camera observations needs an image encoder that this release "
             "does not ship yet; try Basic or 3DBall (GridWorld works as an environment: unity_nb.envs.make)"
         )
+    facts = scene_behaviors(config)
     algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
     # A trajectory piece per agent: time_horizon steps (mlagents' cut, bootstrapped from the value
     # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
     fragment = config.time_horizon or (50 if config.algorithm in ("APPO", "IMPALA") else "auto")
     hidden = [config.hidden_units] * config.num_layers
-    model = {"fcnet_hiddens": hidden, "vf_share_layers": config.shared_critic}
+
+    def model(behavior: str) -> dict:
+        # as ML-Agents' networks: Swish activations; continuous actions with one learned,
+        # state-independent log-std per action (it starts at 0: std 1 before the /3 of the contract)
+        out = {"fcnet_hiddens": hidden, "vf_share_layers": config.shared_critic, "fcnet_activation": "swish"}
+        if facts[behavior][1] and config.algorithm in ("PPO", "APPO", "IMPALA"):
+            out["free_log_std"] = True
+        return out
+
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
         register_env(ENV_NAME, make_env)
         algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0]})
-        algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=count_agents(config),
+        algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=facts[trained[0]][0],
                          gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
-        algo.rl_module(model_config=model)
+        algo.rl_module(model_config=model(trained[0]))
     else:  # one policy per behavior
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
         from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -187,7 +214,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
                          num_cpus_per_env_runner=1)
         algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
         algo.rl_module(rl_module_spec=MultiRLModuleSpec(
-            rl_module_specs={b: RLModuleSpec(model_config=model) for b in trained}))
+            rl_module_specs={b: RLModuleSpec(model_config=model(b)) for b in trained}))
     if config.normalize:
         from ray.rllib.connectors.env_to_module import MeanStdFilter
 
@@ -202,6 +229,11 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         "entropy_coeff": schedule(config, "entropy_coeff"),
         "clip_param": config.clip_param,
     }
+    if config.algorithm == "PPO":
+        # ML-Agents' PPO where RLlib's defaults differ (docs/trainer-yaml.md): no KL penalty on top of the
+        # clip, the squared value error not clipped (RLlib's 10 drops most of 3DBall's value gradient),
+        # the value loss weighed 0.5
+        wanted.update(use_kl_loss=False, vf_clip_param=float("inf"), vf_loss_coeff=0.5)
     if config.algorithm == "PPO" and config.clip_schedule != "constant":
         algo.learners(learner_class=ScheduledClipPPOLearner,
                       learner_config_dict={"clip_schedule": schedule(config, "clip_param")})
@@ -211,6 +243,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         rate = schedule(config, "lr")
         wanted.update(lr=None, actor_lr=rate, critic_lr=rate, alpha_lr=rate)
     algo.training(**{k: v for k, v in wanted.items() if hasattr(algo, k)})
+    if config.algorithm in RAW_GAUSSIAN:  # raw actions to the env, which applies ML-Agents' clamp(x, -3, 3) / 3
+        algo.environment(normalize_actions=False, clip_actions=False)
     algo.fault_tolerance(restart_failed_sub_environments=True)
     algo.callbacks(UnityEpisodeMetrics)
     algo.debugging(seed=config.seed, log_level="ERROR")

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..envs.scenes import SCENES
 from .config import TrainConfig
 
 TERMINAL_STATES = ("finished", "stopped", "failed")
@@ -212,23 +211,29 @@ class Run:
         if checkpoint is None:
             raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
         config = self.config
-        if config.behavior is None and config.scene_name and len(SCENES[config.scene_name].behavior_list()) > 1:
-            raise NotImplementedError(f"{what} one policy per behavior ({config.scene}) is not supported yet")
+        # a run with one policy per behavior plays each behavior's agents with its own policy
         settings = {"params": config.env_params, "behavior": config.behavior, **kwargs}
         if config.scene_name is None:
             settings["mode"] = "player"  # a Unity build runs as its own process
         return checkpoint, config.scene, settings
 
     def summary(self) -> dict[str, Any]:
-        last, status = self.last(), self.status
+        """One row about the run: ``return_mean`` is over the last ``episodes_window`` episodes;
+        ``confirmed_return`` is the mean of the latest deterministic check of a reached target."""
+        last, status, config = self.last(), self.status, self.config
+        check = status.get("confirmation") or {}
         return {
             "id": self.id,
-            "scene": self.config.scene,
-            "algorithm": self.config.algorithm,
+            "scene": config.scene,
+            "algorithm": config.algorithm,
             "state": status["state"],
             "iterations": last.get("iteration", 0),
             "env_steps": last.get("env_steps", 0),
             "return_mean": last.get("episode_return_mean"),
+            "episodes_window": last.get("episodes_window"),
+            "target": config.target,
+            "confirmed_return": check.get("mean"),
+            "target_reached": status.get("target_reached"),
             "elapsed_s": last.get("time_s"),
         }
 
