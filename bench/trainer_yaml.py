@@ -121,6 +121,8 @@ def run_kit(scene: str, seed: int, runs_dir: str) -> dict:
             bucket, edge = [], (e["env_steps"] // period + 1) * period
         if window_at is None and e["episodes_window"] == 100 and e["episode_return_mean"] >= target - 1e-6:
             window_at = (e["env_steps"], e["time_s"])
+    if period_at is None and bucket and statistics.mean(bucket) >= target - 1e-6:
+        period_at = (iterations[-1]["env_steps"], iterations[-1]["time_s"])  # the last period, cut by the stop
     status = run.status
     check = status.get("confirmation") or {}
     return {"state": status["state"], "steps": iterations[-1]["env_steps"] if iterations else 0,

@@ -297,3 +297,25 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     confirmations = [e for e in run.events() if e["event"] == "confirmation"]
     assert [c["passed"] for c in confirmations] == [False, True]
     assert any("not confirmed: training goes on" in e.get("message", "") for e in run.events())
+
+
+def test_summary_lines_checkpoint_interval_keep_and_init_path(tmp_path):
+    """mlagents' summary_freq, checkpoint_interval, keep_checkpoints and init_path, in a real run."""
+    run = ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=3000, target_return="off", train_batch_size=256,
+                   minibatch_size=64, summary_freq=1000, checkpoint_interval=1000, keep_checkpoints=2)
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+    lines = [e["message"] for e in run.events() if e.get("event") == "log" and e["message"].startswith("step ")]
+    assert len(lines) == 3 and "over the last" in lines[-1], lines  # one per 1000 steps passed
+    saved = [e for e in run.events() if e.get("event") == "checkpoint"]
+    assert len(saved) == 3  # on passing 1000 and 2000 steps, and the final one (past 3000)
+    assert len(run.checkpoints()) == 2 and run.checkpoints()[-1].name == saved[-1]["path"].rsplit("/", 1)[-1]
+    assert run.last()["lr"] == 3e-3 and run.status["target_reached"] is False  # constant rate; no target
+    warm = ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=300, target_return="off", init_path=str(run.path),
+                    train_batch_size=256, minibatch_size=64)
+    warm.wait(timeout=300)
+    assert warm.state == "finished", warm.status
+    assert any(e.get("message", "").startswith("weights initialised from") for e in warm.events())
+    # it starts from the trained weights: its first iteration already plays far better than random (~-0.4)
+    first = warm.metrics.iloc[0]
+    assert first["iteration_return_mean"] > run.metrics.iloc[0]["iteration_return_mean"]

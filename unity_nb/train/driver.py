@@ -56,6 +56,7 @@ class Driver:
         self.confirmed_at = -1  # window.total when it was made
         self.trained: list[str] = []
         self._last_checkpoint_steps = 0
+        self._last_steps = 0  # agent steps at the previous iteration (summary_freq lines)
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
         self.events = open(run_dir / "metrics.jsonl", "a", buffering=1, encoding="utf-8")
         self.status = {"state": "starting", "pid": os.getpid(), "started": time.time()}
@@ -138,7 +139,7 @@ class Driver:
             algo.restore_from_path(str(checkpoint))
             offset = json.loads((checkpoint / PROGRESS_FILE).read_text())
             self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
-            self._last_checkpoint_steps = offset["env_steps"]
+            self._last_checkpoint_steps = self._last_steps = offset["env_steps"]
             self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps "
                                                   f"({len(self.window.returns)} episodes in the return window)"})
         elif cfg.init_path:
@@ -284,7 +285,8 @@ class Driver:
             "player_restarts": int(runners.get("num_env_step_failures", 0) or 0),
         }
         self.emit(event)
-        self._summary_line(event, steps - new_steps)
+        self._summary_line(event, self._last_steps)
+        self._last_steps = steps
         for key in ("episode_return_mean", "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s"):
             if event[key] is not None:
                 board.add_scalar(key, event[key], steps)
