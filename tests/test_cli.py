@@ -88,3 +88,34 @@ def test_train_bad_flags_and_runs_listing(tmp_path):
     assert out.returncode == 2 and "no run 'Basic-20200101-000000-0000'" in out.stderr
     out = run("resume", "nope", "--runs-dir", str(tmp_path))
     assert out.returncode == 2 and "no run 'nope'" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--target-return", "soon"], "argument --target-return: expected a number or 'off', got 'soon'"),
+        (["--return-window", "0"], "return_window must be >= 1, got 0"),
+        (["--confirm-episodes", "0"], "confirm_episodes must be >= 1 when a target_return is set"),
+        (["--lr-schedule", "cosine"], "argument --lr-schedule: invalid choice: 'cosine'"),
+        (["--time-horizon", "-5"], "time_horizon must be >= 1, got -5"),
+        (["--keep-checkpoints", "0"], "keep_checkpoints must be >= 1, got 0"),
+        (["--init-path", "/no/such/run"], "init_path '/no/such/run' does not exist; give a run folder"),
+        (["--clip-schedule", "linear", "--algorithm", "APPO"], "clip_schedule 'linear' applies to PPO only"),
+    ],
+)
+def test_train_bad_window_target_schedule_and_init_path(args, message, tmp_path):
+    out = run("train", "Basic", "--runs-dir", str(tmp_path), *args)
+    assert out.returncode == 2, out.stdout
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.iterdir())  # refused before any run folder was made
+
+
+def test_mlagents_yaml_refusals_reach_the_command_line(tmp_path):
+    config = tmp_path / "trainer.yaml"
+    config.write_text("behaviors:\n  Basic:\n    trainer_type: ppo\n    hyperparameters: {learning_rate_schedule: cosine}\n")
+    out = run("train", "--config", str(config), "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 2
+    assert "behaviors.Basic.hyperparameters.learning_rate_schedule: must be 'constant' or 'linear', got 'cosine'" in out.stderr
+    config.write_text("behaviors:\n  Basic:\n    reward_signals: {gail: {demo_path: x.demo}}\n")
+    out = run("train", "--config", str(config), "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 2 and "not yet supported: gail" in out.stderr

@@ -80,6 +80,11 @@ def test_envs_lists_scenes_and_builds(kernel, tmp_path):
     ("%unity_eval --episodes -3", "argument --episodes: must be at least 1"),
     ("%unity_video --max-frames many", "argument --max-frames: expected a whole number"),
     ("%unity_panel NoScene", "scene must be a built-in scene"),
+    ("%unity_train Basic --target-return soon", "argument --target-return: expected a number or 'off', got 'soon'"),
+    ("%unity_train Basic --return-window 0", "return_window must be >= 1, got 0"),
+    ("%unity_train Basic --confirm-episodes 0", "confirm_episodes must be >= 1 when a target_return is set"),
+    ("%unity_train Basic --lr-schedule cosine", "argument --lr-schedule: invalid choice: 'cosine'"),
+    ("%unity_train Basic --init-path /no/such/run", "init_path '/no/such/run' does not exist"),
 ])
 def test_bad_input_names_the_argument(kernel, line, message):
     assert message in usage_error(kernel, line)
@@ -90,6 +95,8 @@ def test_yaml_cell_that_does_not_parse_gives_line_and_column(kernel):
     assert "%%unity_train cell: not valid YAML at line 3" in text and "column" in text
     text = usage_error(kernel, "%%unity_train\nscene: Basic\nlamda: 0.9\n")
     assert "unknown setting 'lamda'" in text
+    text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    self_play: {window: 10}\n")
+    assert "behaviors.Basic: not yet supported: self_play" in text
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    trainer_type: ppo\n    hyperparameters:\n      lamda: 0.9\n")
     assert "behaviors.Basic.hyperparameters: unknown key 'lamda'" in text
 

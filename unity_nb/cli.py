@@ -144,7 +144,7 @@ def _train(args) -> int:
     run = train(args.scene, config=args.config, runs_dir=args.runs_dir, **config_overrides(args))
     config = run.config
     print(f"unity-nb: run {run.id} ({config.algorithm} on {config.scene}, {config.steps} steps) -> {run.path}", flush=True)
-    print(f"unity-nb: settings: {settings_line(config)}", flush=True)
+    print(f"unity-nb: settings: {config.describe()}", flush=True)
     try:
         last = _progress(run, config.steps)
     except KeyboardInterrupt:
@@ -184,30 +184,6 @@ def _train(args) -> int:
             print(f"unity-nb: {who}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
                   f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
     return 0
-
-
-def settings_line(config) -> str:
-    """The settings a run trains with, in one line (scene defaults included)."""
-    def rate(value, schedule):
-        return f"{value:g}" + (" (linear)" if schedule == "linear" else "")
-
-    parts = [f"lr {rate(config.lr, config.lr_schedule)}"]
-    if config.algorithm in ("PPO", "APPO", "IMPALA"):
-        parts += [f"batch {config.train_batch_size}", f"minibatch {config.minibatch_size}", f"epochs {config.num_epochs}",
-                  f"entropy {rate(config.entropy_coeff, config.entropy_schedule)}",
-                  f"clip {rate(config.clip_param, config.clip_schedule)}"]
-    parts += [f"gamma {config.gamma:g}", f"network {config.num_layers}x{config.hidden_units}"]
-    if config.normalize:
-        parts.append("normalised observations")
-    if config.time_horizon:
-        parts.append(f"time horizon {config.time_horizon}")
-    parts.append(f"areas {config.num_areas}")
-    parts.append("no target (all steps)" if config.target is None else
-                 f"target {config.target:g} over {config.return_window} episodes, "
-                 f"confirmed by {config.confirm_episodes} deterministic ones")
-    if config.scene_name is None:
-        parts.append("defaults for a Unity build")
-    return ", ".join(parts)
 
 
 def _runs(args) -> int:

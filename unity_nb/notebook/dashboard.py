@@ -102,7 +102,8 @@ class Dashboard:
 
         where = min(str(self.run.path), os.path.relpath(self.run.path), key=len)
         self.title = w.HTML(f"<b>{html.escape(self.run.id)}</b> &nbsp; {html.escape(cfg.algorithm)} on "
-                            f"{html.escape(str(cfg.scene))} &nbsp; <code>{html.escape(where)}</code>")
+                            f"{html.escape(str(cfg.scene))} &nbsp; <code>{html.escape(where)}</code><br>"
+                            f"<small>{html.escape(cfg.describe())}</small>")
         self.status = w.HTML()
         self.status.add_class("unity-nb-status")
         self.progress = w.FloatProgress(min=0.0, max=1.0, value=0.0, layout=w.Layout(width="320px"))

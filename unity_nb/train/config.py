@@ -176,6 +176,29 @@ class TrainConfig:
         """The return to stop at, or None when early stopping is off (or not resolved yet)."""
         return None if self.target_return in (None, TARGET_OFF) else float(self.target_return)
 
+    def describe(self) -> str:
+        """The settings a resolved config trains with, in one line (shown before a run starts)."""
+        def rate(value, schedule):
+            return f"{value:g}" + (" (linear)" if schedule == "linear" else "")
+
+        parts = [f"lr {rate(self.lr, self.lr_schedule)}"]
+        if self.algorithm in ("PPO", "APPO", "IMPALA"):
+            parts += [f"batch {self.train_batch_size}", f"minibatch {self.minibatch_size}", f"epochs {self.num_epochs}",
+                      f"entropy {rate(self.entropy_coeff, self.entropy_schedule)}",
+                      f"clip {rate(self.clip_param, self.clip_schedule)}"]
+        parts += [f"gamma {self.gamma:g}", f"network {self.num_layers}x{self.hidden_units}"]
+        if self.normalize:
+            parts.append("normalised observations")
+        if self.time_horizon:
+            parts.append(f"time horizon {self.time_horizon}")
+        parts.append(f"areas {self.num_areas}")
+        parts.append("no target (all steps)" if self.target is None else
+                     f"target {self.target:g} over {self.return_window} episodes, "
+                     f"confirmed by {self.confirm_episodes} deterministic ones")
+        if self.scene_name is None:
+            parts.append("defaults for a Unity build")
+        return ", ".join(parts)
+
     @property
     def scene_name(self) -> str | None:
         """The built-in scene's canonical name, or None for a Unity build path."""

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import TrainConfig
-from .store import write_json_atomic
+from .store import Run, write_json_atomic
 from .window import EpisodeWindow, iteration_stats
 
 PROGRESS_FILE = "unity_nb_progress.json"
@@ -133,7 +133,7 @@ class Driver:
         # RLlib restores its own counters (iteration, steps, env failures); wall time is ours to carry
         offset = {"env_steps": 0, "time_s": 0.0}
         if self.resume:
-            checkpoint = self._latest_checkpoint()
+            checkpoint = Run(self.dir).latest_checkpoint()
             if checkpoint is None:
                 raise RuntimeError("nothing to resume: the run has no complete checkpoint yet")
             algo.restore_from_path(str(checkpoint))
@@ -233,10 +233,10 @@ class Driver:
     def _initialize_from(self, algo, path: Path) -> None:
         """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""
         if (path / "checkpoints").is_dir():
-            found = sorted(p for p in (path / "checkpoints").glob("checkpoint_*") if (p / ".complete").exists())
-            if not found:
+            latest = Run(path).latest_checkpoint()
+            if latest is None:
                 raise RuntimeError(f"init_path {path} has no complete checkpoint to start from")
-            path = found[-1]
+            path = latest
         modules = path / "learner_group" / "learner" / "rl_module"
         if not modules.is_dir():
             raise RuntimeError(f"init_path {path} is neither a run folder nor a checkpoint (no {modules.relative_to(path)})")
@@ -319,13 +319,9 @@ class Driver:
         if keep:  # the newest `keep` complete ones stay; a half-written one is never what is removed
             import shutil
 
-            complete = sorted(p for p in path.parent.glob("checkpoint_*") if (p / ".complete").exists())
-            for old in complete[:-keep]:
+            for old in Run(self.dir).checkpoints()[:-keep]:
+                (old / ".complete").unlink()  # first: a removal cut short never leaves a "complete" checkpoint
                 shutil.rmtree(old, ignore_errors=True)
-
-    def _latest_checkpoint(self):
-        found = sorted(p for p in (self.dir / "checkpoints").glob("checkpoint_*") if (p / ".complete").exists())
-        return found[-1] if found else None
 
 
 def _current_lr(learners: dict):
