@@ -44,6 +44,10 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self._lengths = {b: np.zeros(len(s), dtype=np.int64) for b, s in self._slots.items()}
         self._t = 0
 
+    def agent_counts(self) -> dict[str, int]:
+        """Agents of each behavior in this Unity process."""
+        return {b: len(slots) for b, slots in self._slots.items()}
+
     def _key(self, b: str, slot: int) -> str:
         return f"{b}#{slot}.{self._gen[b][slot]}"
 

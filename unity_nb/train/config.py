@@ -34,6 +34,8 @@ ALGORITHMS = {
 SCHEDULES = ("constant", "linear")
 SCHEDULE_FLOORS = {"lr": 1e-10, "entropy_coeff": 1e-5, "clip_param": 0.1}
 TARGET_OFF = "off"  # target_return: train for the whole step budget
+NORMALIZE_PER_BEHAVIOR = ("true is not supported yet with one policy per behavior (RLlib's filter keys its statistics "
+                          "by agent, not by policy): train one behavior (behavior=NAME) or set normalize false")
 
 # Settings that solve the built-in scenes quickly on a laptop. Training stops early once the
 # mean return over the last `return_window` training episodes (actions sampled) reaches
@@ -288,6 +290,8 @@ class TrainConfig:
             names = [b.name for b in cls.behavior_list()]
             if self.behavior is not None and self.behavior not in names:
                 fail("behavior", f"{self.behavior!r}: the {cls.name} scene has the behaviors {', '.join(map(repr, names))}")
+            if self.normalize and self.behavior is None and len(names) > 1:
+                fail("normalize", NORMALIZE_PER_BEHAVIOR)
             kind = "continuous" if cls.behavior.continuous_size else "discrete"
             if kind not in ALGORITHMS[self.algorithm]:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]

@@ -12,6 +12,8 @@ from __future__ import annotations
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.schedules.scheduler import Scheduler
 from ray.tune.registry import register_env
 
 from ..envs.behaviors_env import UnityBehaviorsEnv, behavior_of
@@ -19,10 +21,8 @@ from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
-from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
-from ray.rllib.utils.schedules.scheduler import Scheduler
 
-from .config import SCHEDULE_FLOORS, ConfigError, TrainConfig
+from .config import NORMALIZE_PER_BEHAVIOR, SCHEDULE_FLOORS, ConfigError, TrainConfig
 
 ENV_NAME = "unity_nb_agents"
 ENV_NAME_BEHAVIORS = "unity_nb_behaviors"
@@ -91,7 +91,8 @@ def scene_behaviors(config: TrainConfig) -> dict[str, tuple[int, bool]]:
                 for i, b in enumerate(cls.behavior_list())}
     env = make_behaviors_env(_env_config(config))
     try:
-        return {b: (len(env._slots[b]), bool(spec.action_spec.continuous_size)) for b, spec in env.specs.items()}
+        counts = env.agent_counts()
+        return {b: (counts[b], bool(spec.action_spec.continuous_size)) for b, spec in env.specs.items()}
     finally:
         env.close()
 
@@ -183,6 +184,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             "does not ship yet; try Basic or 3DBall (GridWorld works as an environment: unity_nb.envs.make)"
         )
     facts = scene_behaviors(config)
+    if config.normalize and len(trained) > 1:
+        raise ConfigError(f"normalize {NORMALIZE_PER_BEHAVIOR}")
     algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
     # A trajectory piece per agent: time_horizon steps (mlagents' cut, bootstrapped from the value
     # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
