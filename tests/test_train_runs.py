@@ -106,8 +106,11 @@ def test_3dball_learns_within_a_small_budget(tmp_path):
     run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=60_000, target_return=60.0)
     run.wait(timeout=600)
     assert run.state == "finished", run.status
-    # a random policy averages about 3 (tests/test_wrappers measures the scene); far above that:
-    assert run.last()["episode_return_mean"] > 30
+    # a random policy averages about 3 (tests/test_wrappers measures the scene); far above that. The
+    # window of the last 100 episodes still holds early, short ones (a good 3DBall episode lasts 1000
+    # decisions, so few end); the trained policy itself, played deterministically, does much better.
+    assert run.last()["episode_return_mean"] > 10
+    assert run.evaluate(episodes=12).mean > 30
 
 
 def test_two_runs_at_once(tmp_path):
@@ -258,7 +261,8 @@ def test_normalised_run_evaluates_films_and_resumes_with_its_window(tmp_path):
         out = policy.module.forward_inference({"obs": torch.as_tensor(np.clip((obs - stats.mean) / (stats.std + 1e-8), -10, 10),
                                                                         dtype=torch.float32)})
     mean_action = out["action_dist_inputs"][:, :2].numpy()
-    assert np.allclose(policy.act(obs), mean_action, atol=1e-4)
+    # ML-Agents' contract: the mean, clamped to ±3 and divided by 3, is what Unity gets
+    assert np.allclose(policy.act(obs), np.clip(mean_action, -3, 3) / 3, atol=1e-4)
     assert run.evaluate(episodes=12).table()["episodes"] == 12
     assert run.video(max_frames=20).frames >= 2
     config = run.config.replace(steps=before["env_steps"] + 2400)

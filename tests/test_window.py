@@ -87,3 +87,12 @@ def test_a_unity_build_gets_generic_defaults(tmp_path):
     config = make_config(str(build))
     assert config.scene_name is None and config.num_areas == 1 and config.target is None
     assert (config.train_batch_size, config.minibatch_size, config.hidden_units) == (10240, 1024, 128)
+
+
+def test_episodes_as_rllib_hands_them_over():
+    """RLlib's item series arrives as a list, as one bare item when a single episode ended, or as NaN."""
+    from unity_nb.train.driver import _episodes
+
+    one = ("", 1.5, 7)
+    assert _episodes([one, one]) == [one, one] and _episodes(one) == [one]
+    assert _episodes(None) == [] and _episodes(float("nan")) == [] and _episodes([]) == []

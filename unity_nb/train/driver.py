@@ -263,7 +263,7 @@ class Driver:
         elapsed_total = offset["time_s"] + elapsed
         new_steps = steps - offset["env_steps"]
         rate = new_steps / elapsed if elapsed > 0 else 0.0
-        ended = self.window.add(runners.get(EPISODES) or [])
+        ended = self.window.add(_episodes(runners.get(EPISODES)))
         behaviors = self.trained if len(self.trained) > 1 else None
         event = {
             "event": "iteration",
@@ -322,6 +322,15 @@ class Driver:
             for old in Run(self.dir).checkpoints()[:-keep]:
                 (old / ".complete").unlink()  # first: a removal cut short never leaves a "complete" checkpoint
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def _episodes(value) -> list:
+    """RLlib's item series as a list: it hands over a single item bare, and none as NaN or not at all."""
+    if value is None or isinstance(value, float):
+        return []
+    if isinstance(value, tuple):  # one episode: (behavior, return, length)
+        return [value]
+    return list(value)
 
 
 def _current_lr(learners: dict):
