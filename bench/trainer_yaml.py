@@ -35,62 +35,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from mlagents_peer import CONFIGS as UNITY_CONFIGS  # noqa: E402  (Unity's published files)
 from mlagents_peer import run_mlagents  # noqa: E402
 
-UNITY_CONFIGS = {
-    "3DBall": """behaviors:
-  3DBall:
-    trainer_type: ppo
-    hyperparameters:
-      batch_size: 64
-      buffer_size: 12000
-      learning_rate: 0.0003
-      beta: 0.001
-      epsilon: 0.2
-      lambd: 0.99
-      num_epoch: 3
-      learning_rate_schedule: linear
-    network_settings:
-      normalize: true
-      hidden_units: 128
-      num_layers: 2
-      vis_encode_type: simple
-    reward_signals:
-      extrinsic:
-        gamma: 0.99
-        strength: 1.0
-    keep_checkpoints: 5
-    max_steps: 500000
-    time_horizon: 1000
-    summary_freq: 12000
-""",
-    "Basic": """behaviors:
-  Basic:
-    trainer_type: ppo
-    hyperparameters:
-      batch_size: 32
-      buffer_size: 256
-      learning_rate: 0.0003
-      beta: 0.005
-      epsilon: 0.2
-      lambd: 0.95
-      num_epoch: 3
-      learning_rate_schedule: linear
-    network_settings:
-      normalize: false
-      hidden_units: 20
-      num_layers: 1
-      vis_encode_type: simple
-    reward_signals:
-      extrinsic:
-        gamma: 0.9
-        strength: 1.0
-    keep_checkpoints: 5
-    max_steps: 500000
-    time_horizon: 3
-    summary_freq: 2000
-""",
-}
 # target, mlagents-learn's summary period (and the kit's, for the period mean). Both keep the file's
 # max_steps (500000): with learning_rate_schedule linear it is also the decay horizon.
 SETTINGS = {"3DBall": (100.0, 12_000), "Basic": (0.9, 1_000)}

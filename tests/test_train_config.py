@@ -4,32 +4,9 @@ import pytest
 
 from unity_nb.train import ConfigError, RunNotFound, RunStore, TrainConfig, make_config
 
-MLAGENTS_3DBALL = """
-behaviors:
-  3DBall:
-    trainer_type: ppo
-    hyperparameters:
-      batch_size: 64
-      buffer_size: 12000
-      learning_rate: 0.0003
-      beta: 0.001
-      epsilon: 0.2
-      lambd: 0.99
-      num_epoch: 3
-      learning_rate_schedule: linear
-    network_settings:
-      normalize: true
-      hidden_units: 128
-      num_layers: 2
-    reward_signals:
-      extrinsic:
-        gamma: 0.99
-        strength: 1.0
-    keep_checkpoints: 5
-    max_steps: 500000
-    time_horizon: 1000
-    summary_freq: 12000
-"""
+from unity_configs import BALL
+
+MLAGENTS_3DBALL = BALL
 
 
 def test_defaults_per_scene():
