@@ -15,8 +15,6 @@ from typing import Any
 import yaml
 
 from ..envs.scenes import SCENES
-
-
 from .errors import ConfigError
 
 
