@@ -37,13 +37,13 @@ class Evaluation:
 
     def _repr_html_(self) -> str:
         rows = self.rows()
-        head = "".join(f"<th>{name}</th>" for name in rows) if len(rows) > 1 else "<th></th>"
+        # a column per behavior (and "all") for a run with several; one unnamed column otherwise
+        head = "<tr><th></th>" + "".join(f"<th>{name}</th>" for name in rows) + "</tr>" if len(rows) > 1 else ""
         body = ""
         for key in ("episodes", "mean", "min", "max", "std"):
             cells = "".join(f"<td>{t[key] if key == 'episodes' else f'{t[key]:.3f}'}</td>" for t in rows.values())
             body += f"<tr><th style='text-align:left'>{key}</th>{cells}</tr>"
-        return (f"<table class='unity-nb-evaluation'><caption>deterministic episodes: return</caption>"
-                f"<tr><th></th>{head if len(rows) > 1 else ''}</tr>{body}</table>")
+        return f"<table class='unity-nb-evaluation'><caption>deterministic episodes: return</caption>{head}{body}</table>"
 
     def __repr__(self):
         parts = []

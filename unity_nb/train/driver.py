@@ -55,6 +55,7 @@ class Driver:
         self.confirmation: dict | None = None  # the latest deterministic check of a reached target
         self.confirmed_at = -1  # window.total when it was made
         self.trained: list[str] = []
+        self.per_behavior: list[str] | None = None  # the behaviors, when each has a policy (and a window) of its own
         self._last_checkpoint_steps = 0
         self._last_steps = 0  # agent steps at the previous iteration (summary_freq lines)
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
@@ -154,6 +155,7 @@ class Driver:
             self.emit({"event": "placement", "env_runner_nodes": nodes})
         self.set_status("running", behaviors=trained)
         self.trained = trained
+        self.per_behavior = trained if len(trained) > 1 else None
 
         from tensorboardX import SummaryWriter
 
@@ -195,7 +197,7 @@ class Driver:
         """
         cfg = self.config
         target = cfg.target
-        if target is None or not self.window.reached(target, self.trained if len(self.trained) > 1 else None):
+        if target is None or not self.window.reached(target, self.per_behavior):
             return False
         if self.confirmed_at >= 0 and self.window.total - self.confirmed_at < max(1, cfg.return_window // 4):
             return False
@@ -228,7 +230,7 @@ class Driver:
         return evaluate(None, cfg.scene, episodes=cfg.confirm_episodes, seed=seed, num_areas=cfg.num_areas,
                         mode="inprocess" if cfg.scene_name else "player", params=cfg.env_params,
                         behavior=cfg.behavior,
-                        policies=live_policies(algo, self.trained if len(self.trained) > 1 else None))
+                        policies=live_policies(algo, self.per_behavior))
 
     def _initialize_from(self, algo, path: Path) -> None:
         """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""
@@ -264,7 +266,6 @@ class Driver:
         new_steps = steps - offset["env_steps"]
         rate = new_steps / elapsed if elapsed > 0 else 0.0
         ended = self.window.add(_episodes(runners.get(EPISODES)))
-        behaviors = self.trained if len(self.trained) > 1 else None
         event = {
             "event": "iteration",
             "iteration": int(result.get("training_iteration", 0)),
@@ -273,7 +274,7 @@ class Driver:
             "steps_per_s": round(rate, 1),
             "eta_s": round((self.config.steps - steps) / rate, 1) if rate > 0 and steps < self.config.steps else 0.0,
             # the moving window of the last `return_window` finished episodes, carried across iterations
-            **self.window.stats(behaviors),
+            **self.window.stats(self.per_behavior),
             # the episodes that ended in this iteration alone
             **iteration_stats(ended),
             "policy_loss": _num(learner.get("policy_loss")),
