@@ -47,7 +47,7 @@ def test_runs_are_listed_and_reattached(trained_basic):
     assert trained_basic.id in [r.id for r in store_runs]
     again = ut.get_run(trained_basic.id, trained_basic.path.parent)
     assert again.last() == trained_basic.last()
-    assert ut.RunStore(trained_basic.path.parent).compare([trained_basic.id])[0]["state"] == "finished"
+    assert ut.RunStore(trained_basic.path.parent).get(trained_basic.id).summary()["state"] == "finished"
     assert trained_basic.stop() is trained_basic  # stopping an ended run does nothing
 
 
@@ -221,7 +221,7 @@ def test_window_and_confirmation_in_the_run_folder(trained_basic):
     """The reported mean is over the last 100 episodes (rebuilt here from the episodes each iteration
     recorded), and the run stopped only once the full window was at the target and 100 deterministic
     episodes confirmed it."""
-    from unity_nb.train.window import EpisodeWindow
+    from unity_nb.trainer.window import EpisodeWindow
 
     events = trained_basic.events()
     window = EpisodeWindow(100)
@@ -280,7 +280,7 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     """The driver's stopping rule alone. The deterministic check is replaced by a fixed poor result
     (a trained policy cannot be made to fail its check on demand); everything else is the driver's."""
     from unity_nb.evaluate.rollout import Evaluation
-    from unity_nb.train.driver import Driver
+    from unity_nb.trainer.driver import Driver
 
     run = ut.RunStore(tmp_path).create(ut.make_config("Basic", return_window=10, confirm_episodes=5))
     driver = Driver(run.path, None, resume=False)
@@ -297,7 +297,7 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     driver.window.add(("", 0.95, 5) for _ in range(2))
     monkeypatch.setattr(driver, "_evaluate_live", lambda algo, seed: checks.append(seed) or Evaluation([0.93] * 5))
     assert driver._target_confirmed(None, last) and len(checks) == 2
-    driver.events.close()
+    driver.out.close()
     confirmations = [e for e in run.events() if e["event"] == "confirmation"]
     assert [c["passed"] for c in confirmations] == [False, True]
     assert any("not confirmed: training goes on" in e.get("message", "") for e in run.events())

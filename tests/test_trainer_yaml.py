@@ -140,7 +140,7 @@ def test_sac_file_maps_its_own_keys():
 
 def test_rllib_config_follows_the_keys():
     """The resolved keys reach RLlib: schedules as [[step, value], ...], time_horizon as the fragment length."""
-    from unity_nb.train.rllib_setup import ScheduledClipPPOLearner, algorithm_config
+    from unity_nb.trainer.rllib_setup import ScheduledClipPPOLearner, algorithm_config
 
     algo = algorithm_config(resolved(BALL, mode="inprocess"), ["3DBall"])
     assert algo.lr == [[0, 0.0003], [500000, 1e-10]]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from unity_nb.train import ConfigError, TrainConfig, make_config
-from unity_nb.train.window import EpisodeWindow, iteration_stats
+from unity_nb.trainer.window import EpisodeWindow, iteration_stats
 
 
 def test_window_holds_exactly_the_last_n_episodes_across_iterations():
@@ -91,7 +91,7 @@ def test_a_unity_build_gets_generic_defaults(tmp_path):
 
 def test_episodes_as_rllib_hands_them_over():
     """RLlib's item series arrives as a list, as one bare item when a single episode ended, or as NaN."""
-    from unity_nb.train.driver import _episodes
+    from unity_nb.trainer.driver import _episodes
 
     one = ("", 1.5, 7)
     assert _episodes([one, one]) == [one, one] and _episodes(one) == [one]

@@ -17,7 +17,6 @@ and 1 otherwise. tests/test_other_pythons.py builds the venvs and runs it.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -65,7 +64,7 @@ def _():
 
 
 def iteration_event(i: int) -> dict:
-    """An iteration event as unity_nb.train.driver writes it (Basic, ~1000 steps per iteration)."""
+    """An iteration event as unity_nb.trainer.driver writes it (Basic, ~1000 steps per iteration)."""
     returns = [round(-0.5 + 0.12 * i + 0.01 * k, 3) for k in range(5)]
     window = [r for j in range(1, i + 1) for r in [round(-0.5 + 0.12 * j + 0.01 * k, 3) for k in range(5)]][-100:]
     mean = sum(window) / len(window)
@@ -87,15 +86,14 @@ def iteration_event(i: int) -> dict:
 def _():
     import unity_nb
     import unity_nb.train
-    from unity_nb.train.store import write_json_atomic
+    from unity_nb.train.schema import State
 
     run = unity_nb.train.RunStore(WORK / "runs").create(unity_nb.train.make_config("Basic"))
-    write_json_atomic(run.path / "status.json", {"state": "running", "pid": os.getpid(), "started": time.time()})
-    with open(run.path / "metrics.jsonl", "a") as f:
-        f.write(json.dumps({"event": "status", "state": "running"}) + "\n")
-        for i in range(1, 4):
-            f.write(json.dumps(iteration_event(i)) + "\n")
-    globals()["RUN"] = run
+    writer = run.writer()  # what the training process writes with
+    writer.set_state(State.RUNNING)
+    for i in range(1, 4):
+        writer.emit(iteration_event(i))
+    globals()["RUN"], globals()["WRITER"] = run, writer
     metrics = run.metrics
     assert len(metrics) == 3, metrics
     assert list(metrics["iteration"]) == [1, 2, 3] and list(metrics["env_steps"]) == [1000, 2000, 3000]
@@ -118,11 +116,9 @@ def _():
         assert dash.points_label.value == "3"
         assert "3,000 / " in dash.progress_text.value, dash.progress_text.value
         # the run goes on: one more point, then it finishes
-        with open(run.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(iteration_event(4)) + "\n")
-        from unity_nb.train.store import write_json_atomic
-
-        write_json_atomic(run.path / "status.json", {"state": "finished", "pid": os.getpid()})
+        writer = globals()["WRITER"]
+        writer.emit(iteration_event(4))
+        writer.set_state("finished")
         assert dash.update() is True
         assert len(dash.points) == 4 and dash.state == "finished", repr(dash)
         assert len(dash.line_return.get_data()[0]) == 4 and dash.stop_button.disabled

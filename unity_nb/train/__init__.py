@@ -75,11 +75,14 @@ def stop(run_id: str, runs_dir=None, wait: bool = True) -> Run:
     return get_run(run_id, runs_dir).stop(wait=wait)
 
 
-def resume(run_id: str, runs_dir=None, wait: bool = False) -> Run:
-    """Continue a stopped or finished run from its last checkpoint (the step count goes on)."""
+def resume(run_id: str, runs_dir=None, wait: bool = False, steps: int | None = None) -> Run:
+    """Continue a stopped or finished run from its last checkpoint (the step count goes on).
+
+    steps: a new total step budget (e.g. more than the run had).
+    """
     from .local import resume_run
 
-    run = resume_run(get_run(run_id, runs_dir))
+    run = resume_run(get_run(run_id, runs_dir), steps)
     return run.wait() if wait else run
 
 

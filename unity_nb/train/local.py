@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from ..processes import reach, split_address
 from .config import TrainConfig
 from .runtime import LocalRuntime
-from .store import Run, RunStore, write_json_atomic
+from .store import Run, RunStore
 
 
 class ClusterUnreachable(ConnectionError):
@@ -27,12 +27,12 @@ class ClusterUnreachable(ConnectionError):
 
 def check_address(address: str, timeout: float = 3.0) -> None:
     """Fail fast (seconds, not minutes) when a Ray address cannot be reached."""
-    host, sep, port = address.replace("ray://", "").rpartition(":")
-    if not sep or not port.isdigit():
-        raise ClusterUnreachable(f"address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379)")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
+        _, port = split_address(address)
+    except ValueError as err:
+        raise ClusterUnreachable(str(err)) from None
+    try:
+        reach(address, timeout)
     except OSError as err:
         raise ClusterUnreachable(
             f"cannot reach a Ray cluster at {address} ({err.strerror or err}). Is the head node running "
@@ -46,7 +46,7 @@ class _Standby:
     def __init__(self, address: str, env: dict[str, str], guess: TrainConfig | None = None):
         tmp = Path(os.environ.get("TMPDIR", "/tmp"))
         self.log = open(tmp / f"unity-nb-standby-{os.getpid()}.log", "ab")
-        command = [sys.executable, "-m", "unity_nb.train.driver", "--standby", "--address", address]
+        command = [sys.executable, "-m", "unity_nb.trainer.standby", "--address", address]
         if guess is not None:  # the standby builds this run's algorithm ahead, while nobody waits
             guess_file = tmp / f"unity-nb-guess-{os.getpid()}-{id(self)}.yaml"
             guess_file.write_text(guess.to_yaml())
@@ -118,7 +118,7 @@ class LocalBackend:
             if standby is None or not standby.usable():
                 standby = self._new_standby()
         standby.hand(run, resume)
-        _note_pid(run, standby.process.pid)
+        run.note_launch(standby.process.pid)
         # The next standby is prepared once this run ends: on two cores, importing torch
         # beside a running training would slow it down.
         if self.keep_warm:
@@ -133,12 +133,12 @@ class LocalBackend:
         self.warm_up()
 
     def _spawn(self, run: Run, address: str, env: dict, resume: bool) -> Run:
-        log = open(run.path / "logs" / "driver.log", "ab")
-        args = [sys.executable, "-m", "unity_nb.train.driver", str(run.path.resolve()), "--address", address]
+        log = open(run.log_path(), "ab")
+        args = [sys.executable, "-m", "unity_nb.trainer.driver", str(run.path.resolve()), "--address", address]
         if resume:
             args.append("--resume")
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        _note_pid(run, process.pid)
+        run.note_launch(process.pid)
         return run
 
     def close(self) -> None:
@@ -148,15 +148,6 @@ class LocalBackend:
                 self._standby.dismiss()
                 self._standby = None
         self.runtime.stop()
-
-
-def _note_pid(run: Run, pid: int) -> None:
-    """Record the driver's pid at once, so a driver that dies before it writes is noticed."""
-    status = run.status
-    if status.get("state") in ("starting", "unknown", "failed", "stopped", "finished"):
-        status.update(state="starting", pid=pid)
-        status.pop("error", None)
-        write_json_atomic(run.path / "status.json", status)
 
 
 _BACKEND: LocalBackend | None = None
@@ -178,10 +169,7 @@ def start_run(config: TrainConfig, runs_dir: str | os.PathLike | None = None) ->
     return backend().start(run, config)
 
 
-def resume_run(run: Run) -> Run:
-    if run.state in ("starting", "running"):
-        raise RuntimeError(f"run {run.id} is still {run.state}; stop it before resuming")
-    if run.latest_checkpoint() is None:
-        raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
-    (run.path / "stop").unlink(missing_ok=True)
+def resume_run(run: Run, steps: int | None = None) -> Run:
+    """Start an ended run again from its last checkpoint (``steps``: a new step budget)."""
+    run.prepare_resume(steps)
     return backend().start(run, run.config, resume=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..envs.unity import free_port
+from ..processes import free_port, port_open, watch_parent
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
 START_TIMEOUT = 90.0
@@ -44,15 +43,6 @@ def private_token(folder: Path) -> Path:
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32))
     return path
-
-
-def _port_open(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1.0):
-            return True
-    except (OSError, ValueError):
-        return False
 
 
 class LocalRuntime:
@@ -111,7 +101,7 @@ class LocalRuntime:
                 self._error = f"Ray failed to start (exit {self.process.returncode}); see {self.folder}/ray-start.log"
                 break
             text = (self.folder / "ray-start.log").read_text(errors="replace")
-            if "Ray runtime started" in text and _port_open(self.address):
+            if "Ray runtime started" in text and port_open(self.address):
                 self._ready.set()
                 return
             time.sleep(0.2)
@@ -145,18 +135,20 @@ class LocalRuntime:
 def _guard(owner: int, command: list[str]) -> int:
     """Run ``command``; SIGTERM it when ``owner`` dies or when we are told to stop."""
     child = subprocess.Popen(command)
+    stopping = threading.Event()
 
     def stop(*_):
-        if child.poll() is None:
-            child.terminate()
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    while child.poll() is None:
-        if os.getppid() != owner:
-            stop()
-            break
-        time.sleep(0.5)
+    watch_parent(stop)
+    if os.getppid() != owner:  # the owner died before the watch began
+        stop()
+    while child.poll() is None and not stopping.wait(0.5):
+        pass
+    if child.poll() is None:
+        child.terminate()
     try:
         return child.wait(timeout=60)
     except subprocess.TimeoutExpired:

@@ -1,14 +1,19 @@
-"""The run store: one folder per run, the single source of truth every viewer reads.
+"""The run store: one folder per run, and the only code that reads or writes one.
 
-    runs/<id>/config.yaml     the resolved TrainConfig
-              status.json     state (starting, running, finished, stopped, failed), pid, times, error
-              metrics.jsonl   one JSON event per line, appended and flushed as it happens
-              checkpoints/    RLlib checkpoints (checkpoint_000010, ...), the latest is the one to load
-              logs/           the driver's log
+    runs/<id>/config.yaml     the resolved TrainConfig (its ``steps`` is the step budget)
+              status.json     state, pid, times, error, final figures (see schema.State)
+              metrics.jsonl   one JSON event per line, appended and flushed as it happens (schema.EVENTS)
+              checkpoints/    checkpoint_<iteration>/: RLlib's files, our progress file, then ``.complete``
+              logs/           the training process's log (driver.log), error.txt after a failure
               tb/             TensorBoard event files
               stop            present when a stop was requested
 
-The location is ``./runs`` unless ``UNITY_NB_RUNS`` or an explicit root says otherwise.
+The kernel side creates runs, records the launched process, asks for stops and
+changes the step budget (``RunStore``, ``Run``); the training process appends
+events, moves the state on and saves checkpoints (``RunWriter``). Each file has
+one writer: status.json the launcher until the training process starts, then
+the training process; ``stop`` and config.yaml the kernel side. The location is
+``./runs`` unless ``UNITY_NB_RUNS`` or an explicit root says otherwise.
 """
 
 from __future__ import annotations
@@ -16,13 +21,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
+import traceback
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .config import TrainConfig
+from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State
 
-TERMINAL_STATES = ("finished", "stopped", "failed")
+PROGRESS_FILE = "unity_nb_progress.json"  # in a checkpoint: what RLlib does not restore (wall time, window)
+COMPLETE_MARK = ".complete"  # written last into a checkpoint folder: only then is it a checkpoint
 
 
 class RunNotFound(KeyError):
@@ -50,10 +59,20 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def _write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
+
+
+def _parse_events(lines) -> list[dict[str, Any]]:
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a half-written last line (a killed writer)
+            continue
+    return out
 
 
 class Run:
@@ -62,47 +81,78 @@ class Run:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).absolute()  # still right if the notebook changes folder later
         self.id = self.path.name
+        self._config: tuple[tuple, TrainConfig] | None = None  # (file signature, parsed)
 
     def __repr__(self):
-        return f"Run({self.id!r}, state={self.state!r})"
+        return f"Run({self.id!r}, state={str(self.state)!r})"
+
+    # ---- where things are
+    @property
+    def events_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.path / "tb"
+
+    def log_path(self, name: str = "driver") -> Path:
+        return self.path / "logs" / f"{name}.log"
 
     # ---- what is stored
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig.from_yaml((self.path / "config.yaml").read_text(), source=f"run {self.id}")
+        """The run's settings (parsed once, again only if config.yaml changes)."""
+        path = self.path / "config.yaml"
+        info = path.stat()
+        signature = (info.st_mtime_ns, info.st_size)
+        if self._config is None or self._config[0] != signature:
+            self._config = (signature, TrainConfig.from_yaml(path.read_text(), source=f"run {self.id}"))
+        return self._config[1]
 
     @property
     def status(self) -> dict[str, Any]:
+        """status.json as written, with what a reader can tell besides: a live run with a stop
+        pending is ``stopping``; a run whose process is gone without a word is ``failed``."""
         try:
             status = json.loads((self.path / "status.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
-            status = {"state": "unknown"}
-        if status.get("state") in ("starting", "running") and not _pid_alive(status.get("pid")):
-            status["state"] = "failed"
+            status = {"state": State.FAILED, "error": "status.json is missing or unreadable"}
+        try:
+            status["state"] = State(status.get("state"))
+        except ValueError:
+            status["error"] = f"unknown state {status.get('state')!r} in status.json"
+            status["state"] = State.FAILED
+        if status["state"] in ACTIVE and not _pid_alive(status.get("pid")):
+            status["state"] = State.FAILED
             status.setdefault("error", "the training process ended without saying why (killed?)")
+        elif status["state"] == State.RUNNING and self.stop_requested:
+            status["state"] = State.STOPPING
         return status
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         return self.status["state"]
+
+    @property
+    def stop_requested(self) -> bool:
+        return (self.path / "stop").exists()
 
     def events(self) -> list[dict[str, Any]]:
         """Every event so far; a half-written last line (a killed writer) is skipped."""
-        path = self.path / "metrics.jsonl"
-        if not path.exists():
+        try:
+            return _parse_events(self.events_path.read_text().splitlines())
+        except FileNotFoundError:
             return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
 
     @property
     def metrics(self):
         """Iteration metrics as a pandas DataFrame (a list of dicts without pandas)."""
-        rows = [{k: v for k, v in e.items() if k != "event"} for e in self.events() if e.get("event") == "iteration"]
+        rows = [{k: v for k, v in e.items() if k not in ("event", "v")} for e in self.events()
+                if e.get("event") == "iteration"]
         try:
             import pandas as pd
         except ImportError:
@@ -114,41 +164,42 @@ class Run:
         return rows[-1] if rows else {}
 
     def checkpoints(self) -> list[Path]:
-        folder = self.path / "checkpoints"
-        return sorted(p for p in folder.glob("checkpoint_*") if (p / ".complete").exists()) if folder.exists() else []
+        """The complete checkpoints, oldest first (a save cut short is never one)."""
+        folder = self.checkpoints_dir
+        if not folder.exists():
+            return []
+        return sorted(p for p in folder.glob("checkpoint_*") if (p / COMPLETE_MARK).exists())
 
     def latest_checkpoint(self) -> Path | None:
         found = self.checkpoints()
         return found[-1] if found else None
 
-    # ---- watching and control
+    @staticmethod
+    def progress(checkpoint: Path) -> dict[str, Any]:
+        """What a checkpoint holds beyond RLlib's state: ``env_steps``, ``time_s``, ``window``."""
+        return json.loads((Path(checkpoint) / PROGRESS_FILE).read_text())
+
+    # ---- watching
     def read_events(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Events appended since byte ``offset``, and the offset to read from next (never blocks).
 
         A line still being written is left for the next call.
         """
-        path = self.path / "metrics.jsonl"
         try:
-            with open(path, "rb") as f:
+            with open(self.events_path, "rb") as f:
                 f.seek(offset)
                 chunk = f.read()
         except FileNotFoundError:
             return [], offset
         complete = chunk.rfind(b"\n") + 1
-        events = []
-        for line in chunk[:complete].splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return events, offset + complete
+        return _parse_events(chunk[:complete].splitlines()), offset + complete
 
     def follow(self, poll: float = 0.2, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Yield events as they are appended, until the run ends (or ``timeout`` seconds pass)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         offset = 0
         while True:
-            ended = self.state in TERMINAL_STATES  # checked first: no event written before the end is missed
+            ended = self.state in TERMINAL  # checked first: no event written before the end is missed
             events, offset = self.read_events(offset)
             yield from events
             if ended and not events:
@@ -161,27 +212,56 @@ class Run:
     def wait(self, timeout: float | None = None) -> "Run":
         """Block until the run ends; raise TimeoutError after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.state not in TERMINAL_STATES:
+        while self.state not in TERMINAL:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {self.id} still {self.state} after {timeout} s")
             time.sleep(0.2)
         return self
 
+    # ---- control (the kernel side)
     def stop(self, wait: bool = True, timeout: float = 120.0) -> "Run":
         """Ask the run to checkpoint and stop. Stopping a run that has ended does nothing."""
-        if self.state in TERMINAL_STATES:
+        if self.state in TERMINAL:
             return self
         (self.path / "stop").touch()
         status = self.status
         pid = status.get("pid")
         # Only a running driver has its signal handlers; a starting one reads the stop file
         # before training (a signal could kill it mid-import, and nothing would be saved).
-        if status["state"] == "running" and pid and _pid_alive(pid):
+        if status["state"] in (State.RUNNING, State.STOPPING) and pid and _pid_alive(pid):
             try:
                 os.kill(pid, 15)
             except ProcessLookupError:
                 pass
         return self.wait(timeout) if wait else self
+
+    def prepare_resume(self, steps: int | None = None) -> None:
+        """Make an ended run ready to go on: no stop pending; ``steps`` a new step budget."""
+        if self.state in ACTIVE:
+            raise RuntimeError(f"run {self.id} is still {self.state}; stop it before resuming")
+        if self.latest_checkpoint() is None:
+            raise RuntimeError(f"run {self.id} has no checkpoint to resume from")
+        if steps is not None:
+            (self.path / "config.yaml").write_text(self.config.replace(steps=steps).to_yaml())
+        (self.path / "stop").unlink(missing_ok=True)
+
+    def note_launch(self, pid: int) -> None:
+        """Record the training process's pid at once, so one that dies before it writes is noticed."""
+        status = self._stored_status()
+        if status.get("state") in (State.STARTING, *TERMINAL, None):
+            status.update(state=State.STARTING, pid=pid)
+            status.pop("error", None)
+            _write_json_atomic(self.path / "status.json", status)
+
+    def _stored_status(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / "status.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def writer(self) -> "RunWriter":
+        """The training process's pen for this folder (one per process)."""
+        return RunWriter(self)
 
     def evaluate(self, episodes: int = 100, mode: str = "inprocess", **kwargs):
         """Play ``episodes`` deterministic episodes with the latest checkpoint's policy.
@@ -226,7 +306,7 @@ class Run:
             "id": self.id,
             "scene": config.scene,
             "algorithm": config.algorithm,
-            "state": status["state"],
+            "state": status["state"].value,
             "iterations": last.get("iteration", 0),
             "env_steps": last.get("env_steps", 0),
             "return_mean": last.get("episode_return_mean"),
@@ -236,6 +316,57 @@ class Run:
             "target_reached": status.get("target_reached"),
             "elapsed_s": last.get("time_s"),
         }
+
+
+class RunWriter:
+    """What the training process writes: state changes, events, checkpoints, the error."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self._events = open(run.events_path, "a", buffering=1, encoding="utf-8")
+        old = run._stored_status()
+        self.status = {"state": State.STARTING, "pid": os.getpid(), "started": time.time(),
+                       "created": old.get("created")}
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Append one event (``schema.EVENTS``) and flush it, so viewers see it at once."""
+        line = {"event": event["event"], "v": SCHEMA_VERSION, "t": event.get("t", time.time()), **event}
+        self._events.write(json.dumps(line) + "\n")
+        self._events.flush()
+
+    def set_state(self, state: State, **extra) -> None:
+        """Move the run to ``state`` (status.json, then a status event)."""
+        state = State(state)
+        self.status.update(state=state, updated=time.time(), **extra)
+        _write_json_atomic(self.run.path / "status.json", self.status)
+        self.emit({"event": "status", "state": state, **extra})
+
+    def fail(self, err: BaseException) -> None:
+        """The run failed: the traceback to logs/error.txt, the one-line reason to the status."""
+        (self.run.path / "logs" / "error.txt").write_text(
+            "".join(traceback.format_exception(type(err), err, err.__traceback__)))
+        self.set_state(State.FAILED, error=f"{type(err).__name__}: {err}")
+
+    def save_checkpoint(self, iteration: int, save: Callable[[Path], None], progress: dict[str, Any],
+                        keep: int | None = None) -> Path | None:
+        """Save a checkpoint: ``save(folder)`` writes the trainer's state, then our progress file,
+        then the mark that makes it complete. ``keep``: the newest complete ones to keep.
+        Returns the folder, or None when this iteration's checkpoint exists already."""
+        path = self.run.checkpoints_dir / f"checkpoint_{iteration:06d}"
+        if (path / COMPLETE_MARK).exists():
+            return None
+        save(path)
+        (path / PROGRESS_FILE).write_text(json.dumps(progress))
+        (path / COMPLETE_MARK).touch()  # written last: a killed save is never taken for a checkpoint
+        self.emit({"event": "checkpoint", "path": str(path), "env_steps": progress.get("env_steps")})
+        if keep:  # a half-written one is never what is removed
+            for old in self.run.checkpoints()[:-keep]:
+                (old / COMPLETE_MARK).unlink()  # first: a removal cut short never leaves a "complete" one
+                shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def close(self) -> None:
+        self._events.close()
 
 
 class RunStore:
@@ -262,7 +393,7 @@ class RunStore:
             (path / sub).mkdir(parents=True)
         (path / "config.yaml").write_text(config.to_yaml())
         (path / "metrics.jsonl").touch()
-        write_json_atomic(path / "status.json", {"state": "starting", "created": time.time()})
+        _write_json_atomic(path / "status.json", {"state": State.STARTING, "created": time.time()})
         return Run(path)
 
     def get(self, run_id: str) -> Run:
@@ -280,7 +411,3 @@ class RunStore:
             return []
         runs = [Run(p) for p in self.root.iterdir() if (p / "config.yaml").exists()]
         return sorted(runs, key=lambda r: (r.path / "config.yaml").stat().st_mtime)
-
-    def compare(self, run_ids: list[str]) -> list[dict[str, Any]]:
-        """One summary row per run, to put side by side."""
-        return [self.get(i).summary() for i in run_ids]

@@ -1,34 +1,28 @@
-"""The training process of one run: ``python -m unity_nb.train.driver RUN_DIR``.
+"""The training process of one run: ``python -m unity_nb.trainer.driver RUN_DIR``.
 
 Runs outside the caller's process, so a crash in Unity, Ray or torch never
 takes a notebook kernel down. Joins the Ray runtime it is given, builds the
 algorithm (from the run's last checkpoint when resuming), trains, and appends
-one event per iteration to ``metrics.jsonl`` (flushed at once), with TensorBoard
-scalars beside. SIGTERM/SIGINT or a ``stop`` file end it gracefully: a final
-checkpoint, then status ``stopped``.
+one event per iteration to the run folder (through the store's ``RunWriter``),
+with TensorBoard scalars beside. SIGTERM/SIGINT or a stop request end it
+gracefully: a final checkpoint, then state ``stopped``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import select
 import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig
-from .store import Run, write_json_atomic
+from ..train.config import TrainConfig
+from ..train.schema import State
+from ..train.store import Run
 from .window import EpisodeWindow, iteration_stats
-
-PROGRESS_FILE = "unity_nb_progress.json"
-
 
 # Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
 NOT_BUILT = ("steps", "target_return", "return_window", "confirm_episodes", "checkpoint_every", "checkpoint_interval",
@@ -46,10 +40,10 @@ def build_key(cfg: TrainConfig) -> dict:
 
 class Driver:
     def __init__(self, run_dir: Path, address: str | None, resume: bool, prebuilt=None):
-        self.dir = run_dir
+        self.run_folder = Run(run_dir)
         self.address = address
         self.resume = resume
-        self.config = TrainConfig.from_yaml((run_dir / "config.yaml").read_text(), source="config.yaml").resolved()
+        self.config = self.run_folder.config.resolved()
         self.stop_requested = False
         self.window = EpisodeWindow(self.config.return_window)
         self.confirmation: dict | None = None  # the latest deterministic check of a reached target
@@ -59,23 +53,11 @@ class Driver:
         self._last_checkpoint_steps = 0
         self._last_steps = 0  # agent steps at the previous iteration (summary_freq lines)
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
-        self.events = open(run_dir / "metrics.jsonl", "a", buffering=1, encoding="utf-8")
-        self.status = {"state": "starting", "pid": os.getpid(), "started": time.time()}
-        old = run_dir / "status.json"
-        if old.exists():
-            self.status["created"] = json.loads(old.read_text()).get("created")
-        self.set_status("starting")
+        self.out = self.run_folder.writer()
+        self.emit = self.out.emit
+        self.out.set_state(State.STARTING)
 
     # ---- bookkeeping
-    def set_status(self, state: str, **extra) -> None:
-        self.status.update(state=state, updated=time.time(), **extra)
-        write_json_atomic(self.dir / "status.json", self.status)
-        self.emit({"event": "status", "state": state, **extra})
-
-    def emit(self, event: dict) -> None:
-        event.setdefault("t", time.time())
-        self.events.write(json.dumps(event) + "\n")
-        self.events.flush()
 
     def _on_signal(self, signum, frame):
         self.stop_requested = True
@@ -85,7 +67,7 @@ class Driver:
         signal.signal(signal.SIGINT, self._on_signal)
 
     def _stop_file(self) -> bool:
-        return (self.dir / "stop").exists()
+        return self.run_folder.stop_requested
 
     def _take_prebuilt(self, cfg: TrainConfig):
         if self.prebuilt is None:
@@ -102,7 +84,7 @@ class Driver:
         if not (self.stop_requested or self._stop_file()):
             return False
         self.emit({"event": "log", "message": "stopped before training began"})
-        self.set_status("stopped", env_steps=0, episode_return_mean=None)
+        self.out.set_state(State.STOPPED, env_steps=0, episode_return_mean=None)
         return True
 
     # ---- the work
@@ -111,11 +93,10 @@ class Driver:
         try:
             return self._train()
         except BaseException as err:  # the run folder must say why, whatever happened
-            (self.dir / "logs" / "error.txt").write_text(traceback.format_exc())
-            self.set_status("failed", error=f"{type(err).__name__}: {err}")
+            self.out.fail(err)
             return 1
         finally:
-            self.events.close()
+            self.out.close()
 
     def _train(self) -> int:
         from .rllib_setup import algorithm_config, behaviors
@@ -134,11 +115,11 @@ class Driver:
         # RLlib restores its own counters (iteration, steps, env failures); wall time is ours to carry
         offset = {"env_steps": 0, "time_s": 0.0}
         if self.resume:
-            checkpoint = Run(self.dir).latest_checkpoint()
+            checkpoint = self.run_folder.latest_checkpoint()
             if checkpoint is None:
                 raise RuntimeError("nothing to resume: the run has no complete checkpoint yet")
             algo.restore_from_path(str(checkpoint))
-            offset = json.loads((checkpoint / PROGRESS_FILE).read_text())
+            offset = Run.progress(checkpoint)
             self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
             self._last_checkpoint_steps = self._last_steps = offset["env_steps"]
             self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps "
@@ -153,15 +134,15 @@ class Driver:
                 lambda runner: ray.util.get_node_ip_address(), local_env_runner=False
             )
             self.emit({"event": "placement", "env_runner_nodes": nodes})
-        self.set_status("running", behaviors=trained)
+        self.out.set_state(State.RUNNING, behaviors=trained)
         self.trained = trained
         self.per_behavior = trained if len(trained) > 1 else None
 
         from tensorboardX import SummaryWriter
 
-        board = SummaryWriter(str(self.dir / "tb"))
+        board = SummaryWriter(str(self.run_folder.tb_dir))
         clock = time.perf_counter()
-        state = "finished"
+        state = State.FINISHED
         try:
             while True:
                 result = algo.train()
@@ -171,7 +152,7 @@ class Driver:
                 if last["env_steps"] >= cfg.steps:
                     break
                 if self.stop_requested or self._stop_file():
-                    state = "stopped"
+                    state = State.STOPPED
                     break
                 if self._checkpoint_due(last):
                     self._checkpoint(algo, last)
@@ -182,7 +163,7 @@ class Driver:
         finally:
             board.close()
         # The checkpoint is complete: the run is over for anyone waiting. Then tidy up.
-        self.set_status(state, env_steps=last["env_steps"], episode_return_mean=last.get("episode_return_mean"),
+        self.out.set_state(state, env_steps=last["env_steps"], episode_return_mean=last.get("episode_return_mean"),
                         episodes_window=last.get("episodes_window"), return_window=cfg.return_window,
                         confirmation=self.confirmation,
                         target_reached=bool(self.confirmation and self.confirmation["passed"]))
@@ -306,23 +287,12 @@ class Driver:
         self.emit({"event": "log", "message": f"step {event['env_steps']}: {text}; {event['time_s']:.1f} s"})
 
     def _checkpoint(self, algo, last: dict) -> None:
-        path = self.dir / "checkpoints" / f"checkpoint_{last['iteration']:06d}"
-        if (path / ".complete").exists():
-            return
-        algo.save_to_path(str(path))
         # what RLlib does not restore: wall time, and the return window (a resumed run goes on with it)
         progress = {"env_steps": last["env_steps"], "time_s": last["time_s"], "window": self.window.state()}
-        (path / PROGRESS_FILE).write_text(json.dumps(progress))
-        (path / ".complete").touch()  # written last: a killed save is never taken for a checkpoint
-        self._last_checkpoint_steps = last["env_steps"]
-        self.emit({"event": "checkpoint", "path": str(path), "env_steps": last["env_steps"]})
-        keep = self.config.keep_checkpoints
-        if keep:  # the newest `keep` complete ones stay; a half-written one is never what is removed
-            import shutil
-
-            for old in Run(self.dir).checkpoints()[:-keep]:
-                (old / ".complete").unlink()  # first: a removal cut short never leaves a "complete" checkpoint
-                shutil.rmtree(old, ignore_errors=True)
+        saved = self.out.save_checkpoint(last["iteration"], lambda path: algo.save_to_path(str(path)), progress,
+                                         keep=self.config.keep_checkpoints)
+        if saved is not None:
+            self._last_checkpoint_steps = last["env_steps"]
 
 
 def _episodes(value) -> list:
@@ -368,89 +338,12 @@ def join_ray(address: str | None) -> None:
         ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
 
 
-def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None) -> int:
-    """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run.
-
-    Started while the session's Ray runtime may still be starting: the imports overlap its
-    start-up, and joining waits until its port answers.
-    """
-    import socket
-    import threading
-
-    # Until a run arrives, a standby lives only as long as the session that made it
-    # (a build ahead could otherwise wait forever on that session's stopped Ray).
-    parent, handed = os.getppid(), threading.Event()
-
-    def watch_parent():
-        while not handed.wait(0.5):
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
-    guess_yaml = None
-    if guess is not None:  # read at once: a standby stopped early leaves no file behind
-        guess_yaml = guess.read_text()
-        guess.unlink()
-
-    from . import rllib_setup  # noqa: F401  (ray, rllib, torch)
-
-    error = None
-    host, _, port = address.rpartition(":")
-    deadline = time.monotonic() + join_timeout
-    while True:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            join_ray(address)
-            break
-        except (OSError, ConnectionError, RuntimeError) as err:
-            if time.monotonic() > deadline:
-                error = f"could not join the Ray runtime at {address}: {err}"
-                break
-            time.sleep(0.2)
-    prebuilt = _build_ahead(guess_yaml, str(guess)) if error is None and guess_yaml is not None else None
-    print("ready" if error is None else "failed", flush=True)
-    line = sys.stdin.readline()
-    handed.set()
-    if not line.strip():
-        return 0  # the session ended before it needed us
-    order = json.loads(line)
-    run_dir = Path(order["run_dir"])
-    log = os.open(run_dir / "logs" / "driver.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    driver = Driver(run_dir, address, order.get("resume", False), prebuilt)
-    if error is not None:
-        driver.set_status("failed", error=error)
-        return 1
-    return driver.run()
-
-
-def _build_ahead(guess_yaml: str, source: str):
-    """Build the algorithm the next run will most likely ask for; None if that fails."""
-    from .rllib_setup import algorithm_config, behaviors
-
-    try:
-        guess = TrainConfig.from_yaml(guess_yaml, source=source).resolved()
-        if select.select([sys.stdin], [], [], 0)[0]:
-            return None  # an order is already waiting: no time to guess
-        return guess, algorithm_config(guess, behaviors(guess)).build_algo()
-    except Exception:
-        traceback.print_exc()  # to the standby's log; the run then builds its own
-        return None
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Train one unity-nb run (started by unity_nb.train).")
-    parser.add_argument("run_dir", type=Path, nargs="?", help="the run folder (omit with --standby)")
+    parser.add_argument("run_dir", type=Path, help="the run folder")
     parser.add_argument("--address", help="Ray address to join")
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    parser.add_argument("--standby", action="store_true", help="prepare, then read the run from stdin")
-    parser.add_argument("--guess", type=Path, help="with --standby: a config to build the algorithm for ahead")
     args = parser.parse_args(argv)
-    if args.standby:
-        return standby(args.address, guess=args.guess)
-    if args.run_dir is None:
-        parser.error("run_dir is required without --standby")
     return Driver(args.run_dir, args.address, args.resume).run()
 
 

@@ -1,0 +1,62 @@
+"""Process helpers shared by the player, the training process and the Ray runtime guard.
+
+Nothing here imports the rest of the package, so any layer may use it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import Callable
+
+
+def free_port() -> int:
+    """A port the OS just handed out on loopback (the kernel avoids reusing it soon)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (or ``"ray://HOST:PORT"``) as ``(host, port)``; ValueError if it is not one."""
+    host, sep, port = address.replace("ray://", "").rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379)")
+    return host, int(port)
+
+
+def port_open(address: str, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at ``HOST:PORT``."""
+    try:
+        reach(address, timeout)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def reach(address: str, timeout: float = 1.0) -> None:
+    """Open and close one TCP connection to ``HOST:PORT``; raise OSError (or ValueError) if that fails."""
+    with socket.create_connection(split_address(address), timeout=timeout):
+        pass
+
+
+def watch_parent(on_orphaned: Callable[[], None], until: threading.Event | None = None,
+                 interval: float = 0.5) -> threading.Thread:
+    """Call ``on_orphaned`` (in a daemon thread) when the process that started this one dies.
+
+    A child is re-parented when its parent goes, so a changed parent pid is the sign.
+    ``until``: stop watching once this event is set. Returns the watching thread.
+    """
+    parent = os.getppid()
+
+    def watch():
+        while not (until.wait(interval) if until is not None else time.sleep(interval)):
+            if os.getppid() != parent:
+                on_orphaned()
+                return
+
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,85 @@
+"""What a run folder holds, written down once: the run states and the ``metrics.jsonl`` event schema.
+
+Every backend (this machine, a Ray cluster, SageMaker) writes these, and every viewer
+(dashboard, CLI, server extension) reads them; ``docs/run-folder.md`` says the same in
+prose, and a test keeps the two in step. Each event line carries ``"v": SCHEMA_VERSION``;
+a reader skips event kinds it does not know and fields it does not need, so adding a
+field keeps the version, and renaming or removing one bumps it.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+SCHEMA_VERSION = 1
+
+
+class State(str, Enum):
+    """Where a run is. ``stopping`` is read, never written: a live run with a stop request pending."""
+
+    STARTING = "starting"  # created; the training process is being started or is building the algorithm
+    RUNNING = "running"  # training iterations are being appended
+    STOPPING = "stopping"  # a stop was asked for; the final checkpoint is being written
+    STOPPED = "stopped"  # ended on request, after its final checkpoint
+    FINISHED = "finished"  # ended by itself: step budget spent or target reached and confirmed
+    FAILED = "failed"  # ended with an error (status.json "error", logs/error.txt), or its process vanished
+
+    __str__ = str.__str__  # prints as its value: "finished", not "State.FINISHED"
+    __format__ = str.__format__
+
+
+ACTIVE = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
+TERMINAL = frozenset({State.STOPPED, State.FINISHED, State.FAILED})
+
+# Each event kind and its fields (beyond "event", "v" and "t", the Unix time it was written).
+EVENTS: dict[str, dict[str, str]] = {
+    "status": {
+        "state": "the new State",
+        "error": "(failed) what went wrong, one line",
+    },
+    "log": {"message": "a line for people: start-up, resume, confirmations, summary_freq lines"},
+    "iteration": {
+        "iteration": "RLlib training iteration, from 1 (goes on after a resume)",
+        "env_steps": "agent steps sampled over the whole run",
+        "time_s": "training seconds over the whole run (start-up excluded)",
+        "steps_per_s": "agent steps per second in this iteration",
+        "eta_s": "seconds left to the step budget at this rate",
+        "episode_return_mean": "mean return over the window of the last return_window finished episodes",
+        "episode_return_min": "minimum over that window",
+        "episode_return_max": "maximum over that window",
+        "episode_return_std": "standard deviation over that window",
+        "episode_length_mean": "mean episode length over that window",
+        "episodes_window": "episodes in the window (return_window once it is full)",
+        "return_window": "the window's size",
+        "episodes": "episodes finished over the whole run",
+        "episode_return_mean/<behavior>": "(one policy per behavior) the window mean of that behavior's episodes",
+        "episodes_window/<behavior>": "(one policy per behavior) episodes in that behavior's window",
+        "iteration_episodes": "episodes that ended in this iteration alone",
+        "iteration_return_mean": "their mean return",
+        "iteration_return_min": "their minimum return",
+        "iteration_return_max": "their maximum return",
+        "iteration_returns": "their returns, in order (the window can be rebuilt from these)",
+        "policy_loss": "learner's policy loss (mean over policies)",
+        "vf_loss": "learner's value-function loss",
+        "entropy": "policy entropy",
+        "kl": "mean KL divergence between the old and new policy",
+        "entropy_coeff": "entropy coefficient in use (it decays under a linear schedule)",
+        "lr": "learning rate in use",
+        "player_restarts": "Unity player restarts so far (a crashed build is restarted)",
+    },
+    "confirmation": {
+        "env_steps": "steps when the target was reached",
+        "iteration": "iteration when the target was reached",
+        "target": "the target return",
+        "passed": "whether the deterministic episodes' mean reached it",
+        "seconds": "how long the check took",
+        "episodes": "deterministic episodes played",
+        "mean": "their mean return",
+        "min": "their minimum",
+        "max": "their maximum",
+        "std": "their standard deviation",
+        "by_behavior": "(several behaviors) the same per behavior",
+    },
+    "checkpoint": {"path": "the complete checkpoint's folder", "env_steps": "steps it holds"},
+    "placement": {"env_runner_nodes": "(Ray cluster) the node address of each env runner"},
+}

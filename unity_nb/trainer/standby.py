@@ -1,0 +1,99 @@
+"""A standby training process: ``python -m unity_nb.trainer.standby --address HOST:PORT``.
+
+Imports Ray, RLlib and torch and joins the session's Ray runtime *before* any run
+exists, optionally builds the algorithm the next run will most likely ask for,
+prints ``ready``, then reads one order from stdin (``{"run_dir": ..., "resume": ...}``,
+one JSON line) and becomes that run's driver. EOF on stdin dismisses it; so does
+the death of the session that started it, until an order has arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from ..processes import reach, watch_parent
+from ..train.config import TrainConfig
+from ..train.schema import State
+from ..train.store import Run
+from .driver import Driver, join_ray
+
+
+def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None) -> int:
+    """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run.
+
+    Started while the session's Ray runtime may still be starting: the imports overlap its
+    start-up, and joining waits until its port answers.
+    """
+    # Until a run arrives, a standby lives only as long as the session that made it
+    # (a build ahead could otherwise wait forever on that session's stopped Ray).
+    handed = threading.Event()
+    watch_parent(lambda: os._exit(0), until=handed)
+    guess_yaml = None
+    if guess is not None:  # read at once: a standby stopped early leaves no file behind
+        guess_yaml = guess.read_text()
+        guess.unlink()
+
+    from . import rllib_setup  # noqa: F401  (ray, rllib, torch)
+
+    error = None
+    deadline = time.monotonic() + join_timeout
+    while True:
+        try:
+            reach(address)
+            join_ray(address)
+            break
+        except (OSError, ConnectionError, RuntimeError) as err:
+            if time.monotonic() > deadline:
+                error = f"could not join the Ray runtime at {address}: {err}"
+                break
+            time.sleep(0.2)
+    prebuilt = _build_ahead(guess_yaml, str(guess)) if error is None and guess_yaml is not None else None
+    print("ready" if error is None else "failed", flush=True)
+    line = sys.stdin.readline()
+    handed.set()
+    if not line.strip():
+        return 0  # the session ended before it needed us
+    order = json.loads(line)
+    run = Run(order["run_dir"])
+    log = os.open(run.log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    driver = Driver(run.path, address, order.get("resume", False), prebuilt)
+    if error is not None:
+        driver.out.set_state(State.FAILED, error=error)
+        return 1
+    return driver.run()
+
+
+def _build_ahead(guess_yaml: str, source: str):
+    """Build the algorithm the next run will most likely ask for; None if that fails."""
+    from .rllib_setup import algorithm_config, behaviors
+
+    try:
+        guess = TrainConfig.from_yaml(guess_yaml, source=source).resolved()
+        if select.select([sys.stdin], [], [], 0)[0]:
+            return None  # an order is already waiting: no time to guess
+        return guess, algorithm_config(guess, behaviors(guess)).build_algo()
+    except Exception:
+        traceback.print_exc()  # to the standby's log; the run then builds its own
+        return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="A ready training process that waits for a unity-nb run on stdin.")
+    parser.add_argument("--address", required=True, help="Ray address to join (HOST:PORT)")
+    parser.add_argument("--guess", type=Path, help="a config to build the algorithm for ahead")
+    args = parser.parse_args(argv)
+    return standby(args.address, guess=args.guess)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
