@@ -1,4 +1,8 @@
-"""The ``unity-nb`` command: the kit's verbs from a terminal."""
+"""The ``unity-nb`` command: the kit's verbs (``unity_nb.verbs``) from a terminal.
+
+Each verb's flags and help come from its one definition; this module only says how
+a terminal shows what a verb returns (a progress bar for a run, text tables).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import sys
 import time
 
 from . import __version__
-from .train.flags import add_config_flags, config_overrides, positive_int
+from .verbs import CLI, USER_ERRORS, VERBS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,97 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"unity-nb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    sub.add_parser("scenes", help="list the built-in scenes", description="List the built-in scenes.")
-
-    p = sub.add_parser(
-        "player-file",
-        help="print the path of a launchable 'Unity build' of a built-in scene",
-        description="Print the path of an executable that runs a built-in scene exactly like a Unity Linux "
-        "build (give it to UnityEnvironment(file_name=...) or any ML-Agents client).",
-    )
-    p.add_argument("scene", help="built-in scene name, e.g. 3DBall")
-
-    p = sub.add_parser(
-        "play",
-        help="play episodes with random actions and print their returns",
-        description="Open a scene (built-in, a Unity build path, or 'editor') through the real ML-Agents "
-        "client and play episodes with random actions, printing each episode's return.",
-    )
-    p.add_argument("scene", nargs="?", default="Basic", help="built-in scene, path to a Unity build, or 'editor' (default: Basic)")
-    p.add_argument("--episodes", type=positive_int, default=5, help="episodes to play (default: 5)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--mode", choices=["player", "inprocess"], default="player",
-                   help="player: through the Unity player stand-in (default); inprocess: faster, same trajectories")
-    p.add_argument("--connect-timeout", type=float, default=30.0, help="seconds to wait for Unity to connect (default: 30)")
-    p = sub.add_parser(
-        "train",
-        help="train an agent (RLlib PPO by default) and show progress",
-        description="Train an agent for a built-in scene or your Unity build, on this machine or a Ray cluster. "
-        "Settings come from the scene's defaults, then --config, then the flags given here.",
-    )
-    p.add_argument("scene", nargs="?", default=None, help="built-in scene (Basic, 3DBall) or path to a Unity build (default: Basic)")
-    p.add_argument("--config", metavar="FILE", help="YAML settings: unity-nb format or Unity's mlagents-learn trainer YAML")
-    add_config_flags(p)
-    p.add_argument("--runs-dir", help="where run folders go (default: ./runs or $UNITY_NB_RUNS)")
-    p.add_argument("--eval-episodes", type=int, default=100, help="deterministic episodes to evaluate at the end (0: skip)")
-
-    p = sub.add_parser("runs", help="list training runs", description="List the runs in the run store.")
-    p.add_argument("--runs-dir", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
-
-    p = sub.add_parser("stop", help="stop a run (it checkpoints first)", description="Ask a run to checkpoint and stop.")
-    p.add_argument("run_id", help="the run's id, as `unity-nb runs` shows it")
-    p.add_argument("--runs-dir", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
-
-    p = sub.add_parser("resume", help="continue a run from its last checkpoint",
-                       description="Continue a stopped or finished run from its last checkpoint; the step count goes on.")
-    p.add_argument("run_id", help="the run's id")
-    p.add_argument("--steps", type=positive_int, help="new total step budget")
-    p.add_argument("--runs-dir", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
+    for verb in VERBS.values():
+        if CLI in verb.faces:
+            verb.add_to(sub, CLI)
     return parser
 
 
-def _scenes() -> int:
-    from .envs import SCENES
-
-    for name, cls in SCENES.items():
-        print(f"{name:10s} {cls.agents_per_area:3d} agent(s)  benchmark {cls.benchmark_return}  {cls.description}")
-    return 0
-
-
-def _play(args) -> int:
-    import numpy as np
-
-    from .envs import multi_agent
-
-    started = time.perf_counter()
-    env = multi_agent.UnityMultiAgentEnv(
-        {"scene": args.scene, "mode": args.mode, "seed": args.seed, "connect_timeout": args.connect_timeout}
-    )
-    print(f"unity-nb: {env.source.name} ready in {time.perf_counter() - started:.1f} s "
-          f"(behaviors: {', '.join(env.behaviors)}; agents: {len(env.reset()[0])})", flush=True)
-    for space in env.action_spaces.values():
-        space.seed(args.seed)
-    returns: list[float] = []
-    try:
-        obs, _ = env.reset()
-        while len(returns) < args.episodes:
-            actions = {k: env.get_action_space(k).sample() for k in obs}
-            obs, _, _, _, infos = env.step(actions)
-            for key, info in infos.items():
-                if "episode_return" in info and len(returns) < args.episodes:
-                    returns.append(info["episode_return"])
-                    print(f"episode {len(returns):3d}  agent {key:14s} return {info['episode_return']:8.3f}  "
-                          f"length {info['episode_length']}", flush=True)
-            if not obs:
-                obs, _ = env.reset()
-    finally:
-        env.close()
-    print(f"mean return over {len(returns)} episodes: {np.mean(returns):.3f} (random actions; "
-          f"elapsed {time.perf_counter() - started:.1f} s)")
-    return 0
-
-
+# ---------------------------------------------------------------- how a terminal shows each verb's result
 def _progress(run, steps: int) -> dict:
     """Print progress until the run ends: a bar on a terminal, a line every few seconds otherwise."""
     tty = sys.stdout.isatty()
@@ -136,15 +56,9 @@ def _progress(run, steps: int) -> dict:
     return last
 
 
-def _train(args) -> int:
-    from .train import train
-    from .train.local import backend
-
-    backend().keep_warm = False  # one run per command: no standby for a next one
-    run = train(args.scene, config=args.config, runs_dir=args.runs_dir, **config_overrides(args))
+def _watch(run) -> int:
+    """Follow a run to its end (Ctrl-C stops it, checkpointing first), then say how it went."""
     config = run.config
-    print(f"unity-nb: run {run.id} ({config.algorithm} on {config.scene}, {config.steps} steps) -> {run.path}", flush=True)
-    print(f"unity-nb: settings: {config.describe()}", flush=True)
     try:
         last = _progress(run, config.steps)
     except KeyboardInterrupt:
@@ -169,90 +83,148 @@ def _train(args) -> int:
     if status["state"] == "failed":
         print(f"unity-nb: error: {status.get('error')} (log: {run.path / 'logs'})", file=sys.stderr)
         return 1
-    checkpoint = run.latest_checkpoint()
-    print(f"unity-nb: checkpoint {checkpoint}")
-    if args.eval_episodes > 0 and checkpoint is not None:
-        from .envs import SCENES
-
-        result = run.evaluate(episodes=args.eval_episodes)
-        bench = SCENES[config.scene_name].benchmark_return if config.scene_name else None
-        for name, table in result.rows().items():
-            if name == "all" and len(result.rows()) > 1:
-                continue
-            verdict = "" if bench is None else f" (benchmark {bench}: {'reached' if table['mean'] >= bench - 1e-6 else 'not reached'})"
-            who = "" if name == "all" else f"{name}: "
-            print(f"unity-nb: {who}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
-                  f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
+    print(f"unity-nb: checkpoint {run.latest_checkpoint()}")
     return 0
 
 
-def _runs(args) -> int:
-    from .train import runs
+def _print_evaluation(result, scene_name: str | None) -> None:
+    from .envs import SCENES
 
-    found = runs(args.runs_dir)
-    if not found:
+    bench = SCENES[scene_name].benchmark_return if scene_name else None
+    rows = result.rows()
+    for name, table in rows.items():
+        if name == "all" and len(rows) > 1:
+            continue
+        verdict = "" if bench is None else (
+            f" (benchmark {bench}: {'reached' if table['mean'] >= bench - 1e-6 else 'not reached'})")
+        who = "" if name == "all" else f"{name}: "
+        print(f"unity-nb: {who}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
+              f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
+
+
+def _show_train(run, args) -> int:
+    config = run.config
+    print(f"unity-nb: run {run.id} ({config.algorithm} on {config.scene}, {config.steps} steps) -> {run.path}", flush=True)
+    print(f"unity-nb: settings: {config.describe()}", flush=True)
+    code = _watch(run)
+    if code == 0 and args.eval_episodes > 0 and run.latest_checkpoint() is not None:
+        _print_evaluation(run.evaluate(episodes=args.eval_episodes), config.scene_name)
+    return code
+
+
+def _show_resume(run, args) -> int:
+    print(f"unity-nb: run {run.id} resumed from {run.latest_checkpoint().name} "
+          f"(step budget {run.config.steps}) -> {run.path}", flush=True)
+    return _watch(run)
+
+
+def _show_runs(table, args) -> int:
+    if not len(table):
         print("no runs yet (unity-nb train Basic starts one)")
         return 0
     print(f"{'id':34s} {'state':9s} {'scene':10s} {'steps':>8s} {'return':>8s} {'(episodes)':>10s}  target")
-    for run in found:
-        s = run.summary()
-        ret = "-" if s["return_mean"] is None else f"{s['return_mean']:.3f}"
-        target = "off" if s["target"] is None else (
+    for s in table.to_dict("records"):
+        ret = "-" if s["return_mean"] is None or s["return_mean"] != s["return_mean"] else f"{s['return_mean']:.3f}"
+        target = "off" if s["target"] is None or s["target"] != s["target"] else (
             f"{s['target']:g} " + ("confirmed" if s["target_reached"] else "not reached"))
         print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} {ret:>8s} "
-              f"{'(' + str(s['episodes_window'] or 0) + ')':>10s}  {target}")
+              f"{'(' + str(int(s['episodes_window'] or 0)) + ')':>10s}  {target}")
     return 0
 
 
+def _show_stop(run, args) -> int:
+    print(f"unity-nb: run {run.id} {run.state}; last checkpoint {run.latest_checkpoint()}")
+    return 0
+
+
+def _show_scenes(table, args) -> int:
+    print(table.fillna("").to_string(index=False, columns=["name", "kind", "agents", "actions", "benchmark", "about"]))
+    return 0
+
+
+def _show_eval(result, args) -> int:
+    from .verbs import pick_run
+
+    _print_evaluation(result, pick_run(args.run_id, args.runs_dir).config.scene_name)
+    return 0
+
+
+def _show_video(video, args) -> int:
+    print(f"unity-nb: {video!r} -> {video.saved_to}")
+    return 0
+
+
+def _show_compare(runs, args) -> int:
+    from .verbs import RUN_COLUMNS
+
+    rows = [r.summary() for r in runs]
+    width = {c: max(len(c), *(len(_cell(row[c])) for row in rows)) for c in RUN_COLUMNS}
+    print("  ".join(f"{c:{width[c]}s}" for c in RUN_COLUMNS))
+    for row in rows:
+        print("  ".join(f"{_cell(row[c]):{width[c]}s}" for c in RUN_COLUMNS))
+    return 0
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return os.path.basename(str(value)) if isinstance(value, str) and "/" in value else str(value)
+
+
+def _show_dashboard(run, args) -> int:
+    print(f"unity-nb: watching run {run.id} ({run.state}); Ctrl-C stops it", flush=True)
+    return _watch(run)
+
+
+def _show_played(played, args) -> int:
+    print(played)
+    return 0
+
+
+SHOW = {"train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
+        "eval": _show_eval, "video": _show_video, "compare": _show_compare, "dashboard": _show_dashboard,
+        "play": _show_played}
+
+
+def _default_video_file(args) -> str:
+    from .verbs import _is_scene, pick_run
+
+    name = args.target if _is_scene(args.target) else pick_run(args.target, args.runs_dir).id
+    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.{'gif' if args.gif else 'mp4'}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        _parser().print_help()
+        parser.print_help()
         return 0
-    from .envs import UnityNbError, UnknownSceneError
-
+    name = {alias: v.name for v in VERBS.values() for alias in v.aliases}.get(args.command, args.command)
+    verb = VERBS[name]
     try:
-        if args.command == "scenes":
-            return _scenes()
-        if args.command == "player-file":
-            from .envs import player_file
+        if name == "train":
+            from .train.local import backend
 
-            print(player_file(args.scene))
+            backend().keep_warm = False  # one run per command: no standby for a next one
+        if name == "video" and not args.out:
+            args.out = _default_video_file(args)
+        if name == "play":
+            result = verb.call(args, report=lambda line: print(line, flush=True))
+        else:
+            result = verb.call(args)
+        show = SHOW.get(name)
+        if show is None:
+            print(result)
             return 0
-        if args.command == "play":
-            return _play(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "runs":
-            return _runs(args)
-        if args.command == "stop":
-            from .train import stop
-
-            run = stop(args.run_id, args.runs_dir)
-            print(f"unity-nb: run {run.id} {run.state}; last checkpoint {run.latest_checkpoint()}")
-            return 0
-        if args.command == "resume":
-            from .train import get_run, resume
-
-            if args.steps:
-                _set_steps(get_run(args.run_id, args.runs_dir), args.steps)
-            run = resume(args.run_id, args.runs_dir)
-            last = _progress(run, run.config.steps)
-            print(f"unity-nb: run {run.id} {run.state} at {last.get('env_steps')} steps")
-            return 0 if run.state != "failed" else 1
-    except (UnityNbError, UnknownSceneError, ValueError, KeyError, RuntimeError, PermissionError, ConnectionError,
-            FileNotFoundError) as err:
+        return show(result, args)
+    except USER_ERRORS as err:
         print(f"unity-nb {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("unity-nb: interrupted", file=sys.stderr)
         return 130
-    return 0
-
-
-def _set_steps(run, steps: int) -> None:
-    config = run.config.replace(steps=steps)
-    (run.path / "config.yaml").write_text(config.to_yaml())
 
 
 if __name__ == "__main__":

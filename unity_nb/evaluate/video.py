@@ -47,6 +47,7 @@ class Video:
         self.height = int(height)
         self.frames = int(frames)
         self.fps = float(fps)
+        self.saved_to: Path | None = None  # where save() last wrote it
 
     @property
     def format(self) -> str:
@@ -85,6 +86,7 @@ class Video:
                 f"path {str(path)!r}: this video is {self.format.upper()}; save it as a .{self.format} file"
             )
         path.write_bytes(self.data)
+        self.saved_to = path
         return path
 
 

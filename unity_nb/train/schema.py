@@ -24,8 +24,10 @@ class State(str, Enum):
     FINISHED = "finished"  # ended by itself: step budget spent or target reached and confirmed
     FAILED = "failed"  # ended with an error (status.json "error", logs/error.txt), or its process vanished
 
-    __str__ = str.__str__  # prints as its value: "finished", not "State.FINISHED"
+    # prints and shows as its value ("finished", not "State.FINISHED"): it stands in for the plain strings
+    __str__ = str.__str__
     __format__ = str.__format__
+    __repr__ = str.__repr__
 
 
 ACTIVE = frozenset({State.STARTING, State.RUNNING, State.STOPPING})

@@ -1,0 +1,423 @@
+"""The kit's verbs, each defined once: its arguments, its help, and a function that returns an object.
+
+Two faces use them: the ``unity-nb`` command (``cli.py``) parses a command line with
+a verb's parser and prints what the verb returns; the notebook magics
+(``notebook/magics.py``) parse a magic's line with the same parser and display it.
+So ``unity-nb eval --help`` and ``%unity_eval?`` say the same by construction.
+
+A new verb is a ``Verb(...)`` in ``VERBS`` below, a printer in ``cli.py`` if plain
+``print(result)`` is not enough, and a magic method in ``notebook/magics.py``.
+This module imports nothing heavy at import time (no pandas, Ray or torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .envs.errors import UnityNbError
+from .train.flags import add_config_flags, positive_int
+
+CLI, MAGIC = "cli", "magic"  # the two faces: a verb may give one of them extra flags
+
+# Errors a person can fix: each face shows them as one line (no traceback).
+USER_ERRORS = (UnityNbError, ValueError, KeyError, RuntimeError, PermissionError, ConnectionError, FileNotFoundError,
+               NotImplementedError, TimeoutError)
+
+RUN_ID_HELP = "a run id as `unity-nb runs` / %%unity_runs shows it (default: the latest run)"
+# Folders the scene listing does not look into for Unity builds
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "runs", "__pycache__", ".ipynb_checkpoints"}
+
+
+class NoRunError(ValueError):
+    """No run to act on (none yet, or none running)."""
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One thing a user can do, from a terminal (``unity-nb NAME``) or a cell (``%unity_NAME``)."""
+
+    name: str  # the command's name; the magic is unity_<name> with '-' as '_'
+    summary: str  # one line, for the command list
+    description: str  # the paragraph at the top of the help
+    arguments: Callable[[argparse.ArgumentParser, str], None]  # adds the flags (given the face)
+    call: Callable[[argparse.Namespace], Any]  # does the work, returns an object
+    aliases: tuple[str, ...] = ()  # other command names (``envs`` for ``scenes``)
+    faces: tuple[str, ...] = (CLI, MAGIC)
+    magic_name: str | None = None  # when the magic's name is not unity_<name>
+
+    @property
+    def magic(self) -> str:
+        return self.magic_name or "unity_" + self.name.replace("-", "_")
+
+    def parser(self, face: str, parser_class=argparse.ArgumentParser, **kwargs) -> argparse.ArgumentParser:
+        """A parser of this verb's flags for one face (``parser_class``: IPython's MagicArgumentParser)."""
+        prog = self.magic if face == MAGIC else f"unity-nb {self.name}"
+        parser = parser_class(prog=prog, description=self.description, **kwargs)
+        self.arguments(parser, face)
+        return parser
+
+    def add_to(self, subparsers, face: str = CLI) -> argparse.ArgumentParser:
+        """This verb as a sub-command of the ``unity-nb`` parser."""
+        parser = subparsers.add_parser(self.name, aliases=list(self.aliases), help=self.summary,
+                                       description=self.description)
+        self.arguments(parser, face)
+        return parser
+
+
+# ---------------------------------------------------------------- shared arguments and look-ups
+def _runs_dir(p) -> None:
+    p.add_argument("--runs-dir", metavar="DIR", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
+
+
+def _run_id(p, help_text: str = RUN_ID_HELP) -> None:
+    p.add_argument("run_id", nargs="?", help=help_text)
+
+
+def pick_run(run_id: str | None, runs_dir=None, *, running: bool = False):
+    """The run named, or the latest one (the latest still running with ``running``)."""
+    from .train import get_run, runs
+    from .train.schema import ACTIVE
+
+    if run_id:
+        return get_run(run_id, runs_dir)
+    found = runs(runs_dir)
+    if running:
+        found = [r for r in found if r.state in ACTIVE]
+        if not found:
+            raise NoRunError("no running run to stop")
+    if not found:
+        raise NoRunError("no runs yet: start one with `unity-nb train Basic` / %unity_train Basic (or give a run id)")
+    return found[-1]
+
+
+def _is_scene(name: str | None) -> bool:
+    from .envs.scenes import SCENES
+
+    return bool(name) and name.lower() in {n.lower() for n in SCENES}
+
+
+# ---------------------------------------------------------------- scenes
+def _scenes_args(p, face):
+    p.add_argument("--path", action="append", metavar="DIR",
+                   help="folder to search for Unity builds (*.x86_64), repeatable (default: . and ./builds)")
+
+
+def scenes(args):
+    """The built-in scenes and the Unity builds found on disk, as a pandas DataFrame."""
+    import pandas as pd
+
+    from .envs.scenes import SCENES
+
+    rows = []
+    for name, cls in SCENES.items():
+        behaviors = cls.behavior_list()
+        spec = behaviors[0]
+        actions = (f"{spec.continuous_size} continuous" if spec.continuous_size else
+                   f"discrete {list(spec.discrete_branches)}")
+        rows.append({"name": name, "kind": "built-in", "agents": cls.agents_per_area,
+                     "behaviors": ", ".join(b.name for b in behaviors), "actions": actions,
+                     "benchmark": cls.benchmark_return, "about": cls.description})
+    for folder in args.path or [".", "builds"]:
+        if not os.path.isdir(folder):
+            if args.path:
+                raise FileNotFoundError(f"--path {folder!r}: no such folder")
+            continue
+        for build in find_builds(Path(folder)):
+            rows.append({"name": build.stem, "kind": "Unity build", "agents": pd.NA, "behaviors": "",
+                         "actions": "", "benchmark": None, "about": str(build)})
+    table = pd.DataFrame(rows)
+    table["agents"] = table["agents"].astype("Int64")  # a build's agent count is unknown until it runs
+    return table
+
+
+def find_builds(folder: Path, depth: int = 3):
+    """Linux Unity builds (*.x86_64 files) under ``folder``."""
+    if depth < 0:
+        return
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir() and entry.name not in _SKIP_DIRS and not entry.name.startswith("."):
+            yield from find_builds(entry, depth - 1)
+        elif entry.suffix == ".x86_64" and entry.is_file():
+            yield entry
+
+
+# ---------------------------------------------------------------- player-file
+def _player_file_args(p, face):
+    p.add_argument("scene", help="built-in scene name, e.g. 3DBall")
+
+
+def player_file(args) -> str:
+    from .envs import player_file as path_of
+
+    return path_of(args.scene)
+
+
+# ---------------------------------------------------------------- play
+def _play_args(p, face):
+    p.add_argument("scene", nargs="?", default="Basic",
+                   help="built-in scene, path to a Unity build, or 'editor' (default: Basic)")
+    p.add_argument("--episodes", type=positive_int, default=5, help="episodes to play (default: 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--mode", choices=["player", "inprocess"], default="player",
+                   help="player: through the Unity player stand-in (default); inprocess: faster, same trajectories")
+    p.add_argument("--connect-timeout", type=float, default=30.0,
+                   help="seconds to wait for Unity to connect (default: 30)")
+
+
+@dataclass
+class Played:
+    """Episodes played with random actions: each one's agent, return and length."""
+
+    scene: str
+    episodes: list[dict]
+    seconds: float
+
+    @property
+    def mean(self) -> float:
+        return float(sum(e["return"] for e in self.episodes) / len(self.episodes))
+
+    def __str__(self):
+        return (f"mean return over {len(self.episodes)} episodes: {self.mean:.3f} (random actions; "
+                f"elapsed {self.seconds:.1f} s)")
+
+    def __repr__(self):
+        return f"Played({self.scene!r}, {len(self.episodes)} episodes, mean return {self.mean:.3f})"
+
+    def _repr_html_(self):
+        rows = "".join(f"<tr><td>{i}</td><td>{e['agent']}</td><td>{e['return']:.3f}</td><td>{e['length']}</td></tr>"
+                       for i, e in enumerate(self.episodes, 1))
+        return (f"<table><caption>{self.scene}: random actions</caption><tr><th>episode</th><th>agent</th>"
+                f"<th>return</th><th>length</th></tr>{rows}</table><p>{str(self)}</p>")
+
+
+def play(args, report: Callable[[str], None] = lambda line: None) -> Played:
+    """Play episodes with random actions through the real ML-Agents client; ``report`` gets a line per event."""
+    from .envs import multi_agent
+
+    started = time.perf_counter()
+    env = multi_agent.UnityMultiAgentEnv(
+        {"scene": args.scene, "mode": args.mode, "seed": args.seed, "connect_timeout": args.connect_timeout}
+    )
+    episodes: list[dict] = []
+    try:
+        obs, _ = env.reset()
+        report(f"unity-nb: {env.source.name} ready in {time.perf_counter() - started:.1f} s "
+               f"(behaviors: {', '.join(env.behaviors)}; agents: {len(obs)})")
+        for space in env.action_spaces.values():
+            space.seed(args.seed)
+        while len(episodes) < args.episodes:
+            actions = {k: env.get_action_space(k).sample() for k in obs}
+            obs, _, _, _, infos = env.step(actions)
+            for key, info in infos.items():
+                if "episode_return" in info and len(episodes) < args.episodes:
+                    episodes.append({"agent": key, "return": info["episode_return"], "length": info["episode_length"]})
+                    report(f"episode {len(episodes):3d}  agent {key:14s} return {info['episode_return']:8.3f}  "
+                           f"length {info['episode_length']}")
+            if not obs:
+                obs, _ = env.reset()
+    finally:
+        env.close()
+    return Played(env.source.name, episodes, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- train
+def _train_args(p, face):
+    p.add_argument("scene", nargs="?", default=None,
+                   help="built-in scene (Basic, 3DBall, GridWorld, ...) or the path of your Linux Unity build "
+                        "(default: Basic)")
+    p.add_argument("--config", metavar="FILE",
+                   help="YAML settings: unity-nb format or Unity's mlagents-learn trainer YAML")
+    add_config_flags(p)
+    _runs_dir(p)
+    if face == CLI:
+        p.add_argument("--eval-episodes", type=int, default=100,
+                       help="deterministic episodes to evaluate at the end (0: skip)")
+    else:
+        _notebook_run_flags(p)
+
+
+def _notebook_run_flags(p):
+    p.add_argument("--var", metavar="NAME", help="also store the Run in this variable (handy in the cell form)")
+    p.add_argument("--wait", action="store_true",
+                   help="block the cell until training ends (the plot redraws when the cell ends)")
+    p.add_argument("--no-dashboard", action="store_true", help="do not show the live dashboard")
+
+
+def train(args, config=None):
+    """Start a run in the background; returns its Run. ``config``: settings from a cell (a TrainConfig)."""
+    from .train import TrainConfig, train as start
+    from .train.flags import config_overrides
+
+    if config is not None:
+        if args.config:
+            raise ValueError("give settings either in the cell or with --config, not both")
+        target = config.replace(scene=args.scene) if isinstance(config, TrainConfig) else config
+    else:
+        target = args.scene
+    return start(target, config=args.config, runs_dir=args.runs_dir, **config_overrides(args))
+
+
+# ---------------------------------------------------------------- runs
+def _runs_args(p, face):
+    _runs_dir(p)
+
+
+RUN_COLUMNS = ["id", "scene", "algorithm", "state", "iterations", "env_steps", "return_mean", "episodes_window",
+               "target", "target_reached", "elapsed_s"]
+
+
+def runs(args):
+    """One summary row per run, oldest first, as a pandas DataFrame."""
+    import pandas as pd
+
+    from .train import runs as all_runs
+
+    return pd.DataFrame([r.summary() for r in all_runs(args.runs_dir)], columns=RUN_COLUMNS)
+
+
+# ---------------------------------------------------------------- stop
+def _stop_args(p, face):
+    _run_id(p, "the run to stop (default: the latest running run)")
+    p.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for the checkpoint")
+    _runs_dir(p)
+
+
+def stop(args):
+    """Ask a run to checkpoint and stop; returns the Run (once stopped, unless --no-wait)."""
+    run = pick_run(args.run_id, args.runs_dir, running=not args.run_id)
+    return run.stop(wait=not args.no_wait)
+
+
+# ---------------------------------------------------------------- resume
+def _resume_args(p, face):
+    _run_id(p)
+    p.add_argument("--steps", type=positive_int, help="new total step budget (default: the run's own)")
+    _runs_dir(p)
+    if face == MAGIC:
+        _notebook_run_flags(p)
+
+
+def resume(args):
+    """Continue a stopped or finished run from its last checkpoint; returns the Run."""
+    from .train import resume as go_on
+
+    run = pick_run(args.run_id, args.runs_dir)
+    return go_on(run.id, run.path.parent, steps=args.steps)
+
+
+# ---------------------------------------------------------------- eval
+def _eval_args(p, face):
+    _run_id(p)
+    p.add_argument("--episodes", type=positive_int, default=100, help="episodes to play (default 100)")
+    p.add_argument("--mode", choices=["inprocess", "player"], default="inprocess",
+                   help="built-in scenes: in-process (default, fast) or through the Unity player stand-in")
+    _runs_dir(p)
+
+
+def evaluate(args):
+    """Play deterministic episodes with a run's latest checkpoint; returns the Evaluation."""
+    return pick_run(args.run_id, args.runs_dir).evaluate(episodes=args.episodes, mode=args.mode)
+
+
+# ---------------------------------------------------------------- video
+def _video_args(p, face):
+    from .envs.scenes import SCENES
+
+    p.add_argument("target", nargs="?",
+                   help=f"{RUN_ID_HELP}, or a built-in scene ({', '.join(SCENES)}) for random actions")
+    p.add_argument("--episodes", type=positive_int, default=None,
+                   help="whole episodes to record (default: enough for 4 s of video)")
+    p.add_argument("--max-frames", type=positive_int, default=500, help="frames at most (default 500)")
+    p.add_argument("--fps", type=positive_int, default=25, help="frames per second (default 25)")
+    p.add_argument("--gif", action="store_true", help="an animated GIF instead of H.264 video")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the video to FILE" + (" (default: ./<run id or scene>-<time>.mp4 or .gif)"
+                                                      if face == CLI else ", as well as showing it"))
+    _runs_dir(p)
+
+
+def video(args):
+    """Record a rollout (a run's trained policy, or random actions in a scene); returns the Video."""
+    options = dict(episodes=args.episodes, max_frames=args.max_frames, fps=args.fps, fmt="gif" if args.gif else "mp4")
+    if _is_scene(args.target):
+        from .evaluate import record
+
+        result = record(None, args.target, **options)
+    else:
+        result = pick_run(args.target, args.runs_dir).video(**options)
+    if args.out:
+        result.save(args.out)
+    return result
+
+
+# ---------------------------------------------------------------- compare
+def _compare_args(p, face):
+    p.add_argument("run_ids", nargs="*", help="run ids (default: the three latest runs)")
+    _runs_dir(p)
+
+
+def compare(args) -> list:
+    """The runs to compare (the three latest by default), as Run objects."""
+    from .train import get_run, runs as all_runs
+
+    if args.run_ids:
+        return [get_run(i, args.runs_dir) for i in args.run_ids]
+    found = all_runs(args.runs_dir)[-3:]
+    if not found:
+        raise NoRunError("no runs yet: start one with `unity-nb train Basic` / %unity_train Basic")
+    return found
+
+
+# ---------------------------------------------------------------- dashboard
+def _dashboard_args(p, face):
+    _run_id(p)
+    _runs_dir(p)
+
+
+def dashboard(args):
+    """The run to watch live (the latest by default)."""
+    return pick_run(args.run_id, args.runs_dir)
+
+
+VERBS: dict[str, Verb] = {v.name: v for v in [
+    Verb("scenes", "list the built-in scenes and the Unity builds found on disk",
+         "List the built-in scenes and the Unity builds (*.x86_64) found under . and ./builds.",
+         _scenes_args, scenes, aliases=("envs",), magic_name="unity_envs"),
+    Verb("player-file", "print the path of a launchable 'Unity build' of a built-in scene",
+         "Print the path of an executable that runs a built-in scene exactly like a Unity Linux build (give it to "
+         "UnityEnvironment(file_name=...) or any ML-Agents client).",
+         _player_file_args, player_file),
+    Verb("play", "play episodes with random actions and print their returns",
+         "Open a scene (built-in, a Unity build path, or 'editor') through the real ML-Agents client and play "
+         "episodes with random actions, showing each episode's return.",
+         _play_args, play),
+    Verb("train", "train an agent (RLlib PPO by default) and show progress",
+         "Train an agent for a built-in scene or your Unity build, on this machine or a Ray cluster. Settings come "
+         "from the scene's defaults, then --config (or the YAML of a %%unity_train cell), then these flags.",
+         _train_args, train),
+    Verb("runs", "list training runs", "List training runs: id, state, scene, steps, mean return, target.",
+         _runs_args, runs),
+    Verb("stop", "stop a run (it checkpoints first)", "Ask a run to save a checkpoint and stop.", _stop_args, stop),
+    Verb("resume", "continue a run from its last checkpoint",
+         "Continue a stopped or finished run from its last checkpoint; the step count goes on.",
+         _resume_args, resume),
+    Verb("eval", "evaluate a run's policy over deterministic episodes",
+         "Play deterministic episodes with a run's latest checkpoint and show the returns (mean, min, max, std).",
+         _eval_args, evaluate),
+    Verb("video", "record a rollout video of a run's policy (or random actions)",
+         "Record a rollout video: a run's trained policy, or random actions in a built-in scene.",
+         _video_args, video),
+    Verb("compare", "compare runs side by side", "Compare runs: their reward curves and one summary row each.",
+         _compare_args, compare),
+    Verb("dashboard", "watch a run live", "Show the live progress of a run (also one started elsewhere, or before "
+         "a kernel restart).", _dashboard_args, dashboard),
+]}
