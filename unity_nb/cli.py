@@ -81,7 +81,7 @@ def _watch(run) -> int:
         else:
             print(f"unity-nb: target {config.target} not reached within {config.steps} steps")
     if status["state"] == "failed":
-        print(f"unity-nb: error: {status.get('error')} (log: {run.path / 'logs'})", file=sys.stderr)
+        print(f"unity-nb: error: {status.get('error')} (log: {run.log_path()})", file=sys.stderr)
         return 1
     print(f"unity-nb: checkpoint {run.latest_checkpoint()}")
     return 0

@@ -15,10 +15,11 @@ import os
 import threading
 import time
 
-from ..train.store import TERMINAL_STATES, Run
+from ..train.schema import TERMINAL
+from ..train.store import Run
 from .figures import DRAW_LOCK, bundle, live_figure
 
-STATE_COLORS = {"starting": "#888", "running": "#1a73e8", "finished": "#188038", "stopped": "#b06000",
+STATE_COLORS = {"starting": "#888", "running": "#1a73e8", "stopping": "#b06000", "finished": "#188038", "stopped": "#b06000",
                 "failed": "#d93025", "unknown": "#888"}
 
 
@@ -62,7 +63,7 @@ class Dashboard:
         self._build()
         self.update()  # what is already in the folder (a finished run shows complete at once)
         self._thread = None
-        if start and self.state not in TERMINAL_STATES:
+        if start and self.state not in TERMINAL:
             self._thread = threading.Thread(target=self._follow, name=f"unity-nb dashboard {run.id}", daemon=True)
             self._thread.start()
 
@@ -168,7 +169,7 @@ class Dashboard:
                 self.update(draw_figure=due)
                 if self.draws != draws:
                     last_draw = now
-                if self.state in TERMINAL_STATES:
+                if self.state in TERMINAL:
                     self.update(draw_figure=True)
                     self._final_picture()
                     return
@@ -225,7 +226,7 @@ class Dashboard:
         color = STATE_COLORS.get(self.state, "#888")
         self.status.value = f"<b style='color:{color}'>{html.escape(self.state)}</b>"
         self.points_label.value = str(len(self.points))
-        if self.state in TERMINAL_STATES:
+        if self.state in TERMINAL:
             self.stop_button.disabled = True
             self.stop_button.description = self.state.capitalize()
             self.stop_button.button_style = ""
@@ -239,7 +240,7 @@ class Dashboard:
     # ---- control
     def stop(self) -> None:
         """Ask the run to checkpoint and stop (returns at once; pressing Stop twice is harmless)."""
-        if self.state in TERMINAL_STATES:
+        if self.state in TERMINAL:
             self.message.value = f"the run has already {html.escape(self.state)}"
             return
         if self._stop_requested:

@@ -215,7 +215,7 @@ class Driver:
 
     def _initialize_from(self, algo, path: Path) -> None:
         """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""
-        if (path / "checkpoints").is_dir():
+        if Run(path).checkpoints_dir.is_dir():
             latest = Run(path).latest_checkpoint()
             if latest is None:
                 raise RuntimeError(f"init_path {path} has no complete checkpoint to start from")

@@ -1,0 +1,57 @@
+"""The run folder's format: written down once (train/schema.py), documented (docs/run-folder.md), kept."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from unity_nb.train.schema import EVENTS, SCHEMA_VERSION, State
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = (ROOT / "docs" / "run-folder.md").read_text()
+FILES = ("status.json", "metrics.jsonl", ".complete", "unity_nb_progress.json", '"checkpoints"', '"logs"', '"tb"')
+
+
+def test_the_document_names_every_state_event_and_field():
+    assert f"event schema version {SCHEMA_VERSION}" in DOC
+    for state in State:
+        assert f"| `{state.value}` |" in DOC, state
+    for kind, fields in EVENTS.items():
+        section = DOC.split(f"### `{kind}`", 1)
+        assert len(section) == 2, f"no section for {kind!r} events"
+        for field in fields:
+            assert f"| `{field}` |" in section[1].split("###", 1)[0], f"{kind}.{field} is not documented"
+
+
+def test_only_the_store_touches_the_run_folder_files():
+    """One owner: no other module names the run folder's files."""
+    offenders = []
+    for path in (ROOT / "unity_nb").rglob("*.py"):
+        if path.name in ("store.py", "schema.py"):
+            continue
+        text = path.read_text()
+        offenders += [f"{path.relative_to(ROOT)}: {name}" for name in FILES if name in text]
+    assert not offenders, offenders
+
+
+def test_states_read_like_the_strings_they_replace():
+    assert State.FINISHED == "finished" and f"{State.FINISHED}" == "finished" and repr(State.STOPPED) == "'stopped'"
+
+
+def _conforms(events):
+    """Every event has a known kind, the version, a time, and only documented fields."""
+    assert events
+    for event in events:
+        kind = event["event"]
+        assert kind in EVENTS, kind
+        assert event["v"] == SCHEMA_VERSION and isinstance(event["t"], float)
+        known = set(EVENTS[kind]) | {"event", "v", "t"}
+        extra = {k for k in event if k not in known and not re.sub(r"/.*", "/<behavior>", k) in known}
+        assert not extra, f"{kind} event has undocumented fields {extra}"
+
+
+@pytest.mark.ray
+def test_a_real_runs_events_follow_the_schema(trained_basic):
+    _conforms(trained_basic.events())
+    kinds = {e["event"] for e in trained_basic.events()}
+    assert {"status", "log", "iteration", "checkpoint"} <= kinds
