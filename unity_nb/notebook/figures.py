@@ -79,13 +79,11 @@ def png(fig: Figure) -> bytes:
         return buf.getvalue()
 
 
-def bundle(widget, fig: Figure | None, text: str, html: str | None = None) -> dict:
-    """A display bundle: the widget where widgets render, else the PNG (and HTML) of ``fig``."""
+def bundle(widget, fig: Figure | None, text: str) -> dict:
+    """A display bundle: the widget where widgets render, else the PNG of ``fig``."""
     data = {"text/plain": text}
     if fig is not None:
         data["image/png"] = base64.b64encode(png(fig)).decode()
-    if html is not None:
-        data["text/html"] = html
     if widget is not None and getattr(widget, "_model_id", None):
         data["application/vnd.jupyter.widget-view+json"] = {
             "version_major": 2, "version_minor": 0, "model_id": widget._model_id,
