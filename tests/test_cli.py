@@ -52,6 +52,7 @@ def test_bad_input(args, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.ray
 def test_train_then_ctrl_c_stops_with_a_checkpoint(tmp_path):
     import signal
     import time

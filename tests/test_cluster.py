@@ -19,6 +19,8 @@ from unity_nb.train.runtime import private_token
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
+pytestmark = pytest.mark.ray
+
 
 def _start(args, env, log):
     return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args],

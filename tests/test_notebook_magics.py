@@ -11,6 +11,8 @@ from kernel import Kernel
 MAGICS = ["unity_envs", "unity_train", "unity_runs", "unity_stop", "unity_eval", "unity_video", "unity_dashboard",
           "unity_compare", "unity_panel"]
 
+pytestmark = pytest.mark.kernel  # every test talks to a real IPython kernel; those that train are also `ray`
+
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
@@ -101,6 +103,7 @@ def test_yaml_cell_that_does_not_parse_gives_line_and_column(kernel):
     assert "behaviors.Basic.hyperparameters: unknown key 'lamda'" in text
 
 
+@pytest.mark.ray
 def test_cell_form_reads_unity_trainer_yaml_and_stop_twice(kernel):
     cell = ("%%unity_train --no-dashboard --steps 100000 --var cell_run\n"
             "behaviors:\n  Basic:\n    trainer_type: ppo\n    hyperparameters:\n      learning_rate: 0.002\n"
@@ -116,6 +119,7 @@ def test_cell_form_reads_unity_trainer_yaml_and_stop_twice(kernel):
     assert "no running run to stop" in usage_error(kernel, "%unity_stop")
 
 
+@pytest.mark.ray
 def test_train_line_form_dashboard_follows_the_run(kernel):
     kernel.ok("import matplotlib; backend_before = matplotlib.get_backend()")
     reply = kernel.ok("run = %unity_train Basic --steps 1500 --target-return 2\nrun")
@@ -145,6 +149,7 @@ def test_train_line_form_dashboard_follows_the_run(kernel):
     assert disabled and progress == 1.0
 
 
+@pytest.mark.ray
 def test_stop_pressed_twice_and_after_the_end(kernel):
     kernel.ok("long = %unity_train Basic --steps 200000 --target-return 2 --no-dashboard\n"
               "d2 = Dashboard(long, start=False)\n"
@@ -156,6 +161,7 @@ def test_stop_pressed_twice_and_after_the_end(kernel):
     assert kernel.ok("long.state").value == "'stopped'"
 
 
+@pytest.mark.ray
 def test_dashboard_reattaches_after_kernel_restart(kernel):
     run_id = kernel.ok("run.id").value.strip("'")
     points = int(kernel.ok("len(run.metrics)").value)
@@ -168,6 +174,7 @@ def test_dashboard_reattaches_after_kernel_restart(kernel):
     assert "Dashboard(run=" in latest
 
 
+@pytest.mark.ray
 def test_no_widget_library_falls_back_to_pictures(kernel):
     # ipympl missing (or no widget front-end): the dashboard still works, as a static image
     reply = kernel.ok("import sys; sys.modules['ipympl'] = None; sys.modules['ipympl.backend_nbagg'] = None\n"
@@ -182,6 +189,7 @@ def d3_has_no_canvas(kernel) -> bool:
     return kernel.ok("d3.canvas is None").value == "True"
 
 
+@pytest.mark.ray
 def test_runs_table_and_compare(kernel):
     rows = json.loads(kernel.ok("t = %unity_runs\nt.to_json(orient='records')").value.strip("'"))
     assert len(rows) >= 2 and {"id", "state", "env_steps", "return_mean"} <= set(rows[0])
@@ -193,6 +201,7 @@ def test_runs_table_and_compare(kernel):
     assert "steps=" in labels  # the runs differ in steps: the legend says so
 
 
+@pytest.mark.ray
 def test_panel_validates_trains_and_compares(kernel):
     kernel.ok("p = %unity_panel\np")
     kernel.ok("p.minibatch_size.value = 1024")
@@ -213,6 +222,7 @@ def test_panel_validates_trains_and_compares(kernel):
     assert kernel.ok("len(p.comparison.ax.get_lines())").value == "1"
 
 
+@pytest.mark.ray
 def test_python_api_run_object(kernel, trained_basic):
     store = str(trained_basic.path.parent)
     reply = kernel.ok(f"import unity_nb\nr = unity_nb.get_run({trained_basic.id!r}, runs_dir={store!r})\n"
@@ -226,6 +236,7 @@ def test_python_api_run_object(kernel, trained_basic):
                      ".endswith('.x86_64')").value == "True"
 
 
+@pytest.mark.ray
 def test_eval_and_video_of_a_trained_run(kernel, trained_basic):
     store = str(trained_basic.path.parent)
     reply = kernel.ok(f"ev = %unity_eval {trained_basic.id} --episodes 20 --runs-dir {store}\nev")

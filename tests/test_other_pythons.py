@@ -45,6 +45,8 @@ COMPLETE = ".unity-nb-complete"  # written last: a venv without it is half built
 # What must never come with the kit's dependencies (training installs torch itself, CPU build, on 3.11)
 HEAVY = ("torch", "nvidia-cublas-cu12", "nvidia-cudnn-cu12", "triton")
 
+pytestmark = pytest.mark.kernel  # smoke.py starts a Jupyter kernel in each venv (and no Ray)
+
 
 def find_python(version: str) -> str | None:
     """The newest pyenv build of ``version``, else ``python3.X`` on PATH."""

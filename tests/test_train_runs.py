@@ -23,6 +23,7 @@ def _wait_for(predicate, timeout=180, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.ray
 def test_basic_reaches_its_benchmark_through_the_stand_in(trained_basic):
     run = trained_basic
     assert run.state == "finished", run.status
@@ -42,15 +43,16 @@ def test_basic_reaches_its_benchmark_through_the_stand_in(trained_basic):
     assert result.table()["mean"] == pytest.approx(0.93, abs=1e-5)
 
 
-def test_runs_are_listed_and_reattached(trained_basic):
-    store_runs = ut.runs(trained_basic.path.parent)
-    assert trained_basic.id in [r.id for r in store_runs]
-    again = ut.get_run(trained_basic.id, trained_basic.path.parent)
-    assert again.last() == trained_basic.last()
-    assert ut.RunStore(trained_basic.path.parent).get(trained_basic.id).summary()["state"] == "finished"
-    assert trained_basic.stop() is trained_basic  # stopping an ended run does nothing
+def test_runs_are_listed_and_reattached(recorded_run):
+    store_runs = ut.runs(recorded_run.path.parent)
+    assert recorded_run.id in [r.id for r in store_runs]
+    again = ut.get_run(recorded_run.id, recorded_run.path.parent)
+    assert again.last() == recorded_run.last()
+    assert ut.RunStore(recorded_run.path.parent).get(recorded_run.id).summary()["state"] == "finished"
+    assert recorded_run.stop() is recorded_run  # stopping an ended run does nothing
 
 
+@pytest.mark.ray
 def test_resume_continues_the_step_count(trained_basic, tmp_path):
     copy = tmp_path / trained_basic.id
     shutil.copytree(trained_basic.path, copy)
@@ -67,6 +69,7 @@ def test_resume_continues_the_step_count(trained_basic, tmp_path):
     assert run.last()["env_steps"] >= before["env_steps"] + 2000
 
 
+@pytest.mark.ray
 def test_stop_checkpoints_then_stops(tmp_path):
     run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=10_000_000)
     _wait_for(lambda: len(run.metrics) >= 2, what="two iterations")
@@ -78,6 +81,7 @@ def test_stop_checkpoints_then_stops(tmp_path):
     assert actions.shape == (12, 2)
 
 
+@pytest.mark.ray
 def test_killed_run_leaves_a_readable_folder(tmp_path):
     run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=10_000_000, checkpoint_every=1)
     _wait_for(lambda: run.latest_checkpoint() is not None, what="a checkpoint")
@@ -88,6 +92,7 @@ def test_killed_run_leaves_a_readable_folder(tmp_path):
     assert Policy(run.latest_checkpoint()).act(np.zeros((1, 8), dtype=np.float32)).shape == (1, 2)
 
 
+@pytest.mark.ray
 def test_player_killed_mid_run_is_replaced(tmp_path):
     run = ut.train("Basic", runs_dir=tmp_path, steps=6000, target_return=5.0, num_areas=4)
     _wait_for(lambda: run.state == "running" and len(run.metrics) >= 1, what="the run to start")
@@ -102,6 +107,7 @@ def test_player_killed_mid_run_is_replaced(tmp_path):
     assert run.last()["env_steps"] >= 6000
 
 
+@pytest.mark.ray
 def test_3dball_learns_within_a_small_budget(tmp_path):
     run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=60_000, target_return=60.0)
     run.wait(timeout=600)
@@ -113,6 +119,7 @@ def test_3dball_learns_within_a_small_budget(tmp_path):
     assert run.evaluate(episodes=12).mean > 30
 
 
+@pytest.mark.ray
 def test_two_runs_at_once(tmp_path):
     runs = [ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=3000, target_return=5.0) for _ in range(2)]
     for run in runs:
@@ -130,6 +137,7 @@ def test_unreachable_cluster_fails_fast(tmp_path):
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.ray
 def test_stale_runtime_is_never_joined(tmp_path, monkeypatch):
     """A ray_current_cluster file left by a crashed session points at nothing: runs still start."""
     ray_tmp = tmp_path / "ray-tmp"
@@ -141,6 +149,7 @@ def test_stale_runtime_is_never_joined(tmp_path, monkeypatch):
     assert run.state == "finished", run.status
 
 
+@pytest.mark.ray
 def test_local_runtime_listens_on_loopback_only(trained_basic):
     out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
     ray_lines = [line for line in out.splitlines() if "gcs_server" in line or "raylet" in line]
@@ -165,6 +174,7 @@ def test_missing_build_path_fails_before_starting(tmp_path):
     assert not list(tmp_path.glob("Game*"))
 
 
+@pytest.mark.ray
 def test_hung_player_is_replaced(tmp_path):
     run = ut.train("Basic", runs_dir=tmp_path, steps=4000, target_return=5.0, num_areas=4, unity_timeout=3.0)
     _wait_for(lambda: run.state == "running" and len(run.metrics) >= 1, what="the run to start")
@@ -179,6 +189,7 @@ def test_hung_player_is_replaced(tmp_path):
         os.kill(int(players[0]), 0)  # the hung player was killed, not left behind
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("algorithm,scene", [("APPO", "Basic"), ("SAC", "3DBall")])
 def test_other_algorithms_by_name(algorithm, scene, tmp_path):
     run = ut.train(scene, runs_dir=tmp_path, algorithm=algorithm, mode="inprocess", steps=600, target_return=1e6,
@@ -188,6 +199,7 @@ def test_other_algorithms_by_name(algorithm, scene, tmp_path):
     assert run.config.algorithm == algorithm and run.last()["env_steps"] >= 600
 
 
+@pytest.mark.ray
 def test_one_behavior_of_a_two_behavior_scene(tmp_path):
     run = ut.train("BasicDuo", behavior="BasicLeft", runs_dir=tmp_path, mode="inprocess", steps=8000)
     run.wait(timeout=300)
@@ -196,6 +208,7 @@ def test_one_behavior_of_a_two_behavior_scene(tmp_path):
     assert run.evaluate(episodes=20).table()["mean"] == pytest.approx(0.93, abs=1e-5)
 
 
+@pytest.mark.ray
 def test_one_policy_per_behavior(tmp_path):
     """BasicRight and BasicLeft see the same observations but must move opposite ways:
     only a policy of each one's own solves both."""
@@ -217,12 +230,15 @@ def test_one_policy_per_behavior(tmp_path):
     assert video.format == "mp4" and video.frames > 2
 
 
-def test_window_and_confirmation_in_the_run_folder(trained_basic):
+@pytest.mark.parametrize("source", ["recorded_run", pytest.param("trained_basic", marks=pytest.mark.ray)])
+def test_window_and_confirmation_in_the_run_folder(source, request):
     """The reported mean is over the last 100 episodes (rebuilt here from the episodes each iteration
     recorded), and the run stopped only once the full window was at the target and 100 deterministic
-    episodes confirmed it."""
+    episodes confirmed it. On the recorded run (the reading, no Ray) and on this session's trained
+    one (what the driver writes today)."""
     from unity_nb.trainer.window import EpisodeWindow
 
+    trained_basic = request.getfixturevalue(source)
     events = trained_basic.events()
     window = EpisodeWindow(100)
     for event in (e for e in events if e["event"] == "iteration"):
@@ -241,6 +257,7 @@ def test_window_and_confirmation_in_the_run_folder(trained_basic):
     assert summary["target_reached"] and summary["confirmed_return"] >= 0.9 and summary["episodes_window"] == 100
 
 
+@pytest.mark.ray
 def test_normalised_run_evaluates_films_and_resumes_with_its_window(tmp_path):
     """normalize=true: the running mean/std travel with the checkpoint (evaluation and video use them),
     and a resumed run goes on with its return window."""
@@ -303,6 +320,7 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     assert any("not confirmed: training goes on" in e.get("message", "") for e in run.events())
 
 
+@pytest.mark.ray
 def test_summary_lines_checkpoint_interval_keep_and_init_path(tmp_path):
     """mlagents' summary_freq, checkpoint_interval, keep_checkpoints and init_path, in a real run."""
     run = ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=3000, target_return="off", train_batch_size=256,

@@ -195,6 +195,7 @@ def test_run_without_checkpoint_has_no_video(tmp_path):
         run.video()
 
 
+@pytest.mark.ray
 def test_trained_basic_video(trained_basic, tmp_path):
     video = trained_basic.video(episodes=1)
     info = probe(video.data, tmp_path)

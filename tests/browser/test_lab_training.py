@@ -28,6 +28,8 @@ STATUS = f"{DASH} .unity-nb-status"
 CANVAS = f"{DASH} .jupyter-matplotlib-canvas-div canvas"
 VIDEO = f"{PANEL} video.unity-nb-video"
 
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.ray]  # JupyterLab, its kernel, %unity_train
+
 
 def _points(page) -> int:
     text = page.locator(POINTS).first.inner_text(timeout=5000).strip()
