@@ -83,3 +83,67 @@ def test_new_cli_verbs_refuse_bad_input(args, message, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stdout
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+# ---------------------------------------------------------------- the verbs each face gained
+def _copy_of(run, tmp_path):
+    """A copy of a finished run in a store of its own (the shared trained run stays as it is)."""
+    import shutil
+
+    from unity_nb.train import RunStore
+
+    shutil.copytree(run.path, tmp_path / "runs" / run.id)
+    return RunStore(tmp_path / "runs").get(run.id)
+
+
+@pytest.mark.ray
+def test_cli_eval_video_compare_and_dashboard_of_a_trained_run(trained_basic, tmp_path):
+    store = ["--runs-dir", str(trained_basic.path.parent)]
+    out = subprocess.run([*UNITY_NB, "eval", trained_basic.id, "--episodes", "5", *store],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "5 deterministic episodes: mean 0.930" in out.stdout and "benchmark 0.93: reached" in out.stdout
+    target = tmp_path / "basic.mp4"
+    out = subprocess.run([*UNITY_NB, "video", trained_basic.id, "--max-frames", "30", "--out", str(target), *store],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert target.read_bytes()[4:8] == b"ftyp" and str(target) in out.stdout
+    out = subprocess.run([*UNITY_NB, "compare", trained_basic.id, *store], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and trained_basic.id in out.stdout and "finished" in out.stdout, out.stderr
+    out = subprocess.run([*UNITY_NB, "dashboard", trained_basic.id, *store], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and f"run {trained_basic.id} finished after" in out.stdout, out.stderr
+
+
+@pytest.mark.ray
+def test_cli_resume_with_a_new_budget(trained_basic, tmp_path):
+    run = _copy_of(trained_basic, tmp_path)
+    before = run.last()["env_steps"]
+    out = subprocess.run([*UNITY_NB, "resume", run.id, "--steps", str(before + 1000), "--runs-dir",
+                          str(tmp_path / "runs")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert f"step budget {before + 1000}" in out.stdout and " finished after " in out.stdout
+    # the step count goes on (the trained policy may confirm its target again before the new budget)
+    assert run.config.steps == before + 1000 and run.last()["env_steps"] > before
+
+
+@pytest.mark.kernel
+@pytest.mark.ray
+def test_magics_resume_play_and_player_file(trained_basic, tmp_path):
+    from kernel import Kernel
+
+    run = _copy_of(trained_basic, tmp_path)
+    k = Kernel(tmp_path)
+    try:
+        k.ok("%load_ext unity_nb")
+        k.ok(f"%config UnityMagics.runs_dir = {str(tmp_path / 'runs')!r}")
+        played = k.ok("p = %unity_play Basic --episodes 2 --mode inprocess\np")
+        assert "episode   2" in played.text and "Played('Basic', 2 episodes" in played.value
+        assert k.ok("%unity_player_file 3DBall").value.strip("'").endswith("3DBall.x86_64")
+        steps = run.last()["env_steps"] + 1000
+        reply = k.ok(f"r = %unity_resume --steps {steps} --no-dashboard --wait\nr.state, r.config.steps")
+        assert reply.value == f"('finished', {steps})"  # no id: the latest run, which is the copy
+        assert "no runs yet" not in k.run("%unity_resume NoSuch").text
+        assert "no run 'NoSuch'" in k.run("%unity_resume NoSuch").error["evalue"]
+        assert "must be at least 1" in k.run("%unity_resume --steps 0").error["evalue"]
+    finally:
+        k.close()
