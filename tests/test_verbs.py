@@ -96,8 +96,17 @@ def _copy_of(run, tmp_path):
     return RunStore(tmp_path / "runs").get(run.id)
 
 
+def test_cli_compare_and_dashboard_of_a_finished_run(recorded_run):
+    store = ["--runs-dir", str(recorded_run.path.parent)]
+    out = subprocess.run([*UNITY_NB, "compare", recorded_run.id, *store], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and recorded_run.id in out.stdout and "finished" in out.stdout, out.stderr
+    out = subprocess.run([*UNITY_NB, "dashboard", *store], capture_output=True, text=True, timeout=60)  # the latest
+    assert out.returncode == 0 and f"run {recorded_run.id} finished after 2074 steps" in out.stdout, out.stderr
+    assert "target 0.9 reached and confirmed" in out.stdout
+
+
 @pytest.mark.ray
-def test_cli_eval_video_compare_and_dashboard_of_a_trained_run(trained_basic, tmp_path):
+def test_cli_eval_and_video_of_a_trained_run(trained_basic, tmp_path):
     store = ["--runs-dir", str(trained_basic.path.parent)]
     out = subprocess.run([*UNITY_NB, "eval", trained_basic.id, "--episodes", "5", *store],
                          capture_output=True, text=True, timeout=300)
@@ -108,10 +117,6 @@ def test_cli_eval_video_compare_and_dashboard_of_a_trained_run(trained_basic, tm
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert target.read_bytes()[4:8] == b"ftyp" and str(target) in out.stdout
-    out = subprocess.run([*UNITY_NB, "compare", trained_basic.id, *store], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and trained_basic.id in out.stdout and "finished" in out.stdout, out.stderr
-    out = subprocess.run([*UNITY_NB, "dashboard", trained_basic.id, *store], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and f"run {trained_basic.id} finished after" in out.stdout, out.stderr
 
 
 @pytest.mark.ray
