@@ -7,7 +7,6 @@ from pathlib import Path
 # Players' launch files go to a private cache for the test session.
 os.environ.setdefault("UNITY_NB_CACHE", tempfile.mkdtemp(prefix="unity-nb-test-cache-"))
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import unity_nb.envs  # noqa: E402,F401  (installs the protobuf hook before mlagents_envs loads)
@@ -28,16 +27,6 @@ def unity_env():
     yield open_
     for conn in opened:
         conn.close()
-
-
-def random_actions(space, n, seed):
-    space.seed(seed)
-    return [space.sample() for _ in range(n)]
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
 
 
 @pytest.fixture(scope="session")
