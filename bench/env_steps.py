@@ -20,7 +20,8 @@ import numpy as np
 import unity_nb.envs  # noqa: F401  (protobuf hook)
 from mlagents_envs.base_env import ActionTuple
 from unity_nb.envs.inprocess import InProcessEnv
-from unity_nb.envs.unity import UnityConnection, player_file
+from unity_nb.envs.builds import player_file
+from unity_nb.envs.unity import UnityConnection
 
 UNITY_REFERENCE_STEPS = 1100.0
 
@@ -51,7 +52,8 @@ def _grpc_floor(exchanges: int = 3000) -> float:
 
     from mlagents_envs.communicator_objects.unity_message_pb2 import UnityMessageProto
 
-    from unity_nb.envs.unity import _LoopbackCommunicator, free_port
+    from unity_nb.envs.unity import _LoopbackCommunicator
+    from unity_nb.processes import free_port
 
     client = (
         "import sys, grpc, unity_nb.envs\n"

@@ -15,7 +15,8 @@ import unity_nb.envs  # noqa: E402,F401  (installs the protobuf hook before mlag
 @pytest.fixture
 def unity_env():
     """Open the real UnityEnvironment on a built-in scene's player file; closed afterwards."""
-    from unity_nb.envs.unity import UnityConnection, player_file
+    from unity_nb.envs.builds import player_file
+    from unity_nb.envs.unity import UnityConnection
 
     opened = []
 

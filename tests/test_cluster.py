@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import unity_nb.train as ut
-from unity_nb.envs.unity import free_port
+from unity_nb.processes import free_port
 from unity_nb.train.runtime import private_token
 
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -32,7 +32,7 @@ def test_full_episode_through_plain_unity_environment():
     from mlagents_envs.base_env import ActionTuple
     from mlagents_envs.environment import UnityEnvironment
 
-    from unity_nb.envs.unity import free_port
+    from unity_nb.processes import free_port
 
     env = UnityEnvironment(file_name=player_file("Basic"), base_port=free_port(), no_graphics=True, timeout_wait=30)
     try:

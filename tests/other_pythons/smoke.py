@@ -160,7 +160,7 @@ def play_raw(scene: str, episodes: int = 3, max_steps: int = 600) -> str:
     from mlagents_envs.side_channel.stats_side_channel import StatsSideChannel
 
     import unity_nb.envs
-    from unity_nb.envs.unity import free_port
+    from unity_nb.processes import free_port
 
     logs = WORK / f"log-{scene}"
     logs.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ _protobuf_compat.install()
 
 from .errors import UnityBuildError, UnityConnectError, UnityNbError, UnityPlayerDied  # noqa: E402
 from .scenes import SCENES, UnknownSceneError  # noqa: E402
-from .unity import EDITOR, check_build, player_file  # noqa: E402
+from .builds import EDITOR, check_build, player_file  # noqa: E402
 
 
 def make(

@@ -7,7 +7,8 @@ episode is a generation: ``"<behavior>#<slot>.<generation>"``. A slot's next
 Unity episode joins as the next generation in the same step its last one
 ends, so no step is lost. RLlib episodes last ``horizon`` steps (everyone is
 then truncated, with an observation to bootstrap from); ``reset()`` carries on
-where Unity is, without a Unity RESET.
+where Unity is, without a Unity RESET. The source comes seeded for its env
+runner (``agents.runner_seed``, applied where RLlib's env creator opens it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from . import spaces
-from .multi_agent import behavior_of
+from .agents import send_actions
 from .source import EnvSource
 
 
@@ -51,6 +52,11 @@ class UnityBehaviorsEnv(MultiAgentEnv):
     def _key(self, b: str, slot: int) -> str:
         return f"{b}#{slot}.{self._gen[b][slot]}"
 
+    def _keys(self, b: str, agent_ids) -> list[str]:
+        """The ids of Unity agents ``agent_ids`` of behavior ``b``: their slots' current generation."""
+        slot_of = {aid: slot for slot, aid in enumerate(self._slots[b])}
+        return [self._key(b, slot_of[int(a)]) for a in agent_ids]
+
     def reset(self, *, seed=None, options=None):
         if seed is not None:
             self.source.open(seed)
@@ -73,15 +79,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         return obs, infos
 
     def step(self, action_dict):
-        for b, spec in self.specs.items():
-            decision, _ = self.source.call("get_steps", b)
-            slot_of = {aid: slot for slot, aid in enumerate(self._slots[b])}
-            keys = [self._key(b, slot_of[int(a)]) for a in decision.agent_id]
-            missing = [k for k in keys if k not in action_dict]
-            if missing:
-                raise ValueError(f"no action for agents {missing[:5]}; every agent that asked needs one")
-            batch = spaces.to_action_tuple(self.action_spaces[keys[0]], spec, [action_dict[k] for k in keys], b)
-            self.source.call("set_actions", b, batch)
+        send_actions(self, action_dict, self._keys)
         self.source.call("step")
         self._t += 1
         cut = self._t >= self.horizon
@@ -130,4 +128,4 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self.source.close()
 
 
-__all__ = ["UnityBehaviorsEnv", "behavior_of"]
+__all__ = ["UnityBehaviorsEnv"]

@@ -14,14 +14,19 @@ from __future__ import annotations
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from . import spaces
+from .agents import behavior_of, runner_seed, send_actions
 from .source import EnvSource
 
 DEFAULT_HORIZON = 1000
 
 
-def behavior_of(agent_id: str) -> str:
-    """The behavior in a multi-agent id (``'3DBall#17'``, ``'BasicLeft#3.0'`` -> the part before '#')."""
-    return agent_id.rsplit("#", 1)[0]
+def _key(behavior: str, agent_id) -> str:
+    """This wrapper's id of a Unity agent (one per agent episode)."""
+    return f"{behavior}#{int(agent_id)}"
+
+
+def _keys(behavior: str, agent_ids) -> list[str]:
+    return [_key(behavior, a) for a in agent_ids]
 
 
 class UnityMultiAgentEnv(MultiAgentEnv):
@@ -35,8 +40,7 @@ class UnityMultiAgentEnv(MultiAgentEnv):
 
     def __init__(self, config: dict | None = None):
         super().__init__()
-        # RLlib's EnvContext carries the runner's index: offset the seed so runners differ
-        offset = 1000 * int(getattr(config, "worker_index", 0) or 0) + int(getattr(config, "vector_index", 0) or 0)
+        context = config  # RLlib's EnvContext carries the runner's index (see runner_seed)
         config = dict(config or {})
         scene = config.pop("scene", "Basic")
         horizon = config.pop("episode_horizon", DEFAULT_HORIZON)
@@ -46,8 +50,7 @@ class UnityMultiAgentEnv(MultiAgentEnv):
         seed = config.pop("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        seed += offset
-        self.source = EnvSource(scene, seed=seed, **config)
+        self.source = EnvSource(scene, seed=runner_seed(context, seed), **config)
         self.source.call("reset")
         self.specs = dict(self.source.base.behavior_specs)
         self.observation_spaces = {b: spaces.observation_space(s) for b, s in self.specs.items()}
@@ -83,7 +86,7 @@ class UnityMultiAgentEnv(MultiAgentEnv):
         for b in self.specs:
             decision, _ = self.source.call("get_steps", b)
             for i, aid in enumerate(decision.agent_id):
-                key = f"{b}#{int(aid)}"
+                key = _key(b, aid)
                 obs[key] = spaces.to_observation(decision.obs, i)
                 infos[key] = spaces.mask_info(decision, i)
                 self._returns.setdefault(key, 0.0)
@@ -92,25 +95,14 @@ class UnityMultiAgentEnv(MultiAgentEnv):
         return obs, infos
 
     def step(self, action_dict):
-        for b, spec in self.specs.items():
-            decision, _ = self.source.call("get_steps", b)
-            if not len(decision):
-                continue
-            keys = [f"{b}#{int(a)}" for a in decision.agent_id]
-            missing = [k for k in keys if k not in action_dict]
-            if missing and len(missing) < len(keys):
-                raise ValueError(f"no action for agents {missing[:5]} of behavior {b!r}; every agent that asked needs one")
-            if missing:
-                continue  # nobody of this behavior acted: Unity gets empty actions
-            batch = spaces.to_action_tuple(self.action_spaces[b], spec, [action_dict[k] for k in keys], f"{b} agents")
-            self.source.call("set_actions", b, batch)
+        send_actions(self, action_dict, _keys, allow_idle_behaviors=True)
         self.source.call("step")
         self._t += 1
         obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
         for b in self.specs:
             decision, terminal = self.source.call("get_steps", b)
             for i, aid in enumerate(terminal.agent_id):
-                key = f"{b}#{int(aid)}"
+                key = _key(b, aid)
                 r = float(terminal.reward[i])
                 obs[key] = spaces.to_observation(terminal.obs, i)
                 rewards[key] = r
@@ -121,7 +113,7 @@ class UnityMultiAgentEnv(MultiAgentEnv):
                     "episode_length": self._lengths.pop(key, 0) + 1,
                 }
             for i, aid in enumerate(decision.agent_id):
-                key = f"{b}#{int(aid)}"
+                key = _key(b, aid)
                 obs[key] = spaces.to_observation(decision.obs, i)
                 infos[key] = spaces.mask_info(decision, i)
                 if key in self._returns:
@@ -152,4 +144,4 @@ class UnityMultiAgentEnv(MultiAgentEnv):
         self.source.close()
 
 
-__all__ = ["UnityMultiAgentEnv", "behavior_of"]
+__all__ = ["UnityMultiAgentEnv"]

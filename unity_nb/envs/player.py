@@ -15,16 +15,14 @@ outlives its trainer.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import io
 import os
 import sys
-import threading
 import time
-import uuid
 
 import numpy as np
 
-from .. import __version__
 from . import _protobuf_compat
 
 _protobuf_compat.install()
@@ -42,19 +40,29 @@ from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import UnityT
 from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..processes import watch_parent  # noqa: E402
+from .protocol import (  # noqa: E402
+    COMMUNICATION_VERSION,
+    ENGINE_CHANNEL,
+    ENGINE_SETTINGS,
+    ENV_PARAMS_CHANNEL,
+    OK,
+    PACKAGE_VERSION,
+    RENDER_CHANNEL,
+    STATS_AVERAGE,
+    STATS_CHANNEL,
+    frame,
+    split_frames,
+)
 from .scenes import ActionBatch, AgentBatch, BehaviorInfo, Scene, scene_class  # noqa: E402
 
-COMMUNICATION_VERSION = "1.5.0"
-PACKAGE_VERSION = "3.0.0"  # the com.unity.ml-agents release whose protocol this speaks
-OK, CLOSING = 200, 400
 
-# Side-channel ids, as defined by com.unity.ml-agents
-ENGINE_CHANNEL = uuid.UUID("e951342c-4f7e-11ea-b238-784f4387d1f7")
-ENV_PARAMS_CHANNEL = uuid.UUID("534c891e-810f-11ea-a9d0-822485860400")
-STATS_CHANNEL = uuid.UUID("a1d8f7b7-cec8-50f9-b78b-d3e165a78520")
-RENDER_CHANNEL = uuid.uuid5(uuid.NAMESPACE_URL, "unity-nb/render-frames")  # the kit's own: frames for videos
-ENGINE_SETTINGS = {1: "quality_level", 2: "time_scale", 3: "target_frame_rate", 4: "capture_frame_rate"}
-STATS_AVERAGE = 0
+def _kit_version() -> str:
+    """The installed unity-nb's version (read from its package metadata, not from the package root)."""
+    try:
+        return importlib.metadata.version("unity-nb")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 class _Log:
@@ -164,12 +172,8 @@ class Player:
 
     # ---- side channels
     def _read_side_channels(self, data: bytes) -> None:
-        offset = 0
-        while offset + 20 <= len(data):
-            channel = uuid.UUID(bytes_le=bytes(data[offset : offset + 16]))
-            size = int.from_bytes(data[offset + 16 : offset + 20], "little", signed=True)
-            message = IncomingMessage(bytes(data[offset + 20 : offset + 20 + size]))
-            offset += 20 + size
+        for channel, payload in split_frames(data):
+            message = IncomingMessage(payload)
             if channel == ENV_PARAMS_CHANNEL:
                 self._read_env_parameter(message)
             elif channel == ENGINE_CHANNEL:
@@ -242,15 +246,14 @@ class Player:
             msg.write_string(f"{scene.name}/Episode Return")
             msg.write_float32(float(value))
             msg.write_int32(STATS_AVERAGE)
-            out += STATS_CHANNEL.bytes_le + len(msg.buffer).to_bytes(4, "little", signed=True) + msg.buffer
+            out += frame(STATS_CHANNEL, msg.buffer)
         self._stats_reported = len(scene.finished_returns)
         return bytes(out)
 
     def _frame(self) -> bytes:
         if not self.render:
             return b""
-        png = _png(self.scene.render())
-        return RENDER_CHANNEL.bytes_le + len(png).to_bytes(4, "little", signed=True) + png
+        return frame(RENDER_CHANNEL, _png(self.scene.render()))
 
     # ---- the exchange loop
     def _output(self, batches: dict[str, AgentBatch]) -> UnityOutputProto:
@@ -329,16 +332,6 @@ class Player:
         return valid
 
 
-def _watch_parent(log: _Log) -> None:
-    """Quit when the launching process dies (its child is re-parented)."""
-    parent = os.getppid()
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            log("the process that launched this player is gone; quitting")
-            os._exit(0)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="unity-nb-player",
@@ -353,14 +346,19 @@ def main(argv: list[str] | None = None) -> int:
     # Unity players accept many engine flags (-screen-width, -force-vulkan, ...); so do we.
     args, unknown = parser.parse_known_args(argv)
     log = _Log(args.log_file)
-    log(f"unity-nb player stand-in {__version__}: scene {args.scene}, port {args.mlagents_port}, pid {os.getpid()}")
+    log(f"unity-nb player stand-in {_kit_version()}: scene {args.scene}, port {args.mlagents_port}, pid {os.getpid()}")
     if unknown:
         log(f"ignored engine arguments: {' '.join(unknown)}")
     params = {}
     for item in args.param:
         key, _, value = item.partition("=")
         params[key] = float(value)
-    threading.Thread(target=_watch_parent, args=(log,), daemon=True).start()
+
+    def orphaned():
+        log("the process that launched this player is gone; quitting")
+        os._exit(0)
+
+    watch_parent(orphaned)
     try:
         code = Player(args.scene, args.mlagents_port, log, params).run()
     except KeyError as err:  # unknown scene

@@ -20,11 +20,11 @@ _protobuf_compat.install()
 from mlagents_envs.exception import UnityCommunicatorStoppedException, UnityException  # noqa: E402
 from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage, SideChannel  # noqa: E402
 
-from .errors import UnityPlayerDied  # noqa: E402
+from .builds import EDITOR, player_file  # noqa: E402
 from .inprocess import InProcessEnv  # noqa: E402
-from .player import RENDER_CHANNEL  # noqa: E402
+from .protocol import RENDER_CHANNEL  # noqa: E402
 from .scenes import SCENES, scene_class  # noqa: E402
-from .unity import EDITOR, UnityConnection, player_file  # noqa: E402
+from .unity import UnityConnection  # noqa: E402
 
 MODES = ("player", "inprocess")
 

@@ -1,22 +1,18 @@
 """Connecting the real mlagents-envs client to a Unity build, the Editor or the stand-in.
 
 Everything here goes through ``mlagents_envs.environment.UnityEnvironment``;
-the kit only adds what a user should not have to think about: a launchable
-file per built-in scene, checks that a path really is a Linux Unity build,
-free ports, a loopback-only server, fast detection of a dead player, and
-errors that say what to do.
+the kit only adds what a user should not have to think about: free ports, a
+loopback-only server, fast detection of a dead player, and errors that say
+what to do. What may be launched (a checked build, a built-in scene's player
+file) is decided in ``builds.py``.
 """
 
 from __future__ import annotations
 
 import os
 import queue
-import shlex
 import signal
-import socket
 import subprocess
-import stat
-import sys
 import tempfile
 import threading
 import time
@@ -42,106 +38,12 @@ from mlagents_envs.side_channel.engine_configuration_channel import EngineConfig
 from mlagents_envs.side_channel.environment_parameters_channel import EnvironmentParametersChannel  # noqa: E402
 from mlagents_envs.side_channel.stats_side_channel import StatsSideChannel  # noqa: E402
 
-from .errors import UnityBuildError, UnityConnectError, UnityPlayerDied  # noqa: E402
-from .scenes import SCENES, scene_class  # noqa: E402
+from ..processes import free_port  # noqa: E402
+from .builds import EDITOR, check_build  # noqa: E402
+from .errors import UnityConnectError, UnityPlayerDied  # noqa: E402
 
-EDITOR = "editor"
 EDITOR_PORT = UnityEnvironment.DEFAULT_EDITOR_PORT
 DEFAULT_CONNECT_TIMEOUT = 30.0
-_ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "arm64": 183}
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("UNITY_NB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "unity-nb"
-    )
-    return Path(root)
-
-
-def player_file(scene: str) -> str:
-    """Path of an executable that runs built-in ``scene`` like a Unity Linux build.
-
-    Hand it to anything that launches Unity builds: ``UnityEnvironment(file_name=path)``,
-    RLlib's or TorchRL's Unity wrappers, or ``unity_nb.envs.make(path)``.
-    """
-    cls = scene_class(scene)
-    folder = _cache_dir() / "players"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{cls.name}.x86_64"
-    # exec keeps one process: what the client launches (and may kill) is the player itself
-    script = (
-        "#!/bin/sh\n"
-        f"# unity-nb stand-in for a Unity Linux build of the {cls.name} scene\n"
-        f"exec {shlex.quote(sys.executable)} -m unity_nb.envs.player --scene {shlex.quote(cls.name)} \"$@\"\n"
-    )
-    if not path.exists() or path.read_text() != script:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(script)
-        tmp.chmod(0o755)
-        os.replace(tmp, path)  # atomic: concurrent callers never see half a file
-    return str(path)
-
-
-def check_build(path: str | os.PathLike) -> str:
-    """Return the executable of a Linux Unity build at ``path``, or raise UnityBuildError.
-
-    ``path`` may be the executable, its name without ``.x86_64``, or the build folder.
-    """
-    given = str(path)
-    p = Path(given).expanduser()
-    if not p.exists():
-        for suffix in (".x86_64", ".x86"):
-            if Path(str(p) + suffix).exists():
-                p = Path(str(p) + suffix)
-                break
-    if not p.exists():
-        raise UnityBuildError(
-            f"no Unity build at {given!r}: the file does not exist. "
-            f"Pass the path to your build's executable (e.g. builds/MyGame.x86_64) or a built-in scene: {', '.join(SCENES)}."
-        )
-    if p.is_dir():
-        if p.suffix == ".app" or (p / "Contents" / "MacOS").is_dir():
-            raise UnityBuildError(f"{given!r} is a macOS build. On Linux, build for 'Linux' in Unity's Build Settings.")
-        candidates = sorted(list(p.glob("*.x86_64")) + list(p.glob("*.x86")))
-        if not candidates:
-            if list(p.glob("*.exe")):
-                raise UnityBuildError(
-                    f"{given!r} holds a Windows build (.exe). On Linux, build for 'Linux' in Unity's Build Settings."
-                )
-            raise UnityBuildError(f"{given!r} is a folder with no Linux Unity executable (*.x86_64) in it.")
-        if len(candidates) > 1:
-            names = ", ".join(c.name for c in candidates)
-            raise UnityBuildError(f"{given!r} holds several executables ({names}); pass the one to launch.")
-        p = candidates[0]
-    with open(p, "rb") as f:
-        head = f.read(20)
-    if head[:2] == b"MZ":
-        raise UnityBuildError(f"{given!r} is a Windows executable. On Linux, build for 'Linux' in Unity's Build Settings.")
-    if head[:4] in (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
-        raise UnityBuildError(f"{given!r} is a macOS executable. On Linux, build for 'Linux' in Unity's Build Settings.")
-    if head[:4] == b"\x7fELF":
-        machine = int.from_bytes(head[18:20], "little")
-        want = _ELF_MACHINES.get(os.uname().machine)
-        if want is not None and machine != want:
-            raise UnityBuildError(
-                f"{given!r} is a Linux build for another processor (ELF machine {machine}); "
-                f"this machine is {os.uname().machine}. Rebuild for it in Unity's Build Settings."
-            )
-    elif head[:2] != b"#!":
-        raise UnityBuildError(f"{given!r} is not an executable program (neither a Linux binary nor a script).")
-    if not os.access(p, os.X_OK):
-        mode = p.stat().st_mode
-        raise UnityBuildError(
-            f"{given!r} is not executable (mode {stat.filemode(mode)}). Make it so with: chmod +x {shlex.quote(str(p))}"
-        )
-    return str(p.resolve())
-
-
-def free_port() -> int:
-    """A port the OS just handed out on loopback (the kernel avoids reusing it soon)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _PipeEnd:

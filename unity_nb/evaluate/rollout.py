@@ -101,7 +101,7 @@ def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int
 
 def joint_actions(policies: dict[str, Policy], obs: dict) -> dict:
     """Actions for a multi-agent observation dict: each behavior's agents, batched, through its own policy."""
-    from ..envs.behaviors_env import behavior_of
+    from ..envs.agents import behavior_of
 
     actions = {}
     for b, policy in policies.items():
@@ -113,7 +113,7 @@ def joint_actions(policies: dict[str, Policy], obs: dict) -> dict:
 
 def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: int) -> Evaluation:
     """Every behavior acts with its own policy until each has finished ``episodes`` episodes."""
-    from ..envs.behaviors_env import behavior_of
+    from ..envs.agents import behavior_of
 
     missing = [b for b in env.specs if b not in policies]
     if missing:

@@ -16,7 +16,8 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.schedules.scheduler import Scheduler
 from ray.tune.registry import register_env
 
-from ..envs.behaviors_env import UnityBehaviorsEnv, behavior_of
+from ..envs.agents import behavior_of, runner_seed
+from ..envs.behaviors_env import UnityBehaviorsEnv
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
@@ -33,8 +34,7 @@ EPISODES = "unity_episodes"
 
 def _open(ctx, view):
     """One Unity process for an env runner (seeds differ per runner), wrapped by ``view``."""
-    offset = 1000 * int(getattr(ctx, "worker_index", 0) or 0) + int(getattr(ctx, "vector_index", 0) or 0)
-    source = EnvSource(ctx["scene"], mode=ctx["mode"], seed=ctx["seed"] + offset, num_areas=ctx["num_areas"],
+    source = EnvSource(ctx["scene"], mode=ctx["mode"], seed=runner_seed(ctx, ctx["seed"]), num_areas=ctx["num_areas"],
                        params=ctx["env_params"], connect_timeout=ctx["unity_timeout"])
     try:
         return view(source)
