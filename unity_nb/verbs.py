@@ -200,33 +200,51 @@ class Played:
 
 
 def play(args, report: Callable[[str], None] = lambda line: None) -> Played:
-    """Play episodes with random actions through the real ML-Agents client; ``report`` gets a line per event."""
-    from .envs import multi_agent
+    """Play episodes with random actions through the real ML-Agents client; ``report`` gets a line per event.
+
+    Drives the client directly (no RLlib), so it starts in a second, also in a notebook kernel.
+    """
+    from .envs import spaces
+    from .envs.source import EnvSource
 
     started = time.perf_counter()
-    env = multi_agent.UnityMultiAgentEnv(
-        {"scene": args.scene, "mode": args.mode, "seed": args.seed, "connect_timeout": args.connect_timeout}
-    )
+    source = EnvSource(args.scene, mode=args.mode, seed=args.seed, connect_timeout=args.connect_timeout)
     episodes: list[dict] = []
+    running: dict[tuple[str, int], list] = {}  # (behavior, Unity agent id) -> [return, length] so far
     try:
-        obs, _ = env.reset()
-        report(f"unity-nb: {env.source.name} ready in {time.perf_counter() - started:.1f} s "
-               f"(behaviors: {', '.join(env.behaviors)}; agents: {len(obs)})")
-        for space in env.action_spaces.values():
+        source.call("reset")
+        specs = dict(source.base.behavior_specs)
+        action_spaces = {b: spaces.action_space(spec) for b, spec in specs.items()}
+        for space in action_spaces.values():
             space.seed(args.seed)
+        agents = sum(len(source.call("get_steps", b)[0]) for b in specs)
+        report(f"unity-nb: {source.name} ready in {time.perf_counter() - started:.1f} s "
+               f"(behaviors: {', '.join(specs)}; agents: {agents})")
         while len(episodes) < args.episodes:
-            actions = {k: env.get_action_space(k).sample() for k in obs}
-            obs, _, _, _, infos = env.step(actions)
-            for key, info in infos.items():
-                if "episode_return" in info and len(episodes) < args.episodes:
-                    episodes.append({"agent": key, "return": info["episode_return"], "length": info["episode_length"]})
-                    report(f"episode {len(episodes):3d}  agent {key:14s} return {info['episode_return']:8.3f}  "
-                           f"length {info['episode_length']}")
-            if not obs:
-                obs, _ = env.reset()
+            for b, spec in specs.items():
+                decision, terminal = source.call("get_steps", b)
+                for i, agent in enumerate(terminal.agent_id):  # an agent episode ends
+                    so_far = running.pop((b, int(agent)), [0.0, 0])
+                    if len(episodes) < args.episodes:
+                        episodes.append({"agent": f"{b}#{int(agent)}", "return": so_far[0] + float(terminal.reward[i]),
+                                         "length": so_far[1] + 1})
+                        e = episodes[-1]
+                        report(f"episode {len(episodes):3d}  agent {e['agent']:14s} return {e['return']:8.3f}  "
+                               f"length {e['length']}")
+                for i, agent in enumerate(decision.agent_id):
+                    if (b, int(agent)) in running:
+                        running[b, int(agent)][0] += float(decision.reward[i])
+                        running[b, int(agent)][1] += 1
+                    else:  # an agent episode begins: it has acted on nothing yet
+                        running[b, int(agent)] = [0.0, 0]
+                if len(decision):
+                    space = action_spaces[b]
+                    actions = [space.sample() for _ in decision.agent_id]
+                    source.call("set_actions", b, spaces.to_action_tuple(space, spec, actions, f"{b} agents"))
+            source.call("step")
     finally:
-        env.close()
-    return Played(env.source.name, episodes, time.perf_counter() - started)
+        source.close()
+    return Played(source.name, episodes, time.perf_counter() - started)
 
 
 # ---------------------------------------------------------------- train
