@@ -183,9 +183,31 @@ def _show_played(played, args) -> int:
     return 0
 
 
+def _show_export(exported, args) -> int:
+    print(exported)
+    return 0 if exported.ok else 1
+
+
+def _show_deploy(endpoint, args) -> int:
+    print(f"unity-nb: serving {endpoint.model} at {endpoint.url}")
+    print(f"  try it:  {endpoint.curl()}")
+    print(f"  stop it: unity-nb endpoints --stop {endpoint.port}")
+    return 0
+
+
+def _show_endpoints(found, args) -> int:
+    if not found:
+        print("no endpoints running (unity-nb deploy RUN starts one)")
+        return 0
+    print(f"{'url':28s} {'pid':>7s}  {'run':34s} model")
+    for e in found:
+        print(f"{e.url:28s} {e.pid:>7d}  {e.run or '-':34s} {e.model}")
+    return 0
+
+
 SHOW = {"train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
         "eval": _show_eval, "video": _show_video, "compare": _show_compare, "dashboard": _show_dashboard,
-        "play": _show_played}
+        "play": _show_played, "export": _show_export, "deploy": _show_deploy, "endpoints": _show_endpoints}
 
 
 def _default_video_file(args) -> str:

@@ -406,6 +406,61 @@ def dashboard(args):
     return pick_run(args.run_id, args.runs_dir)
 
 
+# ---------------------------------------------------------------- export
+def _export_args(p, face):
+    _run_id(p)
+    p.add_argument("--verify", type=positive_int, default=1000,
+                   help="observations from real rollouts on which the file must act as the trained policy (default 1000)")
+    _runs_dir(p)
+
+
+def export(args):
+    """Write the run's policies as ONNX files Unity loads (RUN/export/<behavior>.onnx), checked; returns them."""
+    return pick_run(args.run_id, args.runs_dir).export(verify=args.verify)
+
+
+# ---------------------------------------------------------------- deploy
+def _deploy_args(p, face):
+    _run_id(p)
+    p.add_argument("--target", choices=["local"], default="local",
+                   help="where to serve: local (an endpoint on this machine; default)")
+    p.add_argument("--port", type=_port, help="port to listen on (default: a free one)")
+    p.add_argument("--behavior", help="which behavior's model, for a run with one policy per behavior")
+    _runs_dir(p)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def deploy(args):
+    """Serve the run's exported model on an endpoint (exporting it first if needed); returns the Endpoint."""
+    return pick_run(args.run_id, args.runs_dir).deploy(port=args.port, behavior=args.behavior)
+
+
+# ---------------------------------------------------------------- endpoints
+def _endpoints_args(p, face):
+    p.add_argument("--stop", metavar="PORT", help="stop the endpoint on this port ('all': every one)")
+
+
+def endpoints(args) -> list:
+    """The local endpoints running on this machine (after stopping the one named with --stop)."""
+    from .deploy.endpoint import endpoints as running
+
+    found = running()
+    if args.stop:
+        chosen = found if args.stop == "all" else [e for e in found if str(e.port) == args.stop]
+        if not chosen:
+            raise ValueError(f"--stop {args.stop}: no endpoint runs on that port; running: "
+                             f"{', '.join(str(e.port) for e in found) or 'none'}")
+        for endpoint in chosen:
+            endpoint.stop()
+        found = running()
+    return found
+
+
 VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("scenes", "list the built-in scenes and the Unity builds found on disk",
          "List the built-in scenes and the Unity builds (*.x86_64) found under . and ./builds.",
@@ -436,6 +491,15 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
          _video_args, video),
     Verb("compare", "compare runs side by side", "Compare runs: their reward curves and one summary row each.",
          _compare_args, compare),
+    Verb("export", "export a run's policy as an ONNX model Unity loads",
+         "Export a run's trained policies as ONNX files in Unity's ML-Agents model contract (drop one on Behavior "
+         "Parameters > Model), check each as Unity's loader would, and compare its actions with the trained policy's.",
+         _export_args, export),
+    Verb("deploy", "serve a run's exported policy on an endpoint",
+         "Serve a run's exported policy on an HTTP endpoint in SageMaker's inference contract (GET /ping, POST "
+         "/invocations), on 127.0.0.1. Exports the run first if needed.", _deploy_args, deploy),
+    Verb("endpoints", "list (or stop) the running endpoints", "List the endpoints running on this machine; "
+         "--stop PORT stops one.", _endpoints_args, endpoints),
     Verb("dashboard", "watch a run live", "Show the live progress of a run (also one started elsewhere, or before "
          "a kernel restart).", _dashboard_args, dashboard),
 ]}

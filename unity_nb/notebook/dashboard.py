@@ -116,10 +116,18 @@ class Dashboard:
                                     tooltip="checkpoint, then stop the run")
         self.stop_button.add_class("unity-nb-stop")
         self.stop_button.on_click(lambda _: self.stop())
+        self.deploy_button = w.Button(description="Deploy", icon="cloud-upload", tooltip=(
+            "export the trained policy (ONNX Unity loads) and serve it on a local endpoint"),
+            layout=w.Layout(display="none"))  # shown once the run has ended with a checkpoint
+        self.deploy_button.add_class("unity-nb-deploy")
+        self.deploy_button.on_click(lambda _: self.deploy(background=True))
+        self.endpoint_view = None
+        self.deploy_area = w.VBox()
         self.message = w.HTML()
         children = [self.title, w.HBox([self.status, self.progress, self.progress_text]),
-                    w.HBox([self.stop_button, w.HTML("&nbsp;points on the curve:&nbsp;"), self.points_label]),
-                    self.message]
+                    w.HBox([self.stop_button, self.deploy_button, w.HTML("&nbsp;points on the curve:&nbsp;"),
+                            self.points_label]),
+                    self.message, self.deploy_area]
         if self.canvas is not None:
             children.append(self.canvas)
         self.widget = w.VBox(children)
@@ -231,9 +239,11 @@ class Dashboard:
             self.stop_button.description = self.state.capitalize()
             self.stop_button.button_style = ""
             self.progress.bar_style = {"finished": "success", "stopped": "warning", "failed": "danger"}[self.state]
+            if self.state != "failed" and self.run.latest_checkpoint() is not None:
+                self.deploy_button.layout.display = None
         if self.state == "failed":
             self.message.value = (f"<span style='color:#d93025'>failed: {html.escape(str(self.error))}</span> "
-                                  f"(log: <code>{html.escape(str(self.run.path / 'logs'))}</code>)")
+                                  f"(log: <code>{html.escape(str(self.run.log_path()))}</code>)")
         elif self.logs:
             self.message.value = html.escape(self.logs[-1])
 
@@ -250,6 +260,33 @@ class Dashboard:
         self.stop_button.disabled = True
         self.stop_button.description = "Stopping..."
         self.run.stop(wait=False)
+
+    def deploy(self, background: bool = False):
+        """Export the run's policy and serve it on a local endpoint, shown below (the Deploy button).
+
+        Returns the EndpointView (None with ``background``: the view appears when ready)."""
+        if self.endpoint_view is not None:
+            return self.endpoint_view
+        self.deploy_button.disabled = True
+        self.deploy_button.description = "Deploying..."
+        if background:
+            threading.Thread(target=self._deploy, name=f"unity-nb deploy {self.run.id}", daemon=True).start()
+            return None
+        return self._deploy()
+
+    def _deploy(self):
+        from .endpoint_view import EndpointView
+
+        try:
+            self.endpoint_view = EndpointView(self.run.deploy())
+        except Exception as err:  # shown on the dashboard: a button has nowhere else to report
+            self.message.value = f"<span style='color:#d93025'>deploy failed: {html.escape(str(err))}</span>"
+            self.deploy_button.disabled = False
+            self.deploy_button.description = "Deploy"
+            return None
+        self.deploy_area.children = [self.endpoint_view.widget]
+        self.deploy_button.description = "Deployed"
+        return self.endpoint_view
 
     def wait(self, timeout: float | None = None) -> "Dashboard":
         """Block until the run ends and the dashboard has drawn its last point."""

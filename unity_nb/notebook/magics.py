@@ -179,6 +179,27 @@ class UnityMagics(Magics):
         return Comparison(self._call("compare", self._args(self.unity_compare, line)))
 
     @line_magic
+    @_verb("export")
+    def unity_export(self, line=""):
+        """Export a run's policy as ONNX files Unity loads, checked; returns the Exported (shows the contract table)."""
+        return self._call("export", self._args(self.unity_export, line))
+
+    @line_magic
+    @_verb("deploy")
+    def unity_deploy(self, line=""):
+        """Serve a run's exported policy on a local endpoint; returns its view (URL, curl line, a test form;
+        ``.endpoint`` is the Endpoint, and ``.invoke``/``.stop`` work on the view too)."""
+        from .endpoint_view import EndpointView
+
+        return EndpointView(self._call("deploy", self._args(self.unity_deploy, line)))
+
+    @line_magic
+    @_verb("endpoints")
+    def unity_endpoints(self, line=""):
+        """List (or --stop) the endpoints running on this machine; returns them."""
+        return self._call("endpoints", self._args(self.unity_endpoints, line))
+
+    @line_magic
     @_verb("panel", PANEL)
     def unity_panel(self, line=""):
         """Show the hyperparameter panel; returns the Panel (notebook only: it is made of widgets)."""

@@ -102,6 +102,11 @@ class Run:
     def log_path(self, name: str = "driver") -> Path:
         return self.path / "logs" / f"{name}.log"
 
+    def export_path(self, behavior: str) -> Path:
+        """Where a behavior's exported model goes: ``export/<behavior>.onnx`` (unsafe characters as ``_``)."""
+        safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in behavior).lstrip(".") or "policy"
+        return self.path / "export" / f"{safe}.onnx"
+
     # ---- what is stored
     @property
     def config(self) -> TrainConfig:
@@ -284,6 +289,37 @@ class Run:
 
         checkpoint, scene, kwargs = self._playback("videos of", kwargs)
         return record(checkpoint, scene, episodes=episodes, max_frames=max_frames, **kwargs)
+
+    def export(self, verify: int = 1000):
+        """Export the latest checkpoint's policies as ONNX files Unity loads (``export/<behavior>.onnx``),
+        each checked against Unity's model contract and against the trained policy on ``verify``
+        real observations. Returns the ``Exported`` (its text is the contract table)."""
+        from ..deploy import export_run
+
+        return export_run(self, verify=verify)
+
+    def deploy(self, port: int | None = None, behavior: str | None = None):
+        """Serve the exported model on a local endpoint (exports first if needed); returns the Endpoint.
+
+        port: default a free one. behavior: which one, for a run with one policy per behavior.
+        """
+        from ..deploy.endpoint import start
+
+        exported = sorted(self.export_path("x").parent.glob("*.onnx"))
+        if not exported:
+            self.export()
+            exported = sorted(self.export_path("x").parent.glob("*.onnx"))
+        if behavior is not None:
+            path = self.export_path(behavior)
+            if not path.exists():
+                raise KeyError(f"run {self.id} has no exported behavior {behavior!r}; it has "
+                               f"{', '.join(p.stem for p in exported)}")
+        elif len(exported) > 1:
+            raise ValueError(f"run {self.id} has one model per behavior ({', '.join(p.stem for p in exported)}): "
+                             "say which to serve with behavior=")
+        else:
+            path = exported[0]
+        return start(path, port=port, run_id=self.id)
 
     def _playback(self, what: str, kwargs: dict):
         """The checkpoint, scene and settings to play the trained policy with."""

@@ -1,0 +1,190 @@
+"""Deploying a trained run: an ONNX file Unity loads, checked, and served from an endpoint.
+
+    exported = run.export()          # RUN/export/<behavior>.onnx, checked; prints the contract table
+    endpoint = run.deploy()          # a local endpoint (SageMaker's inference contract) on 127.0.0.1
+    endpoint.invoke([[...]])         # actions for observations
+    endpoint.stop()
+
+``export_run`` writes one file per behavior, reads each back as Unity's model loader
+would (names, shapes, constants, opset against the scene's behavior spec), and plays
+the scene to compare the file's deterministic actions with the trained policy's on
+real observations. ``RemotePolicy`` plays a scene with actions fetched over HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .export import Contract, NotExportable
+
+VERIFY_OBSERVATIONS = 1000  # observations from real rollouts the file must agree on (and as many random ones)
+
+
+@dataclass
+class BehaviorExport:
+    """One behavior's exported file and what its checks found."""
+
+    behavior: str
+    path: Path
+    report: object  # contract.ContractReport
+    observations: int  # observations the file and the trained policy were compared on
+    mismatches: int  # of those, how many got different deterministic actions
+    max_difference: float  # largest difference of continuous actions (0 for discrete)
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and self.mismatches == 0
+
+
+@dataclass
+class Exported:
+    """A run's exported policies (``files`` per behavior); ``str()`` is the contract table."""
+
+    run_id: str
+    behaviors: list[BehaviorExport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(b.ok for b in self.behaviors)
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {b.behavior: b.path for b in self.behaviors}
+
+    def __str__(self):
+        parts = []
+        for b in self.behaviors:
+            same = (f"same deterministic actions as the trained policy on {b.observations} observations"
+                    if b.mismatches == 0 else
+                    f"DIFFERENT actions from the trained policy on {b.mismatches} of {b.observations} observations")
+            parts.append(f"{b.behavior}: {b.path}\n{b.report}\n{same}"
+                         + (f" (largest continuous difference {b.max_difference:.2g})" if b.max_difference else ""))
+        return "\n\n".join(parts)
+
+    def __repr__(self):
+        return f"Exported({self.run_id!r}, {', '.join(str(p) for p in self.files.values())}, ok={self.ok})"
+
+    def _repr_html_(self):
+        return "".join(f"<h4>{b.behavior}: <code>{b.path}</code></h4>{b.report._repr_html_()}"
+                       f"<p>compared with the trained policy on {b.observations} observations: "
+                       f"{'same deterministic actions' if b.mismatches == 0 else f'{b.mismatches} differ'}</p>"
+                       for b in self.behaviors)
+
+
+def contract_of_spec(spec) -> Contract:
+    """What Unity's Behavior Parameters need from a model: an mlagents ``BehaviorSpec``'s contract."""
+    return Contract(tuple(tuple(o.shape) for o in spec.observation_specs), int(spec.action_spec.continuous_size),
+                    tuple(int(b) for b in spec.action_spec.discrete_branches))
+
+
+class _Recorder:
+    """A policy that keeps every observation it is asked to act on (to replay them through the file)."""
+
+    def __init__(self, policy):
+        self.policy, self.seen = policy, []
+
+    def act(self, observations):
+        self.seen.append(np.asarray(observations, dtype=np.float32))
+        return self.policy.act(observations)
+
+
+def _rollout_observations(policies: dict, run, at_least: int) -> dict[str, np.ndarray]:
+    """Observations met by the trained policies playing the run's scene (each behavior its own)."""
+    from ..evaluate.rollout import evaluate
+
+    config = run.config
+    recorders = {m: _Recorder(p) for m, p in policies.items()}
+    episodes = 8
+    while True:
+        evaluate(None, config.scene, episodes=episodes, policies=recorders, num_areas=config.num_areas,
+                 mode="inprocess" if config.scene_name else "player", params=config.env_params,
+                 behavior=config.behavior, seed=777)
+        seen = {m: np.concatenate(r.seen) for m, r in recorders.items()}
+        if min(len(s) for s in seen.values()) >= at_least or episodes >= 1024:
+            return seen
+        episodes *= 4
+
+
+def _compare(path: Path, policy, observations: np.ndarray) -> tuple[int, float]:
+    """Deterministic actions of the file vs the trained policy: (mismatches, largest continuous difference)."""
+    from .handler import PolicyHandler
+
+    handler = PolicyHandler(path)
+    mismatches, worst = 0, 0.0
+    for start in range(0, len(observations), 512):
+        batch = observations[start:start + 512]
+        got = handler.act([batch])
+        want = np.asarray(policy.act(batch))
+        if handler.discrete:
+            mismatches += int((got.reshape(len(batch), -1) != want.reshape(len(batch), -1)).any(axis=1).sum())
+        else:
+            diff = np.abs(got - want.reshape(got.shape)).max(axis=1)
+            worst = max(worst, float(diff.max()))
+            mismatches += int((diff > 1e-4).sum())
+    return mismatches, worst
+
+
+def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
+    """Export every policy of ``run``'s latest checkpoint to ``RUN/export/<behavior>.onnx`` and check each."""
+    from ..envs.source import EnvSource
+    from ..evaluate.policy import SINGLE, load_policies
+    from ..train.schema import State
+    from .contract import check_contract
+    from .export import export_policy
+
+    if run.state in (State.STARTING,):
+        raise RuntimeError(f"run {run.id} is still starting: export it once it has a checkpoint")
+    checkpoint = run.latest_checkpoint()
+    if checkpoint is None:
+        raise RuntimeError(f"run {run.id} has no checkpoint yet: wait for its first one (or for the end)")
+    config = run.config
+    if config.algorithm not in ("PPO", "APPO", "IMPALA", "SAC", "DQN"):
+        raise NotExportable(f"{config.algorithm} policies are not exported")
+    if config.algorithm == "DQN":
+        raise NotExportable("DQN learns Q-values, not a policy head with action logits: Unity's model contract "
+                            "has no place for them yet (export a PPO run)")
+    policies = load_policies(checkpoint)
+    source = EnvSource(config.scene, mode="inprocess" if config.scene_name else "player", seed=0,
+                       params=config.env_params)
+    try:
+        source.call("reset")
+        specs = dict(source.base.behavior_specs)
+    finally:
+        source.close()
+    observed = _rollout_observations(policies, run, verify)
+    rng = np.random.default_rng(0)
+    exported = Exported(run.id)
+    for module_id, policy in policies.items():
+        behavior = module_id if module_id != SINGLE else (config.behavior or next(iter(specs)))
+        expected = contract_of_spec(specs[behavior])
+        path = run.export_path(behavior)
+        export_policy(policy, path)
+        report = check_contract(path, expected)
+        real = observed[module_id][:max(verify, 1)]
+        scale = np.maximum(real.std(axis=0), 1.0)
+        noise = (rng.normal(size=(verify, real.shape[1])) * 2 * scale + real.mean(axis=0)).astype(np.float32)
+        mismatches, worst = _compare(path, policy, np.concatenate([real, noise]))
+        exported.behaviors.append(BehaviorExport(behavior, path, report, len(real) + len(noise), mismatches, worst))
+    return exported
+
+
+class RemotePolicy:
+    """Acts like a trained ``Policy`` by asking an endpoint: plays a scene through HTTP."""
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+        self.requests = 0
+
+    def act(self, observations):
+        self.requests += 1
+        actions = np.asarray(self.endpoint.invoke(np.asarray(observations, dtype=np.float32)))
+        if actions.dtype.kind in "iu" and actions.shape[1] == 1:
+            return actions[:, 0]  # one branch: an index per agent, as a Discrete space wants
+        return actions
+
+
+__all__ = ["export_run", "Exported", "BehaviorExport", "RemotePolicy", "NotExportable", "Contract",
+           "contract_of_spec"]
