@@ -91,13 +91,16 @@ def _http_handler(policy: PolicyHandler):
 
 def serve(model: Path, host: str, port: int, run_id: str | None = None) -> int:
     policy = PolicyHandler(model)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 512  # many clients at once wait to be accepted instead of being reset
+        daemon_threads = True
+
     try:
-        server = ThreadingHTTPServer((host, port), _http_handler(policy))
+        server = Server((host, port), _http_handler(policy))
     except OSError as err:
         print(f"unity-nb endpoint: cannot listen on {host}:{port} ({err.strerror}); choose another --port",
               file=sys.stderr, flush=True)
         return 2
-    server.daemon_threads = True
     record = registry() / f"{port}.json"
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"url": f"http://{host}:{port}", "port": port, "host": host, "pid": os.getpid(),

@@ -16,6 +16,7 @@ through ML-Agents' ``clamp(x, -3, 3) / 3``; sampled actions are drawn in the gra
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,7 +173,9 @@ def export_policy(policy, path: str | Path, observation_space=None) -> Contract:
             dynamic[name] = {0: "batch"}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter on purpose: Unity loads opsets 7-15, the newer exporter writes 18 and up
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(graph, tuple(args), str(path), dynamo=False, opset_version=OPSET,
                           input_names=contract.input_names, output_names=contract.output_names,
                           dynamic_axes=dynamic, do_constant_folding=True, external_data=False)
