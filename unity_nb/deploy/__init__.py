@@ -80,14 +80,21 @@ def contract_of_spec(spec) -> Contract:
                     tuple(int(b) for b in spec.action_spec.discrete_branches))
 
 
+class _Enough(Exception):
+    """Every recorder has seen enough observations: the rollout can end."""
+
+
 class _Recorder:
     """A policy that keeps every observation it is asked to act on (to replay them through the file)."""
 
-    def __init__(self, policy):
-        self.policy, self.seen = policy, []
+    def __init__(self, policy, at_least: int, everyone: dict):
+        self.policy, self.seen, self.count, self.at_least, self.everyone = policy, [], 0, at_least, everyone
 
     def act(self, observations):
         self.seen.append(np.asarray(observations, dtype=np.float32))
+        self.count += len(self.seen[-1])
+        if all(r.count >= r.at_least for r in self.everyone.values()):
+            raise _Enough
         return self.policy.act(observations)
 
 
@@ -96,16 +103,15 @@ def _rollout_observations(policies: dict, run, at_least: int) -> dict[str, np.nd
     from ..evaluate.rollout import evaluate
 
     config = run.config
-    recorders = {m: _Recorder(p) for m, p in policies.items()}
-    episodes = 8
-    while True:
-        evaluate(None, config.scene, episodes=episodes, policies=recorders, num_areas=config.num_areas,
+    recorders: dict[str, _Recorder] = {}
+    recorders.update({m: _Recorder(p, at_least, recorders) for m, p in policies.items()})
+    try:  # as many episodes as it takes (the recorders end it)
+        evaluate(None, config.scene, episodes=1_000_000, policies=recorders, num_areas=config.num_areas,
                  mode="inprocess" if config.scene_name else "player", params=config.env_params,
-                 behavior=config.behavior, seed=777)
-        seen = {m: np.concatenate(r.seen) for m, r in recorders.items()}
-        if min(len(s) for s in seen.values()) >= at_least or episodes >= 1024:
-            return seen
-        episodes *= 4
+                 behavior=config.behavior, seed=777, max_steps=100_000)
+    except _Enough:
+        pass
+    return {m: np.concatenate(r.seen) for m, r in recorders.items()}
 
 
 def _compare(path: Path, policy, observations: np.ndarray) -> tuple[int, float]:

@@ -37,7 +37,14 @@ TERMINAL = frozenset({State.STOPPED, State.FINISHED, State.FAILED})
 EVENTS: dict[str, dict[str, str]] = {
     "status": {
         "state": "the new State",
+        "behaviors": "(running) the behaviors being trained",
         "error": "(failed) what went wrong, one line",
+        "env_steps": "(ended) agent steps sampled over the whole run",
+        "episode_return_mean": "(ended) the window's mean return at the end",
+        "episodes_window": "(ended) episodes in that window",
+        "return_window": "(ended) the window's size",
+        "confirmation": "(ended) the last deterministic check of a reached target, as its event, or null",
+        "target_reached": "(ended) whether a target was reached and confirmed",
     },
     "log": {"message": "a line for people: start-up, resume, confirmations, summary_freq lines"},
     "iteration": {
