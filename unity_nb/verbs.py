@@ -425,6 +425,9 @@ def _deploy_args(p, face):
     p.add_argument("--target", choices=["local"], default="local",
                    help="where to serve: local (an endpoint on this machine; default)")
     p.add_argument("--port", type=_port, help="port to listen on (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets anyone on the "
+                        "network call it)")
     p.add_argument("--behavior", help="which behavior's model, for a run with one policy per behavior")
     _runs_dir(p)
 
@@ -437,7 +440,7 @@ def _port(text: str) -> int:
 
 def deploy(args):
     """Serve the run's exported model on an endpoint (exporting it first if needed); returns the Endpoint."""
-    return pick_run(args.run_id, args.runs_dir).deploy(port=args.port, behavior=args.behavior)
+    return pick_run(args.run_id, args.runs_dir).deploy(port=args.port, behavior=args.behavior, host=args.host)
 
 
 # ---------------------------------------------------------------- endpoints

@@ -236,7 +236,7 @@ def start(model: str | Path, port: int | None = None, host: str = "127.0.0.1", r
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=1) as reply:
                 if reply.status == 200:
-                    return Endpoint(f"http://{host}:{port}", port, process.pid, str(model.resolve()), run_id)
+                    return Endpoint(url, port, process.pid, str(model.resolve()), run_id)
         except OSError:
             time.sleep(0.05)
     process.kill()

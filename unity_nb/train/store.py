@@ -298,10 +298,11 @@ class Run:
 
         return export_run(self, verify=verify)
 
-    def deploy(self, port: int | None = None, behavior: str | None = None):
+    def deploy(self, port: int | None = None, behavior: str | None = None, host: str = "127.0.0.1"):
         """Serve the exported model on a local endpoint (exports first if needed); returns the Endpoint.
 
         port: default a free one. behavior: which one, for a run with one policy per behavior.
+        host: 127.0.0.1 (this machine only) unless you ask for another address.
         """
         from ..deploy.endpoint import start
 
@@ -319,7 +320,7 @@ class Run:
                              "say which to serve with behavior=")
         else:
             path = exported[0]
-        return start(path, port=port, run_id=self.id)
+        return start(path, port=port, host=host, run_id=self.id)
 
     def _playback(self, what: str, kwargs: dict):
         """The checkpoint, scene and settings to play the trained policy with."""
