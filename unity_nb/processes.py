@@ -19,6 +19,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` runs (a zombie, finished but not yet reaped, does not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
 def split_address(address: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (or ``"ray://HOST:PORT"``) as ``(host, port)``; ValueError if it is not one."""
     host, sep, port = address.replace("ray://", "").rpartition(":")

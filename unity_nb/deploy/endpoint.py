@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ..envs.builds import _cache_dir
-from ..processes import free_port, port_open
+from ..processes import free_port, pid_alive, port_open
 from .handler import JSON, MAX_BODY, PolicyHandler
 
 START_TIMEOUT = 60.0
@@ -161,7 +161,7 @@ class Endpoint:
 
     @property
     def alive(self) -> bool:
-        return port_open(f"127.0.0.1:{self.port}") and _pid_alive(self.pid)
+        return port_open(f"127.0.0.1:{self.port}") and pid_alive(self.pid)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving; the port is free when this returns."""
@@ -170,7 +170,7 @@ class Endpoint:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(self.pid):
+        while time.monotonic() < deadline and pid_alive(self.pid):
             time.sleep(0.05)
         (registry() / f"{self.port}.json").unlink(missing_ok=True)
 
@@ -195,20 +195,6 @@ class Endpoint:
 
 def _plain(value):
     return value.tolist() if hasattr(value, "tolist") else value
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def start(model: str | Path, port: int | None = None, host: str = "127.0.0.1", run_id: str | None = None) -> Endpoint:
@@ -251,7 +237,7 @@ def endpoints() -> list[Endpoint]:
             data = json.loads(record.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if not _pid_alive(data.get("pid", 0)):
+        if not pid_alive(data.get("pid", 0)):
             record.unlink(missing_ok=True)
             continue
         found.append(Endpoint(data["url"], data["port"], data["pid"], data["model"], data.get("run")))

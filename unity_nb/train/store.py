@@ -27,6 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..processes import pid_alive
 from .config import TrainConfig
 from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State
 
@@ -41,22 +42,6 @@ class RunNotFound(KeyError):
 
 def default_root() -> Path:
     return Path(os.environ.get("UNITY_NB_RUNS", "runs"))
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -131,7 +116,7 @@ class Run:
         except ValueError:
             status["error"] = f"unknown state {status.get('state')!r} in status.json"
             status["state"] = State.FAILED
-        if status["state"] in ACTIVE and not _pid_alive(status.get("pid")):
+        if status["state"] in ACTIVE and not pid_alive(status.get("pid")):
             status["state"] = State.FAILED
             status.setdefault("error", "the training process ended without saying why (killed?)")
         elif status["state"] == State.RUNNING and self.stop_requested:
@@ -233,7 +218,7 @@ class Run:
         pid = status.get("pid")
         # Only a running driver has its signal handlers; a starting one reads the stop file
         # before training (a signal could kill it mid-import, and nothing would be saved).
-        if status["state"] in (State.RUNNING, State.STOPPING) and pid and _pid_alive(pid):
+        if status["state"] in (State.RUNNING, State.STOPPING) and pid and pid_alive(pid):
             try:
                 os.kill(pid, 15)
             except ProcessLookupError:
