@@ -137,12 +137,9 @@ def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
     """Export every policy of ``run``'s latest checkpoint to ``RUN/export/<behavior>.onnx`` and check each."""
     from ..envs.source import EnvSource
     from ..evaluate.policy import SINGLE, load_policies
-    from ..train.schema import State
     from .contract import check_contract
     from .export import export_policy
 
-    if run.state in (State.STARTING,):
-        raise RuntimeError(f"run {run.id} is still starting: export it once it has a checkpoint")
     checkpoint = run.latest_checkpoint()
     if checkpoint is None:
         raise RuntimeError(f"run {run.id} has no checkpoint yet: wait for its first one (or for the end)")

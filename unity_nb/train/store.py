@@ -281,6 +281,8 @@ class Run:
         real observations. Returns the ``Exported`` (its text is the contract table)."""
         from ..deploy import export_run
 
+        if self.state == State.STARTING:
+            raise RuntimeError(f"run {self.id} is still starting: export it once it has a checkpoint")
         return export_run(self, verify=verify)
 
     def deploy(self, port: int | None = None, behavior: str | None = None, host: str = "127.0.0.1"):
