@@ -58,7 +58,6 @@ class Driver:
         self.out.set_state(State.STARTING)
 
     # ---- bookkeeping
-
     def _on_signal(self, signum, frame):
         self.stop_requested = True
 
