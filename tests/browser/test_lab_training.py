@@ -1,5 +1,6 @@
 """What a person sees in JupyterLab: %unity_train's dashboard gains points while training
-goes on, the Stop button and status follow the run, then the rollout video plays.
+goes on, the Stop button and status follow the run, the Deploy button serves the trained
+policy (URL, curl line, a form that gets an action back), then the rollout video plays.
 
 Real JupyterLab on 127.0.0.1, real kernel, real Ray and player stand-in, Debian's
 chromium driven by Playwright. Screenshots go to tests/browser/screenshots/
@@ -75,6 +76,21 @@ def test_unity_train_live_dashboard_then_video(jupyter_lab, lab_page, tmp_path):
     screenshot(page, "train-04-finished")
     assert "/ 8,000 steps" in page.locator(f"{DASH} .unity-nb-progress").first.inner_text()
 
+    # Deploy: export, serve, and ask the endpoint from the form under the dashboard
+    page.locator(f"{DASH} button.unity-nb-deploy, {DASH} .unity-nb-deploy button").first.click()
+    endpoint = f"{DASH} .unity-nb-endpoint"
+    wait_for(page, lambda: f"the endpoint view (outputs: {outputs_text(page)[-500:]})",
+             lambda: page.locator(endpoint).count() > 0, timeout=180)
+    curl = page.locator(f"{endpoint} .unity-nb-curl textarea").first.input_value()
+    assert curl.startswith("curl -s http://127.0.0.1:") and "/invocations" in curl, curl
+    field = page.locator(f"{endpoint} input[type=text]").first
+    field.fill("[" + ", ".join("1" if i == 10 else "0" for i in range(20)) + "]")  # the start: position 10
+    page.locator(f"{endpoint} button", has_text="Ask").first.click()
+    wait_for_text(page, f"{endpoint} .unity-nb-answer", "action: [2]", timeout=30)  # right, to the large goal
+    screenshot(page, "train-05-deployed")
+    page.locator(f"{endpoint} button", has_text="Stop endpoint").first.click()
+    wait_for_text(page, f"{endpoint} button:has-text('Stopped')", "Stopped", timeout=30)
+
     # then the video of the trained policy plays inline
     cell = page.locator(f"{PANEL} .jp-Notebook .jp-Cell").last
     cell.locator(".jp-InputArea-editor").click()
@@ -97,6 +113,6 @@ def test_unity_train_live_dashboard_then_video(jupyter_lab, lab_page, tmp_path):
         return len(samples) >= 2 and samples[-1] > samples[-2] + 0.03
 
     wait_for(page, lambda: f"the video to play (currentTime samples {samples[-8:]})", advancing, timeout=30, interval=0.3)
-    screenshot(page, "train-05-video", locator=video)
-    screenshot(page, "train-06-final")
+    screenshot(page, "train-06-video", locator=video)
+    screenshot(page, "train-07-final")
     print(f"points {first} -> {later} -> {final}; video {state['w']}x{state['h']}")
