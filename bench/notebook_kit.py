@@ -4,9 +4,9 @@
 
 1. Throughput: 3DBall (12 agents, through the player stand-in) trained for the same
    steps with and without a dashboard attached, in alternating pairs. The dashboard
-   runs in this process, as it would in the kernel, and renders the figure at every
-   redraw as ipympl does when a connected front-end answers draw_idle (render, PNG of
-   the change). Throughput = agent steps / training seconds, as the run
+   runs in this process, as it would in the kernel, and renders and pushes the
+   figure (the PNG of the change) at every redraw, as in a notebook. Throughput =
+   agent steps / training seconds, as the run
    itself records them. Target: with / without >= 0.97.
 2. First point: a real IPython kernel (jupyter_client), Ray and the standby trainer
    already running (``warm_up``); time from calling ``%unity_train Basic`` to the
@@ -43,16 +43,7 @@ def throughput(pairs: int, steps: int) -> None:
             run = ut.train("3DBall", runs_dir=runs_dir, steps=steps, target_return=1e9, checkpoint_every=1000)
             dash = None
             if kind == "with":
-                dash = Dashboard(run)
-                original = dash._draw
-
-                def draw_and_render(original=original, dash=dash):
-                    original()
-                    # what ipympl does when the front-end answers draw_idle: render, PNG of the change
-                    dash.canvas.draw()
-                    dash.canvas.get_diff_image()
-
-                dash._draw = draw_and_render
+                dash = Dashboard(run)  # renders and pushes the figure's PNG at each redraw, as in a notebook
             run.wait(600)
             if dash is not None:
                 dash.wait(30)

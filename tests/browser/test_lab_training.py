@@ -67,12 +67,15 @@ def test_unity_train_live_dashboard_then_video(jupyter_lab, lab_page, tmp_path):
     # the curve gains points while training goes on: the counter rises and the canvas is redrawn
     later = wait_for(page, f"more points than {first}", lambda: (n := _points(page)) > first and n, timeout=120)
     wait_for(page, "the reward curve to be redrawn", lambda: _canvas_digest(page) != image, timeout=60)
+    image = _canvas_digest(page)
     screenshot(page, "train-03-more-points")
     assert page.locator(f"{DASH} .unity-nb-stop button, {DASH} button.unity-nb-stop").first.is_enabled()
 
     wait_for_text(page, STATUS, "finished", timeout=300)
     final = _points(page)
     assert final >= later > first
+    # the figure ends with the run's last points, not where the live redraws last reached
+    wait_for(page, "the final figure", lambda: _canvas_digest(page) != image, timeout=30)
     screenshot(page, "train-04-finished")
     assert "/ 8,000 steps" in page.locator(f"{DASH} .unity-nb-progress").first.inner_text()
 

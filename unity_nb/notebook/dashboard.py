@@ -210,7 +210,9 @@ class Dashboard:
                 ax.relim()
                 ax.autoscale_view()
             if self.canvas is not None:
-                self.canvas.draw_idle()
+                # render and push the picture now: with draw_idle, ipympl's front-end asks back for it and
+                # drops every later request until an image arrives, so one lost answer froze the plot
+                self.canvas.draw()
         self.draws += 1
 
     def _update_text(self) -> None:
