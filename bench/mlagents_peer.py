@@ -39,63 +39,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Unity's published example configs (ml-agents config/ppo/3DBall.yaml and Basic.yaml).
-CONFIGS = {
-    "3DBall": """\
-behaviors:
-  3DBall:
-    trainer_type: ppo
-    hyperparameters:
-      batch_size: 64
-      buffer_size: 12000
-      learning_rate: 0.0003
-      beta: 0.001
-      epsilon: 0.2
-      lambd: 0.99
-      num_epoch: 3
-      learning_rate_schedule: linear
-    network_settings:
-      normalize: true
-      hidden_units: 128
-      num_layers: 2
-      vis_encode_type: simple
-    reward_signals:
-      extrinsic:
-        gamma: 0.99
-        strength: 1.0
-    keep_checkpoints: 5
-    max_steps: 500000
-    time_horizon: 1000
-    summary_freq: 12000
-""",
-    "Basic": """\
-behaviors:
-  Basic:
-    trainer_type: ppo
-    hyperparameters:
-      batch_size: 32
-      buffer_size: 256
-      learning_rate: 0.0003
-      beta: 0.005
-      epsilon: 0.2
-      lambd: 0.95
-      num_epoch: 3
-      learning_rate_schedule: linear
-    network_settings:
-      normalize: false
-      hidden_units: 20
-      num_layers: 1
-      vis_encode_type: simple
-    reward_signals:
-      extrinsic:
-        gamma: 0.9
-        strength: 1.0
-    keep_checkpoints: 5
-    max_steps: 500000
-    time_horizon: 3
-    summary_freq: 2000
-""",
-}
+# Unity's published example configs (ml-agents config/ppo/3DBall.yaml and Basic.yaml), kept once, with the tests.
+sys.path.insert(0, str(ROOT / "tests"))
+from unity_configs import BALL, BASIC  # noqa: E402
+
+CONFIGS = {"3DBall": BALL.lstrip("\n"), "Basic": BASIC.lstrip("\n")}
 # The targets the kit's benchmarks use (unity_nb.train.config scene defaults).
 TARGETS = {"3DBall": 100.0, "Basic": 0.9}
 # Command-line defaults. max_steps stays the published 500000 on purpose: with
