@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import __version__
-from .verbs import CLI, USER_ERRORS, VERBS
+from .verbs import CLI, RUN_COLUMNS, USER_ERRORS, VERBS, pick_run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,8 +143,6 @@ def _show_scenes(table, args) -> int:
 
 
 def _show_eval(result, args) -> int:
-    from .verbs import pick_run
-
     _print_evaluation(result, pick_run(args.run_id, args.runs_dir).config.scene_name)
     return 0
 
@@ -155,8 +153,6 @@ def _show_video(video, args) -> int:
 
 
 def _show_compare(runs, args) -> int:
-    from .verbs import RUN_COLUMNS
-
     rows = [r.summary() for r in runs]
     width = {c: max(len(c), *(len(_cell(row[c])) for row in rows)) for c in RUN_COLUMNS}
     print("  ".join(f"{c:{width[c]}s}" for c in RUN_COLUMNS))
@@ -211,9 +207,9 @@ SHOW = {"train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop"
 
 
 def _default_video_file(args) -> str:
-    from .verbs import _is_scene, pick_run
+    from .envs.scenes import is_builtin
 
-    name = args.target if _is_scene(args.target) else pick_run(args.target, args.runs_dir).id
+    name = args.target if is_builtin(args.target) else pick_run(args.target, args.runs_dir).id
     return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.{'gif' if args.gif else 'mp4'}"
 
 

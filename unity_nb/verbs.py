@@ -95,12 +95,6 @@ def pick_run(run_id: str | None, runs_dir=None, *, running: bool = False):
     return found[-1]
 
 
-def _is_scene(name: str | None) -> bool:
-    from .envs.scenes import SCENES
-
-    return bool(name) and name.lower() in {n.lower() for n in SCENES}
-
-
 # ---------------------------------------------------------------- scenes
 def _scenes_args(p, face):
     p.add_argument("--path", action="append", metavar="DIR",
@@ -366,7 +360,9 @@ def _video_args(p, face):
 def video(args):
     """Record a rollout (a run's trained policy, or random actions in a scene); returns the Video."""
     options = dict(episodes=args.episodes, max_frames=args.max_frames, fps=args.fps, fmt="gif" if args.gif else "mp4")
-    if _is_scene(args.target):
+    from .envs.scenes import is_builtin
+
+    if is_builtin(args.target):
         from .evaluate import record
 
         result = record(None, args.target, **options)

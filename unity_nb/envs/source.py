@@ -23,7 +23,7 @@ from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage, SideCha
 from .builds import EDITOR, player_file  # noqa: E402
 from .inprocess import InProcessEnv  # noqa: E402
 from .protocol import RENDER_CHANNEL  # noqa: E402
-from .scenes import SCENES, scene_class  # noqa: E402
+from .scenes import SCENES, is_builtin, scene_class  # noqa: E402
 from .unity import UnityConnection  # noqa: E402
 
 MODES = ("player", "inprocess")
@@ -43,10 +43,6 @@ class RenderChannel(SideChannel):
 
     def on_message_received(self, msg: IncomingMessage) -> None:
         self.frame = msg.get_raw_bytes()
-
-
-def is_builtin(target: str) -> bool:
-    return isinstance(target, str) and target.lower() in {name.lower() for name in SCENES}
 
 
 class EnvSource:

@@ -291,7 +291,8 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
     fps, fmt: as for :func:`encode`.
     """
     from ..envs.gym_env import UnityVectorEnv
-    from ..envs.source import EnvSource, is_builtin
+    from ..envs.scenes import is_builtin
+    from ..envs.source import EnvSource
 
     for name, value in (("episodes", episodes), ("max_frames", max_frames)):
         if name == "episodes" and value is None:

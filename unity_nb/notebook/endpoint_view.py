@@ -17,7 +17,7 @@ class EndpointView:
 
         self.endpoint = endpoint
         about = endpoint.describe()
-        widths = about["observations"]
+        widths = self.widths = about["observations"]
         self.header = w.HTML(f"<b>endpoint</b> <code>{html.escape(endpoint.url)}</code> &nbsp; serving "
                              f"<code>{html.escape(about['model'])}</code> (GET /ping, POST /invocations)")
         self.curl = w.Textarea(value=endpoint.curl(), layout=w.Layout(width="100%", height="3.2em"))
@@ -42,7 +42,7 @@ class EndpointView:
                 value = json.loads(observation) if isinstance(observation, str) else observation
             except json.JSONDecodeError as err:
                 raise ValueError(f"the observation is not a JSON list of numbers ({err})") from None
-            actions = self.endpoint.invoke([value] if len(self.endpoint.describe()["observations"]) == 1 else value)
+            actions = self.endpoint.invoke([value] if len(self.widths) == 1 else value)
             self.answer.value = f"action: <code>{html.escape(json.dumps(actions[0]))}</code>"
         except (ValueError, OSError) as err:
             self.answer.value = f"<span style='color:#d93025'>{html.escape(str(err))}</span>"

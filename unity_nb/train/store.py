@@ -87,10 +87,14 @@ class Run:
     def log_path(self, name: str = "driver") -> Path:
         return self.path / "logs" / f"{name}.log"
 
+    @property
+    def export_dir(self) -> Path:
+        return self.path / "export"
+
     def export_path(self, behavior: str) -> Path:
         """Where a behavior's exported model goes: ``export/<behavior>.onnx`` (unsafe characters as ``_``)."""
         safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in behavior).lstrip(".") or "policy"
-        return self.path / "export" / f"{safe}.onnx"
+        return self.export_dir / f"{safe}.onnx"
 
     # ---- what is stored
     @property
@@ -293,10 +297,10 @@ class Run:
         """
         from ..deploy.endpoint import start
 
-        exported = sorted(self.export_path("x").parent.glob("*.onnx"))
+        exported = sorted(self.export_dir.glob("*.onnx"))
         if not exported:
             self.export()
-            exported = sorted(self.export_path("x").parent.glob("*.onnx"))
+            exported = sorted(self.export_dir.glob("*.onnx"))
         if behavior is not None:
             path = self.export_path(behavior)
             if not path.exists():

@@ -18,6 +18,11 @@ def scene_class(name: str) -> type[Scene]:
     raise UnknownSceneError(name)
 
 
+def is_builtin(target) -> bool:
+    """Whether ``target`` names a built-in scene (case-insensitive), rather than a Unity build."""
+    return isinstance(target, str) and target.lower() in {name.lower() for name in SCENES}
+
+
 class UnknownSceneError(KeyError):
     def __init__(self, name):
         self.name = name
@@ -30,5 +35,5 @@ class UnknownSceneError(KeyError):
         )
 
 
-__all__ = ["SCENES", "scene_class", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "ActionBatch", "AgentBatch",
+__all__ = ["SCENES", "scene_class", "is_builtin", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "ActionBatch", "AgentBatch",
            "BehaviorInfo", "ObservationInfo", "UnknownSceneError"]
