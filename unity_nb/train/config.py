@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -26,6 +27,9 @@ ALGORITHMS = {
     "SAC": {"continuous"},
     "DQN": {"discrete"},
 }
+
+BACKENDS = ("local", "sagemaker")
+SAGEMAKER_SETTINGS = ("instance_type", "instance_count", "spot", "max_run", "role", "region", "bucket", "image")
 
 # How a setting changes over the run (Unity's *_schedule): "linear" decays it to its floor at
 # the step budget, as mlagents-learn does (learning rate 1e-10, beta 1e-5, epsilon 0.1).
@@ -95,6 +99,17 @@ class TrainConfig:
     init_path: str | None = None  # start from the weights of a run folder or checkpoint
     behavior: str | None = None  # behavior name (mlagents YAML); checked against the scene
     env_params: dict[str, float] = field(default_factory=dict)
+    # where the run trains: "local" (this machine, or the Ray cluster at `address`) or "sagemaker"
+    backend: str = "local"
+    # SageMaker only (backend: sagemaker); unset ones are resolved at launch (see train/sagemaker/settings.py)
+    instance_type: str | None = None  # e.g. ml.c5.2xlarge (default), ml.g5.xlarge for a GPU
+    instance_count: int | None = None  # instances forming one Ray cluster (default 1)
+    spot: bool | None = None  # managed spot training (cheaper; resumes from the S3 checkpoints)
+    max_run: int | None = None  # seconds the job may run before SageMaker stops it (default 1 day)
+    role: str | None = None  # IAM role ARN the job runs as (default $SAGEMAKER_ROLE or the notebook's role)
+    region: str | None = None  # AWS region (default $AWS_REGION / $AWS_DEFAULT_REGION / the AWS config)
+    bucket: str | None = None  # S3 bucket for the build, code and results (default sagemaker-<region>-<account>)
+    image: str | None = None  # training image URI (default the PyTorch CPU/GPU image for the region)
 
     # ---- construction
     @classmethod
@@ -295,8 +310,32 @@ class TrainConfig:
             if kind not in ALGORITHMS[self.algorithm]:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
                 fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {cls.name}; use one of {', '.join(fits)}")
+        self._validate_backend(fail)
         if self.minibatch_size and self.train_batch_size and self.minibatch_size > self.train_batch_size:
             fail("minibatch_size", f"({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size})")
+
+
+    def _validate_backend(self, fail) -> None:
+        if self.backend not in BACKENDS:
+            fail("backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.backend != "sagemaker":
+            given = [key for key in SAGEMAKER_SETTINGS if getattr(self, key) is not None]
+            if given:
+                fail(given[0], "applies to SageMaker runs only: add backend: sagemaker (--backend sagemaker) or leave it out")
+            return
+        if self.address is not None:
+            fail("address", "is for a Ray cluster you run; a SageMaker job forms its own cluster (use instance_count)")
+        if self.instance_type is not None and (not isinstance(self.instance_type, str)
+                                               or not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.instance_type)):
+            fail("instance_type", f"must be a SageMaker instance type like ml.c5.2xlarge, got {self.instance_type!r}")
+        _positive_int(self.instance_count, "instance_count", fail, allow_none=True)
+        _positive_int(self.max_run, "max_run", fail, allow_none=True)
+        if self.spot is not None and not isinstance(self.spot, bool):
+            fail("spot", f"must be true or false, got {self.spot!r}")
+        for key in ("role", "region", "bucket", "image"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip() or value != value.strip()):
+                fail(key, f"must be a non-empty name without spaces around it, got {value!r}")
 
 
 def parse_yaml(text: str, source: str = "YAML"):

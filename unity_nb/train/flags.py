@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from .config import SCHEDULES, TrainConfig
+from .config import BACKENDS, SCHEDULES, TrainConfig
 
 # What each setting means, for --help, `%unity_train?` and the widget panel.
 HELP = {
@@ -49,6 +49,15 @@ HELP = {
     "summary_freq": "agent steps between summary lines in the run's log (mlagents' summary_freq)",
     "init_path": "start from the trained weights of a run folder or checkpoint (mlagents' init_path)",
     "behavior": "train only this behavior of a scene with several",
+    "backend": "where to train: local (this machine or --address's Ray cluster, default) or sagemaker",
+    "instance_type": "SageMaker: the instance type (default ml.c5.2xlarge)",
+    "instance_count": "SageMaker: instances that form one Ray cluster (default 1)",
+    "spot": "SageMaker: managed spot training (cheaper; resumes from its S3 checkpoints when interrupted)",
+    "max_run": "SageMaker: seconds the job may run (default 86400)",
+    "role": "SageMaker: the IAM role ARN the job runs as (default $SAGEMAKER_ROLE, or this notebook instance's role)",
+    "region": "SageMaker: AWS region (default $AWS_REGION, $AWS_DEFAULT_REGION or your AWS config)",
+    "bucket": "SageMaker: S3 bucket for the build, code and results (default sagemaker-REGION-ACCOUNT)",
+    "image": "SageMaker: training image URI (default the PyTorch CPU/GPU training image of the region)",
 }
 
 _SKIP = {"scene", "env_params"}
@@ -116,6 +125,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, type=_typed("int"), metavar="N", help=HELP[f.name])
         elif kind.startswith("float"):
             parser.add_argument(flag, dest=f.name, type=_typed("float"), metavar="X", help=HELP[f.name])
+        elif f.name == "backend":
+            parser.add_argument(flag, dest=f.name, choices=BACKENDS, help=HELP[f.name])
         elif f.name.endswith("_schedule"):
             parser.add_argument(flag, dest=f.name, choices=SCHEDULES, help=HELP[f.name])
         else:
