@@ -151,3 +151,26 @@ def recorded_runs(tmp_path):
 def recorded_run(recorded_runs):
     """A finished Basic run, replayed from the recording (see ``RecordedRun``; no Ray)."""
     return recorded_runs().run
+
+
+# ---- a local AWS (moto server on 127.0.0.1) for the SageMaker tests
+
+@pytest.fixture(scope="session")
+def aws_emulator():
+    """One moto server for the session (tests/aws_emulator.py); each test takes ``aws``."""
+    from aws_emulator import AwsEmulator
+
+    emulator = AwsEmulator()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def aws(aws_emulator, monkeypatch):
+    """The emulator, empty, with this process's AWS settings pointed at it."""
+    aws_emulator.reset()
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "SAGEMAKER_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in aws_emulator.env.items():
+        monkeypatch.setenv(name, value)
+    return aws_emulator
