@@ -7,6 +7,7 @@
               logs/           the training process's log (driver.log), error.txt after a failure
               tb/             TensorBoard event files
               stop            present when a stop was requested
+              backend.json    where a remote run lives (SageMaker: job name, region, S3 paths, log positions)
 
 The kernel side creates runs, records the launched process, asks for stops and
 changes the step budget (``RunStore``, ``Run``); the training process appends
@@ -246,6 +247,21 @@ class Run:
             status.update(state=State.STARTING, pid=pid)
             status.pop("error", None)
             _write_json_atomic(self.path / "status.json", status)
+
+    @property
+    def backend_state(self) -> dict[str, Any]:
+        """What a remote backend recorded about the run (SageMaker: ``job_name``, ``region``,
+        ``bucket``, ``role``, ``model_artifacts``, ``log_positions``); empty for a local run."""
+        try:
+            return json.loads((self.path / "backend.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def note_backend(self, **fields) -> dict[str, Any]:
+        """Add to backend.json (written by the kernel side and the process that follows the job)."""
+        state = {**self.backend_state, **fields}
+        _write_json_atomic(self.path / "backend.json", state)
+        return state
 
     def _stored_status(self) -> dict[str, Any]:
         try:
