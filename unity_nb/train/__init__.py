@@ -41,19 +41,36 @@ def make_config(scene: str | TrainConfig | None = None, *, config: str | os.Path
 
 
 def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None, wait: bool = False,
-          **overrides) -> Run:
+          dry_run: bool = False, **overrides) -> Run:
     """Start a training run in the background and return its ``Run``.
 
     scene: a built-in scene (Basic, 3DBall) or the path of a Linux Unity build.
     config: a YAML file (unity-nb or mlagents-learn format) or a dict of settings.
     runs_dir: where run folders go (default ./runs or $UNITY_NB_RUNS).
     wait: block until the run ends.
+    backend="sagemaker": train on Amazon SageMaker (instance_type=, instance_count=, spot=, role=, ...);
+    dry_run=True then returns the exact job request instead of sending it.
     Any TrainConfig setting can be given as a keyword: steps=, lr=, gamma=, num_areas=, address=, ...
     """
     from ..envs import check_build
-    from .local import start_run
 
     cfg = make_config(scene, config=config, **overrides)
+    if dry_run and cfg.backend != "sagemaker":
+        raise ConfigError("dry_run shows a SageMaker job's request: add backend='sagemaker' (--backend sagemaker)")
+    if cfg.backend == "sagemaker":
+        from . import sagemaker
+
+        if dry_run:
+            return sagemaker.dry_run(cfg)
+        run = RunStore(runs_dir).create(cfg)
+        try:
+            sagemaker.start(run, cfg)
+        except BaseException:
+            run.discard()  # nothing was sent: no run to keep
+            raise
+        return run.wait() if wait else run
+    from .local import start_run
+
     if cfg.scene_name is None and not cfg.address:
         check_build(cfg.scene)  # a bad path fails here, not in the background
     run = start_run(cfg, runs_dir)
@@ -61,13 +78,21 @@ def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None,
 
 
 def runs(runs_dir=None) -> list[Run]:
-    """All runs in the store, oldest first."""
-    return RunStore(runs_dir).list()
+    """All runs in the store, oldest first (a SageMaker job nobody follows any more is followed again)."""
+    return [_attached(run) for run in RunStore(runs_dir).list()]
 
 
 def get_run(run_id: str, runs_dir=None) -> Run:
-    """Re-attach to a run by id (also after a kernel restart)."""
-    return RunStore(runs_dir).get(run_id)
+    """Re-attach to a run by id (also after a kernel restart: a SageMaker run's streaming resumes)."""
+    return _attached(RunStore(runs_dir).get(run_id))
+
+
+def _attached(run: Run) -> Run:
+    if run.backend_state.get("backend") == "sagemaker":
+        from . import sagemaker
+
+        sagemaker.attach(run)
+    return run
 
 
 def stop(run_id: str, runs_dir=None, wait: bool = True) -> Run:
@@ -80,9 +105,15 @@ def resume(run_id: str, runs_dir=None, wait: bool = False, steps: int | None = N
 
     steps: a new total step budget (e.g. more than the run had).
     """
-    from .local import resume_run
+    run = get_run(run_id, runs_dir)
+    if run.config.backend == "sagemaker":
+        from . import sagemaker
 
-    run = resume_run(get_run(run_id, runs_dir), steps)
+        run = sagemaker.resume(run, steps)
+    else:
+        from .local import resume_run
+
+        run = resume_run(run, steps)
     return run.wait() if wait else run
 
 

@@ -121,7 +121,10 @@ class Run:
         except ValueError:
             status["error"] = f"unknown state {status.get('state')!r} in status.json"
             status["state"] = State.FAILED
-        if status["state"] in ACTIVE and not pid_alive(status.get("pid")):
+        if status["state"] in ACTIVE and not pid_alive(status.get("pid")) and self.backend_state.get("job_name"):
+            # a remote job goes on without the process that follows it; get_run() re-attaches
+            status["attached"] = False
+        elif status["state"] in ACTIVE and not pid_alive(status.get("pid")):
             status["state"] = State.FAILED
             status.setdefault("error", "the training process ended without saying why (killed?)")
         elif status["state"] == State.RUNNING and self.stop_requested:
@@ -269,6 +272,12 @@ class Run:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
+    def discard(self) -> None:
+        """Remove a run that never started (its launch was refused before anything ran)."""
+        if self.events() and any(e.get("event") == "iteration" for e in self.events()):
+            raise RuntimeError(f"run {self.id} has trained: it is not discarded")
+        shutil.rmtree(self.path, ignore_errors=True)
+
     def writer(self) -> "RunWriter":
         """The training process's pen for this folder (one per process)."""
         return RunWriter(self)
@@ -385,11 +394,35 @@ class RunWriter:
         _write_json_atomic(self.run.path / "status.json", self.status)
         self.emit({"event": "status", "state": state, **extra})
 
-    def fail(self, err: BaseException) -> None:
-        """The run failed: the traceback to logs/error.txt, the one-line reason to the status."""
-        (self.run.path / "logs" / "error.txt").write_text(
-            "".join(traceback.format_exception(type(err), err, err.__traceback__)))
-        self.set_state(State.FAILED, error=f"{type(err).__name__}: {err}")
+    def fail(self, err: BaseException | str, details: str | None = None) -> None:
+        """The run failed: the traceback (or ``details``) to logs/error.txt, the one-line reason to the status."""
+        if isinstance(err, BaseException):
+            details = details or "".join(traceback.format_exception(type(err), err, err.__traceback__))
+            err = f"{type(err).__name__}: {err}"
+        (self.run.path / "logs" / "error.txt").write_text(details or err)
+        self.set_state(State.FAILED, error=err)
+
+    # ---- for a process that follows a run somewhere else (a SageMaker job) and may be restarted
+    def adopt(self) -> None:
+        """Take over from an earlier writer of this run: its status stands (no event), with this pid."""
+        self.status = {**self.run._stored_status(), "pid": os.getpid()}
+        _write_json_atomic(self.run.path / "status.json", self.status)
+
+    def note(self, **fields) -> None:
+        """Add fields to status.json without a state change (e.g. the remote job's own status)."""
+        self.status.update(fields, updated=time.time())
+        _write_json_atomic(self.run.path / "status.json", self.status)
+
+    def events_size(self) -> int:
+        """Bytes of metrics.jsonl written so far (a position to come back to with ``rewind``)."""
+        self._events.flush()
+        return self.run.events_path.stat().st_size
+
+    def rewind(self, size: int) -> None:
+        """Drop events written after ``size`` bytes (ones a restarted follower will read again)."""
+        self._events.flush()
+        if self.run.events_path.stat().st_size > size:
+            os.truncate(self.run.events_path, size)
 
     def save_checkpoint(self, iteration: int, save: Callable[[Path], None], progress: dict[str, Any],
                         keep: int | None = None) -> Path | None:

@@ -1,1 +1,120 @@
-"""SageMaker: train, stream, fetch (see contract.py for what the notebook and the container agree on)."""
+"""The SageMaker backend: a run trained by a SageMaker job, followed into its local run folder.
+
+    run = unity_nb.train("3DBall", backend="sagemaker", instance_type="ml.c5.2xlarge", instance_count=2)
+    unity_nb.train("3DBall", backend="sagemaker", dry_run=True)   # the exact job request, nothing sent
+
+The notebook side (here) resolves and checks everything it can before anything is
+sent (credentials, region, role, bucket, instance type, image, the build) and shows
+it; a follower process (``follow.py``) uploads the build, submits the job, and fills the
+run folder from the job's status and logs, so the dashboard, ``%unity_runs``, compare,
+evaluate, video and export treat the run like a local one. ``contract.py`` is what the
+notebook and the container (``unity_nb/trainer/sagemaker_entry.py``) agree on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from ..config import TrainConfig
+from ..schema import ACTIVE
+from ..store import Run
+from . import settings as aws
+from .settings import DEFAULT_INSTANCE_TYPE, SageMakerSetupError
+
+
+def plan(config: TrainConfig, run_id: str):
+    """Everything the job is made from, checked before anything is uploaded or sent."""
+    from .job import JobPlan, check_sagemaker_build
+
+    found = aws.resolve(config.role, config.region, config.bucket)
+    instance_type = config.instance_type or DEFAULT_INSTANCE_TYPE
+    aws.check_instance_type(instance_type, found.region)
+    image, image_source = aws.training_image(found.region, instance_type, config.image)
+    build = None if config.scene_name is not None else check_sagemaker_build(config.scene)
+    job_plan = JobPlan(run_id, config, found.region, found.role, found.bucket, image, image_source, build)
+    job_plan.settings = found
+    return job_plan
+
+
+def describe(job_plan) -> str:
+    """What a job will run as and on, shown before launch."""
+    c = job_plan.config
+    lines = [f"SageMaker job for run {job_plan.run_id}:",
+             job_plan.settings.describe(),
+             f"  image    {job_plan.image}  ({job_plan.image_source})",
+             f"  compute  {job_plan.instance_count} x {job_plan.instance_type}"
+             + (", managed spot (resumes from its checkpoints)" if c.spot else ""),
+             f"  scene    {c.scene}" + ("  (built-in: nothing to upload)" if job_plan.build is None else
+                                      f"  (uploaded to s3://{job_plan.bucket}/..., {job_plan.build.size / 1e6:.1f} MB)"),
+             f"  output   {job_plan.output_s3}",
+             f"  checkpoints {job_plan.checkpoint_s3}"]
+    return "\n".join(lines)
+
+
+@dataclass
+class DryRun:
+    """The CreateTrainingJob request a run would send (nothing was sent); ``request`` is the dict."""
+
+    plan_text: str
+    request: dict
+
+    def __str__(self):
+        return f"{self.plan_text}\n\nCreateTrainingJob request (not sent):\n{json.dumps(self.request, indent=1, default=str)}"
+
+    def _repr_html_(self):
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+def dry_run(config: TrainConfig) -> DryRun:
+    """The exact job request for ``config``, without sending it (the build is not uploaded)."""
+    from .job import build_prefix, request
+
+    job_plan = plan(config, "dry-run")
+    aws.ensure_bucket(job_plan.settings)
+    build_uri = None if job_plan.build is None else f"s3://{job_plan.bucket}/{build_prefix(job_plan.build)}/"
+    return DryRun(describe(job_plan), request(job_plan, build_uri))
+
+
+def start(run: Run, config: TrainConfig) -> Run:
+    """Check and resolve everything here (errors reach the caller at once), then hand the run
+    to a follower process that uploads, submits and follows the job."""
+    job_plan = plan(config, run.id)
+    aws.ensure_bucket(job_plan.settings)
+    run.note_backend(backend="sagemaker", region=job_plan.region, role=job_plan.role, bucket=job_plan.bucket,
+                     image=job_plan.image, image_source=job_plan.image_source, account=job_plan.settings.account,
+                     plan=describe(job_plan))
+    _spawn(run, launch=True)
+    return run
+
+
+def resume(run: Run, steps: int | None = None) -> Run:
+    """A new job for an ended run: it starts from the run's checkpoints in S3 (the step count goes on)."""
+    run.prepare_resume(steps)
+    run.note_backend(job_name=None, previous_jobs=[*run.backend_state.get("previous_jobs", []),
+                                                   run.backend_state.get("job_name")])
+    _spawn(run, launch=True)
+    return run
+
+
+def attach(run: Run) -> Run:
+    """Follow a live job again whose follower is gone (after a restart); nothing if it is followed."""
+    if run.backend_state.get("job_name") and run.status["state"] in ACTIVE and run.status.get("attached") is False:
+        _spawn(run, launch=False)
+    return run
+
+
+def _spawn(run: Run, launch: bool) -> None:
+    args = [sys.executable, "-m", "unity_nb.train.sagemaker.follow", str(run.path)]
+    if launch:
+        args.append("--launch")
+    with open(run.log_path("follow"), "ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    run.note_launch(process.pid)
+
+
+__all__ = ["start", "resume", "attach", "dry_run", "plan", "describe", "DryRun", "SageMakerSetupError"]
