@@ -53,6 +53,9 @@ class AwsEmulator:
         _add_stop_training_job()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
 

@@ -103,8 +103,13 @@ def _print_evaluation(result, scene_name: str | None) -> None:
 
 
 def _show_train(run, args) -> int:
+    if not hasattr(run, "config"):  # --dry-run: the request that was not sent
+        print(run)
+        return 0
     config = run.config
     print(f"unity-nb: run {run.id} ({config.algorithm} on {config.scene}, {config.steps} steps) -> {run.path}", flush=True)
+    if run.backend_state.get("plan"):
+        print(run.backend_state["plan"], flush=True)
     print(f"unity-nb: settings: {config.describe()}", flush=True)
     code = _watch(run)
     if code == 0 and args.eval_episodes > 0 and run.latest_checkpoint() is not None:

@@ -249,6 +249,8 @@ def _train_args(p, face):
     p.add_argument("--config", metavar="FILE",
                    help="YAML settings: unity-nb format or Unity's mlagents-learn trainer YAML")
     add_config_flags(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="SageMaker: show the settings and the exact job request, without sending anything")
     _runs_dir(p)
     if face == CLI:
         p.add_argument("--eval-episodes", type=int, default=100,
@@ -275,7 +277,7 @@ def train(args, config=None):
         target = config.replace(scene=args.scene) if isinstance(config, TrainConfig) else config
     else:
         target = args.scene
-    return start(target, config=args.config, runs_dir=args.runs_dir, **config_overrides(args))
+    return start(target, config=args.config, runs_dir=args.runs_dir, dry_run=args.dry_run, **config_overrides(args))
 
 
 # ---------------------------------------------------------------- runs

@@ -72,6 +72,10 @@ class UnityMagics(Magics):
 
     def _show_run(self, run, args):
         """A started run: its live dashboard (unless turned off), --var, --wait."""
+        if not hasattr(run, "wait"):  # --dry-run: the SageMaker request, shown as the cell's result
+            return run
+        if run.backend_state.get("plan"):
+            print(run.backend_state["plan"])  # where a SageMaker job runs, and as whom
         if self.dashboard and not args.no_dashboard:
             from IPython.display import display
 

@@ -1,0 +1,226 @@
+"""The SageMaker backend against a local AWS (moto server on 127.0.0.1, real boto3 and sagemaker SDK).
+
+The tests without Ray check what happens before anything is sent: settings, the job
+request, and every refusal. The tests marked ``ray`` run whole jobs: moto records the job
+the kit submits, and ``SageMakerStandIn`` (tests/sagemaker_jobs.py) plays SageMaker's part,
+running the real entry point under the container contract and writing its output into
+moto's CloudWatch Logs and S3, so the kit's follower streams, stops and fetches for real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import regex  # SageMaker's patterns use \p{...} classes, which `re` does not know
+
+import unity_nb.train as ut
+from unity_nb.envs.errors import UnityBuildError
+from unity_nb.train.config import ConfigError
+from unity_nb.train.sagemaker import contract
+from unity_nb.train.sagemaker.settings import SageMakerSetupError
+
+ROLE = "unity-nb-test-sagemaker"
+
+
+@pytest.fixture
+def sm_env(aws, monkeypatch, tmp_path):
+    """AWS pointed at the emulator, runs in a temporary folder, the follower polling fast."""
+    monkeypatch.setenv("UNITY_NB_SAGEMAKER_POLL", "0.3")
+    monkeypatch.setenv("UNITY_NB_RUNS", str(tmp_path / "runs"))
+    return aws
+
+
+def _jobs(aws) -> list[str]:
+    import boto3
+
+    return [j["TrainingJobName"] for j in boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]]
+
+
+def _unity_build(folder, name="MyBall", data=True, windows=False):
+    """A Linux 'Unity build' folder: an executable (the kit's 3DBall player) and its _Data folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / (f"{name}.exe" if windows else f"{name}.x86_64")
+    if windows:
+        exe.write_bytes(b"MZ\x90\x00" + bytes(60))  # a PE executable's first bytes
+    else:
+        exe.write_text(f"#!/bin/sh\nexec {sys.executable} -m unity_nb.envs.player --scene 3DBall \"$@\"\n")
+    exe.chmod(0o755)
+    if data:
+        (folder / f"{name}_Data").mkdir(exist_ok=True)
+        (folder / f"{name}_Data" / "app.info").write_text("unity-nb test build\n")
+    return exe
+
+
+# ---- the request, before anything is sent
+
+def test_dry_run_shows_the_exact_request_and_sends_nothing(sm_env, tmp_path):
+    result = ut.train("3DBall", backend="sagemaker", role=ROLE, instance_count=2, spot=True, steps=5000,
+                      lr=1e-3, dry_run=True)
+    request = result.request
+    assert _jobs(sm_env) == []
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+    assert request["RoleArn"] == f"arn:aws:iam::123456789012:role/{ROLE}"
+    assert request["ResourceConfig"] == {"InstanceType": "ml.c5.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30}
+    assert request["EnableManagedSpotTraining"] is True
+    assert request["StoppingCondition"]["MaxWaitTimeInSeconds"] >= request["StoppingCondition"]["MaxRuntimeInSeconds"]
+    # the resolved settings travel (the scene's defaults included), every value a string
+    assert {"scene": "3DBall", "steps": "5000", "lr": "0.001", "num_areas": "1"}.items() <= \
+        request["HyperParameters"].items()
+    assert all(isinstance(v, str) for v in request["HyperParameters"].values())
+    assert request["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
+    assert "pytorch-training" in request["AlgorithmSpecification"]["TrainingImage"]
+    text = str(result)
+    for shown in ("us-east-1", "123456789012", ROLE, "sagemaker-us-east-1-123456789012", "2 x ml.c5.2xlarge",
+                  "CreateTrainingJob request (not sent)"):
+        assert shown in text
+
+
+def _check_shape(shape, value, where, problems):
+    """SageMaker's own constraints from botocore's service model: patterns, lengths, enums."""
+    meta = shape.metadata
+    if shape.type_name == "structure":
+        for name, member in shape.members.items():
+            if name in value:
+                _check_shape(member, value[name], f"{where}.{name}", problems)
+    elif shape.type_name == "list":
+        for i, item in enumerate(value):
+            _check_shape(shape.member, item, f"{where}[{i}]", problems)
+    elif shape.type_name == "map":
+        for k, v in value.items():
+            _check_shape(shape.key, k, f"{where} key {k!r}", problems)
+            _check_shape(shape.value, v, f"{where}[{k!r}]", problems)
+    elif shape.type_name == "string":
+        if "pattern" in meta and not regex.fullmatch(meta["pattern"], value):  # Java-style \\p{..} classes
+            problems.append(f"{where}: {value!r} does not match {meta['pattern']}")
+        if meta.get("max") is not None and len(value) > meta["max"]:
+            problems.append(f"{where}: longer than {meta['max']}")
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{where}: {value!r} not one of the allowed values")
+
+
+def test_the_request_is_one_sagemaker_accepts_in_shape(sm_env, tmp_path):
+    """Required fields and types (botocore's validator), SageMaker's patterns and limits, strings
+    for hyperparameters, at most 40 metric definitions, and regexes that read the entry point's lines."""
+    import boto3
+    from botocore.validate import ParamValidator
+
+    exe = _unity_build(tmp_path / "build")
+    request = ut.train(str(exe), backend="sagemaker", role=ROLE, steps=3000, target_return="off",
+                       env_params={}, dry_run=True).request
+    model = boto3.client("sagemaker").meta.service_model.operation_model("CreateTrainingJob")
+    report = ParamValidator().validate(request, model.input_shape)
+    assert not report.has_errors(), report.generate_report()
+    problems: list[str] = []
+    _check_shape(model.input_shape, request, "request", problems)
+    assert not problems, problems
+    assert all(isinstance(v, str) for v in request["HyperParameters"].values())
+    assert request["HyperParameters"]["scene"] == "channel:MyBall.x86_64"
+    channels = {c["ChannelName"]: c for c in request["InputDataConfig"]}
+    assert channels["train"]["DataSource"]["S3DataSource"]["S3Uri"].startswith(
+        "s3://sagemaker-us-east-1-123456789012/unity-nb/builds/MyBall-")
+    assert "code" in channels
+    metrics = request["AlgorithmSpecification"]["MetricDefinitions"]
+    assert 0 < len(metrics) <= 40
+    line = contract.event_line({"event": "iteration", "v": 1, "t": 1.0, "iteration": 2, "env_steps": 4096,
+                                **{m: -0.125 for m in contract.METRICS if m != "env_steps"}})
+    for metric in metrics:
+        found = re.search(metric["Regex"], line)
+        assert found, metric["Name"]
+        assert float(found.group(1)) in (-0.125, 4096.0)
+    assert contract.decode_hyperparameters(request["HyperParameters"], "/opt/ml/input/data/train").scene == \
+        "/opt/ml/input/data/train/MyBall.x86_64"
+
+
+def test_hyperparameters_travel_as_strings_and_come_back_the_same():
+    config = ut.make_config("3DBall", lr=3e-4, target_return="off", normalize=True, env_params={"scale": 1.5},
+                            lr_schedule="linear", seed=7, behavior="3DBall")
+    hps = contract.encode_hyperparameters(config)
+    assert all(isinstance(v, str) for v in hps.values())
+    assert contract.decode_hyperparameters(hps).to_dict() == config.to_dict()
+    with pytest.raises(ConfigError, match="lr must be a number"):
+        contract.decode_hyperparameters({"lr": "fast"})
+    with pytest.raises(ConfigError, match="unknown setting 'learning'"):
+        contract.decode_hyperparameters({"learning": "1"})
+
+
+# ---- refusals, before anything is sent (and no run folder left behind)
+
+def _refused(sm_env, tmp_path, error, match, scene="3DBall", **settings):
+    with pytest.raises(error, match=match):
+        ut.train(scene, backend="sagemaker", **settings)
+    assert _jobs(sm_env) == []
+    runs = tmp_path / "runs"
+    assert not runs.exists() or not [p for p in runs.iterdir() if not p.name.startswith(".")]
+
+
+def test_no_credentials(sm_env, tmp_path, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _refused(sm_env, tmp_path, SageMakerSetupError, r"no AWS credentials: run `aws configure`", role=ROLE)
+
+
+def test_no_role_says_how_to_pass_one(sm_env, tmp_path):
+    _refused(sm_env, tmp_path, SageMakerSetupError, r"no IAM role.*--role NAME.*SAGEMAKER_ROLE")
+
+
+def test_role_from_the_environment(sm_env, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_ROLE", "from-env")
+    result = ut.train("Basic", backend="sagemaker", dry_run=True)
+    assert result.request["RoleArn"].endswith(":role/from-env")
+    assert "$SAGEMAKER_ROLE" in str(result)
+
+
+def test_unknown_region_and_instance_type(sm_env, tmp_path):
+    _refused(sm_env, tmp_path, SageMakerSetupError, r"region 'us-middle-1'.*regions: .*us-east-1", role=ROLE,
+             region="us-middle-1")
+    _refused(sm_env, tmp_path, SageMakerSetupError, r"'ml.c5.huge' is not a SageMaker training instance type.*"
+             r"ml.c5.2xlarge", role=ROLE, instance_type="ml.c5.huge")
+    _refused(sm_env, tmp_path, ConfigError, r"instance_type must be a SageMaker instance type like ml.c5.2xlarge",
+             role=ROLE, instance_type="c5.large")
+
+
+def test_builds_sagemaker_cannot_run_are_refused_before_any_upload(sm_env, tmp_path):
+    import boto3
+
+    _refused(sm_env, tmp_path, (ConfigError, UnityBuildError), r"does not exist|neither",
+             scene=str(tmp_path / "nowhere" / "Game.x86_64"), role=ROLE)
+    windows = _unity_build(tmp_path / "win", windows=True)
+    _refused(sm_env, tmp_path, UnityBuildError, r"Windows", scene=str(windows), role=ROLE)
+    bare = _unity_build(tmp_path / "bare", name="Bare", data=False)
+    _refused(sm_env, tmp_path, UnityBuildError, r"no Bare_Data folder next to it", scene=str(bare), role=ROLE)
+    buckets = boto3.client("s3").list_buckets()["Buckets"]
+    for bucket in buckets:
+        assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=bucket["Name"])
+
+
+def test_settings_that_do_not_fit_the_backend():
+    with pytest.raises(ConfigError, match="instance_count applies to SageMaker runs only"):
+        ut.make_config("Basic", instance_count=2)
+    with pytest.raises(ConfigError, match="address is for a Ray cluster you run"):
+        ut.make_config("Basic", backend="sagemaker", address="10.0.0.5:6379")
+    with pytest.raises(ConfigError, match="backend must be one of local, sagemaker"):
+        ut.make_config("Basic", backend="azure")
+    with pytest.raises(ConfigError, match="dry_run shows a SageMaker job's request"):
+        ut.train("Basic", dry_run=True)
+
+
+def test_cli_dry_run(sm_env):
+    out = subprocess.run([sys.executable, "-m", "unity_nb.cli", "train", "3DBall", "--backend", "sagemaker",
+                          "--role", ROLE, "--instance-type", "ml.c5.xlarge", "--dry-run"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "CreateTrainingJob request (not sent)" in out.stdout
+    request = json.loads(out.stdout.split("(not sent):\n", 1)[1])
+    assert request["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
+    bad = subprocess.run([sys.executable, "-m", "unity_nb.cli", "train", "3DBall", "--backend", "sagemaker",
+                          "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0
+    assert "no IAM role" in bad.stderr
+    assert "Traceback" not in bad.stderr
