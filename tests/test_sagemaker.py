@@ -224,3 +224,111 @@ def test_cli_dry_run(sm_env):
     assert bad.returncode != 0
     assert "no IAM role" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# ---- whole jobs: moto records them, the stand-in plays SageMaker, the kit follows
+
+@pytest.fixture
+def standin(sm_env, tmp_path):
+    from sagemaker_jobs import SageMakerStandIn
+
+    player = SageMakerStandIn(sm_env, tmp_path / "opt")
+    yield player
+    player.close()
+
+
+def _iterations(run) -> list[int]:
+    return [e["iteration"] for e in run.events() if e["event"] == "iteration"]
+
+
+def _wait_for(condition, timeout, what):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.2)
+
+
+@pytest.mark.ray
+def test_a_3dball_run_through_the_whole_emulated_path(standin, tmp_path):
+    """launch -> stream -> fetch -> evaluate -> export; the request as sent passes the shape check."""
+    import boto3
+    from botocore.validate import ParamValidator
+
+    run = ut.train("3DBall", backend="sagemaker", role=ROLE, steps=4800, target_return="off", checkpoint_every=1)
+    name = standin.wait_for_job()
+    assert run.backend_state["region"] == "us-east-1"
+    run.wait(timeout=400)
+    status = run.status
+    assert status["state"] == "finished", (status, run.log_path("follow").read_text()[-3000:])
+    assert status["job_status"] == "Completed"
+    messages = [e["message"] for e in run.events() if e["event"] == "log"]
+    for stage in ("SageMaker: Starting", "SageMaker: Downloading", "SageMaker: Training", "SageMaker: Uploading",
+                  "SageMaker: Completed", f"SageMaker job {name} submitted", "fetched model.tar.gz"):
+        assert any(m.startswith(stage) for m in messages), (stage, messages)
+    assert _iterations(run) == list(range(1, len(_iterations(run)) + 1)) and len(_iterations(run)) >= 2
+    assert run.last()["env_steps"] >= 4800
+    # the job's whole log is kept, and the metric definitions read its iteration lines
+    log = run.log_path("sagemaker").read_text()
+    iteration_lines = [line for line in log.splitlines() if '"event": "iteration"' in line]
+    request = standin.requests[name]
+    for metric in request["AlgorithmSpecification"]["MetricDefinitions"]:
+        assert any(re.search(metric["Regex"], line) for line in iteration_lines), metric["Name"]
+    model = boto3.client("sagemaker").meta.service_model.operation_model("CreateTrainingJob")
+    assert not ParamValidator().validate(request, model.input_shape).has_errors()
+    # fetched: the checkpoint and the exported model are here, so the local verbs work
+    checkpoint = run.latest_checkpoint()
+    assert checkpoint is not None and Run_progress(checkpoint)["env_steps"] >= 4800
+    assert list(run.export_dir.glob("*.onnx"))
+    assert run.evaluate(episodes=2).mean is not None
+    assert run.export(verify=200).ok
+    assert run.summary()["state"] == "finished"
+
+
+def Run_progress(checkpoint):
+    from unity_nb.train.store import Run
+
+    return Run.progress(checkpoint)
+
+
+@pytest.mark.ray
+def test_stop_and_reattach_after_the_follower_dies(standin):
+    """The follower is killed mid-run (as by a machine restart); get_run re-attaches, streaming
+    goes on where it stopped with no event twice; stop from the notebook is StopTrainingJob."""
+    import os
+    import signal
+
+    run = ut.train("Basic", backend="sagemaker", role=ROLE, steps=400_000, target_return="off", checkpoint_every=3)
+    _wait_for(lambda: len(_iterations(run)) >= 3, 300, "no iterations streamed")
+    follower = run.status["pid"]
+    os.kill(follower, signal.SIGKILL)
+    _wait_for(lambda: run.status.get("attached") is False, 30, "a dead follower is not noticed")
+    assert run.state == "running"  # the job goes on in SageMaker
+    seen = len(_iterations(run))
+    run = ut.get_run(run.id)
+    _wait_for(lambda: run.status.get("pid") != follower and run.status.get("attached") is not False, 30,
+              "get_run did not re-attach")
+    _wait_for(lambda: len(_iterations(run)) >= seen + 2, 300, "streaming did not resume")
+    run.stop(timeout=300)
+    assert run.state == "stopped", run.status
+    assert run.status["job_status"] == "Stopped"
+    iterations = _iterations(run)
+    assert iterations == list(range(1, len(iterations) + 1))  # none lost, none twice
+    assert run.latest_checkpoint() is not None  # the stopped job's model was fetched
+    assert any(e.get("message", "").startswith("stop requested") for e in run.events())
+
+
+@pytest.mark.ray
+def test_a_failing_job_says_why_and_keeps_its_logs(standin, tmp_path):
+    exe = _unity_build(tmp_path / "broken", name="Broken")
+    exe.write_text("#!/bin/sh\necho 'Broken: cannot open display' >&2\nexit 3\n")
+    run = ut.train(str(exe), backend="sagemaker", role=ROLE, steps=1000, unity_timeout=10)
+    run.wait(timeout=300)
+    status = run.status
+    assert status["state"] == "failed"
+    assert status["error"].startswith("SageMaker: AlgorithmError:")
+    details = (run.path / "logs" / "error.txt").read_text()
+    assert "last log lines" in details and "[algo-1]" in details
+    assert run.log_path("sagemaker").stat().st_size > 0
