@@ -15,7 +15,8 @@ from ..train.flags import HELP
 from .compare import Comparison
 from .dashboard import Dashboard
 
-BACKENDS = {"this machine (local Ray)": "local", "Ray cluster (address below)": "cluster"}
+BACKENDS = {"this machine (local Ray)": "local", "Ray cluster (address below)": "cluster",
+            "Amazon SageMaker (instances below)": "sagemaker"}
 
 
 class Panel:
@@ -64,10 +65,14 @@ class Panel:
                                    placeholder="a number, or off")
         self.backend = field(w.Dropdown, "address", "runs on", options=list(BACKENDS))
         self.address = field(w.Text, "address", "Ray address", placeholder="10.0.0.5:6379", disabled=True)
+        # SageMaker: role, region and bucket come from the environment (SAGEMAKER_ROLE, AWS_REGION, ...)
+        self.instance_type = field(w.Text, "instance_type", "instance type", placeholder="ml.c5.2xlarge",
+                                   disabled=True)
+        self.instance_count = field(w.BoundedIntText, "instance_count", "instances", min=1, max=20, value=1,
+                                    disabled=True)
         self.num_env_runners = field(w.IntSlider, "num_env_runners", "env runners", min=0, max=8, value=0)
         self.scene.observe(self._scene_defaults, names="value")
-        self.backend.observe(lambda change: setattr(self.address, "disabled", BACKENDS[change["new"]] == "local"),
-                             names="value")
+        self.backend.observe(self._backend_fields, names="value")
 
         self.error = w.HTML()
         self.error.add_class("unity-nb-panel-error")
@@ -84,7 +89,7 @@ class Panel:
 
         settings = w.HBox([
             w.VBox([self.scene, self.algorithm, self.lr, self.gamma, self.steps, self.target_return, self.backend,
-                    self.address]),
+                    self.address, self.instance_type, self.instance_count]),
             w.VBox([self.train_batch_size, self.minibatch_size, self.num_epochs, self.hidden_units, self.num_layers,
                     self.num_env_runners]),
         ])
@@ -98,6 +103,11 @@ class Panel:
         self._refresh_runs()
 
     # ---- settings
+    def _backend_fields(self, change) -> None:
+        where = BACKENDS[change["new"]]
+        self.address.disabled = where != "cluster"
+        self.instance_type.disabled = self.instance_count.disabled = where != "sagemaker"
+
     def _scene_defaults(self, change) -> None:
         defaults = SCENE_DEFAULTS[change["new"]]
         for name in ("lr", "train_batch_size", "minibatch_size", "num_epochs", "hidden_units", "num_layers", "steps"):
@@ -117,6 +127,9 @@ class Panel:
         values["target_return"] = self.target_return.value.strip()  # a number or "off"; TrainConfig checks it
         if BACKENDS[self.backend.value] == "cluster":
             values["address"] = self.address.value.strip() or None
+        if BACKENDS[self.backend.value] == "sagemaker":
+            values.update(backend="sagemaker", instance_type=self.instance_type.value.strip() or None,
+                          instance_count=self.instance_count.value)
         return values
 
     def config(self):
