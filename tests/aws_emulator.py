@@ -6,8 +6,8 @@ create/describe/list/delete calls, S3 and CloudWatch Logs, but it never runs a j
 training job is ``Completed`` at once), writes no logs and has no ``StopTrainingJob``.
 ``SageMakerStandIn`` (tests/sagemaker_jobs.py) plays those parts of SageMaker; this module
 only starts the server, points a process's AWS settings at it, and adds the one missing
-call (``StopTrainingJob``: it marks the job ``Stopping`` as SageMaker does, and the stand-in
-passes the stop on to the entry point).
+calls the kit and the SDK make (``StopTrainingJob``: it marks the job ``Stopping`` as SageMaker
+does, and the stand-in passes the stop on to the entry point; ``iam:SimulatePrincipalPolicy``).
 """
 
 from __future__ import annotations
@@ -42,6 +42,26 @@ def _add_stop_training_job() -> None:
     SageMakerResponse.stop_training_job = stop_training_job
 
 
+def _add_simulate_principal_policy() -> None:
+    """moto 5.2 lacks iam:SimulatePrincipalPolicy, which the SDK's ModelTrainer asks (twice per job)
+    whether the role may write the default bucket; moto's 500 costs seconds of retries. Here every
+    action is allowed, as for a role with the permissions docs/sagemaker.md lists."""
+    from moto.core.responses import ActionResult
+    from moto.iam.responses import IamResponse
+
+    if hasattr(IamResponse, "simulate_principal_policy"):
+        return
+
+    def simulate_principal_policy(self):
+        actions = self._get_param("ActionNames") or []
+        resources = self._get_param("ResourceArns") or ["*"]
+        return ActionResult({"EvaluationResults": [
+            {"EvalActionName": a, "EvalResourceName": r, "EvalDecision": "allowed"}
+            for a in actions for r in resources]})
+
+    IamResponse.simulate_principal_policy = simulate_principal_policy
+
+
 class AwsEmulator:
     """A moto server on 127.0.0.1 and the environment that points AWS clients at it."""
 
@@ -51,6 +71,7 @@ class AwsEmulator:
         from unity_nb.processes import free_port
 
         _add_stop_training_job()
+        _add_simulate_principal_policy()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         import logging

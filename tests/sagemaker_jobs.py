@@ -43,16 +43,21 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 class SageMakerStandIn:
-    def __init__(self, aws, root: Path, *, stage_seconds: float = 0.3):
+    def __init__(self, aws, root: Path, *, stage_seconds: float = 0.3, replay: Path | None = None,
+                 replay_interval: float = 0.25):
         import boto3
 
         self.aws = aws
         self.root = Path(root)
         self.stage_seconds = stage_seconds  # time spent in each stage before training (the follower sees them)
+        # replay: instead of the entry point, print a recorded run's events (fresh times), one per interval
+        # (bench/sagemaker_bench.py measures the log-to-run-folder delay this way, without Ray)
+        self.replay, self.replay_interval = replay, replay_interval
         self.s3 = boto3.client("s3")
         self.logs = boto3.client("logs")
         self.created: queue.Queue[str] = queue.Queue()
         self.requests: dict[str, dict] = {}  # job name -> the CreateTrainingJob parameters as moto received them
+        self.received: dict[str, float] = {}  # job name -> when moto received it (time.time())
         self.threads: dict[str, threading.Thread] = {}
         self.processes: dict[str, subprocess.Popen] = {}
         self.hold = threading.Event()  # set: a job waits after Training begins until released
@@ -81,6 +86,7 @@ class SageMakerStandIn:
         def create_response(response):
             params = json.loads(response.body)
             standin.requests[params["TrainingJobName"]] = params
+            standin.received[params["TrainingJobName"]] = time.time()
             return original_response(response)
 
         self._restore = [(SageMakerModelBackend, "create_training_job", original_create),
@@ -181,9 +187,13 @@ class SageMakerStandIn:
     def _train(self, job, opt: Path, env: dict) -> int:
         code_dir = Path(env["SM_CHANNEL_CODE"])
         entry = code_dir / ENTRY_SCRIPT
-        # the code channel's own copy of the kit, not the checkout's (as in the container)
-        env["PYTHONPATH"] = str(code_dir)
-        process = subprocess.Popen([sys.executable, str(entry)], cwd=code_dir, env=env, stdout=subprocess.PIPE,
+        # the code channel's own copy of the kit, not the checkout's (as in the container): the entry
+        # script unpacks it and puts it on the path; nothing of the test's environment points there
+        env.pop("PYTHONPATH", None)
+        command = [sys.executable, str(entry)]
+        if self.replay is not None:
+            command = [sys.executable, "-c", REPLAY, str(self.replay), str(self.replay_interval)]
+        process = subprocess.Popen(command, cwd=code_dir, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.processes[job.training_job_name] = process
         stream = f"{job.training_job_name}/algo-1-{int(time.time())}"
@@ -248,6 +258,17 @@ class SageMakerStandIn:
                 target = folder / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.s3.download_file(bucket, item["Key"], str(target))
+
+
+REPLAY = """
+import json, sys, time
+from unity_nb.train.sagemaker.contract import event_line
+for line in open(sys.argv[1]):
+    event = json.loads(line)
+    event["t"] = time.time()
+    print(event_line(event), flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
 
 
 def _transition(status: str, message: str) -> dict:

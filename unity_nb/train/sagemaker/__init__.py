@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 
 from ..config import TrainConfig
@@ -83,6 +84,7 @@ def dry_run(config: TrainConfig) -> DryRun:
 def start(run: Run, config: TrainConfig) -> Run:
     """Check and resolve everything here (errors reach the caller at once), then hand the run
     to a follower process that uploads, submits and follows the job."""
+    warm_up()  # the follower imports the SDK (seconds) while the settings are resolved here
     job_plan = plan(config, run.id)
     aws.ensure_bucket(job_plan.settings)
     run.note_backend(backend="sagemaker", region=job_plan.region, role=job_plan.role, bucket=job_plan.bucket,
@@ -108,13 +110,40 @@ def attach(run: Run) -> Run:
     return run
 
 
+_STANDBY: subprocess.Popen | None = None  # a follower that has imported the SDK, waiting for the next launch
+_LOCK = threading.Lock()
+
+
+def warm_up() -> None:
+    """Start a follower that imports the SageMaker SDK now, so the next launch does not wait for it."""
+    global _STANDBY
+    with _LOCK:
+        if _STANDBY is None or _STANDBY.poll() is not None:
+            _STANDBY = subprocess.Popen([sys.executable, "-m", "unity_nb.train.sagemaker.follow", "--standby"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True, text=True)
+
+
 def _spawn(run: Run, launch: bool) -> None:
-    args = [sys.executable, "-m", "unity_nb.train.sagemaker.follow", str(run.path)]
+    global _STANDBY
+    process = None
     if launch:
-        args.append("--launch")
-    with open(run.log_path("follow"), "ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with _LOCK:
+            process, _STANDBY = _STANDBY, None
+        if process is not None and process.poll() is None:
+            process.stdin.write(str(run.path) + "\n")
+            process.stdin.close()
+        else:
+            process = None
+    if process is None:
+        args = [sys.executable, "-m", "unity_nb.train.sagemaker.follow", str(run.path)]
+        if launch:
+            args.append("--launch")
+        with open(run.log_path("follow"), "ab") as log:
+            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     run.note_launch(process.pid)
+    if launch:  # the next launch in this session starts warm too
+        threading.Thread(target=warm_up, daemon=True).start()
 
 
 __all__ = ["start", "resume", "attach", "dry_run", "plan", "describe", "DryRun", "SageMakerSetupError"]

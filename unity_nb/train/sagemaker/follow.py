@@ -25,6 +25,7 @@ import signal
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -276,13 +277,46 @@ def _short(err: Exception) -> str:
     return str(err).splitlines()[0][:200]
 
 
+def standby() -> Run | None:
+    """Import what a launch needs (the SDK takes seconds), say ``ready``, then wait for a run folder
+    on stdin; quit on EOF or when the notebook that started it is gone."""
+    from ...processes import watch_parent
+    from .job import import_sagemaker
+
+    import_sagemaker()
+    client("sagemaker", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    handed = threading.Event()
+    watch_parent(lambda: os._exit(0), until=handed)
+    print("ready", flush=True)
+    line = sys.stdin.readline().strip()
+    handed.set()
+    if not line:
+        return None
+    run = Run(line)
+    # from now on this process is the run's follower: its output goes to the run's log
+    log = os.open(run.log_path("follow"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    return run
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Follow one SageMaker run into its run folder (started by "
                                                  "unity_nb.train with backend='sagemaker').")
-    parser.add_argument("run_dir", type=Path, help="the run folder")
+    parser.add_argument("run_dir", type=Path, nargs="?", help="the run folder")
     parser.add_argument("--launch", action="store_true", help="upload the build and submit the job first")
+    parser.add_argument("--standby", action="store_true",
+                        help="import ahead, then read the run folder to launch from stdin")
     args = parser.parse_args(argv)
-    run = Run(args.run_dir)
+    if args.standby:
+        run = standby()
+        if run is None:
+            return 0
+        args.launch = True
+    elif args.run_dir is None:
+        parser.error("give a run folder (or --standby)")
+    else:
+        run = Run(args.run_dir)
     follower = Follower(run)
     try:
         if args.launch:

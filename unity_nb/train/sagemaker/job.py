@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from .settings import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_RUN, INSTALL_HINT, Sage
 
 PREFIX = "unity-nb"  # S3 keys: unity-nb/builds/<name>-<hash>/..., unity-nb/runs/<run id>/...
 # The kit's own source travels without what only a notebook needs (the container trains headless).
-SOURCE_IGNORE = ("__pycache__", "*.pyc", "notebook", "labextension")
+SOURCE_IGNORE = ("notebook", "labextension")
 
 
 def import_sagemaker():
@@ -130,16 +129,45 @@ def requirements() -> list[str]:
     return kept
 
 
+ENTRY = '''"""Runs one unity-nb training inside a SageMaker job (see unity_nb/trainer/sagemaker_entry.py)."""
+import os
+import sys
+import tempfile
+import zipfile
+import zlib
+
+here = os.path.dirname(os.path.abspath(__file__))
+archive = os.path.join(here, "unity_nb.zip")  # the kit travels as one file: one upload, not one per module
+with open(archive, "rb") as f:
+    kit = os.path.join(tempfile.gettempdir(), f"unity-nb-kit-{zlib.crc32(f.read()):08x}")
+if not os.path.isdir(os.path.join(kit, "unity_nb")):
+    zipfile.ZipFile(archive).extractall(kit + ".part")
+    os.replace(kit + ".part", kit)
+sys.path.insert(0, kit)
+# Ray's worker processes and the Unity player stand-in import the kit too
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (kit, os.environ.get("PYTHONPATH")) if p)
+
+from unity_nb.trainer.sagemaker_entry import main  # noqa: E402
+
+sys.exit(main())
+'''
+
+
 def stage_source(folder: Path) -> Path:
-    """Write the code channel into ``folder``: the kit's package, requirements.txt and the entry script."""
+    """Write the code channel into ``folder``: the kit's package (one zip), requirements.txt, the entry script."""
+    import zipfile
+
     import unity_nb
 
     package = Path(unity_nb.__file__).parent
-    shutil.copytree(package, folder / "unity_nb", ignore=shutil.ignore_patterns(*SOURCE_IGNORE))
+    with zipfile.ZipFile(folder / "unity_nb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package.rglob("*")):
+            relative = path.relative_to(package.parent)
+            if path.is_file() and not any(part in ("__pycache__", *SOURCE_IGNORE) for part in relative.parts) \
+                    and path.suffix != ".pyc":
+                archive.write(path, relative.as_posix())
     (folder / "requirements.txt").write_text("\n".join(requirements()) + "\n")
-    (folder / contract.ENTRY_SCRIPT).write_text(
-        '"""Runs one unity-nb training inside a SageMaker job (see unity_nb/trainer/sagemaker_entry.py)."""\n'
-        "import sys\n\nfrom unity_nb.trainer.sagemaker_entry import main\n\nsys.exit(main())\n")
+    (folder / contract.ENTRY_SCRIPT).write_text(ENTRY)
     return folder
 
 

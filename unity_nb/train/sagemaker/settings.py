@@ -9,6 +9,7 @@ how to provide it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -52,7 +53,14 @@ def boto3_module():
 
 
 def client(service: str, region: str):
-    """A boto3 client with retries for throttling and transient errors (adaptive backoff)."""
+    """A boto3 client with retries for throttling and transient errors (adaptive backoff); one per
+    service, region, endpoint and key in a process (clients are thread-safe and take ~50 ms to make)."""
+    return _client(service, region, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"),
+                   os.environ.get("AWS_PROFILE"))
+
+
+@functools.lru_cache(maxsize=32)
+def _client(service: str, region: str, *environment):
     from botocore.config import Config
 
     return boto3_module().session.Session().client(
@@ -159,13 +167,20 @@ def resolve(role: str | None = None, region: str | None = None, bucket: str | No
                                 "bucket": bucket_source})
 
 
+_BUCKETS_SEEN: set[tuple[str, str]] = set()  # (endpoint, bucket): checked once per process
+
+
 def ensure_bucket(settings: AwsSettings) -> None:
     """Create the bucket if it does not exist yet (as SageMaker does with its default bucket)."""
     from botocore.exceptions import ClientError
 
+    seen = (os.environ.get("AWS_ENDPOINT_URL", ""), settings.bucket)
+    if seen in _BUCKETS_SEEN:
+        return
     s3 = client("s3", settings.region)
     try:
         s3.head_bucket(Bucket=settings.bucket)
+        _BUCKETS_SEEN.add(seen)
         return
     except ClientError as err:
         code = err.response["Error"].get("Code")
@@ -175,6 +190,7 @@ def ensure_bucket(settings: AwsSettings) -> None:
     kwargs = {} if settings.region == "us-east-1" else {
         "CreateBucketConfiguration": {"LocationConstraint": settings.region}}
     s3.create_bucket(Bucket=settings.bucket, **kwargs)
+    _BUCKETS_SEEN.add(seen)
 
 
 def _image_config() -> dict:
