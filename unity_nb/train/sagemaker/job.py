@@ -131,6 +131,7 @@ def requirements() -> list[str]:
 
 ENTRY = '''"""Runs one unity-nb training inside a SageMaker job (see unity_nb/trainer/sagemaker_entry.py)."""
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -141,8 +142,12 @@ archive = os.path.join(here, "unity_nb.zip")  # the kit travels as one file: one
 with open(archive, "rb") as f:
     kit = os.path.join(tempfile.gettempdir(), f"unity-nb-kit-{zlib.crc32(f.read()):08x}")
 if not os.path.isdir(os.path.join(kit, "unity_nb")):
-    zipfile.ZipFile(archive).extractall(kit + ".part")
-    os.replace(kit + ".part", kit)
+    part = f"{kit}.part{os.getpid()}"
+    zipfile.ZipFile(archive).extractall(part)
+    try:
+        os.rename(part, kit)
+    except OSError:  # another process on this host unpacked it first
+        shutil.rmtree(part, ignore_errors=True)
 sys.path.insert(0, kit)
 # Ray's worker processes and the Unity player stand-in import the kit too
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (kit, os.environ.get("PYTHONPATH")) if p)
