@@ -332,3 +332,71 @@ def test_a_failing_job_says_why_and_keeps_its_logs(standin, tmp_path):
     details = (run.path / "logs" / "error.txt").read_text()
     assert "last log lines" in details and "[algo-1]" in details
     assert run.log_path("sagemaker").stat().st_size > 0
+
+
+# ---- the follower on its own (no Ray): failures and AWS's bad moments
+
+def _followed_job(aws, tmp_path, status="Failed", reason="AlgorithmError: the build crashed"):
+    """A run folder whose job moto holds in ``status`` (created with boto3; no container runs)."""
+    import boto3
+
+    from unity_nb.train.store import RunStore
+
+    sm = boto3.client("sagemaker")
+    sm.create_training_job(
+        TrainingJobName="unb-follow-1", RoleArn=f"arn:aws:iam::123456789012:role/{ROLE}",
+        AlgorithmSpecification={"TrainingImage": "image", "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://sagemaker-us-east-1-123456789012/out"},
+        ResourceConfig={"InstanceType": "ml.c5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600})
+    job = aws.backend().training_jobs["unb-follow-1"]
+    job.training_job_status, job.secondary_status, job.failure_reason = status, status, reason
+    run = RunStore(tmp_path / "runs").create(ut.make_config("Basic", backend="sagemaker"))
+    run.note_backend(backend="sagemaker", region="us-east-1", job_name="unb-follow-1")
+    return run
+
+
+def test_throttling_is_retried_with_backoff_and_a_failed_job_says_why(sm_env, tmp_path, monkeypatch):
+    """moto cannot throttle: the follower's client raises SageMaker's own throttling error three
+    times (a stand-in for that one failure); the follower backs off, says so, and goes on."""
+    from botocore.exceptions import ClientError
+
+    from unity_nb.train.sagemaker.follow import Follower
+
+    run = _followed_job(sm_env, tmp_path)
+    follower = Follower(run, poll=0.05)
+    real = follower.sm.describe_training_job
+    calls = {"n": 0}
+
+    def throttled(**kwargs):
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "DescribeTrainingJob")
+        return real(**kwargs)
+
+    monkeypatch.setattr(follower.sm, "describe_training_job", throttled)
+    follower.out.adopt()
+    assert follower.follow() == 1
+    follower.out.close()
+    waits = [e["message"] for e in run.events() if "AWS did not answer" in e.get("message", "")]
+    assert len(waits) == 3 and "ThrottlingException" in waits[0]
+    assert [float(re.search(r"again in ([0-9.]+) s", m).group(1)) for m in waits] == [0.1, 0.2, 0.4]
+    status = run.status
+    assert status["state"] == "failed"
+    assert status["error"] == "SageMaker: AlgorithmError: the build crashed"
+    assert "the job wrote no log lines" in (run.path / "logs" / "error.txt").read_text()
+
+
+def test_a_follower_that_cannot_reach_aws_at_all_fails_with_the_reason(sm_env, tmp_path, monkeypatch):
+    """Errors that are not AWS's bad moment (no such job, no permission) end the run with the reason."""
+    import boto3
+
+    from unity_nb.train.sagemaker.follow import main
+
+    run = _followed_job(sm_env, tmp_path)
+    run.note_backend(job_name="unb-no-such-job")
+    assert main([str(run.path)]) == 1
+    assert run.state == "failed"
+    assert "unb-no-such-job" in run.status["error"] or "ValidationException" in run.status["error"]
+    assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]

@@ -135,9 +135,9 @@ class Follower:
             except Exception as err:  # AWS did not answer (throttled, network): the job goes on, so do we
                 if not _transient(err):
                     raise
-                self.out.emit({"event": "log", "message": f"AWS did not answer ({_short(err)}); trying again in "
-                                                          f"{backoff:.0f} s"})
-                backoff = min(MAX_BACKOFF, max(backoff, 1.0) * 2)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                self.out.emit({"event": "log", "message": f"AWS did not answer ({_short(err)}); the job goes on, "
+                                                          f"trying again in {backoff:.1f} s"})
             time.sleep(backoff)
 
     def _status(self, job: dict) -> None:
