@@ -17,6 +17,10 @@ the job exactly as the kit sent it to moto:
    checkpoints folder is copied back to the checkpoint S3 URI;
 5. ``Completed``, ``Stopped`` or ``Failed`` (with ``FailureReason`` from ``/opt/ml/output/failure``).
 
+With ``interrupt_after=N`` it also plays a spot interruption: once N checkpoints are complete the
+container is killed (SIGKILL: a reclaimed instance saves nothing), the checkpoints folder is in
+S3 (SageMaker syncs it all along), and a new ``/opt/ml`` starts from them.
+
 What it does not play: docker, the image's own start-up (the kit's requirements are already
 installed here), the SDK's ``sm_drivers`` wrapper script (the entry script is run directly),
 and several instances (the entry point's multi-host cluster is tested on its own, in
@@ -44,7 +48,7 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 class SageMakerStandIn:
     def __init__(self, aws, root: Path, *, stage_seconds: float = 0.3, replay: Path | None = None,
-                 replay_interval: float = 0.25):
+                 replay_interval: float = 0.25, interrupt_after: int = 0):
         import boto3
 
         self.aws = aws
@@ -53,6 +57,8 @@ class SageMakerStandIn:
         # replay: instead of the entry point, print a recorded run's events (fresh times), one per interval
         # (bench/sagemaker_bench.py measures the log-to-run-folder delay this way, without Ray)
         self.replay, self.replay_interval = replay, replay_interval
+        # interrupt_after=N: the first job's instance is reclaimed (spot) once N checkpoints are complete
+        self.interrupt_after = interrupt_after
         self.s3 = boto3.client("s3")
         self.logs = boto3.client("logs")
         self.created: queue.Queue[str] = queue.Queue()
@@ -145,6 +151,14 @@ class SageMakerStandIn:
             time.sleep(self.stage_seconds)
             self._stage(job, "Training", "Training image download completed. Training in progress.")
             code = self._train(job, opt, env)
+            if code == "interrupted":  # a spot interruption: a new instance, /opt/ml again from S3
+                self._stage(job, "Interrupted", "The spot instance was reclaimed; the job will resume")
+                self._sync_checkpoints(job, opt)
+                opt = self.root / f"{name}-restarted"
+                self._stage(job, "Downloading", "Downloading input data")
+                env = self._lay_out(job, opt)
+                self._stage(job, "Training", "Training resumed from the checkpoints in S3")
+                code = self._train(job, opt, env)
             self._stage(job, "Uploading", "Uploading generated training model")
             self._upload(job, opt)
         except Exception as err:  # the stand-in itself failed: say so as SageMaker would
@@ -210,7 +224,7 @@ class SageMakerStandIn:
             lines.put(None)
 
         threading.Thread(target=read, daemon=True).start()
-        batch, done, signalled = [], False, False
+        batch, done, signalled, interrupted = [], False, False, False
         while not done:
             try:
                 line = lines.get(timeout=0.25)
@@ -220,6 +234,10 @@ class SageMakerStandIn:
                     batch.append(line)
             except queue.Empty:
                 pass
+            if self.interrupt_after and not signalled and process.poll() is None and \
+                    len(list((opt / "checkpoints").rglob(".complete"))) >= self.interrupt_after:
+                os.killpg(process.pid, signal.SIGKILL)  # the instance is gone: no time to save anything
+                self.interrupt_after, signalled, interrupted = 0, True, True
             if job.training_job_status == "Stopping" and not signalled and process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)  # SageMaker's stop: SIGTERM, 120 s to save
                 signalled = True
@@ -228,7 +246,8 @@ class SageMakerStandIn:
                 self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream,
                                          logEvents=[{"timestamp": now, "message": m} for m in batch])
                 batch = []
-        return process.wait()
+        code = process.wait()
+        return "interrupted" if interrupted else code
 
     def _upload(self, job, opt: Path) -> None:
         output = job.output_data_config["S3OutputPath"].rstrip("/")
@@ -240,6 +259,10 @@ class SageMakerStandIn:
         key = f"{prefix}/{job.training_job_name}/output/model.tar.gz"
         self.s3.upload_file(str(archive), bucket, key)
         job.model_artifacts = {"S3ModelArtifacts": f"s3://{bucket}/{key}"}
+        self._sync_checkpoints(job, opt)
+
+    def _sync_checkpoints(self, job, opt: Path) -> None:
+        """/opt/ml/checkpoints to the checkpoint S3 URI (SageMaker does this all along the job)."""
         if job.checkpoint_config:
             cbucket, _, cprefix = job.checkpoint_config["S3Uri"].removeprefix("s3://").partition("/")
             for path in (opt / "checkpoints").rglob("*"):

@@ -400,3 +400,23 @@ def test_a_follower_that_cannot_reach_aws_at_all_fails_with_the_reason(sm_env, t
     assert run.state == "failed"
     assert "unb-no-such-job" in run.status["error"] or "ValidationException" in run.status["error"]
     assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+
+
+@pytest.mark.ray
+def test_a_spot_interruption_resumes_from_the_s3_checkpoints(sm_env, tmp_path):
+    from sagemaker_jobs import SageMakerStandIn
+
+    player = SageMakerStandIn(sm_env, tmp_path / "opt", interrupt_after=1)
+    try:
+        run = ut.train("Basic", backend="sagemaker", role=ROLE, spot=True, steps=2500, target_return="off",
+                       checkpoint_every=2, train_batch_size=256, minibatch_size=128)
+        run.wait(timeout=400)
+    finally:
+        player.close()
+    status = run.status
+    assert status["state"] == "finished", (status, run.log_path("follow").read_text()[-2000:])
+    messages = [e["message"] for e in run.events() if e["event"] == "log"]
+    assert any(m.startswith("SageMaker: Interrupted") for m in messages)
+    assert any("resumed" in m for m in messages), messages
+    assert run.last()["env_steps"] >= 2500
+    assert len(list(run.log_path("sagemaker").read_text().split("[algo-1]"))) > 2
