@@ -420,3 +420,22 @@ def test_a_spot_interruption_resumes_from_the_s3_checkpoints(sm_env, tmp_path):
     assert any("resumed" in m for m in messages), messages
     assert run.last()["env_steps"] >= 2500
     assert len(list(run.log_path("sagemaker").read_text().split("[algo-1]"))) > 2
+
+
+@pytest.mark.kernel
+def test_the_magic_face_shows_the_request_and_names_what_is_missing(sm_env, tmp_path):
+    from kernel import Kernel
+
+    kernel = Kernel(tmp_path)  # inherits this process's AWS settings: the emulator
+    try:
+        kernel.ok("%load_ext unity_nb")
+        reply = kernel.ok(f"request = %unity_train 3DBall --backend sagemaker --role {ROLE} --spot --dry-run\n"
+                          "request.request['EnableManagedSpotTraining'], sorted(request.request['HyperParameters'])[:3]")
+        assert "(True, " in reply.value
+        missing = kernel.run("%unity_train 3DBall --backend sagemaker --dry-run")
+        assert missing.status == "error" and missing.error["ename"] == "UsageError", missing.text
+        assert "no IAM role" in missing.error["evalue"] and "--role" in missing.error["evalue"]
+        wrong = kernel.run("%unity_train 3DBall --backend sagemaker --instance-count 0")
+        assert "instance_count must be >= 1" in wrong.error["evalue"]
+    finally:
+        kernel.close()
