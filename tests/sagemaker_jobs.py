@@ -239,7 +239,7 @@ class SageMakerStandIn:
                 os.killpg(process.pid, signal.SIGKILL)  # the instance is gone: no time to save anything
                 self.interrupt_after, signalled, interrupted = 0, True, True
             if job.training_job_status == "Stopping" and not signalled and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)  # SageMaker's stop: SIGTERM, 120 s to save
+                os.kill(process.pid, signal.SIGTERM)  # SageMaker's stop: SIGTERM to the entry point, 120 s to save
                 signalled = True
             if batch and (done or len(batch) >= 50 or lines.empty()):
                 now = int(time.time() * 1000)

@@ -452,7 +452,8 @@ class RunStore:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_root()
 
-    def create(self, config: TrainConfig) -> Run:
+    def create(self, config: TrainConfig, run_id: str | None = None) -> Run:
+        """A new run folder for ``config`` (``run_id``: a fixed name, as the SageMaker container uses)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".write-test-{os.getpid()}"
@@ -463,8 +464,9 @@ class RunStore:
                 f"cannot write runs to {str(self.root)!r} ({err.strerror}); choose another folder with "
                 "runs_dir= / --runs-dir or UNITY_NB_RUNS"
             ) from None
-        name = os.path.basename(str(config.scene).rstrip("/")).replace(".x86_64", "") or "run"
-        run_id = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        if run_id is None:
+            name = os.path.basename(str(config.scene).rstrip("/")).replace(".x86_64", "") or "run"
+            run_id = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         path = self.root / run_id
         for sub in ("checkpoints", "logs", "tb"):
             (path / sub).mkdir(parents=True)
