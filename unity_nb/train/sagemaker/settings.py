@@ -167,20 +167,13 @@ def resolve(role: str | None = None, region: str | None = None, bucket: str | No
                                 "bucket": bucket_source})
 
 
-_BUCKETS_SEEN: set[tuple[str, str]] = set()  # (endpoint, bucket): checked once per process
-
-
 def ensure_bucket(settings: AwsSettings) -> None:
     """Create the bucket if it does not exist yet (as SageMaker does with its default bucket)."""
     from botocore.exceptions import ClientError
 
-    seen = (os.environ.get("AWS_ENDPOINT_URL", ""), settings.bucket)
-    if seen in _BUCKETS_SEEN:
-        return
     s3 = client("s3", settings.region)
     try:
         s3.head_bucket(Bucket=settings.bucket)
-        _BUCKETS_SEEN.add(seen)
         return
     except ClientError as err:
         code = err.response["Error"].get("Code")
@@ -190,7 +183,6 @@ def ensure_bucket(settings: AwsSettings) -> None:
     kwargs = {} if settings.region == "us-east-1" else {
         "CreateBucketConfiguration": {"LocationConstraint": settings.region}}
     s3.create_bucket(Bucket=settings.bucket, **kwargs)
-    _BUCKETS_SEEN.add(seen)
 
 
 def _image_config() -> dict:
