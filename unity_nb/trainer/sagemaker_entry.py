@@ -108,6 +108,20 @@ def prepare_build(scene: str) -> None:
 
 # ---- the Ray cluster across the job's hosts
 
+def use_cluster_token(container: Container) -> None:
+    """Every host's Ray (and this process's driver) authenticates with the job's token: the kit sends
+    a fresh one in the job's environment (UNITY_NB_RAY_TOKEN), so only the job's own hosts can join."""
+    token = os.environ.get("UNITY_NB_RAY_TOKEN")
+    if not token:
+        raise RuntimeError("several hosts but no UNITY_NB_RAY_TOKEN in the job's environment: launch the job "
+                           "with unity_nb.train(..., backend='sagemaker'), which sends one")
+    path = container.root / "ray_auth_token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(path), RAY_USAGE_STATS_ENABLED="0")
+
+
 def _ray(*args: str) -> subprocess.Popen:
     """``ray start --block``: this process owns the node and stops it by ending the process group
     (``ray stop`` would stop every Ray on the machine)."""
@@ -284,6 +298,8 @@ def main(argv=None) -> int:
         config = contract.decode_hyperparameters(container.hyperparameters, container.train_channel)
         if config.scene_name is None:
             prepare_build(config.scene)
+        if len(container.hosts) > 1:
+            use_cluster_token(container)
         if len(container.hosts) > 1 and not container.is_head:
             return worker(container)
         address = None
@@ -305,7 +321,11 @@ def main(argv=None) -> int:
         say({"event": "status", "v": 1, "t": time.time(), "state": "failed", "error": reason})
         return 1
     finally:
-        _end(head)
+        if head is not None:
+            import ray
+
+            ray.shutdown()  # first: a driver whose cluster vanishes waits a minute, then exits 1
+            _end(head)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -213,6 +214,12 @@ class JobPlan:
             hps["scene"] = contract.encode_build_scene(self.build.executable.relative_to(self.build.folder).as_posix())
         return hps
 
+    def environment(self) -> dict[str, str]:
+        env = {"PYTHONUNBUFFERED": "1"}
+        if self.instance_count > 1:  # the job's Ray cluster admits only hosts that hold this token
+            env["UNITY_NB_RAY_TOKEN"] = secrets.token_hex(32)
+        return env
+
     def model_trainer(self, source_dir: Path):
         Session, ModelTrainer, CheckpointConfig, Compute, InputData, SourceCode, StoppingCondition = import_sagemaker()
         from .settings import boto3_module
@@ -235,7 +242,7 @@ class JobPlan:
             checkpoint_config=CheckpointConfig(s3_uri=self.checkpoint_s3, local_path="/opt/ml/checkpoints"),
             output_data_config=_output_config(self.output_s3),
             hyperparameters=self.hyperparameters(),
-            environment={"PYTHONUNBUFFERED": "1"},
+            environment=self.environment(),
             tags=[{"key": "unity-nb:run", "value": self.run_id}],
         )
         return trainer.with_metric_definitions(_metrics())
