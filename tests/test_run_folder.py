@@ -29,7 +29,7 @@ def test_only_the_store_touches_the_run_folder_files():
     for path in (ROOT / "unity_nb").rglob("*.py"):
         if path.name in ("store.py", "schema.py"):
             continue
-        text = path.read_text()
+        text = path.read_text().replace('client("logs"', "client(CLOUDWATCH_LOGS")  # a service, not the folder
         offenders += [f"{path.relative_to(ROOT)}: {name}" for name in FILES if name in text]
     assert not offenders, offenders
 

@@ -89,6 +89,11 @@ class Run:
         return self.path / "logs" / f"{name}.log"
 
     @property
+    def error_path(self) -> Path:
+        """The whole story of a failure (a traceback, or a remote job's reason and last log lines)."""
+        return self.path / "logs" / "error.txt"
+
+    @property
     def export_dir(self) -> Path:
         return self.path / "export"
 
@@ -338,6 +343,34 @@ class Run:
             path = exported[0]
         return start(path, port=port, host=host, run_id=self.id)
 
+    # ---- a run's model as one folder (a SageMaker job's /opt/ml/model, unpacked here from model.tar.gz)
+    MODEL_PARTS = ("checkpoints", "export")  # what of a model folder belongs in the run folder
+
+    def pack_model(self, model_dir: Path) -> Path | None:
+        """Copy the run's model into ``model_dir``, laid out like this folder: the latest checkpoint,
+        ``export/`` if exported, and the events and settings for the record. The checkpoint, or None."""
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            return None
+        shutil.copytree(checkpoint, model_dir / "checkpoints" / checkpoint.name, dirs_exist_ok=True)
+        if self.export_dir.exists():
+            shutil.copytree(self.export_dir, model_dir / "export", dirs_exist_ok=True)
+        for path in (self.events_path, self.path / "config.yaml"):
+            shutil.copy2(path, model_dir / path.name)
+        return checkpoint
+
+    def unpack_model(self, archive: Path) -> Path | None:
+        """Unpack a model.tar.gz made from ``pack_model``'s folder into this run: its checkpoints and
+        export (this folder's own events and settings stay). The latest checkpoint afterwards."""
+        import tarfile
+
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.name.lstrip("./").split("/")[0] in self.MODEL_PARTS]
+            tar.extractall(self.path, members=members, filter="data")
+        return self.latest_checkpoint()
+
     def _playback(self, what: str, kwargs: dict):
         """The checkpoint, scene and settings to play the trained policy with."""
         checkpoint = self.latest_checkpoint()
@@ -399,7 +432,7 @@ class RunWriter:
         if isinstance(err, BaseException):
             details = details or "".join(traceback.format_exception(type(err), err, err.__traceback__))
             err = f"{type(err).__name__}: {err}"
-        (self.run.path / "logs" / "error.txt").write_text(details or err)
+        self.run.error_path.write_text(details or err)
         self.set_state(State.FAILED, error=err)
 
     # ---- for a process that follows a run somewhere else (a SageMaker job) and may be restarted

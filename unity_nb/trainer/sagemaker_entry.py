@@ -11,8 +11,8 @@ Writes:
   checkpoints/run/                    the run folder (store.py's layout): events, checkpoints
   stdout                              each event as one line, ``[unity-nb] {json}``: the notebook follows the
                                       job by these lines, and the job's metric definitions chart them
-  model/ ($SM_MODEL_DIR)              at the end: checkpoints/<last>/, export/<behavior>.onnx, metrics.jsonl,
-                                      config.yaml (laid out like the run folder, so it unpacks into it)
+  model/ ($SM_MODEL_DIR)              at the end: the last checkpoint and export/<behavior>.onnx, laid out
+                                      like the run folder (Run.pack_model), so it unpacks into it
   output/failure                      the reason, when the job fails (SageMaker shows its first line)
 
 With several hosts, the first (in SM_HOSTS order) is the Ray head and trains; the others join its
@@ -78,7 +78,7 @@ class Container:
 
     @property
     def run_dir(self) -> Path:
-        return self.root / "checkpoints" / RUN_FOLDER
+        return self.root / Path(contract.CHECKPOINTS_LOCAL).relative_to("/opt/ml") / RUN_FOLDER
 
     @property
     def is_head(self) -> bool:
@@ -260,30 +260,24 @@ def train(container: Container, config, address: str | None) -> int:
         echo.close()
     status = run.status
     if code != 0 or status["state"] == State.FAILED:
-        error_file = run.path / "logs" / "error.txt"
         container.fail(status.get("error") or "training failed",
-                       error_file.read_text()[-4000:] if error_file.exists() else "")
+                       run.error_path.read_text()[-4000:] if run.error_path.exists() else "")
         return 1
     write_model(run, container.model_dir)
     return 0
 
 
 def write_model(run: Run, model_dir: Path) -> None:
-    """The model folder, laid out like the run folder: the last checkpoint, the ONNX export, the record."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = run.latest_checkpoint()
-    if checkpoint is None:
+    """The model folder: the last checkpoint and the ONNX export, laid out like the run folder."""
+    if run.latest_checkpoint() is None:
         return  # stopped before the first iteration: nothing trained, nothing to keep
-    shutil.copytree(checkpoint, model_dir / "checkpoints" / checkpoint.name, dirs_exist_ok=True)
     try:
         exported = run.export(verify=200)
         say({"event": "log", "v": 1, "t": time.time(),
              "message": "exported " + ", ".join(p.name for p in exported.files.values())})
-        shutil.copytree(run.export_dir, model_dir / "export", dirs_exist_ok=True)
     except Exception as err:  # the checkpoint is the model still; say why there is no ONNX
         say({"event": "log", "v": 1, "t": time.time(), "message": f"no ONNX export: {type(err).__name__}: {err}"})
-    for name in ("metrics.jsonl", "config.yaml"):
-        shutil.copy2(run.path / name, model_dir / name)
+    run.pack_model(model_dir)
 
 
 def main(argv=None) -> int:

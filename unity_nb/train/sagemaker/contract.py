@@ -13,9 +13,9 @@ the log) import this module.
 - **Event lines.** The container prints each run-folder event (``schema.EVENTS``) to its log
   as one line: ``EVENT_PREFIX`` then the event's JSON. The kit parses them back into the
   local run folder, and ``metric_definitions`` lets SageMaker's console chart the same numbers.
-- **The model folder.** ``/opt/ml/model`` is laid out like a run folder
-  (``checkpoints/checkpoint_NNNNNN/``, ``export/<behavior>.onnx``, ``metrics.jsonl``), so the
-  unpacked ``model.tar.gz`` drops into the local run folder and evaluate/video/export work.
+- **The model folder.** ``/opt/ml/model`` is laid out like a run folder (``Run.pack_model``:
+  the last checkpoint, ``export/<behavior>.onnx``), so the unpacked ``model.tar.gz`` drops into
+  the local run folder (``Run.unpack_model``) and evaluate/video/export work there.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ TRAIN_CHANNEL = "train"  # the user's Unity build
 EVENT_PREFIX = "[unity-nb] "  # an event line in the job's log: the prefix, then one JSON object
 BUILD_PREFIX = "channel:"  # scene = "channel:<path inside the train channel>" for an uploaded build
 ENTRY_SCRIPT = "unity_nb_train.py"  # the script ModelTrainer runs (written into the source folder)
+CHECKPOINTS_LOCAL = "/opt/ml/checkpoints"  # SageMaker keeps this folder in S3 (CheckpointConfig.local_path)
 RAY_PORT = 6379  # the head node's Ray port inside the job (UNITY_NB_RAY_PORT overrides, for tests)
 
 # Settings that say where and how the job runs (the notebook's business), never sent to the container.

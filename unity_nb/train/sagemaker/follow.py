@@ -9,7 +9,7 @@ entry point's event lines become the run folder's events, every line is kept in
 becomes ``StopTrainingJob``. When the job ends, ``model.tar.gz`` is unpacked into the run
 folder and the run takes its final state.
 
-Restartable: the log positions and the size of metrics.jsonl at that point are saved in
+Restartable: the log positions and the size of the events file at that point are saved in
 backend.json after each batch, so a follower started again (after a kernel or machine
 restart: ``unity_nb.train.get_run(id)``) rewinds to the last saved point and reads on from
 there, with no event lost or written twice. It runs in its own session, so a kernel
@@ -23,7 +23,6 @@ import collections
 import os
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -242,18 +241,14 @@ class Follower:
                       f"last log lines (all in {self.run.log_path('sagemaker')}):\n{lines}\n")
 
     def _fetch(self, uri: str) -> None:
-        """Unpack model.tar.gz's checkpoints/ and export/ into the run folder."""
+        """Unpack model.tar.gz (the checkpoint and the export) into the run folder."""
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         with tempfile.TemporaryDirectory(prefix="unity-nb-model-") as tmp:
             archive = Path(tmp) / "model.tar.gz"
             self.s3.download_file(bucket, key, str(archive))
-            with tarfile.open(archive) as tar:
-                members = [m for m in tar.getmembers()
-                           if m.name.lstrip("./").split("/")[0] in ("checkpoints", "export")]
-                tar.extractall(self.run.path, members=members, filter="data")
+            checkpoint = self.run.unpack_model(archive)
             size = archive.stat().st_size
         self.run.note_backend(model_artifacts=uri)
-        checkpoint = self.run.latest_checkpoint()
         self.out.emit({"event": "log", "message": f"fetched model.tar.gz ({size / 1e6:.1f} MB): "
                                                   f"{checkpoint.name if checkpoint else 'no checkpoint'}"})
         if checkpoint is not None:

@@ -239,7 +239,7 @@ class JobPlan:
             # spot jobs may wait for capacity: up to as long again as they may run
             stopping_condition=StoppingCondition(max_runtime_in_seconds=max_run,
                                                  max_wait_time_in_seconds=2 * max_run if spot else None),
-            checkpoint_config=CheckpointConfig(s3_uri=self.checkpoint_s3, local_path="/opt/ml/checkpoints"),
+            checkpoint_config=CheckpointConfig(s3_uri=self.checkpoint_s3, local_path=contract.CHECKPOINTS_LOCAL),
             output_data_config=_output_config(self.output_s3),
             hyperparameters=self.hyperparameters(),
             environment=self.environment(),
