@@ -297,3 +297,80 @@ for line in open(sys.argv[1]):
 def _transition(status: str, message: str) -> dict:
     now = datetime.now(timezone.utc)
     return {"Status": status, "StartTime": now, "StatusMessage": message}
+
+
+class EndpointStandIn:
+    """SageMaker's serving part: moto records models and endpoints (InService at once) but answers
+    InvokeEndpoint with canned bytes. This routes InvokeEndpoint around that, in the emulator
+    (which runs in the test process): the endpoint's model.tar.gz is fetched from moto's S3 as the
+    container would get it, its ``code/inference.py`` is loaded as the PyTorch serving toolkit
+    loads it (``model_fn`` once, ``transform_fn`` per request), and the answer, or the
+    handler's refusal as SageMaker's ``ModelError`` (HTTP 424), goes back over HTTP."""
+
+    def __init__(self, aws, root: Path):
+        from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+        self.aws, self.root = aws, Path(root)
+        self.loaded: dict[str, object] = {}
+        self.invocations = 0
+        original = SageMakerRuntimeResponse.invoke_endpoint
+        standin = self
+
+        def invoke_endpoint(response):
+            return standin._invoke(response)
+
+        self._restore = (SageMakerRuntimeResponse, original)
+        SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
+
+    def close(self) -> None:
+        owner, original = self._restore
+        owner.invoke_endpoint = original
+
+    def _container(self, name: str):
+        import importlib.util
+
+        import boto3
+
+        backend = self.aws.backend()
+        endpoint = backend.endpoints[name]
+        config = backend.endpoint_configs[endpoint.endpoint_config_name]
+        model = backend._models[config.production_variants[0]["ModelName"]]
+        url = model.primary_container["ModelDataUrl"]
+        if url not in self.loaded:
+            bucket, _, key = url.removeprefix("s3://").partition("/")
+            folder = self.root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            boto3.client("s3").download_file(bucket, key, str(folder / "model.tar.gz"))
+            with tarfile.open(folder / "model.tar.gz") as tar:
+                tar.extractall(folder, filter="data")
+            sys.path.insert(0, str(folder / "code"))
+            try:
+                spec = importlib.util.spec_from_file_location(f"inference_{len(self.loaded)}",
+                                                              folder / "code" / "inference.py")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(folder / "code"))
+            self.loaded[url] = (module, module.model_fn(str(folder)))
+        return self.loaded[url]
+
+    def _invoke(self, response):
+        params = response._get_params()
+        name = params.get("EndpointName") or response.path.split("/")[2]
+        if name not in self.aws.backend().endpoints:
+            body = {"__type": "ValidationError", "message": f"Endpoint {name} of account 123456789012 not found."}
+            return 400, {"x-amzn-ErrorType": "ValidationError", "Content-Type": "application/json"}, json.dumps(body)
+        module, model = self._container(name)
+        self.invocations += 1
+        try:
+            out, kind = module.transform_fn(model, response.body, response.headers.get("Content-Type"),
+                                            response.headers.get("Accept"))
+        except Exception as err:
+            status = getattr(err, "status_code", 500)
+            message = getattr(err, "message", str(err))
+            original = json.dumps({"error": message})
+            body = {"__type": "ModelError", "message": f'Received client error ({status}) from primary with message '
+                                                      f'"{original}".',
+                    "OriginalStatusCode": status, "OriginalMessage": original}
+            return 424, {"x-amzn-ErrorType": "ModelError", "Content-Type": "application/json"}, json.dumps(body)
+        return 200, {"Content-Type": kind, "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, out

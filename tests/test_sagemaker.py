@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import regex  # SageMaker's patterns use \p{...} classes, which `re` does not know
 
@@ -285,6 +286,29 @@ def test_a_3dball_run_through_the_whole_emulated_path(standin, tmp_path):
     assert run.evaluate(episodes=2).mean is not None
     assert run.export(verify=200).ok
     assert run.summary()["state"] == "finished"
+    # deploy -> predict -> list -> delete, on a SageMaker endpoint (EndpointStandIn answers InvokeEndpoint)
+    from sagemaker_jobs import EndpointStandIn
+
+    from unity_nb.deploy.handler import PolicyHandler
+    from unity_nb.deploy.sagemaker import endpoints
+
+    serving = EndpointStandIn(standin.aws, tmp_path / "serving")
+    try:
+        lines: list[str] = []
+        endpoint = run.deploy(target="sagemaker", progress=lines.append)
+        assert endpoint.status == "InService" and endpoint.kind == "serverless 2048 MB"
+        assert any("InService" in line for line in lines), lines
+        observations = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+        local = PolicyHandler(run.model_for())
+        _, expected, _ = local.invoke(json.dumps({"observations": observations.tolist()}).encode(), "application/json")
+        assert endpoint.invoke(observations) == json.loads(expected)["actions"]
+        assert serving.invocations == 1
+        listed = endpoints()
+        assert [(e.name, e.run, e.kind) for e in listed] == [(endpoint.name, run.id, "serverless 2048 MB")]
+        endpoint.stop()
+        assert endpoints() == []
+    finally:
+        serving.close()
 
 
 def Run_progress(checkpoint):

@@ -192,17 +192,27 @@ def _show_export(exported, args) -> int:
 def _show_deploy(endpoint, args) -> int:
     print(f"unity-nb: serving {endpoint.model} at {endpoint.url}")
     print(f"  try it:  {endpoint.curl()}")
-    print(f"  stop it: unity-nb endpoints --stop {endpoint.port}")
+    key = getattr(endpoint, "port", None) or endpoint.name
+    print(f"  stop it: unity-nb endpoints --stop {key}")
     return 0
 
 
 def _show_endpoints(found, args) -> int:
+    from .deploy.sagemaker import age_text
+
+    notes = [e for e in found if isinstance(e, str)]
+    found = [e for e in found if not isinstance(e, str)]
     if not found:
         print("no endpoints running (unity-nb deploy RUN starts one)")
-        return 0
-    print(f"{'url':28s} {'pid':>7s}  {'run':34s} model")
-    for e in found:
-        print(f"{e.url:28s} {e.pid:>7d}  {e.run or '-':34s} {e.model}")
+    else:
+        print(f"{'endpoint':40s} {'where':22s} {'status':10s} {'age':>8s}  {'run':34s}")
+        for e in found:
+            if hasattr(e, "port"):
+                print(f"{e.url:40s} {'local, pid ' + str(e.pid):22s} {'running':10s} {'-':>8s}  {e.run or '-':34s}")
+            else:
+                print(f"{e.name:40s} {e.kind:22s} {e.status:10s} {age_text(e.age_s):>8s}  {e.run or '-':34s}")
+    for note in notes:
+        print(f"({note})")
     return 0
 
 

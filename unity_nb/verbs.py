@@ -420,14 +420,26 @@ def export(args):
 # ---------------------------------------------------------------- deploy
 def _deploy_args(p, face):
     _run_id(p)
-    p.add_argument("--target", choices=["local"], default="local",
-                   help="where to serve: local (an endpoint on this machine; default)")
+    p.add_argument("--target", choices=["local", "sagemaker"], default="local",
+                   help="where to serve: local (an endpoint on this machine; default) or sagemaker (a SageMaker "
+                        "endpoint; it costs money until you delete it with endpoints --stop NAME)")
     p.add_argument("--port", type=_port, help="port to listen on (default: a free one)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets anyone on the "
                         "network call it)")
     p.add_argument("--behavior", help="which behavior's model, for a run with one policy per behavior")
+    sm = p.add_argument_group("SageMaker (--target sagemaker)")
+    sm.add_argument("--instance-type", help="endpoint instance type, e.g. ml.c5.large (default: serverless)")
+    sm.add_argument("--serverless-memory", type=int, choices=range(1024, 6145, 1024), metavar="MB",
+                    help="memory of a serverless endpoint: 1024, 2048 (default) ... 6144")
+    for name, text in (("role", "IAM role ARN or name the endpoint runs as (default: the run's, or $SAGEMAKER_ROLE)"),
+                       ("region", "AWS region (default: the run's, or $AWS_REGION)"),
+                       ("bucket", "S3 bucket for the model archive (default: the run's, or sagemaker-REGION-ACCOUNT)")):
+        sm.add_argument(f"--{name}", help=text)
     _runs_dir(p)
+
+
+SAGEMAKER_DEPLOY_FLAGS = ("instance_type", "serverless_memory", "role", "region", "bucket")
 
 
 def _port(text: str) -> int:
@@ -437,29 +449,63 @@ def _port(text: str) -> int:
 
 
 def deploy(args):
-    """Serve the run's exported model on an endpoint (exporting it first if needed); returns the Endpoint."""
-    return pick_run(args.run_id, args.runs_dir).deploy(port=args.port, behavior=args.behavior, host=args.host)
+    """Serve the run's exported model on an endpoint (exporting it first if needed); returns the endpoint."""
+    run = pick_run(args.run_id, args.runs_dir)
+    given = {k: getattr(args, k) for k in SAGEMAKER_DEPLOY_FLAGS if getattr(args, k, None) is not None}
+    if args.target == "sagemaker":
+        if args.port is not None or args.host != "127.0.0.1":
+            raise ValueError("--port and --host are for a local endpoint; SageMaker chooses its own address")
+        return run.deploy(behavior=args.behavior, target="sagemaker", progress=lambda line: print(line, flush=True),
+                          **given)
+    if given:
+        raise ValueError(f"--{next(iter(given)).replace('_', '-')} is for --target sagemaker")
+    return run.deploy(port=args.port, behavior=args.behavior, host=args.host)
 
 
 # ---------------------------------------------------------------- endpoints
 def _endpoints_args(p, face):
-    p.add_argument("--stop", metavar="PORT", help="stop the endpoint on this port ('all': every one)")
+    p.add_argument("--stop", metavar="PORT|NAME",
+                   help="stop the local endpoint on this port, or delete the SageMaker endpoint of this name "
+                        "('all': every one)")
+    p.add_argument("--region", help="where to look for SageMaker endpoints (default $AWS_REGION or your AWS config)")
 
 
 def endpoints(args) -> list:
-    """The local endpoints running on this machine (after stopping the one named with --stop)."""
+    """The endpoints the kit runs: local ones on this machine, then SageMaker ones (after --stop).
+
+    SageMaker is asked only when AWS credentials and a region are set up; otherwise the list says
+    why it holds local endpoints only."""
     from .deploy.endpoint import endpoints as running
 
-    found = running()
+    found = running() + _sagemaker_endpoints(args.region)
     if args.stop:
-        chosen = found if args.stop == "all" else [e for e in found if str(e.port) == args.stop]
+        chosen = [e for e in found if not isinstance(e, SageMakerNote)] if args.stop == "all" else \
+            [e for e in found if str(getattr(e, "port", "")) == args.stop or getattr(e, "name", None) == args.stop]
         if not chosen:
-            raise ValueError(f"--stop {args.stop}: no endpoint runs on that port; running: "
-                             f"{', '.join(str(e.port) for e in found) or 'none'}")
+            raise ValueError(f"--stop {args.stop}: no such endpoint; running: "
+                             f"{', '.join(_endpoint_key(e) for e in found if not isinstance(e, SageMakerNote)) or 'none'}")
         for endpoint in chosen:
             endpoint.stop()
-        found = running()
+        found = running() + _sagemaker_endpoints(args.region)
     return found
+
+
+class SageMakerNote(str):
+    """Why an endpoint listing holds no SageMaker endpoints (no credentials, no region, no SDK)."""
+
+
+def _endpoint_key(endpoint) -> str:
+    return str(getattr(endpoint, "port", None) or endpoint.name)
+
+
+def _sagemaker_endpoints(region: str | None) -> list:
+    try:
+        from .deploy.sagemaker import endpoints as made
+
+        return made(region)
+    except Exception as err:  # a listing never fails because AWS is not set up
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return [SageMakerNote(f"SageMaker endpoints not listed: {first}")]
 
 
 VERBS: dict[str, Verb] = {v.name: v for v in [
@@ -498,9 +544,11 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
          _export_args, export),
     Verb("deploy", "serve a run's exported policy on an endpoint",
          "Serve a run's exported policy on an HTTP endpoint in SageMaker's inference contract (GET /ping, POST "
-         "/invocations), on 127.0.0.1. Exports the run first if needed.", _deploy_args, deploy),
-    Verb("endpoints", "list (or stop) the running endpoints", "List the endpoints running on this machine; "
-         "--stop PORT stops one.", _endpoints_args, endpoints),
+         "/invocations): on 127.0.0.1, or with --target sagemaker on a SageMaker endpoint (serverless unless "
+         "--instance-type). Exports the run first if needed.", _deploy_args, deploy),
+    Verb("endpoints", "list (or stop) the running endpoints", "List the endpoints the kit runs: local ones on "
+         "this machine and SageMaker ones (with their age: they cost money); --stop PORT|NAME stops or deletes one.",
+         _endpoints_args, endpoints),
     Verb("dashboard", "watch a run live", "Show the live progress of a run (also one started elsewhere, or before "
          "a kernel restart).", _dashboard_args, dashboard),
 ]}

@@ -117,7 +117,8 @@ class Dashboard:
         self.stop_button.add_class("unity-nb-stop")
         self.stop_button.on_click(lambda _: self.stop())
         self.deploy_button = w.Button(description="Deploy", icon="cloud-upload", tooltip=(
-            "export the trained policy (ONNX Unity loads) and serve it on a local endpoint"),
+            "export the trained policy (ONNX Unity loads) and serve it on a local endpoint "
+            "(a SageMaker run: on a SageMaker endpoint)"),
             layout=w.Layout(display="none"))  # shown once the run has ended with a checkpoint
         self.deploy_button.add_class("unity-nb-deploy")
         self.deploy_button.on_click(lambda _: self.deploy(background=True))
@@ -280,7 +281,14 @@ class Dashboard:
         from .endpoint_view import EndpointView
 
         try:
-            self.endpoint_view = EndpointView(self.run.deploy())
+            if self.run.config.backend == "sagemaker":  # trained on SageMaker: served there too
+                def progress(line):
+                    self.message.value = html.escape(line)
+
+                endpoint = self.run.deploy(target="sagemaker", progress=progress)
+            else:
+                endpoint = self.run.deploy()
+            self.endpoint_view = EndpointView(endpoint)
         except Exception as err:  # shown on the dashboard: a button has nowhere else to report
             self.message.value = f"<span style='color:#d93025'>deploy failed: {html.escape(str(err))}</span>"
             self.deploy_button.disabled = False

@@ -18,8 +18,10 @@ class EndpointView:
         self.endpoint = endpoint
         about = endpoint.describe()
         widths = self.widths = about["observations"]
-        self.header = w.HTML(f"<b>endpoint</b> <code>{html.escape(endpoint.url)}</code> &nbsp; serving "
-                             f"<code>{html.escape(about['model'])}</code> (GET /ping, POST /invocations)")
+        where = f"SageMaker endpoint <code>{html.escape(endpoint.name)}</code> ({html.escape(endpoint.kind)})" \
+            if hasattr(endpoint, "kind") else f"endpoint <code>{html.escape(endpoint.url)}</code>"
+        self.header = w.HTML(f"<b>{where}</b> &nbsp; serving <code>{html.escape(about['model'])}</code> "
+                             "(GET /ping, POST /invocations)")
         self.curl = w.Textarea(value=endpoint.curl(), layout=w.Layout(width="100%", height="3.2em"))
         self.curl.add_class("unity-nb-curl")
         example = [0.0] * widths[0] if len(widths) == 1 else [[0.0] * n for n in widths]
@@ -44,7 +46,7 @@ class EndpointView:
                 raise ValueError(f"the observation is not a JSON list of numbers ({err})") from None
             actions = self.endpoint.invoke([value] if len(self.widths) == 1 else value)
             self.answer.value = f"action: <code>{html.escape(json.dumps(actions[0]))}</code>"
-        except (ValueError, OSError) as err:
+        except (ValueError, OSError, LookupError) as err:
             self.answer.value = f"<span style='color:#d93025'>{html.escape(str(err))}</span>"
         return self.answer.value
 

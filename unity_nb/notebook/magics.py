@@ -191,8 +191,9 @@ class UnityMagics(Magics):
     @line_magic
     @_verb("deploy")
     def unity_deploy(self, line=""):
-        """Serve a run's exported policy on a local endpoint; returns its view (URL, curl line, a test form;
-        ``.endpoint`` is the Endpoint, and ``.invoke``/``.stop`` work on the view too)."""
+        """Serve a run's exported policy on a local endpoint (or --target sagemaker: a SageMaker endpoint);
+        returns its view (URL, a curl or AWS CLI line, a test form; ``.endpoint`` is the endpoint, and
+        ``.invoke``/``.stop`` work on the view too)."""
         from .endpoint_view import EndpointView
 
         return EndpointView(self._call("deploy", self._args(self.unity_deploy, line)))
@@ -200,7 +201,7 @@ class UnityMagics(Magics):
     @line_magic
     @_verb("endpoints")
     def unity_endpoints(self, line=""):
-        """List (or --stop) the endpoints running on this machine; returns them."""
+        """List (or --stop) the endpoints the kit runs, local and on SageMaker; returns them."""
         return self._call("endpoints", self._args(self.unity_endpoints, line))
 
     @line_magic

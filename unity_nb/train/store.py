@@ -319,14 +319,29 @@ class Run:
             raise RuntimeError(f"run {self.id} is still starting: export it once it has a checkpoint")
         return export_run(self, verify=verify)
 
-    def deploy(self, port: int | None = None, behavior: str | None = None, host: str = "127.0.0.1"):
-        """Serve the exported model on a local endpoint (exports first if needed); returns the Endpoint.
+    def deploy(self, port: int | None = None, behavior: str | None = None, host: str = "127.0.0.1",
+               target: str = "local", **sagemaker):
+        """Serve the exported model on an endpoint (exports first if needed); returns the endpoint.
 
-        port: default a free one. behavior: which one, for a run with one policy per behavior.
-        host: 127.0.0.1 (this machine only) unless you ask for another address.
+        target: "local" (a process on this machine: port= default a free one; host= 127.0.0.1, this
+        machine only, unless you ask for another address) or "sagemaker" (a SageMaker endpoint:
+        instance_type= default serverless, serverless_memory=, role=, region=, bucket=, progress=).
+        behavior: which one, for a run with one policy per behavior.
         """
+        if target == "sagemaker":
+            from ..deploy.sagemaker import deploy
+
+            return deploy(self, behavior=behavior, **sagemaker)
+        if target != "local":
+            raise ValueError(f"target must be 'local' or 'sagemaker', got {target!r}")
+        if sagemaker:
+            raise ValueError(f"{', '.join(sagemaker)}: SageMaker settings; add target='sagemaker'")
         from ..deploy.endpoint import start
 
+        return start(self.model_for(behavior), port=port, host=host, run_id=self.id)
+
+    def model_for(self, behavior: str | None = None) -> Path:
+        """The exported model to serve (exported first if there is none)."""
         exported = sorted(self.export_dir.glob("*.onnx"))
         if not exported:
             self.export()
@@ -336,12 +351,11 @@ class Run:
             if not path.exists():
                 raise KeyError(f"run {self.id} has no exported behavior {behavior!r}; it has "
                                f"{', '.join(p.stem for p in exported)}")
-        elif len(exported) > 1:
+            return path
+        if len(exported) > 1:
             raise ValueError(f"run {self.id} has one model per behavior ({', '.join(p.stem for p in exported)}): "
                              "say which to serve with behavior=")
-        else:
-            path = exported[0]
-        return start(path, port=port, host=host, run_id=self.id)
+        return exported[0]
 
     # ---- a run's model as one folder (a SageMaker job's /opt/ml/model, unpacked here from model.tar.gz)
     MODEL_PARTS = ("checkpoints", "export")  # what of a model folder belongs in the run folder

@@ -185,22 +185,26 @@ def ensure_bucket(settings: AwsSettings) -> None:
     s3.create_bucket(Bucket=settings.bucket, **kwargs)
 
 
-def _image_config() -> dict:
+def _image_config(scope: str) -> dict:
     # Read from the installed SDK's own table without importing the SDK (its import takes seconds).
     spec = importlib.util.find_spec("sagemaker")
     if spec is None or not spec.submodule_search_locations:
         raise SageMakerSetupError(f"the sagemaker SDK is not installed: {INSTALL_HINT}")
     path = Path(list(spec.submodule_search_locations)[0]) / "core" / "image_uri_config" / "pytorch.json"
-    return json.loads(path.read_text())["training"]
+    return json.loads(path.read_text())[scope]
 
 
-def training_image(region: str, instance_type: str, image: str | None = None) -> tuple[str, str]:
-    """(image URI, where it came from): the PyTorch training image for the region, CPU or GPU."""
+def training_image(region: str, instance_type: str, image: str | None = None,
+                   scope: str = "training") -> tuple[str, str]:
+    """(image URI, where it came from): the PyTorch image for the region, CPU or GPU.
+
+    scope: "training" (a job) or "inference" (an endpoint; serverless endpoints are CPU).
+    """
     if image:
         return image, "argument"
-    if os.environ.get("UNITY_NB_IMAGE"):
+    if scope == "training" and os.environ.get("UNITY_NB_IMAGE"):
         return os.environ["UNITY_NB_IMAGE"], "$UNITY_NB_IMAGE"
-    table = _image_config()
+    table = _image_config(scope)
     family = instance_type.split(".")[1] if instance_type.count(".") >= 2 else ""
     processor = "gpu" if family[:1] in ("g", "p") else "cpu"
     versions = sorted(table["versions"], key=lambda v: tuple(int(x) for x in v.split(".")), reverse=True)
@@ -211,5 +215,5 @@ def training_image(region: str, instance_type: str, image: str | None = None) ->
         if py and account:
             domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
             uri = f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{version}-{processor}-{py}"
-            return uri, f"PyTorch {version} {processor.upper()} training image"
-    raise SageMakerSetupError(f"no PyTorch training image for Python 3.11/3.12 in {region}; pass image=")
+            return uri, f"PyTorch {version} {processor.upper()} {scope} image"
+    raise SageMakerSetupError(f"no PyTorch {scope} image for Python 3.11/3.12 in {region}; pass image=")
