@@ -359,7 +359,9 @@ class EndpointStandIn:
         name = params.get("EndpointName") or response.path.split("/")[2]
         if name not in self.aws.backend().endpoints:
             body = {"__type": "ValidationError", "message": f"Endpoint {name} of account 123456789012 not found."}
-            return 400, {"x-amzn-ErrorType": "ValidationError", "Content-Type": "application/json"}, json.dumps(body)
+            # moto takes a reply's status from its "status" header
+            return 400, {"status": 400, "x-amzn-ErrorType": "ValidationError", "Content-Type": "application/json"}, \
+                json.dumps(body)
         module, model = self._container(name)
         self.invocations += 1
         try:
@@ -372,5 +374,6 @@ class EndpointStandIn:
             body = {"__type": "ModelError", "message": f'Received client error ({status}) from primary with message '
                                                       f'"{original}".',
                     "OriginalStatusCode": status, "OriginalMessage": original}
-            return 424, {"x-amzn-ErrorType": "ModelError", "Content-Type": "application/json"}, json.dumps(body)
+            return 424, {"status": 424, "x-amzn-ErrorType": "ModelError", "Content-Type": "application/json"}, \
+                json.dumps(body)
         return 200, {"Content-Type": kind, "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, out

@@ -46,8 +46,8 @@ def test_deploy_predict_list_and_delete(serving, trained_basic):
     at_goal = [[1.0 if i == 16 else 0.0 for i in range(20)]]  # one step left of the large goal
     assert endpoint.invoke(at_goal, action_masks=[[1, 1, 1]]) == [[2]]  # right, as trained
     assert endpoint.invoke(at_goal, action_masks=[[1, 1, 0]]) != [[2]]  # a masked action is never chosen
-    with pytest.raises(ValueError, match=r"refused the request \(400\): observations must be a batch of shape "
-                                         r"\[n, 20\]"):
+    with pytest.raises(ValueError, match=r"refused the request \(400\): observations must have 20 numbers each, "
+                                         r"got 7"):
         endpoint.invoke([[0.0] * 7])
     listed = endpoints()
     assert [e.name for e in listed] == [endpoint.name] and listed[0].age_s < 600
