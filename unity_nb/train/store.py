@@ -449,6 +449,16 @@ class RunWriter:
         self.run.error_path.write_text(details or err)
         self.set_state(State.FAILED, error=err)
 
+    def guard(self, work: Callable[[], int]) -> int:
+        """Do the process's ``work`` (its exit code); whatever goes wrong, the run folder says why. Closes."""
+        try:
+            return work()
+        except BaseException as err:
+            self.fail(err)
+            return 1
+        finally:
+            self.close()
+
     # ---- for a process that follows a run somewhere else (a SageMaker job) and may be restarted
     def adopt(self) -> None:
         """Take over from an earlier writer of this run: its status stands (no event), with this pid."""

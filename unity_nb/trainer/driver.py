@@ -89,13 +89,7 @@ class Driver:
     # ---- the work
     def run(self) -> int:
         self._catch_signals()
-        try:
-            return self._train()
-        except BaseException as err:  # the run folder must say why, whatever happened
-            self.out.fail(err)
-            return 1
-        finally:
-            self.out.close()
+        return self.out.guard(self._train)
 
     def _train(self) -> int:
         from .rllib_setup import algorithm_config, behaviors

@@ -313,18 +313,16 @@ def main(argv=None) -> int:
     else:
         run = Run(args.run_dir)
     follower = Follower(run)
-    try:
+
+    def work() -> int:
         if args.launch:
             follower.out.set_state(State.STARTING)
             follower.launch()
         else:
             follower.out.adopt()
         return follower.follow()
-    except BaseException as err:  # the run folder must say why, whatever happened
-        follower.out.fail(err)
-        return 1
-    finally:
-        follower.out.close()
+
+    return follower.out.guard(work)
 
 
 if __name__ == "__main__":
