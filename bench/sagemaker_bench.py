@@ -78,7 +78,7 @@ def main() -> None:
     standin = SageMakerStandIn(emulator, work / "opt", stage_seconds=0.2, replay=recorded, replay_interval=0.25)
 
     import unity_nb.train as ut
-    from unity_nb.train.sagemaker import settings
+    from unity_nb import aws as settings
 
     found = settings.resolve(role=ROLE)
     settings.ensure_bucket(found)

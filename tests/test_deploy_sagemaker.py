@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from unity_nb.deploy.sagemaker import EndpointGone, endpoints
-from unity_nb.train.sagemaker.settings import SageMakerSetupError
+from unity_nb.aws import SageMakerSetupError
 
 ROLE = "unity-nb-test-sagemaker"
 

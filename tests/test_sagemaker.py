@@ -22,7 +22,7 @@ import unity_nb.train as ut
 from unity_nb.envs.errors import UnityBuildError
 from unity_nb.train.config import ConfigError
 from unity_nb.train.sagemaker import contract
-from unity_nb.train.sagemaker.settings import SageMakerSetupError
+from unity_nb.aws import SageMakerSetupError
 
 ROLE = "unity-nb-test-sagemaker"
 

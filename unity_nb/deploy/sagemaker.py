@@ -32,8 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from ..train.sagemaker import settings as aws
-from ..train.sagemaker.settings import SageMakerSetupError
+from ..aws import client, ensure_bucket, resolve, resolve_region, training_image
+from ..aws import SageMakerSetupError
 
 TAG_RUN, TAG_BY = "unity-nb:run", "unity-nb:created-by"
 SERVERLESS_MEMORY = 2048  # MB (1024-6144, steps of 1024)
@@ -127,7 +127,7 @@ class SageMakerEndpoint:
         from botocore.exceptions import ClientError
 
         try:
-            return getattr(aws.client(service, self.region), method)(**kwargs)
+            return getattr(client(service, self.region), method)(**kwargs)
         except ClientError as err:
             error = err.response.get("Error", {})
             message = error.get("Message", str(err))
@@ -189,7 +189,7 @@ class SageMakerEndpoint:
 
     def stop(self) -> None:
         """Delete the endpoint, its config and its model (it costs money while it exists)."""
-        sm = aws.client("sagemaker", self.region)
+        sm = client("sagemaker", self.region)
         try:
             config = sm.describe_endpoint(EndpointName=self.name)["EndpointConfigName"]
         except Exception:
@@ -261,24 +261,24 @@ def deploy(run, behavior: str | None = None, instance_type: str | None = None,
     state = run.backend_state
     if serverless_memory not in range(1024, 6145, 1024):
         raise ValueError(f"serverless_memory must be 1024, 2048, ... 6144 MB, got {serverless_memory}")
-    found = aws.resolve(role or state.get("role"), region or state.get("region"), bucket or state.get("bucket"))
+    found = resolve(role or state.get("role"), region or state.get("region"), bucket or state.get("bucket"))
     if instance_type is not None:
-        known = aws.client("sagemaker", found.region).meta.service_model.shape_for(
+        known = client("sagemaker", found.region).meta.service_model.shape_for(
             "ProductionVariantInstanceType").enum
         if instance_type not in known:
             raise SageMakerSetupError(f"instance_type {instance_type!r} is not a SageMaker endpoint instance type; "
                                       f"for example: {', '.join(t for t in known if t.startswith('ml.c5.'))}")
     model = run.model_for(behavior)
-    image, _ = aws.training_image(found.region, instance_type or "ml.c5.large", scope="inference")
+    image, _ = training_image(found.region, instance_type or "ml.c5.large", scope="inference")
     name = _name(run.id)
-    aws.ensure_bucket(found)
+    ensure_bucket(found)
     say = progress or (lambda line: None)
     with tempfile.TemporaryDirectory(prefix="unity-nb-deploy-") as tmp:
         archive = package(model, Path(tmp))
         key = f"unity-nb/endpoints/{name}/model.tar.gz"
         say(f"uploading {model.name} ({archive.stat().st_size / 1e3:.0f} kB) to s3://{found.bucket}/{key}")
-        aws.client("s3", found.region).upload_file(str(archive), found.bucket, key)
-    sm = aws.client("sagemaker", found.region)
+        client("s3", found.region).upload_file(str(archive), found.bucket, key)
+    sm = client("sagemaker", found.region)
     tags = [{"Key": TAG_RUN, "Value": run.id}, {"Key": TAG_BY, "Value": "unity-nb"}]
     sm.create_model(ModelName=name, ExecutionRoleArn=found.role, Tags=tags, PrimaryContainer={
         "Image": image, "ModelDataUrl": f"s3://{found.bucket}/{key}",
@@ -301,8 +301,8 @@ def deploy(run, behavior: str | None = None, instance_type: str | None = None,
 
 def endpoints(region: str | None = None) -> list[SageMakerEndpoint]:
     """The SageMaker endpoints the kit made in the region (any session), newest last."""
-    region, _ = aws.resolve_region(region)
-    sm = aws.client("sagemaker", region)
+    region, _ = resolve_region(region)
+    sm = client("sagemaker", region)
     found = []
     for page in sm.get_paginator("list_endpoints").paginate():
         for item in page["Endpoints"]:

@@ -101,7 +101,7 @@ class TrainConfig:
     env_params: dict[str, float] = field(default_factory=dict)
     # where the run trains: "local" (this machine, or the Ray cluster at `address`) or "sagemaker"
     backend: str = "local"
-    # SageMaker only (backend: sagemaker); unset ones are resolved at launch (see train/sagemaker/settings.py)
+    # SageMaker only (backend: sagemaker); unset ones are resolved at launch (see unity_nb/aws.py)
     instance_type: str | None = None  # e.g. ml.c5.2xlarge (default), ml.g5.xlarge for a GPU
     instance_count: int | None = None  # instances forming one Ray cluster (default 1)
     spot: bool | None = None  # managed spot training (cheaper; resumes from the S3 checkpoints)

@@ -22,18 +22,18 @@ from dataclasses import dataclass
 from ..config import TrainConfig
 from ..schema import ACTIVE
 from ..store import Run
-from . import settings as aws
-from .settings import DEFAULT_INSTANCE_TYPE, SageMakerSetupError
+from ...aws import check_instance_type, ensure_bucket, resolve, training_image
+from ...aws import DEFAULT_INSTANCE_TYPE, SageMakerSetupError
 
 
 def plan(config: TrainConfig, run_id: str):
     """Everything the job is made from, checked before anything is uploaded or sent."""
     from .job import JobPlan, check_sagemaker_build
 
-    found = aws.resolve(config.role, config.region, config.bucket)
+    found = resolve(config.role, config.region, config.bucket)
     instance_type = config.instance_type or DEFAULT_INSTANCE_TYPE
-    aws.check_instance_type(instance_type, found.region)
-    image, image_source = aws.training_image(found.region, instance_type, config.image)
+    check_instance_type(instance_type, found.region)
+    image, image_source = training_image(found.region, instance_type, config.image)
     build = None if config.scene_name is not None else check_sagemaker_build(config.scene)
     job_plan = JobPlan(run_id, config, found.region, found.role, found.bucket, image, image_source, build)
     job_plan.settings = found
@@ -76,7 +76,7 @@ def dry_run(config: TrainConfig) -> DryRun:
     from .job import build_prefix, request
 
     job_plan = plan(config, "dry-run")
-    aws.ensure_bucket(job_plan.settings)
+    ensure_bucket(job_plan.settings)
     build_uri = None if job_plan.build is None else f"s3://{job_plan.bucket}/{build_prefix(job_plan.build)}/"
     return DryRun(describe(job_plan), request(job_plan, build_uri))
 
@@ -86,7 +86,7 @@ def start(run: Run, config: TrainConfig) -> Run:
     to a follower process that uploads, submits and follows the job."""
     warm_up()  # the follower imports the SDK (seconds) while the settings are resolved here
     job_plan = plan(config, run.id)
-    aws.ensure_bucket(job_plan.settings)
+    ensure_bucket(job_plan.settings)
     run.note_backend(backend="sagemaker", region=job_plan.region, role=job_plan.role, bucket=job_plan.bucket,
                      image=job_plan.image, image_source=job_plan.image_source, account=job_plan.settings.account,
                      plan=describe(job_plan))

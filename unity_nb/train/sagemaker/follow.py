@@ -31,7 +31,7 @@ from pathlib import Path
 from ..schema import State
 from ..store import Run
 from . import contract
-from .settings import client
+from ...aws import client
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TERMINAL_JOB = ("Completed", "Failed", "Stopped")

@@ -23,7 +23,7 @@ from ...envs import check_build
 from ...envs.errors import UnityBuildError
 from ..config import TrainConfig
 from . import contract
-from .settings import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_RUN, INSTALL_HINT, SageMakerSetupError
+from ...aws import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_RUN, INSTALL_HINT, SageMakerSetupError
 
 PREFIX = "unity-nb"  # S3 keys: unity-nb/builds/<name>-<hash>/..., unity-nb/runs/<run id>/...
 # The kit's own source travels without what only a notebook needs (the container trains headless).
@@ -163,9 +163,7 @@ def stage_source(folder: Path) -> Path:
     """Write the code channel into ``folder``: the kit's package (one zip), requirements.txt, the entry script."""
     import zipfile
 
-    import unity_nb
-
-    package = Path(unity_nb.__file__).parent
+    package = Path(__file__).resolve().parents[2]  # the unity_nb package folder
     with zipfile.ZipFile(folder / "unity_nb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(package.rglob("*")):
             relative = path.relative_to(package.parent)
@@ -222,7 +220,7 @@ class JobPlan:
 
     def model_trainer(self, source_dir: Path):
         Session, ModelTrainer, CheckpointConfig, Compute, InputData, SourceCode, StoppingCondition = import_sagemaker()
-        from .settings import boto3_module
+        from ...aws import boto3_module
 
         boto_session = boto3_module().session.Session(region_name=self.region)
         spot = bool(self.config.spot)

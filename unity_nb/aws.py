@@ -1,4 +1,6 @@
-"""Who, where and with what a SageMaker job runs: region, credentials, role, bucket, image.
+"""AWS for the kit: who, where and with what SageMaker runs (region, credentials, role, bucket,
+image), and the clients that ask it. Used by SageMaker training (train/sagemaker/) and endpoints
+(deploy/sagemaker.py).
 
 Each is resolved with the usual precedence: the argument (``role=``, ``--role``), then
 the environment or AWS config, then SageMaker's own default. ``AwsSettings.sources``
@@ -16,8 +18,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-
 DEFAULT_INSTANCE_TYPE = "ml.c5.2xlarge"
 DEFAULT_MAX_RUN = 86_400  # seconds: SageMaker's own default limit is 1 day
 # The PyTorch training images the kit's requirements install into (Python 3.11/3.12), newest first.
@@ -26,7 +26,7 @@ RETRIES = {"mode": "adaptive", "max_attempts": 8}  # throttling and 5xx: backoff
 INSTALL_HINT = "pip install 'unity-nb[sagemaker]'"
 
 
-class SageMakerSetupError(ConfigError):
+class SageMakerSetupError(ValueError):
     """Something a SageMaker run needs is missing or wrong (the message says how to fix it)."""
 
 
