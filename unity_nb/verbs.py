@@ -250,7 +250,8 @@ def _train_args(p, face):
                    help="YAML settings: unity-nb format or Unity's mlagents-learn trainer YAML")
     add_config_flags(p)
     p.add_argument("--dry-run", action="store_true",
-                   help="SageMaker: show the settings and the exact job request, without sending anything")
+                   help="SageMaker: show the settings and the exact job request without sending the job (nor uploading "
+                        "the build; the SDK stages the kit's code in the bucket as it builds the request)")
     _runs_dir(p)
     if face == CLI:
         p.add_argument("--eval-episodes", type=int, default=100,

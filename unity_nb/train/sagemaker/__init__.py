@@ -1,7 +1,7 @@
 """The SageMaker backend: a run trained by a SageMaker job, followed into its local run folder.
 
     run = unity_nb.train("3DBall", backend="sagemaker", instance_type="ml.c5.2xlarge", instance_count=2)
-    unity_nb.train("3DBall", backend="sagemaker", dry_run=True)   # the exact job request, nothing sent
+    unity_nb.train("3DBall", backend="sagemaker", dry_run=True)   # the exact job request; no job sent
 
 The notebook side (here) resolves and checks everything it can before anything is
 sent (credentials, region, role, bucket, instance type, image, the build) and shows
