@@ -241,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             from .train.local import backend
 
             backend().keep_warm = False  # one run per command: no standby for a next one
+            from .train import sagemaker
+
+            sagemaker.keep_warm = False
         if name == "video" and not args.out:
             args.out = _default_video_file(args)
         if name == "play":

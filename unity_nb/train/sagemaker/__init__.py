@@ -111,6 +111,7 @@ def attach(run: Run) -> Run:
 
 
 _STANDBY: subprocess.Popen | None = None  # a follower that has imported the SDK, waiting for the next launch
+keep_warm = True  # prepare a standby for the next launch (a one-shot command turns this off)
 _LOCK = threading.Lock()
 
 
@@ -142,7 +143,7 @@ def _spawn(run: Run, launch: bool) -> None:
         with open(run.log_path("follow"), "ab") as log:
             process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     run.note_launch(process.pid)
-    if launch:  # the next launch in this session starts warm too
+    if launch and keep_warm:  # the next launch in this session starts warm too
         threading.Thread(target=warm_up, daemon=True).start()
 
 
