@@ -14,6 +14,7 @@ notebook and the container (``unity_nb/trainer/sagemaker_entry.py``) agree on.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -132,7 +133,8 @@ def _spawn(run: Run, launch: bool) -> None:
         with _LOCK:
             process, _STANDBY = _STANDBY, None
         if process is not None and process.poll() is None:
-            process.stdin.write(str(run.path) + "\n")
+            # the run, and this process's environment now (AWS settings may have changed since the standby began)
+            process.stdin.write(json.dumps({"run": str(run.path), "env": dict(os.environ)}) + "\n")
             process.stdin.close()
         else:
             process = None

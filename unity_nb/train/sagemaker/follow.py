@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import signal
 import sys
@@ -274,7 +275,8 @@ def _short(err: Exception) -> str:
 
 def standby() -> Run | None:
     """Import what a launch needs (the SDK takes seconds), say ``ready``, then wait for a run folder
-    on stdin; quit on EOF or when the notebook that started it is gone."""
+    and the launcher's environment (one JSON line on stdin); quit on EOF or when the notebook that
+    started it is gone."""
     from ...processes import watch_parent
     from .job import import_sagemaker
 
@@ -287,7 +289,10 @@ def standby() -> Run | None:
     handed.set()
     if not line:
         return None
-    run = Run(line)
+    handed_over = json.loads(line)
+    os.environ.clear()  # the launching process's environment as it is now (its AWS settings)
+    os.environ.update(handed_over["env"])
+    run = Run(handed_over["run"])
     # from now on this process is the run's follower: its output goes to the run's log
     log = os.open(run.log_path("follow"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(log, 1)
