@@ -342,6 +342,13 @@ def test_stop_and_reattach_after_the_follower_dies(standin):
     assert iterations == list(range(1, len(iterations) + 1))  # none lost, none twice
     assert run.latest_checkpoint() is not None  # the stopped job's model was fetched
     assert any(e.get("message", "").startswith("stop requested") for e in run.events())
+    # resume: a new job that starts from the run's checkpoints in S3, with a new step budget
+    first_job, steps = run.backend_state["job_name"], run.last()["env_steps"]
+    ut.resume(run.id, steps=steps + 1000).wait(timeout=300)
+    assert run.state == "finished", run.status
+    assert run.backend_state["job_name"] != first_job and first_job in run.backend_state["previous_jobs"]
+    after = _iterations(run)[len(iterations):]
+    assert after and after[0] == iterations[-1] + 1 and run.last()["env_steps"] >= steps + 1000
 
 
 @pytest.mark.ray
