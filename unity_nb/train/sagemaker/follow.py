@@ -322,6 +322,10 @@ def main(argv=None) -> int:
     def work() -> int:
         if args.launch:
             follower.out.set_state(State.STARTING)
+            if run.stop_requested:  # stopped before anything was sent: nothing to stop in SageMaker
+                follower.out.emit({"event": "log", "message": "stopped before the job was sent"})
+                follower.out.set_state(State.STOPPED, env_steps=0, episode_return_mean=None)
+                return 0
             follower.launch()
         else:
             follower.out.adopt()
