@@ -52,19 +52,23 @@ def boto3_module():
     return boto3
 
 
-def client(service: str, region: str):
+def client(service: str, region: str, quick: bool = False):
     """A boto3 client with retries for throttling and transient errors (adaptive backoff); one per
-    service, region, endpoint and key in a process (clients are thread-safe and take ~50 ms to make)."""
-    return _client(service, region, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"),
+    service, region, endpoint and key in a process (clients are thread-safe and take ~50 ms to make).
+
+    quick: two tries with short timeouts, for a listing that must not hang when AWS is out of reach.
+    """
+    return _client(service, region, quick, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID"),
                    os.environ.get("AWS_PROFILE"))
 
 
 @functools.lru_cache(maxsize=32)
-def _client(service: str, region: str, *environment):
+def _client(service: str, region: str, quick: bool, *environment):
     from botocore.config import Config
 
-    return boto3_module().session.Session().client(
-        service, region_name=region, config=Config(retries=RETRIES, connect_timeout=10, read_timeout=70))
+    config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=10) if quick \
+        else Config(retries=RETRIES, connect_timeout=10, read_timeout=70)
+    return boto3_module().session.Session().client(service, region_name=region, config=config)
 
 
 def resolve_region(region: str | None = None) -> tuple[str, str]:

@@ -302,7 +302,7 @@ def deploy(run, behavior: str | None = None, instance_type: str | None = None,
 def endpoints(region: str | None = None) -> list[SageMakerEndpoint]:
     """The SageMaker endpoints the kit made in the region (any session), newest last."""
     region, _ = resolve_region(region)
-    sm = client("sagemaker", region)
+    sm = client("sagemaker", region, quick=True)  # a listing must not hang when AWS is out of reach
     found = []
     for page in sm.get_paginator("list_endpoints").paginate():
         for item in page["Endpoints"]:
