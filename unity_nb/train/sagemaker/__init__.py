@@ -36,9 +36,7 @@ def plan(config: TrainConfig, run_id: str):
     check_instance_type(instance_type, found.region)
     image, image_source = training_image(found.region, instance_type, config.image)
     build = None if config.scene_name is not None else check_sagemaker_build(config.scene)
-    job_plan = JobPlan(run_id, config, found.region, found.role, found.bucket, image, image_source, build)
-    job_plan.settings = found
-    return job_plan
+    return JobPlan(run_id, config, found.region, found.role, found.bucket, image, image_source, build, found)
 
 
 def describe(job_plan) -> str:

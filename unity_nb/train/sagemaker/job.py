@@ -23,7 +23,7 @@ from ...envs import check_build
 from ...envs.errors import UnityBuildError
 from ..config import TrainConfig
 from . import contract
-from ...aws import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_RUN, INSTALL_HINT, SageMakerSetupError
+from ...aws import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_RUN, INSTALL_HINT, AwsSettings, SageMakerSetupError
 
 PREFIX = "unity-nb"  # S3 keys: unity-nb/builds/<name>-<hash>/..., unity-nb/runs/<run id>/...
 # The kit's own source travels without what only a notebook needs (the container trains headless).
@@ -189,6 +189,7 @@ class JobPlan:
     image: str
     image_source: str
     build: Build | None
+    settings: AwsSettings | None = None  # where region, role and bucket came from (the notebook side has it)
 
     @property
     def instance_type(self) -> str:
