@@ -107,6 +107,10 @@ class Panel:
         where = BACKENDS[change["new"]]
         self.address.disabled = where != "cluster"
         self.instance_type.disabled = self.instance_count.disabled = where != "sagemaker"
+        if where == "sagemaker":  # the SDK takes seconds to import: start on it while the user fills in
+            from ..train.sagemaker import warm_up
+
+            warm_up()
 
     def _scene_defaults(self, change) -> None:
         defaults = SCENE_DEFAULTS[change["new"]]

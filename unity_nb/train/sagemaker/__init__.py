@@ -74,6 +74,7 @@ def dry_run(config: TrainConfig) -> DryRun:
     """The exact job request for ``config``, without sending it (the build is not uploaded)."""
     from .job import build_prefix, request
 
+    warm_up()  # a dry run is usually followed by the launch: have the SDK imported by then
     job_plan = plan(config, "dry-run")
     ensure_bucket(job_plan.settings)
     build_uri = None if job_plan.build is None else f"s3://{job_plan.bucket}/{build_prefix(job_plan.build)}/"
