@@ -8,6 +8,7 @@ never leaves loopback.
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,8 +47,11 @@ def two_node_cluster(tmp_path_factory):
     port = free_port()
     address = f"127.0.0.2:{port}"
     log = open(folder / "ray.log", "w")
+    # Ray's sockets live under the temp dir and a Unix socket path may not pass 107 bytes: pytest's
+    # numbered folders (pytest-of-root/pytest-113/...) grew past that, so the head gets a short one
+    short_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     head = _start(["--head", "--include-dashboard=false", "--node-ip-address=127.0.0.2", f"--port={port}", "--num-cpus=2",
-                   f"--temp-dir={folder / 'head'}"], env, log)
+                   f"--temp-dir={short_dir}"], env, log)
     worker = None
     try:
         _wait_for_nodes(address, env, 1)
