@@ -71,6 +71,12 @@ def _client(service: str, region: str, quick: bool, *environment):
     return boto3_module().session.Session().client(service, region_name=region, config=config)
 
 
+def resource_name(text: str, limit: int) -> str:
+    """``text`` as a SageMaker resource name: ``unb-`` and [a-zA-Z0-9-] only, at most ``limit`` characters."""
+    clean = "-".join(filter(None, "".join(c if c.isalnum() else "-" for c in text).split("-")))
+    return ("unb-" + clean)[:limit].rstrip("-")
+
+
 def resolve_region(region: str | None = None) -> tuple[str, str]:
     """(region, where it came from); an unknown region is refused with the known ones."""
     boto3 = boto3_module()

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from ..aws import client, ensure_bucket, resolve, resolve_region, training_image
+from ..aws import client, ensure_bucket, resolve, resolve_region, resource_name, training_image
 from ..aws import SageMakerSetupError
 
 TAG_RUN, TAG_BY = "unity-nb:run", "unity-nb:created-by"
@@ -81,8 +81,7 @@ class EndpointGone(LookupError):
 
 def _name(run_id: str) -> str:
     """A name SageMaker accepts (63 characters of [a-zA-Z0-9-]), unique per deploy."""
-    clean = "".join(c if c.isalnum() else "-" for c in run_id).strip("-")
-    return f"unb-{clean[:44]}-{time.strftime('%H%M%S')}".replace("--", "-")
+    return f"{resource_name(run_id, 48)}-{time.strftime('%H%M%S')}"
 
 
 def package(model: Path, folder: Path) -> Path:

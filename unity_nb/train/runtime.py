@@ -36,12 +36,12 @@ def ray_env(token_path: Path | None = None) -> dict[str, str]:
     return env
 
 
-def private_token(folder: Path) -> Path:
-    """A fresh auth token readable by this user only."""
+def private_token(folder: Path, token: str | None = None) -> Path:
+    """An auth token file readable by this user only: ``token``, or a fresh one."""
     path = folder / "auth_token"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32))
+        f.write(token or secrets.token_hex(32))
     return path
 
 

@@ -36,6 +36,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..processes import port_open
+from ..train.runtime import private_token
 from ..train.sagemaker import contract
 from ..train.schema import State
 from ..train.store import Run, RunStore
@@ -115,10 +117,7 @@ def use_cluster_token(container: Container) -> None:
     if not token:
         raise RuntimeError("several hosts but no UNITY_NB_RAY_TOKEN in the job's environment: launch the job "
                            "with unity_nb.train(..., backend='sagemaker'), which sends one")
-    path = container.root / "ray_auth_token"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
+    path = private_token(container.root, token)
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(path), RAY_USAGE_STATS_ENABLED="0")
 
 
@@ -139,14 +138,6 @@ def _end(process: subprocess.Popen | None) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 def head_address(container: Container) -> tuple[str, int]:
     port = int(os.environ.get("UNITY_NB_RAY_PORT") or contract.RAY_PORT)
     return socket.gethostbyname(container.hosts[0]), port
@@ -158,7 +149,7 @@ def start_head(container: Container) -> tuple[subprocess.Popen, str]:
     ip, port = head_address(container)
     head = _ray("--head", f"--node-ip-address={ip}", f"--port={port}", "--include-dashboard=false",
                 f"--num-cpus={max(container.num_cpus - 1, 0)}", f"--num-gpus={container.num_gpus}")
-    _wait(lambda: _port_open(ip, port), 120, f"the Ray head did not start on {ip}:{port}", head)
+    _wait(lambda: port_open(f"{ip}:{port}", timeout=2), 120, f"the Ray head did not start on {ip}:{port}", head)
     return head, f"{ip}:{port}"
 
 
@@ -183,13 +174,13 @@ def worker(container: Container) -> int:
     """Join the head's cluster, collect experience for it, leave when the head's Ray goes."""
     ip, port = head_address(container)
     own = socket.gethostbyname(container.current_host)
-    _wait(lambda: _port_open(ip, port), HEAD_TIMEOUT,
+    _wait(lambda: port_open(f"{ip}:{port}", timeout=2), HEAD_TIMEOUT,
           f"{container.current_host}: the head {container.hosts[0]} ({ip}:{port}) never opened its Ray port")
     node = _ray(f"--address={ip}:{port}", f"--node-ip-address={own}", f"--num-cpus={container.num_cpus}",
                 f"--num-gpus={container.num_gpus}")
     print(f"unity-nb: {container.current_host} ({own}) joined the Ray cluster at {ip}:{port}", flush=True)
     try:
-        while _port_open(ip, port):  # the head's Ray closes when its training is over
+        while port_open(f"{ip}:{port}", timeout=2):  # the head's Ray closes when its training is over
             if node.poll() is not None:
                 raise RuntimeError(f"this host's Ray node exited with {node.returncode}")
             time.sleep(2)

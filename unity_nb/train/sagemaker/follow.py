@@ -274,7 +274,7 @@ def _short(err: Exception) -> str:
 
 
 def standby() -> Run | None:
-    """Import what a launch needs (the SDK takes seconds), say ``ready``, then wait for a run folder
+    """Import what a launch needs (the SDK takes seconds), then wait for a run folder
     and the launcher's environment (one JSON line on stdin); quit on EOF or when the notebook that
     started it is gone."""
     from ...processes import watch_parent
@@ -284,7 +284,6 @@ def standby() -> Run | None:
     client("sagemaker", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
     handed = threading.Event()
     watch_parent(lambda: os._exit(0), until=handed)
-    print("ready", flush=True)
     line = sys.stdin.readline().strip()
     handed.set()
     if not line:

@@ -23,7 +23,7 @@ from ...envs import check_build
 from ...envs.errors import UnityBuildError
 from ..config import TrainConfig
 from . import contract
-from ...aws import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_RUN, INSTALL_HINT, AwsSettings, SageMakerSetupError
+from ...aws import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_RUN, INSTALL_HINT, AwsSettings, SageMakerSetupError, resource_name
 
 PREFIX = "unity-nb"  # S3 keys: unity-nb/builds/<name>-<hash>/..., unity-nb/runs/<run id>/...
 # The kit's own source travels without what only a notebook needs (the container trains headless).
@@ -230,7 +230,7 @@ class JobPlan:
             sagemaker_session=Session(boto_session=boto_session, default_bucket=self.bucket),
             role=self.role,
             training_image=self.image,
-            base_job_name=_job_base_name(self.run_id),
+            base_job_name=resource_name(self.run_id, 38),  # the SDK adds a ~24-character timestamp
             source_code=SourceCode(source_dir=str(source_dir), requirements="requirements.txt",
                                    entry_script=contract.ENTRY_SCRIPT),
             compute=Compute(instance_type=self.instance_type, instance_count=self.instance_count,
@@ -261,12 +261,6 @@ def _metrics():
     from sagemaker.core.shapes import MetricDefinition
 
     return [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in contract.metric_definitions()]
-
-
-def _job_base_name(run_id: str) -> str:
-    """A base name SageMaker accepts ([a-zA-Z0-9-], the SDK adds a ~24-character timestamp)."""
-    clean = "".join(c if c.isalnum() else "-" for c in run_id).strip("-")
-    return ("unb-" + clean)[:38].rstrip("-")
 
 
 def request(plan: JobPlan, build_uri: str | None) -> dict:
