@@ -82,7 +82,7 @@ def main() -> None:
 
     found = settings.resolve(role=ROLE)
     settings.ensure_bucket(found)
-    image, _ = settings.training_image(found.region, "ml.c5.2xlarge")
+    image, _ = settings.framework_image(found.region, "ml.c5.2xlarge")
     source = work / "hand-written"
     source.mkdir()
     (source / "train.py").write_text("print('hello')\n")

@@ -204,7 +204,7 @@ def _image_config(scope: str) -> dict:
     return json.loads(path.read_text())[scope]
 
 
-def training_image(region: str, instance_type: str, image: str | None = None,
+def framework_image(region: str, instance_type: str, image: str | None = None,
                    scope: str = "training") -> tuple[str, str]:
     """(image URI, where it came from): the PyTorch image for the region, CPU or GPU.
 

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from ..aws import client, ensure_bucket, resolve, resolve_region, resource_name, training_image
+from ..aws import client, ensure_bucket, resolve, framework_image, resolve_region, resource_name
 from ..aws import SageMakerSetupError
 
 TAG_RUN, TAG_BY = "unity-nb:run", "unity-nb:created-by"
@@ -268,7 +268,7 @@ def deploy(run, behavior: str | None = None, instance_type: str | None = None,
             raise SageMakerSetupError(f"instance_type {instance_type!r} is not a SageMaker endpoint instance type; "
                                       f"for example: {', '.join(t for t in known if t.startswith('ml.c5.'))}")
     model = run.model_for(behavior)
-    image, _ = training_image(found.region, instance_type or "ml.c5.large", scope="inference")
+    image, _ = framework_image(found.region, instance_type or "ml.c5.large", scope="inference")
     name = _name(run.id)
     ensure_bucket(found)
     say = progress or (lambda line: None)

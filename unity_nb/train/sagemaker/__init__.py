@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ..config import TrainConfig
 from ..schema import ACTIVE
 from ..store import Run
-from ...aws import check_instance_type, ensure_bucket, resolve, training_image
+from ...aws import check_instance_type, ensure_bucket, framework_image, resolve
 from ...aws import DEFAULT_INSTANCE_TYPE, SageMakerSetupError
 
 
@@ -34,7 +34,7 @@ def plan(config: TrainConfig, run_id: str):
     found = resolve(config.role, config.region, config.bucket)
     instance_type = config.instance_type or DEFAULT_INSTANCE_TYPE
     check_instance_type(instance_type, found.region)
-    image, image_source = training_image(found.region, instance_type, config.image)
+    image, image_source = framework_image(found.region, instance_type, config.image)
     build = None if config.scene_name is not None else check_sagemaker_build(config.scene)
     return JobPlan(run_id, config, found.region, found.role, found.bucket, image, image_source, build, found)
 
