@@ -2,14 +2,32 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 # Players' launch files go to a private cache for the test session.
 os.environ.setdefault("UNITY_NB_CACHE", tempfile.mkdtemp(prefix="unity-nb-test-cache-"))
 
+# The test session's own training runtime (not the developer's), shared by every test and kernel of the
+# session, and stopped when the session ends (a short folder: Unix socket paths are limited to 107 bytes).
+os.environ.setdefault("UNITY_NB_RUNTIME_DIR", tempfile.mkdtemp(prefix="unb-rt-", dir="/tmp"))
+
 import pytest  # noqa: E402
 
 import unity_nb.envs  # noqa: E402,F401  (installs the protobuf hook before mlagents_envs loads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_training_runtime():
+    yield
+    from unity_nb.train import service
+
+    if service.status() is not None:
+        service.request("down", force=True)
+        for _ in range(600):
+            if service.status() is None:
+                break
+            time.sleep(0.1)
 
 
 @pytest.fixture

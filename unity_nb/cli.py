@@ -88,15 +88,11 @@ def _watch(run) -> int:
 
 
 def _print_evaluation(result, scene_name: str | None) -> None:
-    from .envs import SCENES
-
-    bench = SCENES[scene_name].benchmark_return if scene_name else None
     rows = result.rows()
     for name, table in rows.items():
         if name == "all" and len(rows) > 1:
             continue
-        verdict = "" if bench is None else (
-            f" (benchmark {bench}: {'reached' if table['mean'] >= bench - 1e-6 else 'not reached'})")
+        verdict = _benchmark_verdict(table["mean"], scene_name)
         who = "" if name == "all" else f"{name}: "
         print(f"unity-nb: {who}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
               f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
@@ -113,8 +109,42 @@ def _show_train(run, args) -> int:
     print(f"unity-nb: settings: {config.describe()}", flush=True)
     code = _watch(run)
     if code == 0 and args.eval_episodes > 0 and run.latest_checkpoint() is not None:
-        _print_evaluation(run.evaluate(episodes=args.eval_episodes), config.scene_name)
+        confirmed = _final_confirmation(run, args.eval_episodes)
+        if confirmed is not None:  # the same weights, already played: no second evaluation
+            print(f"unity-nb: the target's confirmation played the final weights: {confirmed['episodes']} deterministic "
+                  f"episodes, mean {confirmed['mean']:.3f}, min {confirmed['min']:.3f}, max {confirmed['max']:.3f}, "
+                  f"std {confirmed['std']:.3f}{_benchmark_verdict(confirmed['mean'], config.scene_name)}")
+        else:
+            _print_evaluation(run.evaluate(episodes=args.eval_episodes), config.scene_name)
+    if not config.address and config.backend == "local":
+        _say_runtime_stays()
     return code
+
+
+def _final_confirmation(run, episodes: int) -> dict | None:
+    """The run's last confirmation when it played exactly the checkpointed weights, with enough episodes."""
+    status = run.status
+    check = status.get("confirmation")
+    if not (status.get("target_reached") and check and check.get("episodes", 0) >= episodes):
+        return None
+    progress = run.progress(run.latest_checkpoint())
+    return check if progress.get("env_steps") == check.get("env_steps") and "by_behavior" not in check else None
+
+
+def _benchmark_verdict(mean: float, scene_name: str | None) -> str:
+    from .envs.scenes import SCENES
+
+    bench = SCENES[scene_name].benchmark_return if scene_name else None
+    return "" if bench is None else f" (benchmark {bench}: {'reached' if mean >= bench - 1e-6 else 'not reached'})"
+
+
+def _say_runtime_stays() -> None:
+    from .train import service
+
+    found = service.status()
+    if found is not None and found["holds"] == 0:
+        print(f"unity-nb: the training runtime stays up {found['idle_s'] / 60:g} min for the next run "
+              f"(`unity-nb down` stops it now)", flush=True)
 
 
 def _show_resume(run, args) -> int:
@@ -216,7 +246,29 @@ def _show_endpoints(found, args) -> int:
     return 0
 
 
-SHOW = {"train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
+def _show_up(found, args) -> int:
+    import datetime
+
+    since = datetime.datetime.fromtimestamp(found["started"]).strftime("%H:%M:%S")
+    print(f"unity-nb: training runtime {found['pid']} up since {since}: Ray at {found['address']} (127.0.0.1 only, "
+          f"token {found['token']}); ready driver: {found['standby']}")
+    runs = ", ".join(os.path.basename(r) for r in found["runs"]) or "none"
+    print(f"  runs training: {runs}; notebook sessions holding it: {found['holds']}")
+    print(f"  stops by itself after {found['idle_s'] / 60:g} min unused; `unity-nb down` stops it now")
+    return 0
+
+
+def _show_down(answer, args) -> int:
+    if answer is None:
+        print("unity-nb: no training runtime is running")
+        return 0
+    stopped = answer.get("runs_stopped") or []
+    print("unity-nb: training runtime stopped" + (f" (runs stopped after a checkpoint: {', '.join(stopped)})"
+                                                  if stopped else ""))
+    return 0
+
+
+SHOW = {"up": _show_up, "down": _show_down, "train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
         "eval": _show_eval, "video": _show_video, "compare": _show_compare, "dashboard": _show_dashboard,
         "play": _show_played, "export": _show_export, "deploy": _show_deploy, "endpoints": _show_endpoints}
 
@@ -240,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "train":
             from .train.local import backend
 
-            backend().keep_warm = False  # one run per command: no standby for a next one
+            backend().hold = False  # one run per command: the runtime stays up for its idle time only
             from .train import sagemaker
 
             sagemaker.keep_warm = False

@@ -509,6 +509,49 @@ def _sagemaker_endpoints(region: str | None) -> list:
         return [SageMakerNote(f"SageMaker endpoints not listed: {first}")]
 
 
+# ---------------------------------------------------------------- the training runtime
+def _up_args(p, face):
+    p.add_argument("--idle", metavar="TIME",
+                   help="stop by itself after this long with no run, no notebook session and no request: 600, 90s, "
+                        "10m, 1h (default: 10m, or $UNITY_NB_IDLE)")
+    p.add_argument("--wait", action="store_true", help="return once the runtime can start a run at once")
+
+
+def up(args):
+    """Start this machine's training runtime (Ray and a ready driver) if it is not running; returns its status."""
+    from .train import service
+
+    idle = service.parse_idle(args.idle) if args.idle is not None else None
+    found = service.ensure(idle)
+    service.request("warm")
+    deadline = time.monotonic() + 180
+    while args.wait and found.get("standby") != "ready" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = service.status() or found
+    return found
+
+
+def _down_args(p, face):
+    p.add_argument("--force", action="store_true",
+                   help="also stop the runs still training on it (each saves a checkpoint first)")
+
+
+def down(args):
+    """Stop this machine's training runtime now; returns what it stopped (None if none was running)."""
+    from .train import service
+
+    from .processes import pid_alive
+
+    found = service.status()
+    if found is None:
+        return None
+    answer = service.request("down", force=args.force)
+    deadline = time.monotonic() + 150  # runs stopped with --force checkpoint first
+    while pid_alive(found["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return answer
+
+
 VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("scenes", "list the built-in scenes and the Unity builds found on disk",
          "List the built-in scenes and the Unity builds (*.x86_64) found under . and ./builds.",
@@ -550,6 +593,14 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("endpoints", "list (or stop) the running endpoints", "List the endpoints the kit runs: local ones on "
          "this machine and SageMaker ones (with their age: they cost money); --stop PORT|NAME stops or deletes one.",
          _endpoints_args, endpoints),
+    Verb("up", "start (or show) this machine's training runtime, kept for the next runs",
+         "Start this machine's training runtime (Ray on 127.0.0.1 with a private token, and a driver with RLlib and "
+         "torch already imported) so every run starts in about a second. Runs start it too; it stops by itself when "
+         "no run, no notebook session and no request has used it for the idle time. Shows its status if it runs.",
+         _up_args, up, faces=(CLI,)),
+    Verb("down", "stop this machine's training runtime now",
+         "Stop the training runtime that `unity-nb up` or a run started (it refuses while runs train, unless --force).",
+         _down_args, down, faces=(CLI,)),
     Verb("dashboard", "watch a run live", "Show the live progress of a run (also one started elsewhere, or before "
          "a kernel restart).", _dashboard_args, dashboard),
 ]}

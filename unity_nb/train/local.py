@@ -1,23 +1,21 @@
-"""Starting runs: each in its own driver process, on this machine's runtime or a Ray cluster.
+"""Starting runs: each in its own driver process, on this machine's shared runtime or a Ray cluster.
 
-Start-up is the slow part of RLlib on a small machine, so the local backend
-keeps one *standby* driver ready: a process that has already imported Ray,
-RLlib and torch and joined the session's Ray runtime. A new run is handed to
-it, and another standby is prepared in the background for the next run.
+Start-up is the slow part of RLlib on a small machine, so runs on this machine go to
+the shared runtime (``service``): Ray plus a *standby* driver that has already imported
+Ray, RLlib and torch, kept for the next run until the runtime has been idle a while.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
+import time
 
 from ..processes import reach, split_address
 from .config import TrainConfig
-from .runtime import LocalRuntime
+from . import service
 from .store import Run, RunStore
 
 
@@ -40,97 +38,46 @@ def check_address(address: str, timeout: float = 3.0) -> None:
         ) from None
 
 
-class _Standby:
-    """A driver process that is imported, joined to Ray, and waiting for a run."""
-
-    def __init__(self, address: str, env: dict[str, str], guess: TrainConfig | None = None):
-        tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-        self.log = open(tmp / f"unity-nb-standby-{os.getpid()}.log", "ab")
-        command = [sys.executable, "-m", "unity_nb.trainer.standby", "--address", address]
-        if guess is not None:  # the standby builds this run's algorithm ahead, while nobody waits
-            guess_file = tmp / f"unity-nb-guess-{os.getpid()}-{id(self)}.yaml"
-            guess_file.write_text(guess.to_yaml())
-            command += ["--guess", str(guess_file)]
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env, start_new_session=True,
-            text=True,
-        )
-        self.ready = threading.Event()
-        threading.Thread(target=self._wait_ready, daemon=True).start()
-
-    def _wait_ready(self):
-        line = self.process.stdout.readline()
-        if line.strip() == "ready":
-            self.ready.set()
-
-    def usable(self) -> bool:
-        return self.process.poll() is None
-
-    def hand(self, run: Run, resume: bool) -> None:
-        self.process.stdin.write(json.dumps({"run_dir": str(run.path.resolve()), "resume": resume}) + "\n")
-        self.process.stdin.flush()
-        self.process.stdin.close()
-
-    def dismiss(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()  # EOF: the standby exits on its own
-            except OSError:
-                pass
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
 class LocalBackend:
-    """Runs training in driver processes joined to this session's Ray runtime (or a cluster)."""
+    """Runs training on this machine's shared runtime (``service``), or in a driver joined to a Ray cluster.
 
-    def __init__(self, runtime: LocalRuntime | None = None):
-        self.runtime = runtime or LocalRuntime()
-        self.keep_warm = True  # prepare a standby for the next run (a one-shot command turns this off)
-        self.guess: TrainConfig | None = TrainConfig("Basic").resolved()  # the next run is most likely the last one again
-        self._standby: _Standby | None = None
+    A notebook session *holds* the runtime (it stays up while the session lives); a one-shot
+    command does not, and the runtime then stays up for its idle time, ready for the next run.
+    """
+
+    def __init__(self, hold: bool = True):
+        self.hold = hold
+        self.guess: TrainConfig | None = None
+        self._hold: service.Hold | None = None
         self._lock = threading.Lock()
 
-    def warm_up(self, wait: bool = False) -> None:
-        """Start Ray and a standby driver now, so the next run starts in seconds."""
+    def _ensure(self) -> dict:
+        found = service.ensure()
         with self._lock:
-            if self._standby is None or not self._standby.usable():
-                self._standby = self._new_standby()
-            standby = self._standby
-        if wait:
-            standby.ready.wait(180)
+            if self.hold and (self._hold is None or not self._hold.alive()):
+                self._hold = service.Hold()
+        return found
 
-    def _new_standby(self) -> _Standby:
-        # The standby imports Ray, RLlib and torch while the runtime starts, then joins it.
-        self.runtime.start(wait=False)
-        return _Standby(self.runtime.address, self.runtime.driver_env(), self.guess if self.keep_warm else None)
+    def warm_up(self, wait: bool = False) -> None:
+        """Start the runtime (Ray and a ready driver) now, so the next run starts in about a second."""
+        guess = (self.guess or TrainConfig("Basic").resolved()).to_yaml()
+        found = self._ensure()
+        service.request("warm", guess=guess)
+        deadline = time.monotonic() + 180
+        while wait and found.get("standby") != "ready" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = service.request("status")
 
     def start(self, run: Run, config: TrainConfig, resume: bool = False) -> Run:
         if config.address:
             check_address(config.address)
             return self._spawn(run, config.address, dict(os.environ), resume)
-        with self._lock:
-            self.guess = config
-            standby, self._standby = self._standby, None
-            if standby is None or not standby.usable():
-                standby = self._new_standby()
-        standby.hand(run, resume)
-        run.note_launch(standby.process.pid)
-        # The next standby is prepared once this run ends: on two cores, importing torch
-        # beside a running training would slow it down.
-        if self.keep_warm:
-            threading.Thread(target=self._prepare_after, args=(run,), daemon=True).start()
+        self.guess = config
+        self._ensure()
+        answer = service.request("train", run_dir=str(run.path.resolve()), resume=resume, guess=config.to_yaml(),
+                                 launched=run.status.get("created"))
+        run.note_launch(answer["pid"])
         return run
-
-    def _prepare_after(self, run: Run) -> None:
-        try:
-            run.wait()
-        except Exception:
-            return
-        self.warm_up()
 
     def _spawn(self, run: Run, address: str, env: dict, resume: bool) -> Run:
         log = open(run.log_path(), "ab")
@@ -142,19 +89,18 @@ class LocalBackend:
         return run
 
     def close(self) -> None:
-        """Dismiss the standby driver, then stop the session's Ray runtime."""
+        """Let go of the runtime: it stays up for its idle time, then stops by itself."""
         with self._lock:
-            if self._standby is not None:
-                self._standby.dismiss()
-                self._standby = None
-        self.runtime.stop()
+            if self._hold is not None:
+                self._hold.release()
+                self._hold = None
 
 
 _BACKEND: LocalBackend | None = None
 
 
 def backend() -> LocalBackend:
-    """This process's backend: one Ray runtime per notebook session or command, stopped at exit."""
+    """This process's backend; at exit it lets go of the shared runtime (which stays up for its idle time)."""
     global _BACKEND
     if _BACKEND is None:
         import atexit

@@ -1,8 +1,8 @@
-"""The session's own Ray runtime: started once, on loopback only, gone when the session ends.
+"""The Ray runtime of this machine's training service: started once, on loopback only, gone with its owner.
 
 ``ray start --head --block`` runs under a small guard process that stops it
-(SIGTERM: Ray drains and shuts every process down) when the session that
-started it exits, however it exits. Runs join it by its explicit address, so
+(SIGTERM: Ray drains and shuts every process down) when the process that
+started it (the training service, ``service.py``) exits, however it exits. Runs join it by its explicit address, so
 no run ever silently joins a runtime some earlier, crashed session left
 behind. Its ports listen on 127.0.0.1 only: a training runtime reachable from
 the network is how exposed Ray clusters were taken over.
@@ -23,6 +23,11 @@ from pathlib import Path
 from ..processes import free_port, port_open, watch_parent
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
+# A one-machine runtime needs no autoscaler monitor, no log monitor (drivers do not print workers' logs)
+# and no workers started before any run asks for them (Basic's driver needs none): on two cores each of
+# these Python processes competes with the run's own start-up. Measured in bench/cold_start.py.
+LEAN_FLAGS = ["--no-monitor", "--include-log-monitor=False"]
+LEAN_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
 START_TIMEOUT = 90.0
 
 
@@ -80,12 +85,12 @@ class LocalRuntime:
         self.token = private_token(self.folder)
         port = free_port()
         self.address = f"127.0.0.1:{port}"
-        env = {**ray_env(self.token), **LOOPBACK_ENV}
+        env = {**ray_env(self.token), **LOOPBACK_ENV, **LEAN_ENV}
         ray = str(Path(sys.executable).with_name("ray"))
         command = [
             ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
             f"--num-cpus={self.num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
-            f"--temp-dir={self.folder}",
+            f"--temp-dir={self.folder}", *LEAN_FLAGS,
         ]
         log = open(self.folder / "ray-start.log", "w")
         self.process = subprocess.Popen(

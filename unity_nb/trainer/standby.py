@@ -41,7 +41,10 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
         guess_yaml = guess.read_text()
         guess.unlink()
 
+    began = time.time()
     from . import rllib_setup  # noqa: F401  (ray, rllib, torch)
+
+    imported = time.time()
 
     error = None
     deadline = time.monotonic() + join_timeout
@@ -55,6 +58,7 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
                 error = f"could not join the Ray runtime at {address}: {err}"
                 break
             time.sleep(0.2)
+    joined = time.time()
     prebuilt = _build_ahead(guess_yaml, str(guess)) if error is None and guess_yaml is not None else None
     print("ready" if error is None else "failed", flush=True)
     line = sys.stdin.readline()
@@ -66,7 +70,10 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
     log = os.open(run.log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    driver = Driver(run.path, address, order.get("resume", False), prebuilt)
+    # where the user's wait went, for the run's "ready" line (times since the run was launched)
+    timing = {"launched": order.get("launched") or began, "standby_began": began, "imported": imported,
+              "joined": joined, "handed": time.time(), "warm": bool(order.get("warm"))}
+    driver = Driver(run.path, address, order.get("resume", False), prebuilt, timing=timing)
     if error is not None:
         driver.out.set_state(State.FAILED, error=error)
         return 1
@@ -96,4 +103,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The run folder is complete and the algorithm stopped (its Unity processes closed). Ray's own
+    # exit hooks would take seconds more to disconnect a driver the runtime notices gone anyway.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,163 @@
+"""The training runtime that outlives one command: `unity-nb up` / `down`, joining it, idling out, bad input.
+
+Each test that starts a runtime gives it a folder of its own (UNITY_NB_RUNTIME_DIR), so it never
+touches the session's shared runtime, and stops it before it ends.
+"""
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from unity_nb.processes import pid_alive
+from unity_nb.train import service
+
+
+def unity_nb(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "unity_nb.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+@pytest.fixture
+def own_runtime(tmp_path):
+    """An environment whose runtime folder is this test's own; the runtime is stopped afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="unb-rt-", dir="/tmp"))
+    env = {**os.environ, "UNITY_NB_RUNTIME_DIR": str(folder)}
+    yield env, folder
+    if service.status(folder) is not None:
+        service.request("down", folder, force=True)
+        for _ in range(600):
+            if service.status(folder) is None:
+                break
+            time.sleep(0.1)
+
+
+def wait_gone(folder, seconds=150):
+    deadline = time.monotonic() + seconds
+    while service.status(folder) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return service.status(folder) is None
+
+
+# ---- no Ray: settings and refusals
+@pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("10m", 600), ("1h", 3600), (" 2M ", 120)])
+def test_idle_times(text, seconds):
+    assert service.parse_idle(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "banana", "0", "-5m", "8d", "nan", "1e9", "10x"])
+def test_idle_times_refused(text):
+    with pytest.raises(ValueError, match="--idle must be"):
+        service.parse_idle(text)
+
+
+def test_up_refuses_a_bad_idle_time_before_starting_anything(own_runtime):
+    env, folder = own_runtime
+    out = unity_nb("up", "--idle", "soon", env=env)
+    assert out.returncode == 2
+    assert "unity-nb up: error: --idle must be a time such as 600, 90s, 10m or 1h, got 'soon'" in out.stderr
+    assert not (folder / "sock").exists() and service.status(folder) is None
+
+
+def test_down_with_nothing_running(own_runtime):
+    env, _ = own_runtime
+    out = unity_nb("down", env=env)
+    assert out.returncode == 0 and "no training runtime is running" in out.stdout
+
+
+def test_help_of_up_and_down():
+    up = unity_nb("up", "--help")
+    assert up.returncode == 0 and "--idle" in up.stdout and "127.0.0.1" in up.stdout
+    assert "--force" in unity_nb("down", "--help").stdout
+
+
+def test_a_runtime_folder_others_can_open_is_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "rt"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    monkeypatch.setenv("UNITY_NB_RUNTIME_DIR", str(folder))
+    with pytest.raises(PermissionError, match="chmod 700"):
+        service.runtime_dir()
+
+
+# ---- a real runtime: Ray on loopback, a ready driver, runs joining it
+@pytest.mark.ray
+def test_up_then_runs_join_it_then_down(own_runtime, tmp_path):
+    env, folder = own_runtime
+    out = unity_nb("up", "--wait", "--idle", "10m", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "ready driver: ready" in out.stdout and "127.0.0.1" in out.stdout
+    found = service.status(folder)
+    assert found["address"].startswith("127.0.0.1:") and found["idle_s"] == 600 and found["standby"] == "ready"
+    # private: the folder, the socket and Ray's token are this user's alone
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "sock").stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(found["token"]).stat().st_mode) == 0o600
+
+    # a run joins the runtime that is up: the ready driver takes it, the algorithm built ahead
+    runs = tmp_path / "runs"
+    out = unity_nb("train", "Basic", "--steps", "3000", "--eval-episodes", "0", "--runs-dir", str(runs), env=env)
+    assert out.returncode == 0, out.stderr
+    assert "runtime already up: algorithm built ahead" in out.stdout
+    assert "the training runtime stays up 10 min" in out.stdout
+    assert service.status(folder)["pid"] == found["pid"]  # the same runtime, still up
+
+    # hostile and malformed requests get a message, and the runtime goes on
+    with pytest.raises(service.RuntimeRefused, match="unknown request 'rm -rf'"):
+        service.request("rm -rf", folder)
+    with pytest.raises(service.RuntimeRefused, match="train needs run_dir"):
+        service.request("train", folder, run_dir=["../../etc"])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(folder / "sock"))
+        s.sendall(b"not json\n")
+        assert json.loads(s.makefile().readline())["ok"] is False
+    assert service.status(folder) is not None
+
+    out = unity_nb("down", env=env)
+    assert out.returncode == 0 and "training runtime stopped" in out.stdout
+    assert service.status(folder) is None and not pid_alive(found["pid"])
+    assert not (folder / "sock").exists()
+
+
+@pytest.mark.ray
+def test_down_refuses_while_a_run_trains_and_force_checkpoints_it(own_runtime, tmp_path, monkeypatch):
+    import unity_nb.train as ut
+    from unity_nb.train.local import LocalBackend
+
+    env, folder = own_runtime
+    monkeypatch.setenv("UNITY_NB_RUNTIME_DIR", str(folder))  # this process's runs go to this test's runtime
+    run = ut.RunStore(tmp_path / "runs").create(ut.make_config("3DBall", steps=2_000_000, checkpoint_every=1))
+    LocalBackend(hold=False).start(run, run.config)
+    deadline = time.monotonic() + 240
+    while run.latest_checkpoint() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    out = unity_nb("down", env=env)
+    assert out.returncode == 2
+    assert "1 run(s) still training" in out.stderr and run.id in out.stderr and "--force" in out.stderr
+    out = unity_nb("down", "--force", env=env)
+    assert out.returncode == 0 and f"runs stopped after a checkpoint: {run.id}" in out.stdout
+    assert run.state == "stopped" and run.latest_checkpoint() is not None
+
+
+@pytest.mark.ray
+def test_idle_runtime_stops_by_itself_unless_a_session_holds_it(own_runtime):
+    env, folder = own_runtime
+    found = service.ensure(idle=3, folder=folder)
+    hold = service.Hold(folder)
+    time.sleep(6)  # longer than the idle time: the session's hold keeps it up
+    assert service.status(folder) is not None and service.status(folder)["holds"] == 1
+    hold.release()
+    assert wait_gone(folder, 150), "the runtime did not stop after its idle time"
+    deadline = time.monotonic() + 30
+    while pid_alive(found["pid"]) and time.monotonic() < deadline:  # its socket goes first, then the process
+        time.sleep(0.1)
+    assert not pid_alive(found["pid"])
+    log = (folder / "service.log").read_text()
+    assert "idle for 3 s: stopping" in log
