@@ -521,14 +521,12 @@ def up(args):
     """Start this machine's training runtime (Ray and a ready driver) if it is not running; returns its status."""
     from .train import service
 
+    from .train.local import backend
+
     idle = service.parse_idle(args.idle) if args.idle is not None else None
-    found = service.ensure(idle)
-    service.request("warm")
-    deadline = time.monotonic() + 180
-    while args.wait and found.get("standby") != "ready" and time.monotonic() < deadline:
-        time.sleep(0.1)
-        found = service.status() or found
-    return found
+    service.ensure(idle)
+    backend().warm_up(wait=args.wait)  # a notebook session also holds it from now on
+    return service.status()
 
 
 def _down_args(p, face):
@@ -597,10 +595,10 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
          "Start this machine's training runtime (Ray on 127.0.0.1 with a private token, and a driver with RLlib and "
          "torch already imported) so every run starts in about a second. Runs start it too; it stops by itself when "
          "no run, no notebook session and no request has used it for the idle time. Shows its status if it runs.",
-         _up_args, up, faces=(CLI,)),
+         _up_args, up),
     Verb("down", "stop this machine's training runtime now",
          "Stop the training runtime that `unity-nb up` or a run started (it refuses while runs train, unless --force).",
-         _down_args, down, faces=(CLI,)),
+         _down_args, down),
     Verb("dashboard", "watch a run live", "Show the live progress of a run (also one started elsewhere, or before "
          "a kernel restart).", _dashboard_args, dashboard),
 ]}

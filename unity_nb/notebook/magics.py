@@ -135,6 +135,18 @@ class UnityMagics(Magics):
         return self._show_run(self._call("train", args, config=config), args)
 
     @line_magic
+    @_verb("up")
+    def unity_up(self, line=""):
+        """Start (or show) this machine's training runtime, held while this session lives; returns its status."""
+        return self._call("up", self._args(self.unity_up, line))
+
+    @line_magic
+    @_verb("down")
+    def unity_down(self, line=""):
+        """Stop this machine's training runtime now; returns what it stopped (None if none ran)."""
+        return self._call("down", self._args(self.unity_down, line))
+
+    @line_magic
     @_verb("runs")
     def unity_runs(self, line=""):
         """List the training runs; returns a table (newest last)."""

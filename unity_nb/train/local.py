@@ -60,9 +60,9 @@ class LocalBackend:
 
     def warm_up(self, wait: bool = False) -> None:
         """Start the runtime (Ray and a ready driver) now, so the next run starts in about a second."""
-        guess = (self.guess or TrainConfig("Basic").resolved()).to_yaml()
         found = self._ensure()
-        service.request("warm", guess=guess)
+        # the next run is most likely this session's last one (the runtime remembers the machine's last)
+        service.request("warm", guess=self.guess.to_yaml() if self.guess is not None else None)
         deadline = time.monotonic() + 180
         while wait and found.get("standby") != "ready" and time.monotonic() < deadline:
             time.sleep(0.1)
