@@ -35,7 +35,6 @@ from mlagents_envs.communicator_objects.capabilities_pb2 import UnityRLCapabilit
 from mlagents_envs.communicator_objects.observation_pb2 import ObservationProto  # noqa: E402
 from mlagents_envs.communicator_objects.unity_message_pb2 import UnityMessageProto  # noqa: E402
 from mlagents_envs.communicator_objects.unity_output_pb2 import UnityOutputProto  # noqa: E402
-from mlagents_envs.communicator_objects.unity_rl_output_pb2 import UnityRLOutputProto  # noqa: E402
 from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import UnityToExternalProtoStub  # noqa: E402
 from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -116,30 +115,29 @@ def _png(image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def agent_infos(behavior: BehaviorInfo, batch: AgentBatch) -> list[AgentInfoProto]:
-    """One AgentInfoProto per agent, observations as Unity's sensors send them."""
-    infos = []
-    for k in range(len(batch.ids)):
-        observations = []
-        for spec, values in zip(behavior.observations, batch.observations):
-            obs = ObservationProto(shape=list(spec.shape), name=spec.name, observation_type=int(spec.goal_signal))
-            if spec.visual:
+def agent_infos(behavior: BehaviorInfo, batch: AgentBatch, into) -> None:
+    """Append one AgentInfoProto per agent to ``into`` (a repeated field), observations as Unity's sensors send them.
+
+    Built in place, with each array turned into Python values once per batch: a message per agent,
+    then copies of it, cost more than the scene's own step on 3DBall.
+    """
+    n = len(batch.ids)
+    floats = [None if spec.visual else values.reshape(n, -1).tolist()
+              for spec, values in zip(behavior.observations, batch.observations)]
+    rewards, done, maxed, ids = (batch.rewards.tolist(), batch.done.tolist(), batch.max_step_reached.tolist(),
+                                 batch.ids.tolist())
+    masks = None if batch.action_mask is None else batch.action_mask.tolist()
+    for k in range(n):
+        info = into.add(reward=rewards[k], done=bool(done[k]), max_step_reached=bool(maxed[k]), id=int(ids[k]))
+        for spec, values, flat in zip(behavior.observations, batch.observations, floats):
+            obs = info.observations.add(shape=spec.shape, name=spec.name, observation_type=int(spec.goal_signal))
+            if flat is None:
                 obs.compression_type = 1  # PNG
                 obs.compressed_data = _png(values[k])
             else:
-                obs.float_data.data.extend(values[k].ravel().tolist())
-            observations.append(obs)
-        info = AgentInfoProto(
-            reward=float(batch.rewards[k]),
-            done=bool(batch.done[k]),
-            max_step_reached=bool(batch.max_step_reached[k]),
-            id=int(batch.ids[k]),
-            observations=observations,
-        )
-        if batch.action_mask is not None:
-            info.action_mask.extend(batch.action_mask[k].tolist())
-        infos.append(info)
-    return infos
+                obs.float_data.data.extend(flat[k])
+        if masks is not None:
+            info.action_mask.extend(masks[k])
 
 
 def actions_from_proto(scene: Scene, rl_input) -> dict[str, ActionBatch]:
@@ -149,8 +147,8 @@ def actions_from_proto(scene: Scene, rl_input) -> dict[str, ActionBatch]:
             continue
         actions = rl_input.agent_actions[b.name].value
         n, c, d = len(actions), b.continuous_size, len(b.discrete_branches)
-        continuous = np.array([list(a.continuous_actions) for a in actions], dtype=np.float32).reshape(n, c)
-        discrete = np.array([list(a.discrete_actions) for a in actions], dtype=np.int32).reshape(n, d)
+        continuous = np.fromiter((x for a in actions for x in a.continuous_actions), np.float32, n * c).reshape(n, c)
+        discrete = np.fromiter((x for a in actions for x in a.discrete_actions), np.int32, n * d).reshape(n, d)
         out[b.name] = ActionBatch(continuous=continuous, discrete=discrete)
     return out
 
@@ -256,16 +254,16 @@ class Player:
         return frame(RENDER_CHANNEL, _png(self.scene.render()))
 
     # ---- the exchange loop
-    def _output(self, batches: dict[str, AgentBatch]) -> UnityOutputProto:
-        out = UnityOutputProto()
+    def _output(self, batches: dict[str, AgentBatch], out: UnityOutputProto) -> UnityOutputProto:
+        """Fill ``out`` (the reply's unity_output) with this step's agents, in place."""
         if not self.brains_sent:
             init = _introduce(out.rl_initialization_output, self.scene.name)
             init.brain_parameters.extend(_brain_parameters(b) for b in self.scene.behavior_list())
             self.brains_sent = True
-        rl = UnityRLOutputProto(side_channel=self._stats() + self._frame())
+        rl = out.rl_output
+        rl.side_channel = self._stats() + self._frame()
         for behavior in self.scene.behavior_list():
-            rl.agentInfos[behavior.name].value.extend(agent_infos(behavior, batches[behavior.name]))
-        out.rl_output.CopyFrom(rl)
+            agent_infos(behavior, batches[behavior.name], rl.agentInfos[behavior.name].value)
         return out
 
     def run(self) -> int:
@@ -313,7 +311,7 @@ class Player:
                     batches = self.scene.step(actions_from_proto(self.scene, rl_input))
                 reply = UnityMessageProto()
                 reply.header.status = OK
-                reply.unity_output.CopyFrom(self._output(batches))
+                self._output(batches, reply.unity_output)
                 message = exchange(reply)
         except grpc.RpcError as err:
             self.log(f"connection to the trainer lost ({err.code().name}); quitting")

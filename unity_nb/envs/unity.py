@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import (  # noqa: E402
     add_UnityToExternalProtoServicer_to_server,
 )
+from mlagents_envs.communicator_objects.command_pb2 import STEP  # noqa: E402
+from mlagents_envs.communicator_objects.unity_input_pb2 import UnityInputProto  # noqa: E402
 from mlagents_envs.environment import UnityEnvironment  # noqa: E402
 from mlagents_envs.exception import (  # noqa: E402
     UnityEnvironmentException,
@@ -125,7 +127,36 @@ class _LoopbackCommunicator(RpcCommunicator):
 
 
 class KitUnityEnvironment(UnityEnvironment):
-    """The real ``UnityEnvironment`` with the kit's loopback communicator."""
+    """The real ``UnityEnvironment`` with the kit's loopback communicator, and a faster step message."""
+
+    def _generate_step_input(self, vector_action):
+        """The same UnityInputProto as mlagents-envs builds, without a message and two copies per agent.
+
+        mlagents-envs makes one AgentActionProto per agent, extends it from numpy rows element by
+        element, copies it into the batch, then copies the whole input once more; on 3DBall's 12
+        agents that was ~0.15 ms of each exchange. Here each row is one list and each action is
+        added in place (both action fields and the deprecated one, as mlagents-envs fills them).
+        """
+        message = UnityInputProto()
+        rl_in = message.rl_input
+        for behavior, actions in vector_action.items():
+            n_agents = len(self._env_state[behavior][0])
+            if n_agents == 0:
+                continue
+            continuous = None if actions.continuous is None else actions.continuous[:n_agents].tolist()
+            discrete = None if actions.discrete is None else actions.discrete[:n_agents].tolist()
+            batch = rl_in.agent_actions[behavior].value
+            for i in range(n_agents):
+                action = batch.add()
+                if continuous is not None:
+                    action.vector_actions_deprecated.extend(continuous[i])
+                    action.continuous_actions.extend(continuous[i])
+                if discrete is not None:
+                    action.vector_actions_deprecated.extend(discrete[i])
+                    action.discrete_actions.extend(discrete[i])
+            rl_in.command = STEP
+        rl_in.side_channel = bytes(self._side_channel_manager.generate_side_channel_messages())
+        return message
 
     @staticmethod
     def _get_communicator(worker_id, base_port, timeout_wait):
