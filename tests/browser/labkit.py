@@ -532,7 +532,7 @@ def cell_errors(page) -> list[str]:
     return [t for t in texts if _TRACEBACK.match(t)]
 
 
-def run_all(page, timeout: float = RUN_TIMEOUT, allow_errors: bool = False) -> list[str]:
+def run_all(page, timeout: float = RUN_TIMEOUT, allow_errors: bool = False, wait: bool = True) -> list[str]:
     """Run > Run All Cells; wait until the run is over. Returns the cells' prompts ('[3]:').
 
     The run is over when no cell is queued or running ('[*]') for a moment.
@@ -552,7 +552,20 @@ def run_all(page, timeout: float = RUN_TIMEOUT, allow_errors: bool = False) -> l
     item.first.click()
     # The run has begun when any prompt changed ('[ ]' -> '[*]' or a new number).
     wait_for(page, "Run All Cells to start (prompts did not change)", lambda: _prompts(page) != before, 30, 0.1)
+    if not wait:  # the caller watches the cells run (wait_run_all later)
+        return _prompts(page)
+    return wait_run_all(page, timeout, allow_errors)
 
+
+def cell_running(page, index: int) -> bool:
+    """Whether code cell ``index`` (0-based) is running or queued ('[*]')."""
+    prompts = _prompts(page)
+    return index < len(prompts) and "*" in prompts[index]
+
+
+def wait_run_all(page, timeout: float = RUN_TIMEOUT, allow_errors: bool = False) -> list[str]:
+    """Wait until a Run All is over (see run_all); fail on a cell's exception unless ``allow_errors``."""
+    __tracebackhide__ = True
     quiet = []
 
     def over():

@@ -1,6 +1,8 @@
 """What a person sees in JupyterLab: %unity_train's dashboard gains points while training
-goes on, the Stop button and status follow the run, the Deploy button serves the trained
-policy (URL, curl line, a form that gets an action back), then the rollout video plays.
+goes on, also while the next cell blocks (``run.wait()`` under Run All: the curve is drawn by
+the browser from widget state), the Stop button and status follow the run, the Deploy button
+serves the trained policy (URL, curl line, a form that gets an action back), then the rollout
+video plays.
 
 Real JupyterLab on 127.0.0.1, real kernel, real Ray and player stand-in, Debian's
 chromium driven by Playwright. Screenshots go to tests/browser/screenshots/
@@ -14,19 +16,21 @@ import re
 
 import pytest
 
-from labkit import PANEL, fail, open_notebook, outputs_text, run_all, screenshot, wait_for, wait_for_text, write_notebook
+from labkit import (PANEL, cell_running, fail, open_notebook, outputs_text, run_all, screenshot, wait_for, wait_for_text,
+                    wait_run_all, write_notebook)
 
 CELLS = [
     "%load_ext unity_nb",
     # long enough to watch: ~30 iterations of 256 steps; the target is out of reach so it runs them all
     "run = %unity_train Basic --steps 8000 --target-return 2\nrun",
+    "run.wait()  # blocks the kernel's main thread until training ends, as the quickstart does\nrun.state",
     "video = run.video(max_frames=120)\nvideo",
 ]
 
 DASH = f"{PANEL} .unity-nb-dashboard"
 POINTS = f"{DASH} .unity-nb-points"
 STATUS = f"{DASH} .unity-nb-status"
-CANVAS = f"{DASH} .jupyter-matplotlib-canvas-div canvas"
+CHART = f"{DASH} .unity-nb-chart"
 VIDEO = f"{PANEL} video.unity-nb-video"
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.ray]  # JupyterLab, its kernel, %unity_train
@@ -37,8 +41,12 @@ def _points(page) -> int:
     return int(text) if text.isdigit() else -1
 
 
-def _canvas_digest(page) -> str:
-    return hashlib.sha1(page.locator(CANVAS).first.evaluate("c => c.toDataURL('image/png')").encode()).hexdigest()
+def _chart_digest(page) -> str:
+    return hashlib.sha1(page.locator(CHART).first.evaluate("c => c.innerHTML").encode()).hexdigest()
+
+
+def _chart_points(page) -> int:
+    return int(page.locator(CHART).first.get_attribute("data-points") or 0)
 
 
 def _video_state(page) -> dict:
@@ -50,32 +58,37 @@ def _video_state(page) -> dict:
 @pytest.mark.timeout(900)
 def test_unity_train_live_dashboard_then_video(jupyter_lab, lab_page, tmp_path):
     page = lab_page
-    write_notebook(jupyter_lab.root, "train_live.ipynb", CELLS[:2])
+    write_notebook(jupyter_lab.root, "train_live.ipynb", CELLS[:3])
     open_notebook(page, jupyter_lab, "train_live.ipynb")
     screenshot(page, "train-01-opened")
-    run_all(page)  # %unity_train returns at once: the kernel is free while training goes on
+    run_all(page, wait=False)  # %unity_train returns at once; the next cell then blocks until training ends
 
     page.locator(DASH).first.scroll_into_view_if_needed()
-    wait_for(page, "the dashboard's figure", lambda: page.locator(CANVAS).count() > 0, timeout=120)
+    wait_for(page, "the dashboard's chart", lambda: page.locator(CHART).count() > 0, timeout=120)
     first = int(wait_for_text(page, POINTS, lambda t: t.strip().isdigit() and int(t) > 0, timeout=300))
     status = page.locator(STATUS).first.inner_text()
     if status.strip() != "running":
         fail(page, f"training was already '{status}' when the first point showed ({first} points): nothing to watch")
-    image = _canvas_digest(page)
+    image, drawn = _chart_digest(page), _chart_points(page)
     screenshot(page, "train-02-first-points")
 
-    # the curve gains points while training goes on: the counter rises and the canvas is redrawn
+    # while `run.wait()` blocks the kernel, the curve gains points: the counter rises and the browser redraws
     later = wait_for(page, f"more points than {first}", lambda: (n := _points(page)) > first and n, timeout=120)
-    wait_for(page, "the reward curve to be redrawn", lambda: _canvas_digest(page) != image, timeout=60)
-    image = _canvas_digest(page)
-    screenshot(page, "train-03-more-points")
+    wait_for(page, "the reward curve to be redrawn", lambda: _chart_digest(page) != image and _chart_points(page) > drawn,
+             timeout=60)
+    assert cell_running(page, 2), "the blocking cell had already ended: the curve grew without anything blocking"
+    assert page.locator(f"{CHART} path.unity-nb-line[data-key=episode_return_mean]").first.get_attribute("d").count("L") >= 1
+    image = _chart_digest(page)
+    screenshot(page, "train-03-more-points-while-blocked")
     assert page.locator(f"{DASH} .unity-nb-stop button, {DASH} button.unity-nb-stop").first.is_enabled()
 
     wait_for_text(page, STATUS, "finished", timeout=300)
+    wait_run_all(page)
     final = _points(page)
     assert final >= later > first
-    # the figure ends with the run's last points, not where the live redraws last reached
-    wait_for(page, "the final figure", lambda: _canvas_digest(page) != image, timeout=30)
+    # the chart ends with the run's last points, not where the live updates last reached
+    wait_for(page, "the final chart", lambda: _chart_points(page) == final, timeout=30)
+    assert "'finished'" in outputs_text(page)  # the blocking cell's result
     screenshot(page, "train-04-finished")
     assert "/ 8,000 steps" in page.locator(f"{DASH} .unity-nb-progress").first.inner_text()
 
@@ -100,7 +113,7 @@ def test_unity_train_live_dashboard_then_video(jupyter_lab, lab_page, tmp_path):
     page.keyboard.press("Escape")
     page.keyboard.press("b")  # a new cell below, as from the keyboard
     page.keyboard.press("Enter")
-    page.keyboard.type(CELLS[2])
+    page.keyboard.type(CELLS[3])
     page.keyboard.press("Shift+Enter")
     video = page.locator(VIDEO).first
     wait_for(page, lambda: f"the inline video (outputs: {outputs_text(page)[-500:]})", lambda: video.count() > 0,

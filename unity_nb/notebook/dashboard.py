@@ -29,13 +29,17 @@ class Dashboard:
     run: a ``Run`` (``unity_nb.train(...)`` returns one) or a run id.
     max_updates_per_s: redraws per second at most (default 10).
     poll: seconds between looks at the run folder (default 0.1).
+    figure: "browser" (default) draws the live curves in the browser from widget state: it keeps
+    growing while a later cell blocks (``run.wait()``) and costs training next to nothing;
+    "matplotlib" shows a live ipympl figure instead (``.fig``, to zoom or restyle). Either way
+    the saved notebook holds a picture of the curves for viewers without widgets.
 
     ``.points`` holds the iteration events drawn so far; ``.stop()`` stops the
     run (the Stop button does the same); ``.close()`` stops watching.
     """
 
     def __init__(self, run: Run | str, *, runs_dir=None, max_updates_per_s: float = 10.0, poll: float = 0.1,
-                 start: bool = True):
+                 start: bool = True, figure: str = "browser"):
         if isinstance(run, str):
             from ..train import get_run
 
@@ -44,6 +48,10 @@ class Dashboard:
             raise TypeError(f"run must be a Run or a run id, got {type(run).__name__}")
         if not isinstance(max_updates_per_s, (int, float)) or not 0 < max_updates_per_s <= 60:
             raise ValueError(f"max_updates_per_s must be a number in (0, 60], got {max_updates_per_s!r}")
+        if figure not in ("browser", "matplotlib"):
+            raise ValueError(f"figure must be 'browser' (curves drawn by the browser) or 'matplotlib' (a live ipympl "
+                             f"figure), got {figure!r}")
+        self.figure_mode = figure
         self.run = run
         self.config = run.config
         self.points: list[dict] = []
@@ -51,7 +59,8 @@ class Dashboard:
         self.confirmations: list[dict] = []  # deterministic checks of a reached target
         self.state = "starting"
         self.error: str | None = None
-        self.draws = 0
+        self.draws = 0  # renders of the matplotlib figure
+        self.chart_updates = 0  # data sent to the browser's chart
         self._min_interval = 1.0 / max_updates_per_s
         self._poll = poll
         self._offset = 0
@@ -72,7 +81,9 @@ class Dashboard:
         import ipywidgets as w
 
         cfg = self.config
-        self.fig, axes, self.canvas = live_figure(9.5, 5.2, 2, 2, left=0.07, right=0.94, bottom=0.09, top=0.94, wspace=0.28, hspace=0.42)
+        self.fig, axes, self.canvas = live_figure(9.5, 5.2, 2, 2, left=0.07, right=0.94, bottom=0.09, top=0.94,
+                                                  wspace=0.28, hspace=0.42, widget=self.figure_mode == "matplotlib")
+        self.chart = _chart(cfg) if self.figure_mode == "browser" else None
         self.ax_return, self.ax_length, self.ax_loss, self.ax_speed = axes
         self.ax_return.set_title(f"return over the last {cfg.return_window} episodes (mean, min-max band)", fontsize=9)
         self.ax_length.set_title("episode length (mean)", fontsize=9)
@@ -129,7 +140,9 @@ class Dashboard:
                     w.HBox([self.stop_button, self.deploy_button, w.HTML("&nbsp;points on the curve:&nbsp;"),
                             self.points_label]),
                     self.message, self.deploy_area]
-        if self.canvas is not None:
+        if self.chart is not None:
+            children.append(self.chart)
+        elif self.canvas is not None:
             children.append(self.canvas)
         self.widget = w.VBox(children)
         self.widget.add_class("unity-nb-dashboard")
@@ -155,7 +168,10 @@ class Dashboard:
             self.state = state_info["state"]
             self.error = state_info.get("error")
             self._figure_stale |= changed
-            if self._figure_stale and draw_figure:
+            if changed and self.chart is not None:
+                self._push_chart()
+            # with the browser's chart, the matplotlib figure is only the picture of the end
+            if self._figure_stale and draw_figure and (self.chart is None or self.state in TERMINAL):
                 self._draw()
                 self._figure_stale = False
             if changed:
@@ -187,6 +203,15 @@ class Dashboard:
             self.message.value = f"<span style='color:#d93025'>dashboard stopped updating: {html.escape(repr(err))}</span>"
 
     # ---- drawing
+    def _push_chart(self) -> None:
+        pts = self.points
+        keys = ("episode_return_mean", "iteration_return_mean", "episode_return_min", "episode_return_max",
+                "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s")
+        self.chart.set_columns({"x": [p["env_steps"] for p in pts], **{k: [p.get(k) for p in pts] for k in keys}})
+        self.chart.markers = {"x": [c["env_steps"] for c in self.confirmations],
+                              "y": [c["mean"] for c in self.confirmations]}
+        self.chart_updates += 1
+
     def _draw(self) -> None:
         pts = self.points
         x = [p["env_steps"] for p in pts]
@@ -319,6 +344,10 @@ class Dashboard:
             update_display(self._bundle(), display_id=self._display_id, raw=True)
 
     def _bundle(self) -> dict:
+        with self._read_lock:
+            if self._figure_stale:  # the picture shows every point read so far
+                self._draw()
+                self._figure_stale = False
         return bundle(self.widget, self.fig, repr(self))
 
     def _ipython_display_(self):
@@ -331,6 +360,25 @@ class Dashboard:
         last = self.points[-1] if self.points else {}
         return (f"Dashboard(run={self.run.id!r}, state={self.state!r}, points={len(self.points)}, "
                 f"env_steps={last.get('env_steps', 0)}, return={last.get('episode_return_mean')})")
+
+
+def _chart(cfg):
+    """The browser-drawn chart of the dashboard's four panels (the same as the matplotlib figure's)."""
+    from .chart import LiveChart
+
+    blue, purple, orange, cyan = "#1a73e8", "#9334e6", "#e37400", "#12b5cb"
+    return LiveChart(panels=[
+        {"title": f"return over the last {cfg.return_window} episodes (mean, min-max band)", "markers": True,
+         "band": ["episode_return_min", "episode_return_max", blue], "hline": cfg.target,
+         "lines": [{"key": "episode_return_mean", "color": blue, "label": f"mean, last {cfg.return_window}"},
+                   {"key": "iteration_return_mean", "color": blue, "label": "mean, this iteration", "dots": True}]},
+        {"title": "episode length (mean)", "lines": [{"key": "episode_length_mean", "color": purple}]},
+        {"title": "losses and entropy (right axis)",
+         "lines": [{"key": "policy_loss", "color": blue, "label": "policy loss"},
+                   {"key": "vf_loss", "color": purple, "label": "value loss"},
+                   {"key": "entropy", "color": orange, "label": "entropy", "axis": "right"}]},
+        {"title": "agent steps per second", "lines": [{"key": "steps_per_s", "color": cyan}]},
+    ])
 
 
 def _nan(value):

@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 DRAW_LOCK = threading.RLock()
 
 
-def live_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **margins):
-    """A figure with its axes, and its ipympl canvas widget (None without ipympl).
+def live_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, widget: bool = True, **margins):
+    """A figure with its axes, and its ipympl canvas widget (None without ipympl, or with ``widget=False``).
 
     Fixed margins (``subplots_adjust`` keywords) rather than a layout engine: a constrained
     layout is worked out again at every redraw, a third of the cost of drawing a live figure.
@@ -33,6 +33,8 @@ def live_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **m
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     fig.subplots_adjust(**{"left": 0.08, "right": 0.97, "bottom": 0.12, "top": 0.92, **margins})
     canvas = None
+    if not widget:
+        return fig, axes, canvas
     try:
         Canvas, FigureManager = _ipympl()
         canvas = Canvas(fig)
