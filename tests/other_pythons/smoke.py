@@ -111,8 +111,8 @@ def _():
     try:
         assert dash._thread is None
         assert len(dash.points) == 3 and dash.state == "running", repr(dash)
-        xs, ys = dash.line_return.get_data()
-        assert list(xs) == [1000, 2000, 3000] and len(ys) == 3, (xs, ys)
+        xs = dash.chart.series["x"]  # drawn by the browser while the run goes on
+        assert xs == [1000, 2000, 3000] and len(dash.chart.series["episode_return_mean"]) == 3, xs
         assert dash.points_label.value == "3"
         assert "3,000 / " in dash.progress_text.value, dash.progress_text.value
         # the run goes on: one more point, then it finishes
@@ -121,9 +121,10 @@ def _():
         writer.set_state("finished")
         assert dash.update() is True
         assert len(dash.points) == 4 and dash.state == "finished", repr(dash)
-        assert len(dash.line_return.get_data()[0]) == 4 and dash.stop_button.disabled
+        assert len(dash.chart.series["x"]) == 4 and dash.stop_button.disabled
+        assert len(dash.line_return.get_data()[0]) == 4  # the still picture of the end
         assert len(run.metrics) == 4
-        return f"{dash!r}, canvas={type(dash.canvas).__name__}"
+        return f"{dash!r}, chart={type(dash.chart).__name__}"
     finally:
         dash.close()
 
