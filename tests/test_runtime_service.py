@@ -161,3 +161,24 @@ def test_idle_runtime_stops_by_itself_unless_a_session_holds_it(own_runtime):
     assert not pid_alive(found["pid"])
     log = (folder / "service.log").read_text()
     assert "idle for 3 s: stopping" in log
+
+
+def test_a_ray_that_fails_to_start_fails_the_run_at_once_with_rays_words(tmp_path):
+    """The ready driver watches the process starting Ray: when it ends first, the run fails with its log's end
+    (not after two minutes of trying to join)."""
+    import unity_nb.train as ut
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    log = tmp_path / "ray-start.log"
+    log.write_text("ValueError: ray_client_server_port must be an integer between 1024 and 65535.\n")
+    run = ut.RunStore(tmp_path / "runs").create(ut.make_config("Basic"))
+    standby = subprocess.run(
+        [sys.executable, "-m", "unity_nb.trainer.standby", "--address", "127.0.0.1:9", "--ray-pid", str(ended.pid),
+         "--ray-log", str(log)],
+        input=json.dumps({"run_dir": str(run.path), "resume": False}) + "\n", capture_output=True, text=True,
+        timeout=120)
+    assert standby.stdout.strip().startswith("failed")
+    assert run.state == "failed"
+    # Ray's own reason, not "could not join" after the two minutes a slow start is given
+    assert "the Ray runtime failed to start" in run.status["error"] and "ray_client_server_port" in run.status["error"]

@@ -25,7 +25,7 @@ from ..processes import free_port, port_open, watch_parent
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
 # A one-machine runtime needs no autoscaler monitor, no log monitor (drivers do not print workers' logs)
 # and no workers started before any run asks for them (Basic's driver needs none): on two cores each of
-# these Python processes competes with the run's own start-up. Measured in bench/cold_start.py.
+# these Python processes competes with the run's own start-up. Measured with bench/cold_command.py.
 LEAN_FLAGS = ["--no-monitor", "--include-log-monitor=False"]
 LEAN_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
 START_TIMEOUT = 90.0

@@ -169,9 +169,12 @@ class Hold:
 class _Standby:
     """A driver process that is imported, joined to Ray, and waiting for a run on stdin."""
 
-    def __init__(self, address: str, env: dict[str, str], folder: Path, guess_yaml: str | None):
+    def __init__(self, address: str, env: dict[str, str], folder: Path, guess_yaml: str | None,
+                 ray_process: subprocess.Popen | None = None, ray_log: Path | None = None):
         self.started = time.time()
         command = [sys.executable, "-m", "unity_nb.trainer.standby", "--address", address]
+        if ray_process is not None:  # a Ray that fails to start fails the run at once, with Ray's own words
+            command += ["--ray-pid", str(ray_process.pid), "--ray-log", str(ray_log)]
         if guess_yaml is not None:  # the standby builds this run's algorithm ahead, while nobody waits
             guess_file = folder / f"guess-{time.monotonic_ns()}.yaml"
             guess_file.write_text(guess_yaml)
@@ -232,7 +235,8 @@ class Service:
 
                 self.guess = TrainConfig("Basic").resolved().to_yaml()
             self.runtime.start(wait=False)  # the standby's imports overlap Ray's start-up
-            self.standby = _Standby(self.runtime.address, self.runtime.driver_env(), self.folder, self.guess)
+            self.standby = _Standby(self.runtime.address, self.runtime.driver_env(), self.folder, self.guess,
+                                    self.runtime.process, self.runtime.folder / "ray-start.log")
         return self.standby
 
     def train(self, order: dict) -> dict:

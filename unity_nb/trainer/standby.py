@@ -19,14 +19,15 @@ import time
 import traceback
 from pathlib import Path
 
-from ..processes import reach, watch_parent
+from ..processes import pid_alive, reach, watch_parent
 from ..train.config import TrainConfig
 from ..train.schema import State
 from ..train.store import Run
 from .driver import Driver, join_ray
 
 
-def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None) -> int:
+def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None, ray_pid: int | None = None,
+            ray_log: Path | None = None) -> int:
     """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run.
 
     Started while the session's Ray runtime may still be starting: the imports overlap its
@@ -54,6 +55,9 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
             join_ray(address)
             break
         except (OSError, ConnectionError, RuntimeError) as err:
+            if ray_pid is not None and not pid_alive(ray_pid):
+                error = f"the Ray runtime failed to start; {ray_log} ends: {_tail(ray_log)}"
+                break
             if time.monotonic() > deadline:
                 error = f"could not join the Ray runtime at {address}: {err}"
                 break
@@ -80,6 +84,13 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
     return driver.run()
 
 
+def _tail(path: Path | None, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except (OSError, AttributeError):
+        return "(no log)"
+
+
 def _build_ahead(guess_yaml: str, source: str):
     """Build the algorithm the next run will most likely ask for; None if that fails."""
     from .rllib_setup import algorithm_config, behaviors
@@ -98,8 +109,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="A ready training process that waits for a unity-nb run on stdin.")
     parser.add_argument("--address", required=True, help="Ray address to join (HOST:PORT)")
     parser.add_argument("--guess", type=Path, help="a config to build the algorithm for ahead")
+    parser.add_argument("--ray-pid", type=int, help="the process starting Ray: if it ends first, Ray failed")
+    parser.add_argument("--ray-log", type=Path, help="that process's log (its last lines explain a failure)")
     args = parser.parse_args(argv)
-    return standby(args.address, guess=args.guess)
+    return standby(args.address, guess=args.guess, ray_pid=args.ray_pid, ray_log=args.ray_log)
 
 
 if __name__ == "__main__":
