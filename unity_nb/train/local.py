@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from ..processes import reach, split_address
 from .config import TrainConfig
@@ -65,6 +66,10 @@ class LocalBackend:
         service.request("warm", guess=self.guess.to_yaml() if self.guess is not None else None)
         deadline = time.monotonic() + 180
         while wait and found.get("standby") != "ready" and time.monotonic() < deadline:
+            if found.get("standby") == "failed":
+                log = Path(found["folder"]) / "standby.log"
+                tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) if log.exists() else ""
+                raise service.RuntimeRefused(f"the training runtime's driver could not start: {tail} (see {log})")
             time.sleep(0.1)
             found = service.request("status")
 

@@ -184,14 +184,20 @@ class _Standby:
             env=env, start_new_session=True, text=True,
         )
         self.ready = threading.Event()
+        self.failed = False  # it could not import or join Ray (its log, standby.log, says why)
         threading.Thread(target=self._wait_ready, daemon=True).start()
 
     def _wait_ready(self):
         if self.process.stdout.readline().strip() == "ready":
             self.ready.set()
+        else:
+            self.failed = True
 
     def usable(self) -> bool:
-        return self.process.poll() is None
+        return self.process.poll() is None and not self.failed
+
+    def state(self) -> str:
+        return "ready" if self.ready.is_set() else "failed" if self.failed else "starting"
 
     def hand(self, order: dict) -> None:
         self.process.stdin.write(json.dumps(order) + "\n")
@@ -230,6 +236,8 @@ class Service:
     def prepare(self) -> _Standby:
         """The standby, started if there is none (the caller holds the lock)."""
         if self.standby is None or not self.standby.usable():
+            if self.standby is not None:
+                self.standby.dismiss()  # it failed: a run handed to it would fail the same way
             if self.guess is None:  # nothing ran yet: the quickstart's run is the likeliest first one
                 from .config import TrainConfig
 
@@ -269,8 +277,7 @@ class Service:
                     "started": self.started, "idle_s": self.idle_s,
                     "idle_for_s": round(time.monotonic() - self.last_activity, 1) if self._idle() else 0.0,
                     "runs": sorted(self._training()), "holds": self.holds,
-                    "standby": "none" if standby is None or not standby.usable() else
-                               "ready" if standby.ready.is_set() else "starting",
+                    "standby": "none" if standby is None or standby.process.poll() is not None else standby.state(),
                     "ray": "ready" if self.runtime.alive else "starting"}
 
     def _training(self) -> list[str]:

@@ -64,6 +64,8 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
             time.sleep(0.2)
     joined = time.time()
     prebuilt = _build_ahead(guess_yaml, str(guess)) if error is None and guess_yaml is not None else None
+    if error is not None:
+        print(error, file=sys.stderr, flush=True)  # the runtime's standby.log: what `unity-nb up` shows
     print("ready" if error is None else "failed", flush=True)
     line = sys.stdin.readline()
     handed.set()
