@@ -124,12 +124,12 @@ def ensure(idle: float | None = None, folder: Path | None = None) -> dict:
         found = status(folder)
         if found is not None:
             return found
-        log = open(folder / "service.log", "ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "unity_nb.train.service", "--dir", str(folder),
-             "--idle", str(idle if idle is not None else idle_default())],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(folder / "service.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "unity_nb.train.service", "--dir", str(folder),
+                 "--idle", str(idle if idle is not None else idle_default())],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             found = status(folder)
@@ -179,10 +179,9 @@ class _Standby:
             guess_file = folder / f"guess-{time.monotonic_ns()}.yaml"
             guess_file.write_text(guess_yaml)
             command += ["--guess", str(guess_file)]
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(folder / "standby.log", "ab"),
-            env=env, start_new_session=True, text=True,
-        )
+        with open(folder / "standby.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                            env=env, start_new_session=True, text=True)
         self.ready = threading.Event()
         self.failed = False  # it could not import or join Ray (its log, standby.log, says why)
         threading.Thread(target=self._wait_ready, daemon=True).start()
