@@ -29,36 +29,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from train_basic import SB3  # noqa: E402  (the same SB3 PPO script the solve-time bench runs)
+
 PY = sys.executable
-
-SB3 = textwrap.dedent(
-    """
-    import numpy as np
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    import unity_nb.envs as ue
-
-    class Solved(BaseCallback):
-        def _on_step(self):
-            buf = self.model.ep_info_buffer
-            return not (len(buf) >= 100 and np.mean([e["r"] for e in buf]) >= 0.9)
-
-    env = make_vec_env(lambda: ue.make("Basic"), n_envs=8, seed=0)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=128, n_epochs=4, learning_rate=3e-3, ent_coef=0.01,
-                policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu")
-    model.learn(200_000, callback=Solved())
-    print("solved at", model.num_timesteps, "steps", flush=True)
-    env.close()
-    """
-)
-
 
 def timed(command: list[str], env: dict, cwd: str) -> dict:
     """Wall time of a whole command, and how long it took to exit after its last line."""
