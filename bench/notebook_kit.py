@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/notebook_kit.py [--pairs 3] [--skip-throughput] [--skip-first-point]
 
-1. Throughput: 3DBall (12 agents, through the player stand-in) trained for the same
-   steps with and without a dashboard attached, in alternating pairs. The dashboard
-   runs in this process, as it would in the kernel, and renders and pushes the
-   figure (the PNG of the change) at every redraw, as in a notebook. Throughput =
-   agent steps / training seconds, as the run
-   itself records them. Target: with / without >= 0.97.
+1. Throughput: 3DBall (through the player stand-in) trained for the same steps with and
+   without a dashboard, in alternating pairs, each started from a real IPython kernel that
+   displays the dashboard as a notebook would (its updates go out as widget messages;
+   with ``--figure matplotlib`` the kernel renders the ipympl figure at each redraw).
+   Throughput = agent steps / training seconds, as the run itself records them.
+   Target: with / without >= 0.97.
 2. First point: a real IPython kernel (jupyter_client), Ray and the standby trainer
    already running (``warm_up``); time from calling ``%unity_train Basic`` to the
    dashboard holding its first point. Peer, in the same kernel: the hand-written RLlib
@@ -29,38 +29,49 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 
-def throughput(pairs: int, steps: int) -> None:
-    import unity_nb.train as ut
-    from unity_nb.notebook import Dashboard
+THROUGHPUT_RUN = """
+import unity_nb.train as ut
+from unity_nb.notebook import Dashboard
+ut.warm_up(wait=True)  # every run starts from a ready trainer
+run = ut.train("3DBall", runs_dir=RUNS, steps=STEPS, target_return=1e9, checkpoint_every=1000)
+dash = Dashboard(run, figure=FIGURE) if FIGURE else None
+if dash is not None:
+    display(dash)  # shown as in a notebook: every update goes out as widget messages
+run.wait(600)
+if dash is not None:
+    dash.wait(30); dash.close()
+last = run.last()
+(last["env_steps"] / last["time_s"], dash.chart_updates if dash is not None else 0, dash.draws if dash is not None else 0)
+"""
 
-    runs_dir = tempfile.mkdtemp(prefix="bench-nb-")
-    ut.warm_up(wait=True)
+
+def throughput(pairs: int, steps: int, figure: str) -> None:
+    """Pairs of 3DBall runs without and with a live dashboard, both started from a real kernel that displays it."""
+    from kernel import Kernel
+
+    root = tempfile.mkdtemp(prefix="bench-nb-")
+    kernel = Kernel(root)
     rates = {"without": [], "with": []}
-    draws = []
-    for i in range(pairs):
-        for kind in (("without", "with") if i % 2 == 0 else ("with", "without")):
-            ut.warm_up(wait=True)  # both start from a ready trainer
-            run = ut.train("3DBall", runs_dir=runs_dir, steps=steps, target_return=1e9, checkpoint_every=1000)
-            dash = None
-            if kind == "with":
-                dash = Dashboard(run)  # renders and pushes the figure's PNG at each redraw, as in a notebook
-            run.wait(600)
-            if dash is not None:
-                dash.wait(30)
-                draws.append(dash.draws)
-                dash.close()
-            last = run.last()
-            rate = last["env_steps"] / last["time_s"]
-            rates[kind].append(rate)
-            print(f"  {kind:8s} dashboard: {last['env_steps']} steps in {last['time_s']:.2f} s = {rate:,.0f} steps/s",
-                  flush=True)
+    updates = []
+    try:
+        kernel.ok(f"RUNS, STEPS = {os.path.join(root, 'runs')!r}, {steps}", timeout=60)
+        for i in range(pairs):
+            for kind in (("without", "with") if i % 2 == 0 else ("with", "without")):
+                code = f"FIGURE = {figure if kind == 'with' else None!r}\n" + THROUGHPUT_RUN
+                rate, chart_updates, draws = eval(kernel.ok(code, timeout=900).value)
+                rates[kind].append(rate)
+                if kind == "with":
+                    updates.append(chart_updates + draws)
+                print(f"  {kind:8s} dashboard: {rate:,.0f} steps/s", flush=True)
+    finally:
+        kernel.close()
     with_, without = statistics.median(rates["with"]), statistics.median(rates["without"])
     # each pair ran back to back: its ratio is the least touched by the machine's drift
     pair_ratios = [w / o for w, o in zip(rates["with"], rates["without"])]
     ratio = statistics.median(pair_ratios)
-    print(f"3DBall throughput, median of {pairs}: without {without:,.0f} steps/s, with dashboard {with_:,.0f} "
-          f"steps/s ({statistics.mean(draws):.0f} redraws per run); ratio of medians {with_ / without:.3f}, "
-          f"median of pair ratios {ratio:.3f} ({', '.join(f'{r:.3f}' for r in pair_ratios)}) "
+    print(f"3DBall throughput with a {figure} dashboard, median of {pairs} pairs: without {without:,.0f} steps/s, with "
+          f"{with_:,.0f} steps/s ({statistics.mean(updates):.0f} updates per run); ratio of medians "
+          f"{with_ / without:.3f}, median of pair ratios {ratio:.3f} ({', '.join(f'{r:.3f}' for r in pair_ratios)}) "
           f"(target >= 0.97: {'met' if ratio >= 0.97 else 'NOT met'})")
 
 
@@ -122,13 +133,15 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3, help="with/without pairs for the throughput (default 3)")
     parser.add_argument("--steps", type=int, default=24_000, help="3DBall steps per throughput run (default 24000)")
     parser.add_argument("--repeats", type=int, default=3, help="first-point repeats (default 3)")
+    parser.add_argument("--figure", default="browser", choices=["browser", "matplotlib"],
+                        help="the dashboard's kind of figure in the throughput pairs (default: browser)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-first-point", action="store_true")
     args = parser.parse_args()
     if not args.skip_first_point:
         first_point(args.repeats)
     if not args.skip_throughput:
-        throughput(args.pairs, args.steps)
+        throughput(args.pairs, args.steps, args.figure)
 
 
 if __name__ == "__main__":
