@@ -187,10 +187,14 @@ class _Standby:
         threading.Thread(target=self._wait_ready, daemon=True).start()
 
     def _wait_ready(self):
-        if self.process.stdout.readline().strip() == "ready":
-            self.ready.set()
-        else:
-            self.failed = True
+        # Ray or RLlib may print to stdout before the standby's own word: read on until it comes
+        for line in self.process.stdout:
+            if line.strip() == "ready":
+                self.ready.set()
+                return
+            if line.strip() == "failed":
+                break
+        self.failed = True
 
     def usable(self) -> bool:
         return self.process.poll() is None and not self.failed
