@@ -20,9 +20,9 @@ from unity_nb.processes import pid_alive
 from unity_nb.train import service
 
 
-def unity_nb(*args, env=None, timeout=300):
+def unity_nb(*args, env=None, timeout=300, cwd=None):
     return subprocess.run([sys.executable, "-m", "unity_nb.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, cwd=cwd)
 
 
 @pytest.fixture
@@ -91,8 +91,11 @@ def test_a_runtime_folder_others_can_open_is_refused(tmp_path, monkeypatch):
 @pytest.mark.ray
 def test_up_then_runs_join_it_then_down(own_runtime, tmp_path):
     env, folder = own_runtime
-    out = unity_nb("up", "--wait", "--idle", "10m", env=env)
+    started_in = tmp_path / "gone"  # the folder the runtime is started from is deleted: it lives on
+    started_in.mkdir()
+    out = unity_nb("up", "--wait", "--idle", "10m", env=env, cwd=started_in)
     assert out.returncode == 0, out.stderr
+    started_in.rmdir()
     assert "ready driver: ready" in out.stdout and "127.0.0.1" in out.stdout
     found = service.status(folder)
     assert found["address"].startswith("127.0.0.1:") and found["idle_s"] == 600 and found["standby"] == "ready"
@@ -103,11 +106,17 @@ def test_up_then_runs_join_it_then_down(own_runtime, tmp_path):
 
     # a run joins the runtime that is up: the ready driver takes it, the algorithm built ahead
     runs = tmp_path / "runs"
-    out = unity_nb("train", "Basic", "--steps", "3000", "--eval-episodes", "0", "--runs-dir", str(runs), env=env)
+    out = unity_nb("train", "Basic", "--steps", "3000", "--eval-episodes", "0", "--runs-dir", "runs", env=env,
+                   cwd=tmp_path)  # a relative runs folder: the caller's, not the runtime's
     assert out.returncode == 0, out.stderr
     assert "runtime already up: algorithm built ahead" in out.stdout
     assert "the training runtime stays up 10 min" in out.stdout
     assert service.status(folder)["pid"] == found["pid"]  # the same runtime, still up
+    # and the next run, on a driver the runtime prepared after its starting folder was deleted
+    again = unity_nb("train", "Basic", "--steps", "1000", "--eval-episodes", "0", "--runs-dir", "runs", env=env,
+                     cwd=tmp_path)
+    assert again.returncode == 0 and "finished after" in again.stdout, again.stdout + again.stderr
+    assert len(list((tmp_path / "runs").iterdir())) == 2
 
     # hostile and malformed requests get a message, and the runtime goes on
     with pytest.raises(service.RuntimeRefused, match="unknown request 'rm -rf'"):

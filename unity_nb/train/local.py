@@ -79,8 +79,9 @@ class LocalBackend:
             return self._spawn(run, config.address, dict(os.environ), resume)
         self.guess = config
         self._ensure()
+        # the driver works in the caller's folder, as a process started here would (relative build paths)
         answer = service.request("train", run_dir=str(run.path.resolve()), resume=resume, guess=config.to_yaml(),
-                                 launched=run.status.get("created"))
+                                 launched=run.status.get("created"), cwd=_cwd())
         run.note_launch(answer["pid"])
         return run
 
@@ -99,6 +100,13 @@ class LocalBackend:
             if self._hold is not None:
                 self._hold.release()
                 self._hold = None
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except FileNotFoundError:  # this process's folder was deleted under it
+        return None
 
 
 _BACKEND: LocalBackend | None = None

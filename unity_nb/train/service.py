@@ -129,6 +129,7 @@ def ensure(idle: float | None = None, folder: Path | None = None) -> dict:
                 [sys.executable, "-m", "unity_nb.train.service", "--dir", str(folder),
                  "--idle", str(idle if idle is not None else idle_default())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=folder,  # not the caller's folder: it may be deleted while the runtime lives on
             )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -258,7 +259,7 @@ class Service:
                 self.guess = order["guess"]
             standby, self.standby = self.prepare(), None
             warm = standby.ready.is_set()
-            standby.hand({"run_dir": order["run_dir"], "resume": bool(order.get("resume")),
+            standby.hand({"run_dir": order["run_dir"], "resume": bool(order.get("resume")), "cwd": order.get("cwd"),
                           "launched": order.get("launched") or time.time(), "warm": warm})
             self.drivers[standby.process.pid] = order["run_dir"]
         threading.Thread(target=self._after, args=(standby.process,), daemon=True).start()
@@ -302,7 +303,8 @@ class Service:
         return not self.drivers and self.holds == 0
 
     def handle(self, message: dict, connection) -> dict | None:
-        """One request: status | set (idle_s) | warm (guess) | train (run_dir, resume, guess) | hold | down (force)."""
+        """One request: status | set (idle_s) | warm (guess) | train (run_dir, resume, guess, cwd, launched) | hold |
+        down (force)."""
         op = message.get("op")
         if op == "status":  # looking does not count as using: a watcher never keeps it up
             return self.status()

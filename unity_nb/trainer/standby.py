@@ -72,6 +72,8 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
     if not line.strip():
         return 0  # the session ended before it needed us
     order = json.loads(line)
+    if order.get("cwd") and os.path.isdir(order["cwd"]):
+        os.chdir(order["cwd"])  # the caller's folder: relative paths in its settings mean what they meant there
     run = Run(order["run_dir"])
     log = os.open(run.log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
