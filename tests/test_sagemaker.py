@@ -258,7 +258,8 @@ def test_a_3dball_run_through_the_whole_emulated_path(standin, tmp_path):
     import boto3
     from botocore.validate import ParamValidator
 
-    run = ut.train("3DBall", backend="sagemaker", role=ROLE, steps=4800, target_return="off", checkpoint_every=1)
+    run = ut.train("3DBall", backend="sagemaker", role=ROLE, steps=4800, target_return="off", checkpoint_every=1,
+                   num_areas=1, train_batch_size=2400, minibatch_size=600)  # two iterations
     name = standin.wait_for_job()
     assert run.backend_state["region"] == "us-east-1"
     run.wait(timeout=400)
