@@ -2,7 +2,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from pathlib import Path
 
 # Players' launch files go to a private cache for the test session.
@@ -22,12 +21,7 @@ def _stop_training_runtime():
     yield
     from unity_nb.train import service
 
-    if service.status() is not None:
-        service.request("down", force=True)
-        for _ in range(600):
-            if service.status() is None:
-                break
-            time.sleep(0.1)
+    service.stop(force=True)
 
 
 @pytest.fixture

@@ -31,12 +31,7 @@ def own_runtime(tmp_path):
     folder = Path(tempfile.mkdtemp(prefix="unb-rt-", dir="/tmp"))
     env = {**os.environ, "UNITY_NB_RUNTIME_DIR": str(folder)}
     yield env, folder
-    if service.status(folder) is not None:
-        service.request("down", folder, force=True)
-        for _ in range(600):
-            if service.status(folder) is None:
-                break
-            time.sleep(0.1)
+    service.stop(folder, force=True)
 
 
 def wait_gone(folder, seconds=150):

@@ -92,10 +92,14 @@ def _print_evaluation(result, scene_name: str | None) -> None:
     for name, table in rows.items():
         if name == "all" and len(rows) > 1:
             continue
-        verdict = _benchmark_verdict(table["mean"], scene_name)
-        who = "" if name == "all" else f"{name}: "
-        print(f"unity-nb: {who}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
-              f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
+        _print_table(table, scene_name, "" if name == "all" else f"{name}: ")
+
+
+def _print_table(table: dict, scene_name: str | None, lead: str = "") -> None:
+    """One line for a table of deterministic episodes (episodes, mean, min, max, std), with the scene's benchmark."""
+    print(f"unity-nb: {lead}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
+          f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}"
+          f"{_benchmark_verdict(table['mean'], scene_name)}")
 
 
 def _show_train(run, args) -> int:
@@ -111,9 +115,7 @@ def _show_train(run, args) -> int:
     if code == 0 and args.eval_episodes > 0 and run.latest_checkpoint() is not None:
         confirmed = _final_confirmation(run, args.eval_episodes)
         if confirmed is not None:  # the same weights, already played: no second evaluation
-            print(f"unity-nb: the target's confirmation played the final weights: {confirmed['episodes']} deterministic "
-                  f"episodes, mean {confirmed['mean']:.3f}, min {confirmed['min']:.3f}, max {confirmed['max']:.3f}, "
-                  f"std {confirmed['std']:.3f}{_benchmark_verdict(confirmed['mean'], config.scene_name)}")
+            _print_table(confirmed, config.scene_name, "the target's confirmation played the final weights: ")
         else:
             _print_evaluation(run.evaluate(episodes=args.eval_episodes), config.scene_name)
     if not config.address and config.backend == "local":

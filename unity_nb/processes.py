@@ -59,6 +59,14 @@ def reach(address: str, timeout: float = 1.0) -> None:
         pass
 
 
+def log_tail(path, lines: int = 3) -> str:
+    """The last ``lines`` lines of a log file, joined with " | " for a one-line message ("(no log)" if unreadable)."""
+    try:
+        return " | ".join(open(path, errors="replace").read().strip().splitlines()[-lines:])
+    except (OSError, TypeError):
+        return "(no log)"
+
+
 def watch_parent(on_orphaned: Callable[[], None], until: threading.Event | None = None,
                  interval: float = 0.5) -> threading.Thread:
     """Call ``on_orphaned`` (in a daemon thread) when the process that started this one dies.

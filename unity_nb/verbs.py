@@ -520,12 +520,10 @@ def _up_args(p, face):
 def up(args):
     """Start this machine's training runtime (Ray and a ready driver) if it is not running; returns its status."""
     from .train import service
-
     from .train.local import backend
 
     idle = service.parse_idle(args.idle) if args.idle is not None else None
-    service.ensure(idle)
-    backend().warm_up(wait=args.wait)  # a notebook session also holds it from now on
+    backend().warm_up(wait=args.wait, idle=idle)  # a notebook session also holds it from now on
     return service.status()
 
 
@@ -538,16 +536,7 @@ def down(args):
     """Stop this machine's training runtime now; returns what it stopped (None if none was running)."""
     from .train import service
 
-    from .processes import pid_alive
-
-    found = service.status()
-    if found is None:
-        return None
-    answer = service.request("down", force=args.force)
-    deadline = time.monotonic() + 150  # runs stopped with --force checkpoint first
-    while pid_alive(found["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return answer
+    return service.stop(force=args.force)
 
 
 VERBS: dict[str, Verb] = {v.name: v for v in [

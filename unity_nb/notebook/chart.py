@@ -156,6 +156,12 @@ class LiveChart(anywidget.AnyWidget):
     series = traitlets.Dict().tag(sync=True)
     markers = traitlets.Dict().tag(sync=True)
 
+    def column_keys(self) -> list[str]:
+        """The columns the panels draw (their lines' keys and band edges), in order, once each."""
+        found = [line["key"] for p in self.panels for line in p["lines"]]
+        found += [edge for p in self.panels for edge in p.get("band", [])[:2]]
+        return list(dict.fromkeys(found))
+
     def set_columns(self, columns: dict[str, list]) -> None:
         """Show these columns (``x`` and one list per line key; None or NaN for a gap), thinned to MAX_POINTS."""
         n = len(columns.get("x", []))

@@ -205,8 +205,7 @@ class Dashboard:
     # ---- drawing
     def _push_chart(self) -> None:
         pts = self.points
-        keys = ("episode_return_mean", "iteration_return_mean", "episode_return_min", "episode_return_max",
-                "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s")
+        keys = self.chart.column_keys()
         self.chart.set_columns({"x": [p["env_steps"] for p in pts], **{k: [p.get(k) for p in pts] for k in keys}})
         self.chart.markers = {"x": [c["env_steps"] for c in self.confirmations],
                               "y": [c["mean"] for c in self.confirmations]}

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..processes import reach, split_address
+from ..processes import log_tail, reach, split_address
 from .config import TrainConfig
 from . import service
 from .store import Run, RunStore
@@ -52,24 +52,24 @@ class LocalBackend:
         self._hold: service.Hold | None = None
         self._lock = threading.Lock()
 
-    def _ensure(self) -> dict:
-        found = service.ensure()
+    def _ensure(self, idle: float | None = None) -> dict:
+        found = service.ensure(idle)
         with self._lock:
             if self.hold and (self._hold is None or not self._hold.alive()):
                 self._hold = service.Hold()
         return found
 
-    def warm_up(self, wait: bool = False) -> None:
-        """Start the runtime (Ray and a ready driver) now, so the next run starts in about a second."""
-        found = self._ensure()
+    def warm_up(self, wait: bool = False, idle: float | None = None) -> None:
+        """Start the runtime (Ray and a ready driver) now, so the next run starts in about a second
+        (``idle``: its idle time in seconds, if it should change)."""
+        found = self._ensure(idle)
         # the next run is most likely this session's last one (the runtime remembers the machine's last)
         service.request("warm", guess=self.guess.to_yaml() if self.guess is not None else None)
         deadline = time.monotonic() + 180
         while wait and found.get("standby") != "ready" and time.monotonic() < deadline:
             if found.get("standby") == "failed":
                 log = Path(found["folder"]) / "standby.log"
-                tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) if log.exists() else ""
-                raise service.RuntimeRefused(f"the training runtime's driver could not start: {tail} (see {log})")
+                raise service.RuntimeRefused(f"the training runtime's driver could not start: {log_tail(log)} (see {log})")
             time.sleep(0.1)
             found = service.request("status")
 

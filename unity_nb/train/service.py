@@ -143,6 +143,21 @@ def ensure(idle: float | None = None, folder: Path | None = None) -> dict:
     raise RuntimeRefused(f"the training runtime did not start; its log ({folder / 'service.log'}) ends:\n{tail}")
 
 
+def stop(folder: Path | None = None, force: bool = False, timeout: float = 150.0) -> dict | None:
+    """Stop the running runtime and wait until its process is gone; its answer, or None if none was running.
+
+    ``force``: also stop the runs still training (each checkpoints first, hence the long ``timeout``).
+    """
+    found = status(folder)
+    if found is None:
+        return None
+    answer = request("down", folder, force=force)
+    deadline = time.monotonic() + timeout
+    while pid_alive(found["pid"]) and time.monotonic() < deadline:  # its socket goes first, then the process
+        time.sleep(0.1)
+    return answer
+
+
 class Hold:
     """Keeps the runtime up while this object lives (a notebook session): an open connection."""
 
@@ -172,7 +187,6 @@ class _Standby:
 
     def __init__(self, address: str, env: dict[str, str], folder: Path, guess_yaml: str | None,
                  ray_process: subprocess.Popen | None = None, ray_log: Path | None = None):
-        self.started = time.time()
         command = [sys.executable, "-m", "unity_nb.trainer.standby", "--address", address]
         if ray_process is not None:  # a Ray that fails to start fails the run at once, with Ray's own words
             command += ["--ray-pid", str(ray_process.pid), "--ray-log", str(ray_log)]
@@ -299,8 +313,7 @@ class Service:
         return training
 
     def _idle(self) -> bool:
-        self.drivers = {pid: run for pid, run in self.drivers.items() if pid_alive(pid)}
-        return not self.drivers and self.holds == 0
+        return not self.drivers and self.holds == 0  # _after forgets each driver as it ends
 
     def handle(self, message: dict, connection) -> dict | None:
         """One request: status | set (idle_s) | warm (guess) | train (run_dir, resume, guess, cwd, launched) | hold |

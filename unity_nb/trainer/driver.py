@@ -351,6 +351,14 @@ def join_ray(address: str | None) -> None:
         ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
 
 
+def exit_at_once(code: int) -> None:
+    """End a training process once its run folder is complete and its algorithm stopped (Unity processes closed):
+    Ray's own exit hooks would take seconds more to disconnect a driver the runtime notices gone anyway."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Train one unity-nb run (started by unity_nb.train).")
     parser.add_argument("run_dir", type=Path, help="the run folder")
@@ -361,9 +369,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # The run folder is complete and the algorithm stopped (its Unity processes closed). Ray's own
-    # exit hooks would take seconds more to disconnect a driver the runtime notices gone anyway.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_at_once(main())

@@ -19,11 +19,11 @@ import time
 import traceback
 from pathlib import Path
 
-from ..processes import pid_alive, reach, watch_parent
+from ..processes import log_tail, pid_alive, reach, watch_parent
 from ..train.config import TrainConfig
 from ..train.schema import State
 from ..train.store import Run
-from .driver import Driver, join_ray
+from .driver import Driver, exit_at_once, join_ray
 
 
 def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None, ray_pid: int | None = None,
@@ -56,7 +56,7 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
             break
         except (OSError, ConnectionError, RuntimeError) as err:
             if ray_pid is not None and not pid_alive(ray_pid):
-                error = f"the Ray runtime failed to start; {ray_log} ends: {_tail(ray_log)}"
+                error = f"the Ray runtime failed to start; {ray_log} ends: {log_tail(ray_log)}"
                 break
             if time.monotonic() > deadline:
                 error = f"could not join the Ray runtime at {address}: {err}"
@@ -80,19 +80,12 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
     os.dup2(log, 2)
     # where the user's wait went, for the run's "ready" line (times since the run was launched)
     timing = {"launched": order.get("launched") or began, "standby_began": began, "imported": imported,
-              "joined": joined, "handed": time.time(), "warm": bool(order.get("warm"))}
+              "joined": joined, "warm": bool(order.get("warm"))}
     driver = Driver(run.path, address, order.get("resume", False), prebuilt, timing=timing)
     if error is not None:
         driver.out.set_state(State.FAILED, error=error)
         return 1
     return driver.run()
-
-
-def _tail(path: Path | None, lines: int = 3) -> str:
-    try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except (OSError, AttributeError):
-        return "(no log)"
 
 
 def _build_ahead(guess_yaml: str, source: str):
@@ -120,9 +113,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # The run folder is complete and the algorithm stopped (its Unity processes closed). Ray's own
-    # exit hooks would take seconds more to disconnect a driver the runtime notices gone anyway.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_at_once(main())
