@@ -42,3 +42,13 @@ def load_ipython_extension(ipython):
     from .notebook.magics import load_ipython_extension as load
 
     load(ipython)
+
+
+def _jupyter_server_extension_points():
+    """The server extension behind JupyterLab's Unity RL sidebar (unity_nb.server)."""
+    return [{"module": "unity_nb.server"}]
+
+
+def _jupyter_labextension_paths():
+    """The prebuilt JupyterLab extension (the sidebar) shipped in this package."""
+    return [{"src": "labextension", "dest": "unity-nb"}]

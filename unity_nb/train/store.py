@@ -34,6 +34,7 @@ from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State
 
 PROGRESS_FILE = "unity_nb_progress.json"  # in a checkpoint: what RLlib does not restore (wall time, window)
 COMPLETE_MARK = ".complete"  # written last into a checkpoint folder: only then is it a checkpoint
+MAX_ID_LENGTH = 200  # run ids the kit makes are ~30 characters; anything much longer is not one
 
 
 class RunNotFound(KeyError):
@@ -51,14 +52,25 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _parse_events(lines) -> list[dict[str, Any]]:
-    out = []
+def parse_events(lines) -> tuple[list[dict[str, Any]], int]:
+    """The events of ``lines``, and how many lines were not events (a killed writer's half line,
+    a corrupted one): those are skipped, never fatal."""
+    out, bad = [], 0
     for line in lines:
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a half-written last line (a killed writer)
+            event = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            bad += 1
             continue
-    return out
+        if isinstance(event, dict):
+            out.append(event)
+        else:
+            bad += 1
+    return out, bad
+
+
+def _parse_events(lines) -> list[dict[str, Any]]:
+    return parse_events(lines)[0]
 
 
 class Run:
@@ -96,6 +108,20 @@ class Run:
     @property
     def export_dir(self) -> Path:
         return self.path / "export"
+
+    @property
+    def videos_dir(self) -> Path:
+        """Rollout videos kept with the run (the JupyterLab sidebar's, named after their checkpoint)."""
+        return self.path / "videos"
+
+    def artifacts(self) -> list[Path]:
+        """The run's files worth downloading: exported models and kept videos (no symlinks)."""
+        found = []
+        for folder, patterns in ((self.export_dir, ("*.onnx",)), (self.videos_dir, ("*.mp4", "*.gif"))):
+            if folder.is_dir() and not folder.is_symlink():
+                found += sorted(p for pattern in patterns for p in folder.glob(pattern)
+                                if p.is_file() and not p.is_symlink())
+        return found
 
     def export_path(self, behavior: str) -> Path:
         """Where a behavior's exported model goes: ``export/<behavior>.onnx`` (unsafe characters as ``_``)."""
@@ -188,14 +214,21 @@ class Run:
 
         A line still being written is left for the next call.
         """
+        events, offset, _ = self.scan_events(offset)
+        return events, offset
+
+    def scan_events(self, offset: int = 0, limit: int | None = None) -> tuple[list[dict[str, Any]], int, int]:
+        """``read_events``, plus how many complete lines were not events (corrupt: skipped).
+        ``limit``: read at most this many bytes (whole lines; the rest on the next call)."""
         try:
             with open(self.events_path, "rb") as f:
                 f.seek(offset)
-                chunk = f.read()
+                chunk = f.read() if limit is None else f.read(limit)
         except FileNotFoundError:
-            return [], offset
+            return [], offset, 0
         complete = chunk.rfind(b"\n") + 1
-        return _parse_events(chunk[:complete].splitlines()), offset + complete
+        events, bad = parse_events(chunk[:complete].splitlines())
+        return events, offset + complete, bad
 
     def follow(self, poll: float = 0.2, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Yield events as they are appended, until the run ends (or ``timeout`` seconds pass)."""
@@ -532,10 +565,20 @@ class RunStore:
         _write_json_atomic(path / "status.json", {"state": State.STARTING, "created": time.time()})
         return Run(path)
 
+    @staticmethod
+    def valid_id(run_id) -> bool:
+        """Whether ``run_id`` can name a folder directly under the store (nothing else is ever opened)."""
+        return (isinstance(run_id, str) and 0 < len(run_id) <= MAX_ID_LENGTH and run_id == run_id.strip()
+                and not run_id.startswith(".") and not any(c in run_id for c in "/\\\0")
+                and all(c.isprintable() for c in run_id))
+
     def get(self, run_id: str) -> Run:
-        if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.startswith("."):
-            raise RunNotFound(f"{run_id!r} is not a run id (ids look like Basic-20260101-120000-ab12)")
+        if not self.valid_id(run_id):
+            shown = repr(run_id) if len(str(run_id)) <= 80 else repr(str(run_id)[:60]) + f"... ({len(run_id)} characters)"
+            raise RunNotFound(f"{shown} is not a run id (ids look like Basic-20260101-120000-ab12)")
         path = self.root / run_id
+        if path.is_symlink():  # a run folder is never a link: nothing outside the store is read
+            raise RunNotFound(f"{run_id!r} is a link, not a run folder of {str(self.root)!r}")
         if not (path / "config.yaml").exists():
             known = [r.id for r in self.list()[-5:]]
             hint = f"; recent runs: {', '.join(known)}" if known else f"; {self.root} holds no runs yet"
@@ -543,7 +586,22 @@ class RunStore:
         return Run(path)
 
     def list(self) -> list[Run]:
-        if not self.root.exists():
+        """Every run, oldest first."""
+        return [Run(self.root / run_id) for _, run_id in self.ids()]
+
+    def ids(self) -> list[tuple[float, str]]:
+        """(creation time, id) of every run, oldest first: one stat per run, nothing opened.
+        A link is never a run; a folder deleted meanwhile is left out."""
+        found = []
+        try:
+            entries = list(os.scandir(self.root))
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        runs = [Run(p) for p in self.root.iterdir() if (p / "config.yaml").exists()]
-        return sorted(runs, key=lambda r: (r.path / "config.yaml").stat().st_mtime)
+        for entry in entries:
+            if entry.is_symlink() or not self.valid_id(entry.name):
+                continue
+            try:
+                found.append((os.stat(os.path.join(entry.path, "config.yaml")).st_mtime, entry.name))
+            except OSError:
+                continue
+        return sorted(found)

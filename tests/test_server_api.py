@@ -1,0 +1,315 @@
+"""The server extension's REST API (/unity-nb/api/) in a real jupyter_server, auth on (pytest-jupyter's jp_fetch).
+
+Runs are made through the run store (RunStore.create, RunWriter) as a training process writes
+them; nothing trains here. Every route, and the bad input the issue lists: no token, traversal,
+absolute paths, NUL bytes, overlong ids, a deleted run, a corrupt metrics line, 1,000 runs,
+a read-only store.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pytest_jupyter.jupyter_core import *  # noqa: F401,F403  (fixtures only: this module's tests use them)
+from pytest_jupyter.jupyter_server import *  # noqa: F401,F403
+from pytest_jupyter.pytest_tornasync import *  # noqa: F401,F403
+from tornado.httpclient import HTTPClientError
+
+from unity_nb.train import make_config
+from unity_nb.train.store import RunStore
+
+
+@pytest.fixture(autouse=True)
+def _store_setting_restored(monkeypatch):
+    # the extension gives kernels its store through UNITY_NB_RUNS; monkeypatch puts it back after each test
+    monkeypatch.delenv("UNITY_NB_RUNS", raising=False)
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"unity_nb": True}}}
+
+
+@pytest.fixture
+def api(jp_fetch, jp_asyncio_loop, jp_serverapp):
+    """Call the API synchronously: api("runs") -> (status, parsed JSON)."""
+
+    def call(*parts, method="GET", body=None, params=None, headers=None, raw=False):
+        kwargs = {"method": method, "params": params, "headers": headers}
+        if body is not None or method in ("POST", "PUT"):
+            kwargs["body"] = json.dumps(body or {})
+        try:
+            reply = jp_asyncio_loop.run_until_complete(jp_fetch("unity-nb", "api", *parts, **kwargs))
+        except HTTPClientError as err:
+            reply = err.response
+        data = reply.body if raw else json.loads(reply.body or b"null")
+        return reply.code, data
+
+    return call
+
+
+@pytest.fixture
+def store(jp_root_dir) -> RunStore:
+    return RunStore(Path(jp_root_dir) / "runs")
+
+
+def make_run(store: RunStore, run_id: str, iterations: int = 5, state: str | None = "finished", steps: int = 1000,
+             pid: int | None = None):
+    run = store.create(make_config("Basic", steps=steps), run_id=run_id)
+    writer = run.writer()
+    if pid is not None:  # "trained" by that process (a stop signals it: never this test's own)
+        writer.status["pid"] = pid
+    writer.set_state("running")
+    for i in range(1, iterations + 1):
+        writer.emit({"event": "iteration", "iteration": i, "env_steps": i * 100, "episode_return_mean": 0.1 * i,
+                     "episodes_window": 10 * i})
+    if state:
+        writer.set_state(state)
+    writer.close()
+    return run
+
+
+def test_list_runs_newest_first_with_series(api, store):
+    make_run(store, "Basic-a", iterations=3)
+    time.sleep(0.01)
+    make_run(store, "Basic-b", iterations=120)
+    code, data = api("runs", params={"points": "20"})
+    assert code == 200
+    assert [r["id"] for r in data["runs"]] == ["Basic-b", "Basic-a"] and data["total"] == 2
+    newest = data["runs"][0]
+    assert newest["state"] == "finished" and newest["backend"] == "local" and newest["steps"] == 12000
+    assert newest["return_mean"] == pytest.approx(12.0) and newest["step_budget"] == 1000
+    assert len(newest["series"]) == 20 and newest["series"][0] == [100, 0.1] and newest["series"][-1] == [12000, 12.0]
+    # paginated: one at a time
+    code, page = api("runs", params={"limit": "1", "offset": "1"})
+    assert [r["id"] for r in page["runs"]] == ["Basic-a"] and page["total"] == 2
+
+
+def test_one_run_events_since_offset(api, store):
+    run = make_run(store, "Basic-x", iterations=4, state=None)  # this process's pid: "running"
+    code, data = api("runs", "Basic-x")
+    assert code == 200 and data["run"]["state"] == "running" and data["config"]["scene"] == "Basic"
+    assert [e["iteration"] for e in data["events"] if e["event"] == "iteration"] == [1, 2, 3, 4]
+    writer = run.writer()
+    writer.emit({"event": "iteration", "iteration": 5, "env_steps": 500, "episode_return_mean": 0.5})
+    writer.close()
+    code, more = api("runs", "Basic-x", params={"since": str(data["next"])})
+    assert [e["iteration"] for e in more["events"]] == [5] and more["next"] > data["next"]
+
+
+def test_corrupt_metrics_line_is_skipped_and_counted(api, store):
+    run = make_run(store, "Basic-bad", iterations=2)
+    with open(run.events_path, "a") as f:
+        f.write("{not json\n")
+        f.write(json.dumps({"event": "iteration", "iteration": 3, "env_steps": 300, "episode_return_mean": 0.3}) + "\n")
+        f.write("[1, 2]\n")
+    code, data = api("runs")
+    row = data["runs"][0]
+    assert row["skipped_lines"] == 2 and row["iterations"] == 3 and row["series"][-1] == [300, 0.3]
+    code, one = api("runs", "Basic-bad")
+    assert one["skipped_lines"] == 2 and one["events"][-1]["iteration"] == 3
+
+
+def test_no_token_is_403_everywhere(api, store):
+    make_run(store, "Basic-a")
+    no_auth = {"Authorization": ""}
+    for parts, method in [(("runs",), "GET"), (("runs", "Basic-a"), "GET"), (("runs", "Basic-a", "stop"), "POST"),
+                          (("runs", "Basic-a", "export"), "POST"), (("runs", "Basic-a", "artifacts"), "GET"),
+                          (("files", "Basic-a", "export", "x.onnx"), "GET"), (("endpoints",), "GET"),
+                          (("endpoints", "8080"), "DELETE"), (("jobs", "1"), "GET"), (("quickstart",), "GET"),
+                          (("runs", "Basic-a", "stream"), "GET")]:
+        code, _ = api(*parts, method=method, headers=no_auth, raw=True)
+        assert code == 403, (parts, method, code)
+    assert not (store.root / "Basic-a" / "stop").exists()
+
+
+@pytest.mark.parametrize("bad", ["..", ".hidden", "a" * 5000, "x\0y", " Basic-a", "%2e%2e"])
+def test_bad_run_ids_are_refused(api, store, bad):
+    make_run(store, "Basic-a")
+    code, data = api("runs", bad)
+    assert code in (400, 404) and "message" in data
+    assert len(data["message"]) < 400  # an overlong id is not echoed back whole
+
+
+def test_traversal_and_absolute_paths_never_leave_the_store(api, store, jp_http_port, jp_base_url, jp_auth_header,
+                                                         http_server_client, jp_asyncio_loop, tmp_path):
+    make_run(store, "Basic-a")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    # an id that is a link to a folder outside the store is not a run
+    outside = tmp_path / "outside"
+    make_run(RunStore(outside), "Basic-out")
+    os.symlink(outside / "Basic-out", store.root / "Basic-link")
+    code, data = api("runs", "Basic-link")
+    assert code == 404 and "link" in data["message"]
+    assert "Basic-link" not in [r["id"] for r in api("runs")[1]["runs"]]
+    # raw paths (not escaped by the test client): encoded slashes, absolute paths, NUL
+    for raw in ["runs/..%2F..%2Fsecret.txt", "runs/%2Fetc%2Fpasswd", "runs/Basic-a%00", "files/..%2F..%2Fsecret.txt",
+                "files/Basic-a/..%2F..%2F..%2Fsecret.txt", "files/Basic-a/config.yaml", "files/%2Fetc/passwd",
+                "files/Basic-link/config.yaml"]:
+        url = f"{jp_base_url}unity-nb/api/{raw}"
+        try:
+            reply = jp_asyncio_loop.run_until_complete(http_server_client.fetch(url, headers=jp_auth_header))
+        except HTTPClientError as err:
+            reply = err.response
+        assert reply.code in (400, 404), (raw, reply.code)
+        assert b"not yours" not in reply.body and b"root:" not in reply.body
+
+
+def test_runs_dir_outside_root_is_refused(api, store, tmp_path):
+    code, data = api("runs", params={"runs_dir": str(tmp_path)})
+    assert code == 400 and "inside the server's root folder" in data["message"]
+    code, data = api("runs", params={"runs_dir": "../.."})
+    assert code == 400
+    code, data = api("runs", params={"runs_dir": "elsewhere"})  # inside the root, empty: fine
+    assert code == 200 and data["runs"] == [] and data["total"] == 0
+
+
+@pytest.mark.parametrize("param,value", [("limit", "0"), ("limit", "abc"), ("limit", "100000"), ("offset", "-1"),
+                                         ("points", "1e9")])
+def test_bad_query_arguments(api, param, value):
+    code, data = api("runs", params={param: value})
+    assert code == 400 and param in data["message"]
+
+
+def test_deleted_run_folder(api, store):
+    import shutil
+
+    make_run(store, "Basic-a")
+    make_run(store, "Basic-b")
+    assert api("runs")[1]["total"] == 2
+    shutil.rmtree(store.root / "Basic-a")
+    code, data = api("runs")
+    assert code == 200 and [r["id"] for r in data["runs"]] == ["Basic-b"]
+    code, data = api("runs", "Basic-a")
+    assert code == 404 and "Basic-a" in data["message"]
+
+
+@pytest.fixture
+def trainer_pid():
+    """A live process standing in for a training process (stop sends it SIGTERM)."""
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                                "signal.SIG_IGN); print('ok', flush=True); time.sleep(120)"], stdout=subprocess.PIPE)
+    process.stdout.readline()  # its handler is set: a SIGTERM now leaves it alive, as a checkpointing trainer
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def test_stop_asks_the_run_to_stop(api, store, trainer_pid):
+    make_run(store, "Basic-live", state=None, pid=trainer_pid)  # alive: "running"
+    code, data = api("runs", "Basic-live", "stop", method="POST")
+    assert code == 200 and data["stop_requested"] and data["state"] == "stopping"
+    assert (store.root / "Basic-live" / "stop").exists()
+    code, data = api("runs", "nope", "stop", method="POST")
+    assert code == 404
+
+
+def test_stop_on_a_read_only_store_says_so(api, store, trainer_pid, monkeypatch):
+    make_run(store, "Basic-live", state=None, pid=trainer_pid)
+    folder = store.root / "Basic-live"
+    if os.geteuid() != 0:
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    else:  # root writes through permissions and cannot mount here: a mock of the read-only disk's answer
+        real_touch = Path.touch
+
+        def read_only(self, *args, **kwargs):
+            if self.parent == folder:
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+            return real_touch(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "touch", read_only)
+    try:
+        code, data = api("runs", "Basic-live", "stop", method="POST")
+        assert code == 409 and "read-only" in data["message"] and "Basic-live" in data["message"]
+        assert api("runs")[0] == 200  # reading still works
+    finally:
+        folder.chmod(0o755)
+
+
+def test_stream_sends_events_then_end(api, store, jp_fetch, jp_asyncio_loop):
+    make_run(store, "Basic-s", iterations=3)
+    code, body = api("runs", "Basic-s", "stream", raw=True)
+    text = body.decode()
+    assert code == 200 and "event: events" in text and text.rstrip().splitlines()[-2] == "event: end"
+    data = json.loads(text.split("event: events\ndata: ")[1].split("\n")[0])
+    assert [e["iteration"] for e in data["events"] if e["event"] == "iteration"] == [1, 2, 3]
+
+
+def test_artifacts_and_files(api, store):
+    run = make_run(store, "Basic-a")
+    assert api("runs", "Basic-a", "artifacts")[1]["files"] == []
+    run.export_dir.mkdir()
+    (run.export_dir / "Basic.onnx").write_bytes(b"onnx-bytes")
+    run.videos_dir.mkdir()
+    (run.videos_dir / "checkpoint_000001.mp4").write_bytes(b"\0" * 1000)
+    os.symlink("/etc/passwd", run.videos_dir / "sneaky.mp4")
+    code, data = api("runs", "Basic-a", "artifacts")
+    assert [f["path"] for f in data["files"]] == ["export/Basic.onnx", "videos/checkpoint_000001.mp4"]
+    code, body = api("files", "Basic-a", "export", "Basic.onnx", raw=True)
+    assert code == 200 and body == b"onnx-bytes"
+    code, body = api("files", "Basic-a", "videos", "checkpoint_000001.mp4", raw=True,
+                     headers={"Range": "bytes=0-99"})
+    assert code == 206 and len(body) == 100
+    code, data = api("files", "Basic-a", "videos", "sneaky.mp4")
+    assert code == 404 and "has no file" in data["message"]
+
+
+def test_actions_start_commands_and_report(api, store):
+    make_run(store, "Basic-a")  # no checkpoint: export fails in its own process, with the CLI's reason
+    code, data = api("runs", "Basic-a", "export", method="POST")
+    assert code == 202 and data["job"]["state"] == "running" and data["job"]["action"] == "export"
+    job = data["job"]["id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        code, data = api("jobs", job)
+        if data["job"]["state"] != "running":
+            break
+        time.sleep(0.3)
+    assert data["job"]["state"] == "failed" and "checkpoint" in data["job"]["error"]
+    assert Path(data["job"]["log"]).is_file()  # the output stays in the run's logs/
+    code, data = api("runs", "Basic-a", "video", method="POST")
+    assert code == 409 and "no checkpoint" in data["message"]
+    code, _ = api("runs", "Basic-a", "launch-missiles", method="POST", raw=True)
+    assert code in (404, 405)
+    code, data = api("jobs", "999")
+    assert code == 404 and "no job" in data["message"]
+
+
+def test_endpoints_list_and_bad_stop(api):
+    code, data = api("endpoints")
+    assert code == 200 and isinstance(data["local"], list) and "sagemaker" not in data
+    code, data = api("endpoints", "99999", method="DELETE")
+    assert code == 404 and "no local endpoint" in data["message"]
+
+
+def test_quickstart_notebook(api):
+    code, data = api("quickstart")
+    assert code == 200 and data["nbformat"] == 4
+    assert any("%unity_train" in "".join(c["source"]) for c in data["cells"])
+
+
+def test_kernels_get_the_sidebar_store(api, store):
+    api("runs")
+    assert os.environ["UNITY_NB_RUNS"] == str(store.root.absolute())
+
+
+def test_a_thousand_runs_list_fast_enough(api, store):
+    """1,000 runs: the server's own time per list request (the figure the closing note reports) stays
+    small; asserted loosely (behaviour, not wall-clock): well under a second on any machine."""
+    for i in range(1000):
+        make_run(store, f"Basic-{i:04d}", iterations=3)
+    api("runs")  # the first request reads the page's runs
+    code, data = api("runs")
+    assert code == 200 and data["total"] == 1000 and len(data["runs"]) == 50
+    assert data["runs"][0]["id"] == "Basic-0999"
+    assert data["server_ms"] < 1000

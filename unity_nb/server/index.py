@@ -1,0 +1,131 @@
+"""What the JupyterLab sidebar lists: one short summary per run, kept up to date cheaply.
+
+A list request must stay fast with a thousand runs in the store, on a slow disk too: the
+index stats each run's ``config.yaml`` once per request to order them (newest first) and
+reads only the page asked for; each run's ``metrics.jsonl`` is read from where the last
+request stopped, so a summary costs one ``status.json`` read plus the new events.
+Everything it reads goes through the run store (``unity_nb.train.store``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..train.schema import ACTIVE
+from ..train.store import Run, RunNotFound, RunStore
+
+SERIES_POINTS = 200  # reward points kept per run for the sparkline (the sidebar draws fewer)
+PAGE_LIMIT = 50  # runs per list request unless asked otherwise
+MAX_PAGE_LIMIT = 500
+READ_CHUNK = 8 << 20  # bytes of metrics.jsonl read per request and run (a huge file is read over several)
+
+
+def backend_of(config) -> str:
+    """Where a run trains, as the sidebar names it: this machine, a Ray cluster, SageMaker."""
+    if config.backend == "sagemaker":
+        return "sagemaker"
+    return "cluster" if config.address else "local"
+
+
+def thin(points: list, keep: int) -> list:
+    """At most ``keep`` of ``points``, evenly spread, always with the first and the last."""
+    if len(points) <= keep:
+        return list(points)
+    step = (len(points) - 1) / (keep - 1)
+    return [points[round(i * step)] for i in range(keep)]
+
+
+@dataclass
+class _Digest:
+    """What the index remembers of one run between requests."""
+
+    run: Run
+    offset: int = 0  # bytes of metrics.jsonl read so far
+    skipped: int = 0  # lines of metrics.jsonl that were not events
+    last: dict[str, Any] = field(default_factory=dict)  # the latest iteration event
+    series: list = field(default_factory=list)  # [env_steps, episode_return_mean] per iteration
+
+    def update(self) -> None:
+        events, self.offset, bad = self.run.scan_events(self.offset, READ_CHUNK)
+        self.skipped += bad
+        for event in events:
+            if event.get("event") == "iteration":
+                self.last = event
+                mean = event.get("episode_return_mean")
+                if isinstance(mean, (int, float)):
+                    self.series.append([event.get("env_steps", 0), mean])
+        if len(self.series) > 4 * SERIES_POINTS:  # bounded memory for a very long run
+            self.series = thin(self.series, 2 * SERIES_POINTS)
+
+
+class RunIndex:
+    """Summaries of the runs under one store root, for the server's handlers (thread-safe)."""
+
+    def __init__(self, root: str | Path):
+        self.store = RunStore(Path(root))
+        self._digests: dict[str, _Digest] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    def get(self, run_id: str) -> Run:
+        """The run of that id (``RunNotFound`` for a bad id, a link, or a folder that is gone)."""
+        with self._lock:
+            digest = self._digests.get(run_id)
+        if digest is not None and (digest.run.path / "config.yaml").exists():
+            return digest.run
+        return self.store.get(run_id)
+
+    def page(self, offset: int = 0, limit: int = PAGE_LIMIT, points: int = 60) -> dict[str, Any]:
+        """Runs newest first, ``limit`` of them from ``offset``, each with ``points`` reward points."""
+        started = time.perf_counter()
+        ids = [run_id for _, run_id in reversed(self.store.ids())]
+        chosen = ids[offset:offset + limit]
+        runs = []
+        for run_id in chosen:
+            try:
+                runs.append(self.summary(run_id, points))
+            except (RunNotFound, FileNotFoundError):  # deleted while we looked
+                continue
+        with self._lock:  # forget runs whose folders are gone
+            for gone in set(self._digests) - set(ids):
+                del self._digests[gone]
+        return {"root": str(self.root.absolute()), "total": len(ids), "offset": offset, "limit": limit,
+                "runs": runs, "server_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    def summary(self, run_id: str, points: int = 60) -> dict[str, Any]:
+        """One run's row: state, backend, steps, the latest mean return, a short reward series."""
+        with self._lock:
+            digest = self._digests.get(run_id)
+            if digest is None:
+                digest = self._digests[run_id] = _Digest(self.store.get(run_id))
+            digest.update()
+            run, last, series, skipped = digest.run, dict(digest.last), list(digest.series), digest.skipped
+        status, config = run.status, run.config
+        state = status["state"]
+        return {
+            "id": run.id,
+            "state": state.value,
+            "active": state in ACTIVE,
+            "backend": backend_of(config),
+            "scene": config.scene,
+            "algorithm": config.algorithm,
+            "steps": last.get("env_steps", 0),
+            "step_budget": config.steps,
+            "iterations": last.get("iteration", 0),
+            "return_mean": last.get("episode_return_mean"),
+            "episodes_window": last.get("episodes_window"),
+            "target": config.target,
+            "target_reached": status.get("target_reached"),
+            "error": status.get("error"),
+            "created": status.get("created"),
+            "updated": last.get("t") or status.get("updated") or status.get("created"),
+            "series": thin(series, max(2, points)) if points else [],
+            "skipped_lines": skipped,
+        }
