@@ -1,0 +1,285 @@
+/**
+ * The "Unity RL" sidebar: the run store's runs (state, backend, steps, return, a live
+ * sparkline, actions) and the running endpoints. It reads the server extension's API every
+ * `refreshInterval` ms while visible; the actions are the plugin's commands.
+ */
+import { CommandRegistry } from '@lumino/commands';
+import { Widget } from '@lumino/widgets';
+
+import { IEndpoints, IRunPage, IRunRow, requestAPI } from './api';
+import { backendLabel, canStop, formatReturn, formatSteps, stateBadge } from './badges';
+import { polyline } from './sparkline';
+
+const SPARK_W = 120;
+const SPARK_H = 28;
+const SVG = 'http://www.w3.org/2000/svg';
+
+export interface ISidebarOptions {
+  commands: CommandRegistry;
+  refreshInterval: number;
+  runsDir: string;
+  showSageMakerEndpoints: boolean;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text = ''): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+export class UnitySidebar extends Widget {
+  constructor(private options: ISidebarOptions) {
+    super();
+    this.id = 'unity-nb-sidebar';
+    this.addClass('unity-nb-sidebar');
+    this.title.caption = 'Unity RL: training runs and endpoints';
+    const header = el('div', 'unity-nb-sidebar-header');
+    header.append(el('h2', '', 'Unity RL'));
+    const refresh = el('button', 'jp-Button unity-nb-refresh', '⟳');
+    refresh.title = 'Refresh now';
+    refresh.onclick = () => void this.refresh();
+    header.append(refresh);
+    this._summary = el('div', 'unity-nb-summary', 'loading…');
+    this._list = el('ul', 'unity-nb-runs');
+    this._more = el('button', 'jp-Button unity-nb-more', 'Show more runs');
+    this._more.onclick = () => {
+      this._limit += 50;
+      void this.refresh();
+    };
+    const endpointsHeader = el('h3', '', 'Endpoints');
+    this._endpoints = el('ul', 'unity-nb-endpoints');
+    this.node.append(header, this._summary, this._list, this._more, endpointsHeader, this._endpoints);
+  }
+
+  /** New settings from the settings editor: applied at the next refresh. */
+  configure(options: Partial<ISidebarOptions>): void {
+    this.options = { ...this.options, ...options };
+    this._restartTimer();
+    void this.refresh();
+  }
+
+  get runsDir(): string {
+    return this.options.runsDir;
+  }
+
+  /** The latest list of runs (for commands that act on a run). */
+  run(id: string): IRunRow | undefined {
+    return this._rows.get(id)?.data;
+  }
+
+  async refresh(): Promise<void> {
+    if (this._busy) {
+      return;
+    }
+    this._busy = true;
+    try {
+      const page = await requestAPI<IRunPage>('runs', {}, {
+        limit: `${this._limit}`,
+        points: '200',
+        runs_dir: this.options.runsDir || undefined
+      });
+      this._renderRuns(page);
+      const endpoints = await requestAPI<IEndpoints>('endpoints', {}, {
+        sagemaker: this.options.showSageMakerEndpoints && this._sagemakerDue() ? '1' : undefined
+      });
+      this._renderEndpoints(endpoints);
+      this.node.dataset.error = '';
+    } catch (err) {
+      this._summary.textContent = `Cannot read the runs: ${(err as Error).message}`;
+      this.node.dataset.error = (err as Error).message;
+    } finally {
+      this._busy = false;
+    }
+  }
+
+  protected onAfterShow(): void {
+    this._restartTimer();
+    void this.refresh();
+  }
+
+  protected onAfterHide(): void {
+    this._stopTimer();
+  }
+
+  dispose(): void {
+    this._stopTimer();
+    super.dispose();
+  }
+
+  private _restartTimer(): void {
+    this._stopTimer();
+    if (this.isVisible || !this.isAttached) {
+      this._timer = window.setInterval(() => void this.refresh(), Math.max(250, this.options.refreshInterval));
+    }
+  }
+
+  private _stopTimer(): void {
+    if (this._timer !== null) {
+      window.clearInterval(this._timer);
+      this._timer = null;
+    }
+  }
+
+  private _sagemakerDue(): boolean {
+    const now = Date.now();
+    if (now - this._sagemakerAsked < 60_000) {
+      return false;
+    }
+    this._sagemakerAsked = now;
+    return true;
+  }
+
+  private _renderRuns(page: IRunPage): void {
+    const running = page.runs.filter(r => r.active).length;
+    this._summary.textContent =
+      page.total === 0
+        ? `No runs yet in ${page.root}. Start one with %unity_train Basic (or the quickstart in the launcher).`
+        : `${page.total} run${page.total === 1 ? '' : 's'}, ${running} training · ${page.root}`;
+    this._summary.title = page.root;
+    this._more.style.display = page.total > page.runs.length ? '' : 'none';
+    const seen = new Set<string>();
+    page.runs.forEach((data, index) => {
+      seen.add(data.id);
+      let row = this._rows.get(data.id);
+      if (!row) {
+        row = this._newRow(data.id);
+        this._rows.set(data.id, row);
+      }
+      row.update(data);
+      if (this._list.children[index] !== row.node) {
+        this._list.insertBefore(row.node, this._list.children[index] ?? null);
+      }
+    });
+    for (const [id, row] of this._rows) {
+      if (!seen.has(id)) {
+        row.node.remove();
+        this._rows.delete(id);
+      }
+    }
+  }
+
+  private _newRow(id: string): RunRow {
+    return new RunRow(id, this.options.commands);
+  }
+
+  private _renderEndpoints(data: IEndpoints): void {
+    const items: HTMLElement[] = [];
+    for (const e of data.local) {
+      const li = el('li', 'unity-nb-endpoint');
+      li.dataset.port = `${e.port}`;
+      const link = el('a', '', e.url);
+      link.href = e.url + '/';
+      link.target = '_blank';
+      li.append(link, el('span', 'unity-nb-muted', e.run ? ` ${e.run}` : ''));
+      const stop = el('button', 'jp-Button unity-nb-stop-endpoint', 'Stop');
+      stop.onclick = () => void this.options.commands.execute('unity-nb:stop-endpoint', { port: e.port });
+      li.append(stop);
+      items.push(li);
+    }
+    for (const e of data.sagemaker ?? []) {
+      const li = el('li', 'unity-nb-endpoint', `SageMaker ${e.name} (${e.status ?? '?'})`);
+      items.push(li);
+    }
+    if (data.sagemaker !== undefined) {
+      this._sagemaker = items.filter(i => i.textContent?.startsWith('SageMaker'));
+      this._sagemakerNote = data.sagemaker_note ?? '';
+    } else {
+      items.push(...this._sagemaker);
+    }
+    if (items.length === 0) {
+      items.push(el('li', 'unity-nb-muted', 'No endpoint is running. Deploy a run to serve its policy.'));
+    }
+    if (this._sagemakerNote && this.options.showSageMakerEndpoints) {
+      items.push(el('li', 'unity-nb-muted', this._sagemakerNote));
+    }
+    this._endpoints.replaceChildren(...items);
+  }
+
+  private _list: HTMLUListElement;
+  private _summary: HTMLDivElement;
+  private _more: HTMLButtonElement;
+  private _endpoints: HTMLUListElement;
+  private _rows = new Map<string, RunRow>();
+  private _timer: number | null = null;
+  private _busy = false;
+  private _limit = 50;
+  private _sagemakerAsked = 0;
+  private _sagemaker: HTMLElement[] = [];
+  private _sagemakerNote = '';
+}
+
+/** One run's row: updated in place, so buttons keep focus while the run trains. */
+class RunRow {
+  constructor(readonly id: string, private commands: CommandRegistry) {
+    this.node = el('li', 'unity-nb-run');
+    this.node.dataset.id = id;
+    const top = el('div', 'unity-nb-run-top');
+    this._badge = el('span', 'unity-nb-badge');
+    this._name = el('span', 'unity-nb-run-id', id);
+    this._name.title = id;
+    top.append(this._badge, this._name);
+    const middle = el('div', 'unity-nb-run-middle');
+    this._spark = document.createElementNS(SVG, 'svg');
+    this._spark.setAttribute('class', 'unity-nb-sparkline');
+    this._spark.setAttribute('width', `${SPARK_W}`);
+    this._spark.setAttribute('height', `${SPARK_H}`);
+    this._line = document.createElementNS(SVG, 'polyline');
+    this._spark.append(this._line);
+    this._figures = el('div', 'unity-nb-figures');
+    middle.append(this._spark, this._figures);
+    this._actions = el('div', 'unity-nb-actions');
+    const button = (label: string, command: string, title: string) => {
+      const b = el('button', `jp-Button unity-nb-action unity-nb-${label.toLowerCase()}`, label);
+      b.title = title;
+      b.onclick = () => void this.commands.execute(command, { id: this.id });
+      return b;
+    };
+    this._stop = button('Stop', 'unity-nb:stop-run', 'checkpoint, then stop');
+    this._actions.append(
+      this._stop,
+      button('Dashboard', 'unity-nb:open-dashboard', '%unity_dashboard in the current notebook (or a new one)'),
+      button('Video', 'unity-nb:play-video', "a rollout video of the latest checkpoint's policy"),
+      button('Export', 'unity-nb:export-run', 'ONNX files Unity loads (RUN/export/)'),
+      button('Deploy', 'unity-nb:deploy-run', 'serve the policy on a local endpoint')
+    );
+    this.node.append(top, middle, this._actions);
+  }
+
+  update(data: IRunRow): void {
+    this.data = data;
+    const badge = stateBadge(data.state, data.target_reached);
+    this._badge.textContent = badge.label;
+    this._badge.className = `unity-nb-badge ${badge.className}`;
+    this._badge.title = data.error ? `${badge.title}: ${data.error}` : badge.title;
+    this.node.dataset.state = data.state;
+    this._line.setAttribute('points', polyline(data.series, SPARK_W, SPARK_H, 2));
+    this._spark.dataset.points = `${data.series.length}`;
+    const lines = [
+      `${data.scene} · ${data.algorithm.toUpperCase()} · ${backendLabel(data.backend)}`,
+      `steps ${formatSteps(data.steps, data.step_budget)}`,
+      `return ${formatReturn(data.return_mean)}` + (data.episodes_window ? ` (last ${data.episodes_window} ep.)` : '')
+    ];
+    if (data.skipped_lines) {
+      lines.push(`${data.skipped_lines} unreadable metrics line(s) skipped`);
+    }
+    this._figures.replaceChildren(...lines.map(t => el('div', '', t)));
+    this._figures.dataset.steps = `${data.steps}`;
+    this._stop.disabled = !canStop(data.state);
+  }
+
+  readonly node: HTMLLIElement;
+  data: IRunRow | undefined;
+  private _badge: HTMLSpanElement;
+  private _name: HTMLSpanElement;
+  private _spark: SVGSVGElement;
+  private _line: SVGPolylineElement;
+  private _figures: HTMLDivElement;
+  private _actions: HTMLDivElement;
+  private _stop: HTMLButtonElement;
+}
+
