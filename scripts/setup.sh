@@ -11,4 +11,6 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch CPU 2.13.0 lies on this machine's disk; an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+# the JupyterLab extension is built by the next step (only when its source changed), not by pip
+SKIP_JUPYTER_BUILDER=1 .venv/bin/python -m pip install -q -e ".[dev]"
+bash scripts/build_labextension.sh
