@@ -172,13 +172,16 @@ export class UnitySidebar extends Widget {
     for (const e of data.local) {
       const li = el('li', 'unity-nb-endpoint');
       li.dataset.port = `${e.port}`;
+      const top = el('div', 'unity-nb-endpoint-top');
       const link = el('a', '', e.url);
       link.href = e.url + '/';
       link.target = '_blank';
-      li.append(link, el('span', 'unity-nb-muted', e.run ? ` ${e.run}` : ''));
+      link.title = 'what the endpoint expects and returns (GET /)';
       const stop = el('button', 'jp-Button unity-nb-stop-endpoint', 'Stop');
+      stop.title = 'stop serving';
       stop.onclick = () => void this.options.commands.execute('unity-nb:stop-endpoint', { port: e.port });
-      li.append(stop);
+      top.append(link, stop);
+      li.append(top, el('div', 'unity-nb-muted unity-nb-endpoint-run', e.run ?? e.model));
       items.push(li);
     }
     for (const e of data.sagemaker ?? []) {

@@ -1,0 +1,167 @@
+"""The "Unity RL" sidebar in a real JupyterLab: a run started from a notebook appears and its
+sparkline grows while it trains; Stop stops it; Video plays it in a main-area tab; Deploy
+serves it and the endpoint's Stop ends it; Dashboard re-attaches in the notebook; the launcher
+card copies the quickstart; the palette has the commands. Also measures how long an event
+written to a run folder takes to show in the sidebar.
+
+Real JupyterLab with the prebuilt extension (scripts/build_labextension.sh) and its server
+extension, real kernel, Ray and player stand-in, Debian's chromium. Screenshots go to
+tests/browser/screenshots/ (sidebar-*.png).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from labkit import PANEL, fail, open_notebook, run_all, screenshot, wait_for, wait_for_text, write_notebook
+
+from unity_nb.train import make_config
+from unity_nb.train.store import RunStore
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.ray]
+
+SIDEBAR = "#unity-nb-sidebar"
+TAB = '.lm-TabBar-tab[data-id="unity-nb-sidebar"]'
+CELLS = [
+    "%load_ext unity_nb",
+    # long enough to watch and stop: the target is out of reach, so it would run all 20,000 steps
+    "run = %unity_train Basic --steps 20000 --target-return 2\nrun.id",
+]
+
+
+def _row(run_id: str) -> str:
+    return f'{SIDEBAR} li.unity-nb-run[data-id="{run_id}"]'
+
+
+def _spark_points(page, run_id: str) -> int:
+    found = page.locator(f"{_row(run_id)} svg.unity-nb-sparkline")
+    return int(found.first.get_attribute("data-points") or 0) if found.count() else -1
+
+
+def _state(page, run_id: str) -> str | None:
+    found = page.locator(_row(run_id))
+    return found.first.get_attribute("data-state") if found.count() else None
+
+
+def _video_state(page) -> dict:
+    return page.locator(".unity-nb-video-tab video").first.evaluate(
+        "v => ({t: v.currentTime, ready: v.readyState, w: v.videoWidth, h: v.videoHeight, "
+        "error: v.error && (v.error.code + ' ' + v.error.message)})")
+
+
+def _event_latency(page, lab, samples: int = 5) -> list[float]:
+    """Seconds from an iteration event written to a run folder to the sidebar showing its steps."""
+    run = RunStore(lab.root / "runs").create(make_config("Basic", steps=10_000), run_id="Basic-latency-probe")
+    writer = run.writer()
+    writer.set_state("running")
+    delays = []
+    try:
+        wait_for(page, "the probe run in the sidebar", lambda: page.locator(_row(run.id)).count() > 0, timeout=30)
+        figures = f"{_row(run.id)} .unity-nb-figures"
+        for i in range(1, samples + 1):
+            steps = 1000 * i
+            written = time.monotonic()
+            writer.emit({"event": "iteration", "iteration": i, "env_steps": steps, "episode_return_mean": 0.1 * i})
+            wait_for(page, f"the sidebar to show {steps} steps",
+                     lambda: page.locator(figures).first.get_attribute("data-steps") == str(steps),
+                     timeout=30, interval=0.02)
+            delays.append(time.monotonic() - written)
+            time.sleep(0.37)  # not in step with the refresh
+        writer.set_state("finished")
+    finally:
+        writer.close()
+    return delays
+
+
+@pytest.mark.timeout(900)
+def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
+    page = lab_page
+    write_notebook(jupyter_lab.root, "sidebar_train.ipynb", CELLS)
+    open_notebook(page, jupyter_lab, "sidebar_train.ipynb")
+    page.locator(TAB).first.click()
+    wait_for(page, "the Unity RL sidebar", lambda: page.locator(f"{SIDEBAR} .unity-nb-summary").count() > 0 and
+             page.locator(SIDEBAR).first.is_visible(), timeout=60)
+    wait_for_text(page, f"{SIDEBAR} .unity-nb-summary", "No runs yet", timeout=30)
+    screenshot(page, "sidebar-01-empty")
+
+    run_all(page, wait=False)
+    rows = wait_for(page, "a run in the sidebar", lambda: jupyter_lab.api("unity-nb/api/runs")["runs"], timeout=180)
+    run_id = rows[0]["id"]
+    wait_for(page, "the run to be running in the sidebar", lambda: _state(page, run_id) == "running", timeout=300)
+    first = wait_for(page, "the first sparkline points", lambda: (n := _spark_points(page, run_id)) > 1 and n,
+                     timeout=120)
+    screenshot(page, "sidebar-02-running")
+    later = wait_for(page, f"the sparkline to grow past {first} points",
+                     lambda: (n := _spark_points(page, run_id)) > first and n, timeout=120)
+    polyline = page.locator(f"{_row(run_id)} svg.unity-nb-sparkline polyline").first.get_attribute("points")
+    assert polyline and polyline.count(",") >= 2, polyline
+    assert "Basic" in page.locator(f"{_row(run_id)} .unity-nb-figures").first.inner_text()
+    screenshot(page, "sidebar-03-growing")
+
+    # Stop: the run checkpoints and stops; the badge follows
+    page.locator(f"{_row(run_id)} button.unity-nb-stop").first.click()
+    wait_for(page, "the run to be stopped", lambda: _state(page, run_id) == "stopped", timeout=180)
+    assert page.locator(f"{_row(run_id)} button.unity-nb-stop").first.is_disabled()
+    assert page.locator(f"{_row(run_id)} .unity-nb-badge").first.inner_text().strip() == "stopped"
+    screenshot(page, "sidebar-04-stopped")
+
+    # Video: made by `unity-nb video` in its own process, played in a main-area tab
+    page.locator(f"{_row(run_id)} button.unity-nb-video").first.click()
+    wait_for(page, "the video tab", lambda: page.locator(".unity-nb-video-tab video").count() > 0, timeout=240)
+    state = wait_for(page, "the video to have data", lambda: (s := _video_state(page))["ready"] >= 2 and s["w"] > 0 and s,
+                     timeout=60)
+    assert not state["error"], state
+    samples = []
+
+    def advancing():
+        samples.append(_video_state(page)["t"])
+        return len(samples) >= 2 and samples[-1] > samples[-2] + 0.03
+
+    wait_for(page, lambda: f"the video to play (currentTime {samples[-6:]})", advancing, timeout=30, interval=0.3)
+    screenshot(page, "sidebar-05-video")
+    assert (jupyter_lab.root / "runs" / run_id / "videos").is_dir()
+
+    # Deploy: export + a local endpoint; it shows under Endpoints, and its Stop ends it
+    page.locator(f"{_row(run_id)} button.unity-nb-deploy").first.click()
+    endpoint = f"{SIDEBAR} li.unity-nb-endpoint[data-port]"
+    wait_for(page, "the endpoint in the sidebar", lambda: page.locator(endpoint).count() > 0, timeout=240)
+    port = page.locator(endpoint).first.get_attribute("data-port")
+    assert f"127.0.0.1:{port}" in page.locator(endpoint).first.inner_text()
+    assert (jupyter_lab.root / "runs" / run_id / "export").is_dir()
+    screenshot(page, "sidebar-06-deployed")
+    page.locator(f"{endpoint} button.unity-nb-stop-endpoint").first.click()
+    wait_for(page, "the endpoint to go", lambda: page.locator(endpoint).count() == 0, timeout=60)
+
+    # Dashboard: %unity_dashboard ID runs in the notebook on screen
+    dashboards = page.locator(f"{PANEL} .unity-nb-dashboard").count()
+    page.locator(f"{_row(run_id)} button.unity-nb-dashboard").first.click()
+    wait_for(page, "a second dashboard in the notebook",
+             lambda: page.locator(f"{PANEL} .unity-nb-dashboard").count() > dashboards, timeout=120)
+    sources = page.locator(f"{PANEL} .jp-Cell .jp-InputArea-editor").all_inner_texts()
+    assert any(f"%unity_dashboard {run_id}" in s for s in sources), sources
+    screenshot(page, "sidebar-07-dashboard")
+
+    # an event written to a run folder shows in the sidebar within the refresh interval
+    delays = _event_latency(page, jupyter_lab)
+    print(f"event -> sidebar: median {statistics.median(delays):.2f} s, max {max(delays):.2f} s ({len(delays)} events)")
+    assert max(delays) < 10, delays
+
+    # the palette has the commands; the launcher card copies the quickstart and opens it
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("Unity RL")
+    wait_for(page, "the Unity RL palette entries",
+             lambda: page.locator(".lm-CommandPalette-item", has_text="Unity RL: Refresh Runs").count() > 0, timeout=30)
+    page.keyboard.press("Escape")
+    page.evaluate("() => { window.jupyterapp.commands.execute('launcher:create'); }")
+    card = page.locator(".jp-LauncherCard", has_text="Unity RL quickstart")
+    wait_for(page, "the quickstart launcher card", lambda: card.count() > 0, timeout=60)
+    screenshot(page, "sidebar-08-launcher")
+    card.first.click()
+    tab = '.lm-TabBar-tab .lm-TabBar-tabLabel:text-is("unity-rl-quickstart.ipynb")'
+    wait_for(page, "the quickstart notebook tab", lambda: page.locator(tab).count() > 0, timeout=60)
+    if not (jupyter_lab.root / "unity-rl-quickstart.ipynb").is_file():
+        fail(page, "the quickstart was not copied into the root folder")
+    print(f"sparkline {first} -> {later} points; video {state['w']}x{state['h']}; endpoint port {port}")
