@@ -1,10 +1,10 @@
 """What the JupyterLab sidebar lists: one short summary per run, kept up to date cheaply.
 
 A list request must stay fast with a thousand runs in the store, on a slow disk too: the
-index stats each run's ``config.yaml`` once per request to order them (newest first) and
-reads only the page asked for; each run's ``metrics.jsonl`` is read from where the last
-request stopped, so a summary costs one ``status.json`` read plus the new events.
-Everything it reads goes through the run store (``unity_nb.train.store``).
+index stats each run once per request to order them (newest first) and reads only the page
+asked for; each run's events are read from where the last request stopped, so a summary
+costs one status read plus the new events. Everything it reads goes through the run store
+(``unity_nb.train.store``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..train.store import Run, RunNotFound, RunStore
 SERIES_POINTS = 200  # reward points kept per run for the sparkline (the sidebar draws fewer)
 PAGE_LIMIT = 50  # runs per list request unless asked otherwise
 MAX_PAGE_LIMIT = 500
-READ_CHUNK = 8 << 20  # bytes of metrics.jsonl read per request and run (a huge file is read over several)
+READ_CHUNK = 8 << 20  # bytes of events read per request and run (a huge file is read over several)
 
 
 def backend_of(config) -> str:
@@ -44,8 +44,8 @@ class _Digest:
     """What the index remembers of one run between requests."""
 
     run: Run
-    offset: int = 0  # bytes of metrics.jsonl read so far
-    skipped: int = 0  # lines of metrics.jsonl that were not events
+    offset: int = 0  # bytes of the event file read so far
+    skipped: int = 0  # lines of the event file that were not events (corrupt)
     last: dict[str, Any] = field(default_factory=dict)  # the latest iteration event
     series: list = field(default_factory=list)  # [env_steps, episode_return_mean] per iteration
 
@@ -76,11 +76,10 @@ class RunIndex:
 
     def get(self, run_id: str) -> Run:
         """The run of that id (``RunNotFound`` for a bad id, a link, or a folder that is gone)."""
+        run = self.store.get(run_id)
         with self._lock:
             digest = self._digests.get(run_id)
-        if digest is not None and (digest.run.path / "config.yaml").exists():
-            return digest.run
-        return self.store.get(run_id)
+        return digest.run if digest is not None else run  # the same handle: its parsed settings are kept
 
     def page(self, offset: int = 0, limit: int = PAGE_LIMIT, points: int = 60) -> dict[str, Any]:
         """Runs newest first, ``limit`` of them from ``offset``, each with ``points`` reward points."""
