@@ -570,7 +570,7 @@ class RunStore:
         """Whether ``run_id`` can name a folder directly under the store (nothing else is ever opened)."""
         return (isinstance(run_id, str) and 0 < len(run_id) <= MAX_ID_LENGTH and run_id == run_id.strip()
                 and not run_id.startswith(".") and not any(c in run_id for c in "/\\\0")
-                and all(c.isprintable() for c in run_id))
+                and run_id.isprintable())
 
     def get(self, run_id: str) -> Run:
         if not self.valid_id(run_id):
