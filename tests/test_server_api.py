@@ -313,3 +313,33 @@ def test_a_thousand_runs_list_fast_enough(api, store):
     assert code == 200 and data["total"] == 1000 and len(data["runs"]) == 50
     assert data["runs"][0]["id"] == "Basic-0999"
     assert data["server_ms"] < 1000
+
+
+def test_a_slow_store_never_stalls_the_server(jp_fetch, jp_asyncio_loop, jp_serverapp, store, monkeypatch):
+    """A run store on a slow disk (a mock: reads made to take 1.5 s, as nothing here can make a real
+    disk slow) delays the list, not the server: JupyterLab's own requests are answered meanwhile."""
+    import asyncio
+
+    from unity_nb.train.store import Run
+
+    make_run(store, "Basic-a")
+    real = Run.scan_events
+
+    def slow(self, *args, **kwargs):
+        time.sleep(1.5)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "scan_events", slow)
+    done = {}
+
+    async def timed(name, *parts):
+        reply = await jp_fetch(*parts)
+        done[name] = time.monotonic()
+        return json.loads(reply.body)
+
+    async def both():
+        return await asyncio.gather(timed("runs", "unity-nb", "api", "runs"), timed("status", "api", "status"))
+
+    runs, _ = jp_asyncio_loop.run_until_complete(both())
+    assert [r["id"] for r in runs["runs"]] == ["Basic-a"]
+    assert done["status"] < done["runs"] - 1.0, done

@@ -101,6 +101,13 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     assert "Basic" in page.locator(f"{_row(run_id)} .unity-nb-figures").first.inner_text()
     screenshot(page, "sidebar-03-growing")
 
+    # a write from the page without Jupyter's token and XSRF header is refused (the sidebar's own requests carry them)
+    refused = page.evaluate(
+        "async id => (await fetch(`/unity-nb/api/runs/${id}/stop`, {method: 'POST', credentials: 'same-origin'})).status",
+        run_id)
+    assert refused == 403, refused
+    assert _state(page, run_id) == "running"
+
     # Stop: the run checkpoints and stops; the badge follows
     page.locator(f"{_row(run_id)} button.unity-nb-stop").first.click()
     wait_for(page, "the run to be stopped", lambda: _state(page, run_id) == "stopped", timeout=180)
