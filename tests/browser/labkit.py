@@ -590,6 +590,31 @@ def wait_run_all(page, timeout: float = RUN_TIMEOUT, allow_errors: bool = False)
     return prompts
 
 
+def video_state(video) -> dict:
+    """A <video>'s (a locator) currentTime, readyState, size and error."""
+    return video.evaluate(
+        "v => ({t: v.currentTime, ready: v.readyState, w: v.videoWidth, h: v.videoHeight, "
+        "error: v.error && (v.error.code + ' ' + v.error.message)})")
+
+
+def wait_video_plays(page, video, timeout: float = 60) -> dict:
+    """Wait until ``video`` (a locator) has decoded frames and its time advances; returns its state."""
+    __tracebackhide__ = True
+    state = wait_for(page, "the video to have data",
+                     lambda: (s := video_state(video))["ready"] >= 2 and s["w"] > 0 and s, timeout=timeout)
+    if state["error"]:
+        fail(page, f"the video failed: {state['error']}")
+    samples = []
+
+    def advancing():
+        samples.append(video_state(video)["t"])
+        return len(samples) >= 2 and samples[-1] > samples[-2] + 0.03
+
+    wait_for(page, lambda: f"the video to play (currentTime samples {samples[-8:]})", advancing, timeout=30,
+             interval=0.3)
+    return state
+
+
 def outputs_text(page) -> str:
     """All output text of the notebook on screen (for failure messages)."""
     return "\n".join(page.locator(f"{PANEL} .jp-OutputArea-output").all_inner_texts())

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from labkit import PANEL, fail, open_notebook, run_all, screenshot, wait_for, wait_for_text, write_notebook
+from labkit import (PANEL, fail, open_notebook, run_all, screenshot, wait_for, wait_for_text, wait_video_plays,
+                    write_notebook)
 
 from unity_nb.train import make_config
 from unity_nb.train.store import RunStore
@@ -44,12 +45,6 @@ def _spark_points(page, run_id: str) -> int:
 def _state(page, run_id: str) -> str | None:
     found = page.locator(_row(run_id))
     return found.first.get_attribute("data-state") if found.count() else None
-
-
-def _video_state(page) -> dict:
-    return page.locator(".unity-nb-video-tab video").first.evaluate(
-        "v => ({t: v.currentTime, ready: v.readyState, w: v.videoWidth, h: v.videoHeight, "
-        "error: v.error && (v.error.code + ' ' + v.error.message)})")
 
 
 def _event_latency(page, lab, samples: int = 5) -> list[float]:
@@ -118,16 +113,7 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     # Video: made by `unity-nb video` in its own process, played in a main-area tab
     page.locator(f"{_row(run_id)} button.unity-nb-video").first.click()
     wait_for(page, "the video tab", lambda: page.locator(".unity-nb-video-tab video").count() > 0, timeout=240)
-    state = wait_for(page, "the video to have data", lambda: (s := _video_state(page))["ready"] >= 2 and s["w"] > 0 and s,
-                     timeout=60)
-    assert not state["error"], state
-    samples = []
-
-    def advancing():
-        samples.append(_video_state(page)["t"])
-        return len(samples) >= 2 and samples[-1] > samples[-2] + 0.03
-
-    wait_for(page, lambda: f"the video to play (currentTime {samples[-6:]})", advancing, timeout=30, interval=0.3)
+    state = wait_video_plays(page, page.locator(".unity-nb-video-tab video").first)
     screenshot(page, "sidebar-05-video")
     assert (jupyter_lab.root / "runs" / run_id / "videos").is_dir()
 

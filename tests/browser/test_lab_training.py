@@ -17,7 +17,7 @@ import re
 import pytest
 
 from labkit import (PANEL, cell_running, fail, open_notebook, outputs_text, run_all, screenshot, wait_for, wait_for_text,
-                    wait_run_all, write_notebook)
+                    wait_run_all, wait_video_plays, write_notebook)
 
 CELLS = [
     "%load_ext unity_nb",
@@ -47,12 +47,6 @@ def _chart_digest(page) -> str:
 
 def _chart_points(page) -> int:
     return int(page.locator(CHART).first.get_attribute("data-points") or 0)
-
-
-def _video_state(page) -> dict:
-    return page.locator(VIDEO).first.evaluate(
-        "v => ({t: v.currentTime, ready: v.readyState, w: v.videoWidth, h: v.videoHeight, "
-        "error: v.error && (v.error.code + ' ' + v.error.message)})")
 
 
 @pytest.mark.timeout(900)
@@ -119,16 +113,7 @@ def test_unity_train_live_dashboard_then_video(jupyter_lab, lab_page, tmp_path):
     wait_for(page, lambda: f"the inline video (outputs: {outputs_text(page)[-500:]})", lambda: video.count() > 0,
              timeout=180)
     video.scroll_into_view_if_needed()
-    state = wait_for(page, "the video to have data", lambda: (s := _video_state(page))["ready"] >= 2 and s["w"] > 0 and s,
-                     timeout=60)
-    assert not state["error"], state
-    samples = []
-
-    def advancing():
-        samples.append(_video_state(page)["t"])
-        return len(samples) >= 2 and samples[-1] > samples[-2] + 0.03
-
-    wait_for(page, lambda: f"the video to play (currentTime samples {samples[-8:]})", advancing, timeout=30, interval=0.3)
+    state = wait_video_plays(page, video)
     screenshot(page, "train-06-video", locator=video)
     screenshot(page, "train-07-final")
     print(f"points {first} -> {later} -> {final}; video {state['w']}x{state['h']}")

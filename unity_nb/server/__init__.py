@@ -17,6 +17,8 @@ from traitlets.config import Configurable
 from .index import RunIndex
 from .jobs import Jobs
 
+MAX_STORES = 16  # run stores whose index is kept (the server's, and folders the settings name)
+
 
 class UnityRL(Configurable):
     """Settings of the Unity RL server extension (``c.UnityRL.runs_dir = "..."`` in jupyter_server_config.py)."""
@@ -48,6 +50,8 @@ class UnityRL(Configurable):
                     Path(os.path.realpath(self.root_dir)) not in real.parents:
                 raise ValueError(f"runs_dir must be a folder inside the server's root folder, got {runs_dir[:100]!r}")
         if root not in self._indexes:
+            if len(self._indexes) >= MAX_STORES:  # many folders asked for: forget the oldest index
+                self._indexes.pop(next(iter(self._indexes)))
             self._indexes[root] = RunIndex(root)
         return self._indexes[root]
 
