@@ -122,7 +122,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: args => `Open the dashboard of ${args.id ?? 'a run'}`,
       execute: async args => {
         const id = String(args.id);
-        const dir = sidebar.runsDir ? ` --runs-dir '${sidebar.runsDir.replace(/'/g, '')}'` : '';
+        // a kernel works in its notebook's folder: another run folder is named by its absolute path
+        const dir = sidebar.runsDir && sidebar.root ? ` --runs-dir '${sidebar.root.replace(/'/g, '')}'` : '';
         const code = `%load_ext unity_nb\n%unity_dashboard ${id}${dir}`;
         let panel: NotebookPanel | null = notebooks.currentWidget;
         if (!panel || !panel.isVisible) {

@@ -67,6 +67,11 @@ export class UnitySidebar extends Widget {
     return this.options.runsDir;
   }
 
+  /** The absolute folder of the runs shown (as the server resolved it), once read. */
+  get root(): string {
+    return this._root;
+  }
+
   /** The latest list of runs (for commands that act on a run). */
   run(id: string): IRunRow | undefined {
     return this._rows.get(id)?.data;
@@ -135,6 +140,7 @@ export class UnitySidebar extends Widget {
   }
 
   private _renderRuns(page: IRunPage): void {
+    this._root = page.root;
     const running = page.runs.filter(r => r.active).length;
     this._summary.textContent =
       page.total === 0
@@ -214,6 +220,7 @@ export class UnitySidebar extends Widget {
   private _sagemakerAsked = 0;
   private _sagemaker: HTMLElement[] = [];
   private _sagemakerNote = '';
+  private _root = '';
 }
 
 /** One run's row: updated in place, so buttons keep focus while the run trains. */
