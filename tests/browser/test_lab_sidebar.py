@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 
@@ -47,9 +48,15 @@ def _state(page, run_id: str) -> str | None:
     return found.first.get_attribute("data-state") if found.count() else None
 
 
+def _store(lab) -> Path:
+    """The folder of runs the server shows (its root's runs/, unless UNITY_NB_RUNS named another)."""
+    return Path(lab.api("unity-nb/api/runs")["root"])
+
+
 def _event_latency(page, lab, samples: int = 5) -> list[float]:
     """Seconds from an iteration event written to a run folder to the sidebar showing its steps."""
-    run = RunStore(lab.root / "runs").create(make_config("Basic", steps=10_000), run_id="Basic-latency-probe")
+    run = RunStore(_store(lab)).create(make_config("Basic", steps=10_000),
+                                    run_id=f"Basic-latency-probe-{time.strftime('%H%M%S')}")
     writer = run.writer()
     writer.set_state("running")
     delays = []
@@ -79,12 +86,13 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     page.locator(TAB).first.click()
     wait_for(page, "the Unity RL sidebar", lambda: page.locator(f"{SIDEBAR} .unity-nb-summary").count() > 0 and
              page.locator(SIDEBAR).first.is_visible(), timeout=60)
-    wait_for_text(page, f"{SIDEBAR} .unity-nb-summary", "No runs yet", timeout=30)
-    screenshot(page, "sidebar-01-empty")
+    wait_for_text(page, f"{SIDEBAR} .unity-nb-summary", lambda t: "No runs yet" in t or " run" in t, timeout=30)
+    screenshot(page, "sidebar-01-before")
+    before = {r["id"] for r in jupyter_lab.api("unity-nb/api/runs?limit=500")["runs"]}
 
     run_all(page, wait=False)
-    rows = wait_for(page, "a run in the sidebar", lambda: jupyter_lab.api("unity-nb/api/runs")["runs"], timeout=180)
-    run_id = rows[0]["id"]
+    run_id = wait_for(page, "the new run in the sidebar's API", lambda: next(
+        (r["id"] for r in jupyter_lab.api("unity-nb/api/runs")["runs"] if r["id"] not in before), None), timeout=180)
     wait_for(page, "the run to be running in the sidebar", lambda: _state(page, run_id) == "running", timeout=300)
     first = wait_for(page, "the first sparkline points", lambda: (n := _spark_points(page, run_id)) > 1 and n,
                      timeout=120)
@@ -115,7 +123,7 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     wait_for(page, "the video tab", lambda: page.locator(".unity-nb-video-tab video").count() > 0, timeout=240)
     state = wait_video_plays(page, page.locator(".unity-nb-video-tab video").first)
     screenshot(page, "sidebar-05-video")
-    assert (jupyter_lab.root / "runs" / run_id / "videos").is_dir()
+    assert (_store(jupyter_lab) / run_id / "videos").is_dir()
 
     # Deploy: export + a local endpoint; it shows under Endpoints, and its Stop ends it
     page.locator(f"{_row(run_id)} button.unity-nb-deploy").first.click()
@@ -123,7 +131,7 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     wait_for(page, "the endpoint in the sidebar", lambda: page.locator(endpoint).count() > 0, timeout=240)
     port = page.locator(endpoint).first.get_attribute("data-port")
     assert f"127.0.0.1:{port}" in page.locator(endpoint).first.inner_text()
-    assert (jupyter_lab.root / "runs" / run_id / "export").is_dir()
+    assert (_store(jupyter_lab) / run_id / "export").is_dir()
     screenshot(page, "sidebar-06-deployed")
     page.locator(f"{endpoint} button.unity-nb-stop-endpoint").first.click()
     wait_for(page, "the endpoint to go", lambda: page.locator(endpoint).count() == 0, timeout=60)
