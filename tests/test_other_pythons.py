@@ -96,9 +96,14 @@ def install_checkout(python: str, timeout: float, *pip_args: str) -> None:
     with tempfile.TemporaryDirectory(prefix="unity-nb-src-") as tmp:
         src = Path(tmp) / "unity-nb"
         src.mkdir()
-        for name in ("pyproject.toml", "README.md"):
+        for name in ("pyproject.toml", "README.md", "notebooks/01-quickstart.ipynb"):  # the wheel's quickstart
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, src / name)
-        shutil.copytree(ROOT / "unity_nb", src / "unity_nb", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # the package (with the built JupyterLab extension: the build hook then needs no Node), the
+        # server extension's config, and the extension's source the hook would build from
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", "lib", "build-test")
+        for folder in ("unity_nb", "jupyter-config", "labextension"):
+            shutil.copytree(ROOT / folder, src / folder, ignore=skip)
         must([python, "-m", "pip", "install", *pip_args, str(src)], timeout, "pip install of the checkout")
 
 
