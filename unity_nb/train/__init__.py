@@ -14,6 +14,7 @@ import os
 import sys
 import types
 
+from . import rllib_settings
 from .config import ConfigError, TrainConfig
 from .store import Run, RunNotFound, RunStore
 
@@ -35,6 +36,8 @@ def make_config(scene: str | TrainConfig | None = None, *, config: str | os.Path
         overrides["scene"] = scene
     if overrides.get("env_params") and base.env_params:  # --param adds to the file's parameters
         overrides["env_params"] = {**base.env_params, **overrides["env_params"]}
+    if overrides.get("rllib") and base.rllib:  # --rllib adds to the file's RLlib settings
+        overrides["rllib"] = rllib_settings.merge(base.rllib, overrides["rllib"])
     if overrides.get("address") is None and os.environ.get("RAY_ADDRESS") and base.address is None:
         overrides["address"] = os.environ["RAY_ADDRESS"]
     return base.replace(**overrides).resolved()

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..envs.scenes import SCENES
+from . import rllib_settings
 from .errors import ConfigError
 
 
@@ -101,6 +102,8 @@ class TrainConfig:
     init_path: str | None = None  # start from the weights of a run folder or checkpoint
     behavior: str | None = None  # behavior name (mlagents YAML); checked against the scene
     env_params: dict[str, float] = field(default_factory=dict)
+    # any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (see rllib_settings.py)
+    rllib: dict[str, Any] = field(default_factory=dict)
     # where the run trains: "local" (this machine, or the Ray cluster at `address`) or "sagemaker"
     backend: str = "local"
     # SageMaker only (backend: sagemaker); unset ones are resolved at launch (see unity_nb/aws.py)
@@ -215,6 +218,8 @@ class TrainConfig:
                      f"confirmed by {self.confirm_episodes} deterministic ones")
         if self.scene_name is None:
             parts.append("defaults for a Unity build")
+        if self.rllib:
+            parts.append(f"rllib: {rllib_settings.describe(self.rllib)}")
         return ", ".join(parts)
 
     @property
@@ -313,6 +318,7 @@ class TrainConfig:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
                 fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {cls.name}; use one of {', '.join(fits)}")
         self._validate_backend(fail)
+        self.rllib = rllib_settings.check(self.rllib, self.algorithm, source=f"{source}: rllib")
         if self.minibatch_size and self.train_batch_size and self.minibatch_size > self.train_batch_size:
             fail("minibatch_size", f"({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size})")
 

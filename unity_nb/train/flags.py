@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from . import rllib_settings
 from .config import BACKENDS, SCHEDULES, TrainConfig
 
 # What each setting means, for --help, `%unity_train?` and the widget panel.
@@ -60,7 +61,7 @@ HELP = {
     "image": "SageMaker: training image URI (default the PyTorch CPU/GPU training image of the region)",
 }
 
-_SKIP = {"scene", "env_params"}
+_SKIP = {"scene", "env_params", "rllib"}
 
 
 def flag_name(field_name: str) -> str:
@@ -111,6 +112,13 @@ def _param(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{name.strip()}: expected a number, got {value!r}") from None
 
 
+def _rllib(text: str) -> tuple[str, object]:
+    try:
+        return rllib_settings.parse_flag(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add a flag for every TrainConfig setting (default None: not given)."""
     for f in fields(TrainConfig):
@@ -133,6 +141,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=HELP[f.name])
     parser.add_argument("--param", dest="env_params", type=_param, action="append", metavar="NAME=VALUE",
                         help="a scene parameter (repeatable), e.g. --param mass=2.0")
+    parser.add_argument("--rllib", dest="rllib", type=_rllib, action="append", metavar="KEY=VALUE",
+                        help="any RLlib algorithm setting (repeatable), applied after the kit's: "
+                             "--rllib training.kl_coeff=0.3, --rllib grad_clip=0.5, --rllib evaluation_interval=5")
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
@@ -141,4 +152,6 @@ def config_overrides(args: argparse.Namespace) -> dict:
            if f.name not in _SKIP and getattr(args, f.name, None) is not None}
     if getattr(args, "env_params", None):
         out["env_params"] = dict(args.env_params)
+    if getattr(args, "rllib", None):
+        out["rllib"] = dict(args.rllib)
     return out

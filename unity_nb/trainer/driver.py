@@ -124,6 +124,11 @@ class Driver:
             self._initialize_from(algo, Path(cfg.init_path).expanduser())
         self.emit({"event": "log", "message": f"{self._ready_text(time.perf_counter() - started, bool(algo_prebuilt))}; "
                                               f"training {', '.join(trained)}"})
+        if cfg.rllib:
+            from .rllib_setup import rllib_settings_as_built
+
+            self.emit({"event": "log", "message": f"RLlib settings from rllib: "
+                                                  f"{rllib_settings_as_built(algo.config, cfg.rllib)}"})
         if cfg.num_env_runners:
             import ray
 

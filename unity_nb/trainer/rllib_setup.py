@@ -191,6 +191,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
     fragment = config.time_horizon or (50 if config.algorithm in ("APPO", "IMPALA") else "auto")
     hidden = [config.hidden_units] * config.num_layers
+    user_model = dict(config.rllib.get("rl_module", {}).get("model_config") or {})
 
     def model(behavior: str) -> dict:
         # as ML-Agents' networks: Swish activations; continuous actions with one learned,
@@ -198,7 +199,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         out = {"fcnet_hiddens": hidden, "vf_share_layers": config.shared_critic, "fcnet_activation": "swish"}
         if facts[behavior][1] and config.algorithm in ("PPO", "APPO", "IMPALA"):
             out["free_log_std"] = True
-        return out
+        return {**out, **user_model}  # rllib: rl_module.model_config adds to (or replaces) the kit's keys
 
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
         register_env(ENV_NAME, make_env)
@@ -251,4 +252,29 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     algo.fault_tolerance(restart_failed_sub_environments=True)
     algo.callbacks(UnityEpisodeMetrics)
     algo.debugging(seed=config.seed, log_level="ERROR")
+    apply_rllib_settings(algo, config.rllib)
     return algo
+
+
+def rllib_settings_as_built(algo_config: AlgorithmConfig, settings: dict) -> str:
+    """The ``rllib:`` settings as the built algorithm holds them: ``training.kl_coeff=0.3, ...``."""
+    shown = []
+    for group, values in settings.items():
+        for name in values:
+            held = algo_config.model_config if (group, name) == ("rl_module", "model_config") else \
+                getattr(algo_config, name, "?")
+            shown.append(f"{group}.{name}={held!r}")
+    return ", ".join(shown)
+
+
+def apply_rllib_settings(algo: AlgorithmConfig, settings: dict) -> None:
+    """The run's ``rllib:`` settings (checked on the kernel side), after the kit's own, group by group."""
+    for group, values in settings.items():
+        values = {k: v for k, v in values.items() if not (group == "rl_module" and k == "model_config")}
+        if not values:
+            continue
+        try:
+            getattr(algo, group)(**values)
+        except Exception as err:  # RLlib's own refusal, named by the user's keys
+            keys = ", ".join(f"{group}.{k}" for k in values)
+            raise ConfigError(f"rllib: RLlib refused {keys}: {err}") from None
