@@ -14,7 +14,7 @@ import os
 import sys
 import types
 
-from . import rllib_settings
+from . import rllib_settings, user_code
 from .config import ConfigError, TrainConfig
 from .store import Run, RunNotFound, RunStore
 
@@ -58,6 +58,7 @@ def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None,
     from ..envs import check_build
 
     cfg = make_config(scene, config=config, **overrides)
+    _check_user_code(cfg)
     if dry_run and cfg.backend != "sagemaker":
         raise ConfigError("dry_run shows a SageMaker job's request: add backend='sagemaker' (--backend sagemaker)")
     if cfg.backend == "sagemaker":
@@ -78,6 +79,18 @@ def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None,
         check_build(cfg.scene)  # a bad path fails here, not in the background
     run = start_run(cfg, runs_dir)
     return run.wait() if wait else run
+
+
+def _check_user_code(cfg: TrainConfig) -> None:
+    """Your own classes are found before anything starts (they are imported in the training process)."""
+    if not cfg.model:
+        return
+    if cfg.backend == "sagemaker":
+        raise ConfigError("model: your own RLModule on SageMaker is not supported yet (the job would need your "
+                          "module's file); train it on this machine or a Ray cluster (address=)")
+    paths = {"model": cfg.model} if isinstance(cfg.model, str) else {f"model.{b}": p for b, p in cfg.model.items()}
+    for key, path in paths.items():
+        user_code.find_module(path, key)
 
 
 def runs(runs_dir=None) -> list[Run]:

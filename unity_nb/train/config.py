@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..envs.scenes import SCENES
-from . import rllib_settings
+from . import rllib_settings, user_code
 from .errors import ConfigError
 
 
@@ -102,6 +102,8 @@ class TrainConfig:
     init_path: str | None = None  # start from the weights of a run folder or checkpoint
     behavior: str | None = None  # behavior name (mlagents YAML); checked against the scene
     env_params: dict[str, float] = field(default_factory=dict)
+    # your own RLModule, by import path (my_models:ResidualMLP), or {behavior: path}; see user_code.py
+    model: str | dict[str, str] | None = None
     # any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (see rllib_settings.py)
     rllib: dict[str, Any] = field(default_factory=dict)
     # where the run trains: "local" (this machine, or the Ray cluster at `address`) or "sagemaker"
@@ -218,6 +220,10 @@ class TrainConfig:
                      f"confirmed by {self.confirm_episodes} deterministic ones")
         if self.scene_name is None:
             parts.append("defaults for a Unity build")
+        if self.model:
+            models = self.model if isinstance(self.model, str) else \
+                ", ".join(f"{b}: {p}" for b, p in self.model.items())
+            parts.append(f"model {models}")
         if self.rllib:
             parts.append(f"rllib: {rllib_settings.describe(self.rllib)}")
         return ", ".join(parts)
@@ -319,9 +325,32 @@ class TrainConfig:
                 fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {cls.name}; use one of {', '.join(fits)}")
         self._validate_backend(fail)
         self.rllib = rllib_settings.check(self.rllib, self.algorithm, source=f"{source}: rllib")
+        self._validate_model(fail, source)
         if self.minibatch_size and self.train_batch_size and self.minibatch_size > self.train_batch_size:
             fail("minibatch_size", f"({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size})")
 
+
+    def _validate_model(self, fail, source: str) -> None:
+        if self.model is None:
+            return
+        if isinstance(self.model, dict):
+            if not self.model:
+                fail("model", "must name a class, or map behaviors to classes; got an empty mapping")
+            self.model = {b: user_code.import_path(p, f"model.{b}", source) for b, p in self.model.items()}
+            if self.scene_name is not None:
+                names = [b.name for b in SCENES[self.scene_name].behavior_list()]
+                unknown = [b for b in self.model if b not in names]
+                if unknown:
+                    fail("model", f"{unknown[0]!r} is not a behavior of {self.scene_name}; its behaviors: "
+                                  f"{', '.join(names)}")
+        else:
+            self.model = user_code.import_path(self.model, "model", source)
+
+    def model_for(self, behavior: str) -> str | None:
+        """The import path of the RLModule class ``behavior`` trains with (None: RLlib's default network)."""
+        if isinstance(self.model, dict):
+            return self.model.get(behavior)
+        return self.model
 
     def _validate_backend(self, fail) -> None:
         if self.backend not in BACKENDS:

@@ -50,6 +50,8 @@ HELP = {
     "summary_freq": "agent steps between summary lines in the run's log (mlagents' summary_freq)",
     "init_path": "start from the trained weights of a run folder or checkpoint (mlagents' init_path)",
     "behavior": "train only this behavior of a scene with several",
+    "model": "your own RLModule class by import path, e.g. my_models:ResidualMLP (a file next to the notebook "
+             "or an installed package); default: RLlib's network of --hidden-units x --num-layers",
     "backend": "where to train: local (this machine or --address's Ray cluster, default) or sagemaker",
     "instance_type": "SageMaker: the instance type (default ml.c5.2xlarge)",
     "instance_count": "SageMaker: instances that form one Ray cluster (default 1)",

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train.config import TrainConfig
+from ..train.config import ConfigError, TrainConfig
 from ..train.schema import State
 from ..train.store import Run
+from ..evaluate.policy import SINGLE
 from .window import EpisodeWindow, iteration_stats
 
 # Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
@@ -80,6 +81,32 @@ class Driver:
         algo.stop()  # built for other settings: its Unity processes go
         return None
 
+    def _build(self, cfg: TrainConfig, trained: list[str]):
+        """The algorithm for this run; a user's own RLModule is built and tried on the scene's observations
+        first, and what goes wrong in it is told by its file and line."""
+        from .rllib_setup import algorithm_config
+        from .user_module import check_module, user_frame
+
+        algo_config = algorithm_config(cfg, trained)
+        if not cfg.model:
+            return algo_config.build_algo()
+        try:
+            algo = algo_config.build_algo()
+        except ConfigError:
+            raise
+        except Exception as err:
+            raise ConfigError(f"model: {cfg.model} failed while RLlib built it: {user_frame(err)}") from None
+        for behavior in trained:
+            if cfg.model_for(behavior):
+                module_id = behavior if len(trained) > 1 else SINGLE
+                key = "model" if isinstance(cfg.model, str) else f"model.{behavior}"
+                try:
+                    check_module(algo.get_module(module_id), key)
+                except ConfigError:
+                    algo.stop()
+                    raise
+        return algo
+
     def _stopped_before_start(self) -> bool:
         """A stop asked for before the first iteration: nothing trained, nothing to save."""
         if not (self.stop_requested or self._stop_file()):
@@ -104,7 +131,7 @@ class Driver:
             return 0
         trained = behaviors(cfg)
         algo_prebuilt = self._take_prebuilt(cfg)
-        algo = algo_prebuilt or algorithm_config(cfg, trained).build_algo()
+        algo = algo_prebuilt or self._build(cfg, trained)
         if self._stopped_before_start():
             algo.stop()
             return 0

@@ -23,6 +23,7 @@ from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 
+from .user_module import load_class
 from ..train.config import NORMALIZE_PER_BEHAVIOR, SCHEDULE_FLOORS, ConfigError, TrainConfig
 
 ENV_NAME = "unity_nb_agents"
@@ -201,24 +202,34 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             out["free_log_std"] = True
         return {**out, **user_model}  # rllib: rl_module.model_config adds to (or replaces) the kit's keys
 
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    def spec(behavior: str) -> RLModuleSpec:
+        path = config.model_for(behavior)
+        if path is None:  # RLlib's default network for the algorithm
+            return RLModuleSpec(model_config=model(behavior))
+        key = "model" if isinstance(config.model, str) else f"model.{behavior}"
+        return RLModuleSpec(module_class=load_class(path, key), model_config=model(behavior))
+
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
         register_env(ENV_NAME, make_env)
         algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0]})
         algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=facts[trained[0]][0],
                          gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
-        algo.rl_module(model_config=model(trained[0]))
+        if config.model_for(trained[0]) is None:
+            algo.rl_module(model_config=model(trained[0]))
+        else:
+            algo.rl_module(rl_module_spec=spec(trained[0]))
     else:  # one policy per behavior
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
-        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
         register_env(ENV_NAME_BEHAVIORS, make_behaviors_env)
         algo.environment(ENV_NAME_BEHAVIORS, env_config=_env_config(config))
         algo.env_runners(num_env_runners=config.num_env_runners, rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
         algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
-        algo.rl_module(rl_module_spec=MultiRLModuleSpec(
-            rl_module_specs={b: RLModuleSpec(model_config=model(b)) for b in trained}))
+        algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={b: spec(b) for b in trained}))
     if config.normalize:
         from ray.rllib.connectors.env_to_module import MeanStdFilter
 

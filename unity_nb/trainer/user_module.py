@@ -1,0 +1,97 @@
+"""Your own RLModule class, imported in the training process and checked against the scene.
+
+The class is named in the run's settings (``model: my_models:ResidualMLP``). It is imported with
+the folder the run was started from first on the path, then registered with Ray's cloudpickle *by
+value*: env-runner processes, a Ray cluster's nodes and the run's checkpoints carry the class itself,
+so neither the cluster nor a later evaluation needs the file on its path. What goes wrong is told
+in the user's terms: the file and line of the user's code, not Ray's stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+from ..train.errors import ConfigError
+
+
+def user_frame(err: BaseException, files: set[str] | None = None) -> str:
+    """``ValueError: ... (my_models.py, line 12, in setup)``: the error and the last frame in the user's files
+    (any file outside Ray, torch and the kit when ``files`` is not given)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    if isinstance(err, SyntaxError) and err.filename:
+        return f"SyntaxError: {err.msg} ({os.path.basename(err.filename)}, line {err.lineno})"
+
+    def mine(frame) -> bool:
+        if files is not None:
+            return os.path.abspath(frame.filename) in files
+        return not any(part in frame.filename for part in ("site-packages", "/ray/", "/torch/", "unity_nb", "<frozen"))
+
+    ours = [f for f in frames if mine(f)]
+    where = f" ({os.path.basename(ours[-1].filename)}, line {ours[-1].lineno}, in {ours[-1].name})" if ours else ""
+    return f"{type(err).__name__}: {err}{where}"
+
+
+def load_class(path: str, key: str = "model", folder: str | None = None):
+    """Import ``module:Class`` (``folder``, default the current one, first on the path) and return the class."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    module_name, _, qualname = path.partition(":")
+    folder = os.path.abspath(folder or os.getcwd())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name):
+            raise ConfigError(f"{key}: no module {err.name!r} in {folder} or the installed packages; put "
+                              f"{err.name}.py next to the notebook, or pip install its package") from None
+        raise ConfigError(f"{key}: importing {module_name} failed: {user_frame(err)}") from None
+    except Exception as err:
+        raise ConfigError(f"{key}: importing {module_name} failed: {user_frame(err)}") from None
+    found = module
+    for part in qualname.split("."):
+        if not hasattr(found, part):
+            classes = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, RLModule)
+                             and v.__module__ == module.__name__)
+            raise ConfigError(f"{key}: {module_name} has no {qualname}"
+                              + (f"; its RLModule classes: {', '.join(classes)}" if classes else
+                                 "; it defines no RLModule class"))
+        found = getattr(found, part)
+    if not (isinstance(found, type) and issubclass(found, RLModule)):
+        kind = f"a class ({', '.join(b.__name__ for b in found.__mro__[1:3])} ...)" if isinstance(found, type) else \
+            type(found).__name__
+        raise ConfigError(f"{key}: {path} is {kind}, not an RLModule: subclass "
+                          "ray.rllib.core.rl_module.torch.TorchRLModule (and ValueFunctionAPI for PPO)")
+    if module.__name__.split(".")[0] not in ("ray", "unity_nb", "torch"):
+        import ray.cloudpickle
+
+        ray.cloudpickle.register_pickle_by_value(sys.modules[module.__name__.split(".")[0]])
+    return found
+
+
+def check_module(module, key: str, files: set[str] | None = None) -> None:
+    """Play a batch of the scene's observations through ``module``: its outputs must fit the scene's actions."""
+    import numpy as np
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    space = module.observation_space
+    batch = np.stack([space.sample() for _ in range(4)]).astype(np.float32)
+    try:
+        with torch.no_grad():
+            out = module.forward_inference({Columns.OBS: torch.as_tensor(batch)})
+    except Exception as err:
+        raise ConfigError(f"{key}: {type(module).__name__} failed on the scene's observations (shape "
+                          f"{tuple(space.shape)}): {user_frame(err, files)}") from None
+    if Columns.ACTION_DIST_INPUTS not in out:
+        raise ConfigError(f"{key}: {type(module).__name__}'s forward returns {', '.join(map(str, out)) or 'nothing'}; "
+                          f"it must return {Columns.ACTION_DIST_INPUTS!r} (the action distribution's inputs)")
+    dist = module.get_inference_action_dist_cls()
+    wanted = dist.required_input_dim(module.action_space, model_config=module.model_config)
+    got = tuple(out[Columns.ACTION_DIST_INPUTS].shape)
+    if got != (len(batch), wanted):
+        raise ConfigError(f"{key}: {type(module).__name__} gives action-distribution inputs of shape {got[1:]} per "
+                          f"observation; the scene's actions ({module.action_space}, {dist.__name__}) need ({wanted},)")
