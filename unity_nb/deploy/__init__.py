@@ -145,7 +145,8 @@ def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
         raise RuntimeError(f"run {run.id} has no checkpoint yet: wait for its first one (or for the end)")
     config = run.config
     if config.algorithm not in ("PPO", "APPO", "IMPALA", "SAC", "DQN"):
-        raise NotExportable(f"{config.algorithm} policies are not exported")
+        raise NotExportable(f"{config.algorithm}: policies of your own algorithm are not exported (the kit knows how "
+                            "PPO, APPO, IMPALA and SAC policies map to Unity's model contract)")
     if config.algorithm == "DQN":
         raise NotExportable("DQN learns Q-values, not a policy head with action logits: Unity's model contract "
                             "has no place for them yet (export a PPO run)")

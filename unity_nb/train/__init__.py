@@ -83,12 +83,13 @@ def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None,
 
 def _check_user_code(cfg: TrainConfig) -> None:
     """Your own classes are found before anything starts (they are imported in the training process)."""
-    if not cfg.model:
-        return
-    if cfg.backend == "sagemaker":
-        raise ConfigError("model: your own RLModule on SageMaker is not supported yet (the job would need your "
-                          "module's file); train it on this machine or a Ray cluster (address=)")
-    paths = {"model": cfg.model} if isinstance(cfg.model, str) else {f"model.{b}": p for b, p in cfg.model.items()}
+    paths = {"model": cfg.model} if isinstance(cfg.model, str) else \
+        {f"model.{b}": p for b, p in (cfg.model or {}).items()}
+    if cfg.custom_algorithm:
+        paths["algorithm"] = cfg.algorithm
+    if paths and cfg.backend == "sagemaker":
+        raise ConfigError(f"{next(iter(paths))}: your own classes on SageMaker are not supported yet (the job would "
+                          "need your module's file); train on this machine or a Ray cluster (address=)")
     for key, path in paths.items():
         user_code.find_module(path, key)
 

@@ -244,9 +244,13 @@ class TrainConfig:
             fail("scene", f"must be a built-in scene ({', '.join(SCENES)}) or a path to a Unity build, got {self.scene!r}")
         if self.scene_name is None and not os.path.exists(os.path.expanduser(self.scene)) and "/" not in self.scene:
             fail("scene", f"{self.scene!r} is neither a built-in scene ({', '.join(SCENES)}) nor an existing Unity build path")
-        if not isinstance(self.algorithm, str) or self.algorithm.upper() not in ALGORITHMS:
-            fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
-        self.algorithm = self.algorithm.upper()
+        if isinstance(self.algorithm, type) or (isinstance(self.algorithm, str) and ":" in self.algorithm):
+            self.algorithm = user_code.import_path(self.algorithm, "algorithm", source)  # your own AlgorithmConfig
+        elif not isinstance(self.algorithm, str) or self.algorithm.upper() not in ALGORITHMS:
+            fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}, or your own AlgorithmConfig subclass by "
+                              f"import path (my_algos:MyConfig), got {self.algorithm!r}")
+        else:
+            self.algorithm = self.algorithm.upper()
         _positive_int(self.steps, "steps", fail, allow_none=True)
         if self.target_return is False or (isinstance(self.target_return, str)
                                            and self.target_return.strip().lower() in ("off", "none", "false")):
@@ -320,7 +324,7 @@ class TrainConfig:
             if self.normalize and self.behavior is None and len(names) > 1:
                 fail("normalize", NORMALIZE_PER_BEHAVIOR)
             kind = "continuous" if cls.behavior.continuous_size else "discrete"
-            if kind not in ALGORITHMS[self.algorithm]:
+            if not self.custom_algorithm and kind not in ALGORITHMS[self.algorithm]:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
                 fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {cls.name}; use one of {', '.join(fits)}")
         self._validate_backend(fail)
@@ -345,6 +349,11 @@ class TrainConfig:
                                   f"{', '.join(names)}")
         else:
             self.model = user_code.import_path(self.model, "model", source)
+
+    @property
+    def custom_algorithm(self) -> bool:
+        """Whether the run trains with the user's own AlgorithmConfig subclass (an import path)."""
+        return ":" in str(self.algorithm)
 
     def model_for(self, behavior: str) -> str | None:
         """The import path of the RLModule class ``behavior`` trains with (None: RLlib's default network)."""

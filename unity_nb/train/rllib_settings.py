@@ -111,7 +111,13 @@ def check(settings, algorithm: str, source: str = "rllib") -> dict[str, dict[str
         raise ConfigError(f"{source} must be a mapping of RLlib settings (e.g. training: {{kl_coeff: 0.3}}), "
                           f"got {type(settings).__name__}")
     groups = catalogue().get(algorithm)
-    if groups is None:
+    custom = groups is None and ":" in str(algorithm)
+    if custom:  # your own AlgorithmConfig: every group's names known to any algorithm (RLlib checks the rest)
+        groups = {}
+        for known in catalogue().values():
+            for group, names in known.items():
+                groups.setdefault(group, {}).update(names)
+    elif groups is None:
         raise ConfigError(f"{source}: no RLlib settings are known for the algorithm {algorithm!r}")
     home = {}  # setting -> its group (the first group that has it)
     for group, names in groups.items():
@@ -131,6 +137,9 @@ def check(settings, algorithm: str, source: str = "rllib") -> dict[str, dict[str
                 raise ConfigError(f"{source}.{shown}: not an RLlib {algorithm} setting{hint} "
                                   f"(all of them: {CATALOGUE.name} in the unity_nb package)")
             group = home[name]
+        elif name not in groups[group] and custom:  # a setting of your own algorithm's: RLlib will say
+            out.setdefault(group, {})[name] = value
+            return
         elif name not in groups[group]:
             near = difflib.get_close_matches(name, list(groups[group]), n=3, cutoff=0.6)
             elsewhere = f"; {name} is in the {home[name]} group" if name in home else ""

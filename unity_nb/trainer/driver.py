@@ -88,14 +88,16 @@ class Driver:
         from .user_module import check_module, user_frame
 
         algo_config = algorithm_config(cfg, trained)
-        if not cfg.model:
+        if not (cfg.model or cfg.custom_algorithm):
             return algo_config.build_algo()
         try:
             algo = algo_config.build_algo()
         except ConfigError:
             raise
         except Exception as err:
-            raise ConfigError(f"model: {cfg.model} failed while RLlib built it: {user_frame(err)}") from None
+            yours = " and ".join(f"{k} {v}" for k, v in (("model", cfg.model), ("algorithm", cfg.algorithm))
+                                 if k == "model" and v or k == "algorithm" and cfg.custom_algorithm)
+            raise ConfigError(f"{yours} failed while RLlib built it: {user_frame(err)}") from None
         for behavior in trained:
             if cfg.model_for(behavior):
                 module_id = behavior if len(trained) > 1 else SINGLE

@@ -23,7 +23,7 @@ from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 
-from .user_module import load_class
+from .user_module import load_class, user_frame
 from ..train.config import NORMALIZE_PER_BEHAVIOR, SCHEDULE_FLOORS, ConfigError, TrainConfig
 
 ENV_NAME = "unity_nb_agents"
@@ -187,7 +187,15 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     facts = scene_behaviors(config)
     if config.normalize and len(trained) > 1:
         raise ConfigError(f"normalize {NORMALIZE_PER_BEHAVIOR}")
-    algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
+    if config.custom_algorithm:  # your own AlgorithmConfig subclass
+        try:
+            algo = load_class(config.algorithm, "algorithm", base=AlgorithmConfig)()
+        except ConfigError:
+            raise
+        except Exception as err:
+            raise ConfigError(f"algorithm: {config.algorithm}() failed: {user_frame(err)}") from None
+    else:
+        algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
     # A trajectory piece per agent: time_horizon steps (mlagents' cut, bootstrapped from the value
     # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
     fragment = config.time_horizon or (50 if config.algorithm in ("APPO", "IMPALA") else "auto")

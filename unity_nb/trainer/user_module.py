@@ -34,9 +34,16 @@ def user_frame(err: BaseException, files: set[str] | None = None) -> str:
     return f"{type(err).__name__}: {err}{where}"
 
 
-def load_class(path: str, key: str = "model", folder: str | None = None):
-    """Import ``module:Class`` (``folder``, default the current one, first on the path) and return the class."""
+HINTS = {"RLModule": "subclass ray.rllib.core.rl_module.torch.TorchRLModule (and ValueFunctionAPI for PPO)",
+         "AlgorithmConfig": "subclass ray.rllib.algorithms.algorithm_config.AlgorithmConfig (or PPOConfig ...)"}
+
+
+def load_class(path: str, key: str = "model", folder: str | None = None, base=None):
+    """Import ``module:Class`` (``folder``, default the current one, first on the path) and return the class,
+    which must be a subclass of ``base`` (default RLModule)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
+
+    base = base or RLModule
 
     module_name, _, qualname = path.partition(":")
     folder = os.path.abspath(folder or os.getcwd())
@@ -54,17 +61,16 @@ def load_class(path: str, key: str = "model", folder: str | None = None):
     found = module
     for part in qualname.split("."):
         if not hasattr(found, part):
-            classes = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, RLModule)
+            classes = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, base)
                              and v.__module__ == module.__name__)
             raise ConfigError(f"{key}: {module_name} has no {qualname}"
-                              + (f"; its RLModule classes: {', '.join(classes)}" if classes else
-                                 "; it defines no RLModule class"))
+                              + (f"; its {base.__name__} classes: {', '.join(classes)}" if classes else
+                                 f"; it defines no {base.__name__} class"))
         found = getattr(found, part)
-    if not (isinstance(found, type) and issubclass(found, RLModule)):
+    if not (isinstance(found, type) and issubclass(found, base)):
         kind = f"a class ({', '.join(b.__name__ for b in found.__mro__[1:3])} ...)" if isinstance(found, type) else \
             type(found).__name__
-        raise ConfigError(f"{key}: {path} is {kind}, not an RLModule: subclass "
-                          "ray.rllib.core.rl_module.torch.TorchRLModule (and ValueFunctionAPI for PPO)")
+        raise ConfigError(f"{key}: {path} is {kind}, not an {base.__name__}: {HINTS.get(base.__name__, '')}")
     if module.__name__.split(".")[0] not in ("ray", "unity_nb", "torch"):
         import ray.cloudpickle
 
