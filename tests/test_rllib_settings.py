@@ -99,6 +99,7 @@ def test_flag_values_are_read_as_yaml():
     assert parse_flag("a=[1, 2]") == ("a", [1, 2])
     assert parse_flag("a=hello") == ("a", "hello")
     assert parse_flag("a=") == ("a", None)
+    assert parse_flag('"m={width: 96}"') == ("m", {"width": 96})  # a magic's line keeps the quotes
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         parse_flag("=3")
 

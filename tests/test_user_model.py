@@ -91,6 +91,8 @@ def test_a_custom_module_trains_evaluates_and_exports_without_its_file(here):
     run.wait(timeout=300)
     assert run.state == "finished", run.status
     assert run.last()["episode_return_mean"] > 0.5  # Basic's optimum is 0.93; random play scores below 0
+    logs = [e["message"] for e in run.events() if e["event"] == "log"]
+    assert "RLlib settings from rllib: rl_module.model_config={'width': 32}" in logs, logs  # as the module got it
     (here / "user_models.py").rename(here / "moved_away.py")  # the checkpoint carries the class itself
     result = run.evaluate(episodes=10)
     assert result.mean > 0.5

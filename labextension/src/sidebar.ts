@@ -270,7 +270,7 @@ class RunRow {
     this._line.setAttribute('points', polyline(data.series, SPARK_W, SPARK_H, 2));
     this._spark.dataset.points = `${data.series.length}`;
     const lines = [
-      `${data.scene} · ${data.algorithm.toUpperCase()} · ${backendLabel(data.backend)}`,
+      `${data.scene} · ${data.algorithm.split(':').pop()} · ${backendLabel(data.backend)}`, // your own: its class
       `steps ${formatSteps(data.steps, data.step_budget)}`,
       `return ${formatReturn(data.return_mean)}` + (data.episodes_window ? ` (last ${data.episodes_window} ep.)` : '')
     ];

@@ -79,6 +79,8 @@ def _kind(value) -> str | None:
 
 def parse_flag(text: str) -> tuple[str, Any]:
     """``--rllib KEY=VALUE``: the key, and the value read as YAML (0.3, true, [64, 64], {a: 1})."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":  # a magic's line keeps the quotes
+        text = text[1:-1]
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"expected KEY=VALUE (e.g. --rllib training.kl_coeff=0.3), got {text!r}")

@@ -156,8 +156,9 @@ class Driver:
         if cfg.rllib:
             from .rllib_setup import rllib_settings_as_built
 
+            module_id = trained[0] if len(trained) > 1 else SINGLE
             self.emit({"event": "log", "message": f"RLlib settings from rllib: "
-                                                  f"{rllib_settings_as_built(algo.config, cfg.rllib)}"})
+                                                  f"{rllib_settings_as_built(algo, cfg.rllib, module_id)}"})
         if cfg.num_env_runners:
             import ray
 

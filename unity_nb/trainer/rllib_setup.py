@@ -275,13 +275,17 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     return algo
 
 
-def rllib_settings_as_built(algo_config: AlgorithmConfig, settings: dict) -> str:
-    """The ``rllib:`` settings as the built algorithm holds them: ``training.kl_coeff=0.3, ...``."""
+def rllib_settings_as_built(algo, settings: dict, module_id: str) -> str:
+    """The ``rllib:`` settings as the built algorithm holds them: ``training.kl_coeff=0.3, ...``
+    (``rl_module.model_config``: the keys given, as module ``module_id`` received them)."""
     shown = []
     for group, values in settings.items():
-        for name in values:
-            held = algo_config.model_config if (group, name) == ("rl_module", "model_config") else \
-                getattr(algo_config, name, "?")
+        for name, given in values.items():
+            if (group, name) == ("rl_module", "model_config"):
+                received = algo.get_module(module_id).model_config
+                held = {k: received.get(k, "?") for k in given}
+            else:
+                held = getattr(algo.config, name, "?")
             shown.append(f"{group}.{name}={held!r}")
     return ", ".join(shown)
 
