@@ -85,3 +85,21 @@ def test_ray_address_environment_variable_is_honoured(two_node_cluster, tmp_path
     address, env = two_node_cluster
     monkeypatch.setenv("RAY_ADDRESS", address)
     assert ut.make_config("Basic").address == address
+
+
+def test_your_own_model_travels_to_the_cluster(two_node_cluster, tmp_path, monkeypatch):
+    """The user's RLModule file is only in the folder the run starts from; env runners on both nodes (other
+    processes, other working folders) get the class itself (pickled by value)."""
+    import shutil
+
+    address, env = two_node_cluster
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.setenv(key, env[key])
+    shutil.copy(Path(__file__).parent / "data" / "user_models.py", tmp_path / "user_models.py")
+    monkeypatch.chdir(tmp_path)
+    run = ut.train("Basic", runs_dir=tmp_path / "runs", address=address, num_env_runners=2, num_areas=2, steps=2000,
+                   target_return="off", model="user_models:ResidualMLP")
+    run.wait(timeout=600)
+    assert run.state == "finished", (run.status, (run.path / "logs" / "driver.log").read_text()[-3000:])
+    placement = [e for e in run.events() if e.get("event") == "placement"]
+    assert placement and set(placement[0]["env_runner_nodes"]) == {"127.0.0.2", "127.0.0.3"}

@@ -155,3 +155,18 @@ def test_your_own_algorithm_trains_stops_and_resumes(here):
     bad = ut.train("Basic", runs_dir=here / "runs", steps=600, algorithm="user_algos:NotAConfig")
     bad.wait(timeout=300)
     assert bad.state == "failed" and "is a class (object" in bad.status["error"] and "AlgorithmConfig" in bad.status["error"]
+
+
+@pytest.mark.ray
+def test_a_model_for_one_behavior_of_two(here):
+    """BasicDuo trains one policy per behavior: BasicLeft with the user's module, BasicRight with RLlib's."""
+    import unity_nb.train as ut
+    from unity_nb.evaluate.policy import load_policies
+
+    run = ut.train("BasicDuo", runs_dir=here / "runs", steps=1500, target_return="off",
+                   model={"BasicLeft": "user_models:ResidualMLP"})
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+    policies = load_policies(run.latest_checkpoint())
+    assert type(policies["BasicLeft"].module).__name__ == "ResidualMLP"
+    assert type(policies["BasicRight"].module).__name__ != "ResidualMLP"
