@@ -102,10 +102,12 @@ def test_a_custom_module_trains_evaluates_and_exports_without_its_file(here):
 
 @pytest.mark.ray
 @pytest.mark.parametrize("path,message", [
-    ("user_models:NoSuchClass", "user_models has no NoSuchClass; its RLModule classes: RaisesInSetup, ResidualMLP, WrongWidth"),
+    ("user_models:NoSuchClass", "user_models has no NoSuchClass; its RLModule classes: RaisesInSetup, ResidualMLP, TenInputs, "
+                                "WrongWidth"),
     ("user_models:NotAModule", "user_models:NotAModule is a class (object"),
     ("user_models:RaisesInSetup", "ValueError: width must be even (user_models.py, line"),
     ("user_models:WrongWidth", "gives action-distribution inputs of shape (7,) per observation; the scene's actions"),
+    ("user_models:TenInputs", "mat1 and mat2 shapes cannot be multiplied"),
 ])
 def test_bad_modules_fail_the_run_with_the_users_terms(here, path, message):
     import unity_nb.train as ut

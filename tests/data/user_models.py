@@ -56,3 +56,11 @@ class RaisesInSetup(ResidualMLP):
 class WrongWidth(ResidualMLP):
     def _forward(self, batch, **kwargs):
         return {Columns.ACTION_DIST_INPUTS: torch.zeros(len(batch[Columns.OBS]), 7)}
+
+
+class TenInputs(ResidualMLP):
+    """Written for a scene with 10 observations (Basic has 20)."""
+
+    def setup(self):
+        super().setup()
+        self.embed = nn.Linear(10, self.embed.out_features)
