@@ -95,10 +95,10 @@ def test_your_own_model_travels_to_the_cluster(two_node_cluster, tmp_path, monke
     address, env = two_node_cluster
     for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH"):
         monkeypatch.setenv(key, env[key])
-    shutil.copy(Path(__file__).parent / "data" / "user_models.py", tmp_path / "user_models.py")
+    shutil.copy(Path(__file__).parents[1] / "notebooks" / "my_models.py", tmp_path / "my_models.py")
     monkeypatch.chdir(tmp_path)
     run = ut.train("Basic", runs_dir=tmp_path / "runs", address=address, num_env_runners=2, num_areas=2, steps=2000,
-                   target_return="off", model="user_models:ResidualMLP")
+                   target_return="off", model="my_models:ResidualMLP")
     run.wait(timeout=600)
     assert run.state == "finished", (run.status, (run.path / "logs" / "driver.log").read_text()[-3000:])
     placement = [e for e in run.events() if e.get("event") == "placement"]

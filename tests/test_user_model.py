@@ -13,13 +13,16 @@ import pytest
 from unity_nb.train import ConfigError, make_config
 from unity_nb.verbs import VERBS
 
-MODELS = Path(__file__).parent / "data" / "user_models.py"
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "tests" / "data" / "user_models.py"
 
 
 @pytest.fixture
 def here(tmp_path, monkeypatch):
-    """A folder with user_models.py, as the notebook's folder (runs start from here)."""
-    shutil.copy(MODELS, tmp_path / "user_models.py")
+    """A folder with the notebook's my_models.py and my_algos.py and the mistakes in user_models.py, as the
+    notebook's folder (runs start from here)."""
+    for path in (MODELS, REPO / "notebooks" / "my_models.py", REPO / "notebooks" / "my_algos.py"):
+        shutil.copy(path, tmp_path / path.name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -41,10 +44,10 @@ def test_a_class_object_becomes_its_import_path(here):
 
     sys.path.insert(0, str(here))
     try:
-        from user_models import ResidualMLP
+        from my_models import ResidualMLP
     finally:
         sys.path.remove(str(here))
-    assert make_config("Basic", model=ResidualMLP).model == "user_models:ResidualMLP"
+    assert make_config("Basic", model=ResidualMLP).model == "my_models:ResidualMLP"
 
 
 def test_a_class_from_a_notebook_cell_is_explained():
@@ -93,7 +96,9 @@ def test_a_custom_module_trains_evaluates_and_exports_without_its_file(here):
     assert run.last()["episode_return_mean"] > 0.5  # Basic's optimum is 0.93; random play scores below 0
     logs = [e["message"] for e in run.events() if e["event"] == "log"]
     assert "RLlib settings from rllib: rl_module.model_config={'width': 32}" in logs, logs  # as the module got it
-    (here / "user_models.py").rename(here / "moved_away.py")  # the checkpoint carries the class itself
+    # user_models:ResidualMLP is my_models' class (a sibling module): the checkpoint carries both by value
+    for name in ("user_models.py", "my_models.py"):
+        (here / name).rename(here / f"moved_away_{name}")
     result = run.evaluate(episodes=10)
     assert result.mean > 0.5
     exported = run.export(verify=200)
@@ -102,7 +107,7 @@ def test_a_custom_module_trains_evaluates_and_exports_without_its_file(here):
 
 @pytest.mark.ray
 @pytest.mark.parametrize("path,message", [
-    ("user_models:NoSuchClass", "user_models has no NoSuchClass; its RLModule classes: RaisesInSetup, ResidualMLP, TenInputs, "
+    ("user_models:NoSuchClass", "user_models has no NoSuchClass; its RLModule classes: RaisesInSetup, TenInputs, "
                                 "WrongWidth"),
     ("user_models:NotAModule", "user_models:NotAModule is a class (object"),
     ("user_models:RaisesInSetup", "ValueError: width must be even (user_models.py, line"),
@@ -119,32 +124,28 @@ def test_bad_modules_fail_the_run_with_the_users_terms(here, path, message):
     assert "site-packages" not in run.status["error"]
 
 
-# ---- your own algorithm: an AlgorithmConfig subclass by import path
-
-ALGOS = Path(__file__).parent / "data" / "user_algos.py"
+# ---- your own algorithm: an AlgorithmConfig subclass by import path (the notebook's my_algos.py)
 
 
 def test_algorithm_by_import_path_from_each_front_end(here):
-    shutil.copy(ALGOS, here / "user_algos.py")
-    assert make_config("Basic", algorithm="user_algos:SteadyPPOConfig").custom_algorithm
-    args = VERBS["train"].parser("cli").parse_args(["Basic", "--algorithm", "user_algos:SteadyPPOConfig"])
-    assert make_config("Basic", algorithm=args.algorithm).algorithm == "user_algos:SteadyPPOConfig"
+    assert make_config("Basic", algorithm="my_algos:SteadyPPOConfig").custom_algorithm
+    args = VERBS["train"].parser("cli").parse_args(["Basic", "--algorithm", "my_algos:SteadyPPOConfig"])
+    assert make_config("Basic", algorithm=args.algorithm).algorithm == "my_algos:SteadyPPOConfig"
     with pytest.raises(ConfigError, match="or your own AlgorithmConfig subclass by import path"):
         make_config("Basic", algorithm="PPOO")
     # its own settings go to RLlib (which checks them); the kit still refuses the ones it manages
-    assert make_config("Basic", algorithm="user_algos:SteadyPPOConfig",
+    assert make_config("Basic", algorithm="my_algos:SteadyPPOConfig",
                        rllib={"training.my_own_knob": 3}).rllib == {"training": {"my_own_knob": 3}}
     with pytest.raises(ConfigError, match="give lr instead"):
-        make_config("Basic", algorithm="user_algos:SteadyPPOConfig", rllib={"lr": 0.1})
+        make_config("Basic", algorithm="my_algos:SteadyPPOConfig", rllib={"lr": 0.1})
 
 
 @pytest.mark.ray
 def test_your_own_algorithm_trains_stops_and_resumes(here):
     import unity_nb.train as ut
 
-    shutil.copy(ALGOS, here / "user_algos.py")
     run = ut.train("Basic", runs_dir=here / "runs", steps=1500, target_return="off",
-                   algorithm="user_algos:SteadyPPOConfig")
+                   algorithm="my_algos:SteadyPPOConfig")
     run.wait(timeout=300)
     assert run.state == "finished", run.status
     first = run.last()
@@ -154,7 +155,7 @@ def test_your_own_algorithm_trains_stops_and_resumes(here):
     assert resumed.state == "finished" and resumed.last()["env_steps"] >= 2500
     assert resumed.last()["iteration"] > first["iteration"]
 
-    bad = ut.train("Basic", runs_dir=here / "runs", steps=600, algorithm="user_algos:NotAConfig")
+    bad = ut.train("Basic", runs_dir=here / "runs", steps=600, algorithm="user_models:NotAModule")
     bad.wait(timeout=300)
     assert bad.state == "failed" and "is a class (object" in bad.status["error"] and "AlgorithmConfig" in bad.status["error"]
 

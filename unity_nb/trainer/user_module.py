@@ -71,11 +71,24 @@ def load_class(path: str, key: str = "model", folder: str | None = None, base=No
         kind = f"a class ({', '.join(b.__name__ for b in found.__mro__[1:3])} ...)" if isinstance(found, type) else \
             type(found).__name__
         raise ConfigError(f"{key}: {path} is {kind}, not an {base.__name__}: {HINTS.get(base.__name__, '')}")
-    if module.__name__.split(".")[0] not in ("ray", "unity_nb", "torch"):
-        import ray.cloudpickle
-
-        ray.cloudpickle.register_pickle_by_value(sys.modules[module.__name__.split(".")[0]])
+    _travel_by_value(module, folder)
     return found
+
+
+def _travel_by_value(module, folder: str) -> None:
+    """Pickle the user's modules by value: the class's own module and any other module from ``folder``
+    it imported (a sibling my_layers.py), so other processes and checkpoints need none of the files."""
+    import ray.cloudpickle
+
+    kit = ("ray", "unity_nb", "torch")
+    tops = {module.__name__.split(".")[0]}
+    for name, loaded in list(sys.modules.items()):
+        where = getattr(loaded, "__file__", None)
+        if where and os.path.abspath(where).startswith(folder + os.sep) and "site-packages" not in where:
+            tops.add(name.split(".")[0])
+    for top in sorted(tops - set(kit)):
+        if top in sys.modules:
+            ray.cloudpickle.register_pickle_by_value(sys.modules[top])
 
 
 def check_module(module, key: str, files: set[str] | None = None) -> None:
