@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluate.policy import SINGLE
 from ..train.config import ConfigError, TrainConfig
 from ..train.schema import State
 from ..train.store import Run
-from ..evaluate.policy import SINGLE
 from .window import EpisodeWindow, iteration_stats
 
 # Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
@@ -95,9 +95,9 @@ class Driver:
         except ConfigError:
             raise
         except Exception as err:
-            yours = " and ".join(f"{k} {v}" for k, v in (("model", cfg.model), ("algorithm", cfg.algorithm))
-                                 if k == "model" and v or k == "algorithm" and cfg.custom_algorithm)
-            raise ConfigError(f"{yours} failed while RLlib built it: {user_frame(err)}") from None
+            yours = [f"model {cfg.model}"] if cfg.model else []
+            yours += [f"algorithm {cfg.algorithm}"] if cfg.custom_algorithm else []
+            raise ConfigError(f"{' and '.join(yours)} failed while RLlib built it: {user_frame(err)}") from None
         for behavior in trained:
             if cfg.model_for(behavior):
                 module_id = behavior if len(trained) > 1 else SINGLE

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.schedules.scheduler import Scheduler
 from ray.tune.registry import register_env
@@ -22,9 +23,8 @@ from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
-
-from .user_module import load_class, user_frame
 from ..train.config import NORMALIZE_PER_BEHAVIOR, SCHEDULE_FLOORS, ConfigError, TrainConfig
+from .user_module import load_class, user_frame
 
 ENV_NAME = "unity_nb_agents"
 ENV_NAME_BEHAVIORS = "unity_nb_behaviors"
@@ -209,8 +209,6 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         if facts[behavior][1] and config.algorithm in ("PPO", "APPO", "IMPALA"):
             out["free_log_std"] = True
         return {**out, **user_model}  # rllib: rl_module.model_config adds to (or replaces) the kit's keys
-
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     def spec(behavior: str) -> RLModuleSpec:
         path = config.model_for(behavior)
