@@ -55,3 +55,21 @@ def test_a_real_runs_events_follow_the_schema(trained_basic):
     _conforms(trained_basic.events())
     kinds = {e["event"] for e in trained_basic.events()}
     assert {"status", "log", "iteration", "checkpoint"} <= kinds
+
+
+def test_a_launch_noted_late_never_undoes_the_process_own_word(tmp_path):
+    """The launcher notes the training process's pid; if that process already failed (it can, within
+    milliseconds: a bad import path), its failure stands. A resumed run (an older pid) is noted anew."""
+    import os
+
+    from unity_nb.train import make_config
+    from unity_nb.train.store import RunStore
+
+    run = RunStore(tmp_path).create(make_config("Basic"))
+    writer = run.writer()  # this process plays the training process
+    writer.fail("ConfigError: model: no such class")
+    writer.close()
+    run.note_launch(os.getpid())  # the launcher's note arrives after the failure
+    assert run.state == State.FAILED and "no such class" in run.status["error"]
+    run.note_launch(os.getpid() + 1)  # a new launch (resume) by another process: noted
+    assert run._stored_status()["state"] == State.STARTING

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from ..processes import pid_alive
+from .store import Run
 
 DEFAULT_IDLE = 600.0  # seconds a runtime nobody uses stays up (UNITY_NB_IDLE, `unity-nb up --idle`)
 START_TIMEOUT = 60.0  # for the service's socket to answer (Ray itself starts behind it)
@@ -273,6 +274,8 @@ class Service:
                 self.guess = order["guess"]
             standby, self.standby = self.prepare(), None
             warm = standby.ready.is_set()
+            # noted before the order leaves: a driver that fails at once finds (and keeps) its pid there
+            Run(order["run_dir"]).note_launch(standby.process.pid)
             standby.hand({"run_dir": order["run_dir"], "resume": bool(order.get("resume")), "cwd": order.get("cwd"),
                           "launched": order.get("launched") or time.time(), "warm": warm})
             self.drivers[standby.process.pid] = order["run_dir"]

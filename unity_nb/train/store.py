@@ -282,8 +282,12 @@ class Run:
         (self.path / "stop").unlink(missing_ok=True)
 
     def note_launch(self, pid: int) -> None:
-        """Record the training process's pid at once, so one that dies before it writes is noticed."""
+        """Record the training process's pid at once, so one that dies before it writes is noticed.
+        Once that process has written its own status (the same pid), its word stands: a run that
+        failed within milliseconds is never turned back into a starting one."""
         status = self._stored_status()
+        if status.get("pid") == pid:
+            return
         if status.get("state") in (State.STARTING, *TERMINAL, None):
             status.update(state=State.STARTING, pid=pid)
             status.pop("error", None)
