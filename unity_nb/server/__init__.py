@@ -45,9 +45,8 @@ class UnityRL(Configurable):
             if "\0" in runs_dir or len(runs_dir) > 1024:
                 raise ValueError("runs_dir is not a folder name")
             root = (self.root_dir / runs_dir).absolute()
-            real = Path(os.path.realpath(root))
-            if real != Path(os.path.realpath(self.root_dir)) and \
-                    Path(os.path.realpath(self.root_dir)) not in real.parents:
+            real, top = Path(os.path.realpath(root)), Path(os.path.realpath(self.root_dir))
+            if real != top and top not in real.parents:
                 raise ValueError(f"runs_dir must be a folder inside the server's root folder, got {runs_dir[:100]!r}")
         if root not in self._indexes:
             if len(self._indexes) >= MAX_STORES:  # many folders asked for: forget the oldest index

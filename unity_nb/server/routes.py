@@ -30,8 +30,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..train.schema import TERMINAL
-from ..train.store import RunNotFound, RunStore
+from ..train.store import RunNotFound
 from .index import MAX_PAGE_LIMIT, PAGE_LIMIT
 from .jobs import ACTIONS
 
@@ -122,8 +121,7 @@ class StreamHandler(_Base):
         quiet = 0.0
         try:
             while True:
-                ended = await asyncio.to_thread(lambda: run.state in TERMINAL)  # first: no last event is missed
-                events, offset, _ = await asyncio.to_thread(run.scan_events, offset)
+                events, offset, ended = await asyncio.to_thread(run.poll_events, offset)
                 if events:
                     self.write(f"event: events\ndata: {json.dumps({'events': events, 'next': offset})}\n\n")
                     await self.flush()

@@ -80,9 +80,9 @@ class LocalBackend:
         self.guess = config
         self._ensure()
         # the driver works in the caller's folder, as a process started here would (relative build paths)
-        answer = service.request("train", run_dir=str(run.path.resolve()), resume=resume, guess=config.to_yaml(),
-                                 launched=run.status.get("created"), cwd=_cwd())
-        run.note_launch(answer["pid"])
+        # the runtime notes the driver's pid in the run folder before the driver starts
+        service.request("train", run_dir=str(run.path.resolve()), resume=resume, guess=config.to_yaml(),
+                        launched=run.status.get("created"), cwd=_cwd())
         return run
 
     def _spawn(self, run: Run, address: str, env: dict, resume: bool) -> Run:

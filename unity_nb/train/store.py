@@ -69,10 +69,6 @@ def parse_events(lines) -> tuple[list[dict[str, Any]], int]:
     return out, bad
 
 
-def _parse_events(lines) -> list[dict[str, Any]]:
-    return parse_events(lines)[0]
-
-
 class Run:
     """A handle on one run folder (live or finished)."""
 
@@ -173,7 +169,7 @@ class Run:
     def events(self) -> list[dict[str, Any]]:
         """Every event so far; a half-written last line (a killed writer) is skipped."""
         try:
-            return _parse_events(self.events_path.read_text().splitlines())
+            return parse_events(self.events_path.read_text().splitlines())[0]
         except FileNotFoundError:
             return []
 
@@ -230,13 +226,19 @@ class Run:
         events, bad = parse_events(chunk[:complete].splitlines())
         return events, offset + complete, bad
 
+    def poll_events(self, offset: int = 0) -> tuple[list[dict[str, Any]], int, bool]:
+        """One look for a follower: the events since ``offset``, the next offset, and whether the run had
+        ended before they were read (then, once a look finds no events, none will come)."""
+        ended = self.state in TERMINAL  # checked first: no event written before the end is missed
+        events, offset = self.read_events(offset)
+        return events, offset, ended
+
     def follow(self, poll: float = 0.2, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Yield events as they are appended, until the run ends (or ``timeout`` seconds pass)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         offset = 0
         while True:
-            ended = self.state in TERMINAL  # checked first: no event written before the end is missed
-            events, offset = self.read_events(offset)
+            events, offset, ended = self.poll_events(offset)
             yield from events
             if ended and not events:
                 return
@@ -594,7 +596,8 @@ class RunStore:
         return [Run(self.root / run_id) for _, run_id in self.ids()]
 
     def ids(self) -> list[tuple[float, str]]:
-        """(creation time, id) of every run, oldest first: one stat per run, nothing opened.
+        """(settings file's modification time, id) of every run, oldest first (the order ``list`` gives):
+        one stat per run, nothing opened.
         A link is never a run; a folder deleted meanwhile is left out."""
         found = []
         try:

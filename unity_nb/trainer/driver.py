@@ -123,7 +123,7 @@ class Driver:
         return self.out.guard(self._train)
 
     def _train(self) -> int:
-        from .rllib_setup import algorithm_config, behaviors
+        from .rllib_setup import behaviors
 
         cfg = self.config
         started = time.perf_counter()
