@@ -343,3 +343,15 @@ def test_a_slow_store_never_stalls_the_server(jp_fetch, jp_asyncio_loop, jp_serv
     runs, _ = jp_asyncio_loop.run_until_complete(both())
     assert [r["id"] for r in runs["runs"]] == ["Basic-a"]
     assert done["status"] < done["runs"] - 1.0, done
+
+
+def test_a_checkpoint_filmed_already_is_not_filmed_again(api, store):
+    run = make_run(store, "Basic-a")
+    checkpoint = run.checkpoints_dir / "checkpoint_000005"
+    checkpoint.mkdir()
+    (checkpoint / ".complete").touch()
+    run.videos_dir.mkdir()
+    (run.videos_dir / "checkpoint_000005.mp4").write_bytes(b"\0" * 100)
+    code, data = api("runs", "Basic-a", "video", method="POST")
+    assert code == 202 and data["job"]["state"] == "done" and data["job"]["file"] == "videos/checkpoint_000005.mp4"
+    assert api("jobs", data["job"]["id"])[1]["job"]["state"] == "done"

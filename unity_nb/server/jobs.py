@@ -29,18 +29,22 @@ class Job:
     id: str
     action: str
     run: Run
-    process: subprocess.Popen
-    log: Path
+    process: subprocess.Popen | None  # None: nothing to run (the video exists already)
+    log: Path | None
     started: float = field(default_factory=time.time)
     video: Path | None = None
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def describe(self) -> dict[str, Any]:
-        code = self.process.poll()
-        output = self.log.read_text(errors="replace") if self.log.exists() else ""
+        code = 0 if self.process is None else self.process.poll()
+        output = self.log.read_text(errors="replace") if self.log is not None and self.log.exists() else ""
         state = "running" if code is None else ("done" if code == 0 else "failed")
         out: dict[str, Any] = {"id": self.id, "action": self.action, "run": self.run.id, "state": state,
                                "exit_code": code, "started": self.started, "output": output[-4000:],
-                               "log": str(self.log)}
+                               "log": self.log and str(self.log)}
         if state == "done" and self.action == "deploy":
             found = URL.findall(output)
             out["url"] = found[0] if found else None
@@ -64,22 +68,22 @@ class Jobs:
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         running = [j for j in self._jobs.values()
-                   if j.run.id == run.id and j.action == action and j.process.poll() is None]
+                   if j.run.id == run.id and j.action == action and j.running]
         if running:  # a second click while the first is busy joins it
             return running[0]
         command = [sys.executable, "-m", "unity_nb.cli", action, run.id, "--runs-dir", str(runs_root)]
         video = None
+        job_id = f"{next(self._ids)}"
         if action == "video":
             checkpoint = run.latest_checkpoint()
             if checkpoint is None:
                 raise RuntimeError(f"run {run.id} has no checkpoint yet: a video needs trained weights")
             video = run.videos_dir / f"{checkpoint.name}.mp4"
             if video.exists():  # this checkpoint was filmed already: nothing to run
-                command = [sys.executable, "-c", "pass"]
-            else:
-                run.videos_dir.mkdir(exist_ok=True)
-                command += ["--out", str(video), "--max-frames", "300"]
-        job_id = f"{next(self._ids)}"
+                job = self._jobs[job_id] = Job(job_id, action, run, None, None, video=video)
+                return job
+            run.videos_dir.mkdir(exist_ok=True)
+            command += ["--out", str(video), "--max-frames", "300"]
         log = run.log_path(f"sidebar-{action}-{time.strftime('%Y%m%d-%H%M%S')}-{job_id}")
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as out:
@@ -90,9 +94,3 @@ class Jobs:
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
-
-    def stop_all(self) -> None:
-        """On server shutdown: nothing is left half done (an endpoint started by deploy is its own process)."""
-        for job in self._jobs.values():
-            if job.process.poll() is None:
-                job.process.terminate()

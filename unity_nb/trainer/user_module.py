@@ -17,19 +17,15 @@ import traceback
 from ..train.errors import ConfigError
 
 
-def user_frame(err: BaseException, files: set[str] | None = None) -> str:
+def user_frame(err: BaseException) -> str:
     """``ValueError: ... (my_models.py, line 12, in setup)``: the error and the last frame in the user's files
-    (any file outside Ray, torch and the kit when ``files`` is not given)."""
+    (any file outside Ray, torch and the kit)."""
     frames = traceback.extract_tb(err.__traceback__)
     if isinstance(err, SyntaxError) and err.filename:
         return f"SyntaxError: {err.msg} ({os.path.basename(err.filename)}, line {err.lineno})"
 
-    def mine(frame) -> bool:
-        if files is not None:
-            return os.path.abspath(frame.filename) in files
-        return not any(part in frame.filename for part in ("site-packages", "/ray/", "/torch/", "unity_nb", "<frozen"))
-
-    ours = [f for f in frames if mine(f)]
+    ours = [f for f in frames
+            if not any(part in f.filename for part in ("site-packages", "/ray/", "/torch/", "unity_nb", "<frozen"))]
     where = f" ({os.path.basename(ours[-1].filename)}, line {ours[-1].lineno}, in {ours[-1].name})" if ours else ""
     return f"{type(err).__name__}: {err}{where}"
 
@@ -38,25 +34,23 @@ HINTS = {"RLModule": "subclass ray.rllib.core.rl_module.torch.TorchRLModule (and
          "AlgorithmConfig": "subclass ray.rllib.algorithms.algorithm_config.AlgorithmConfig (or PPOConfig ...)"}
 
 
-def load_class(path: str, key: str = "model", folder: str | None = None, base=None):
-    """Import ``module:Class`` (``folder``, default the current one, first on the path) and return the class,
+def load_class(path: str, key: str = "model", base=None):
+    """Import ``module:Class`` (the current folder, the run's caller's, first on the path) and return the class,
     which must be a subclass of ``base`` (default RLModule)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     base = base or RLModule
 
     module_name, _, qualname = path.partition(":")
-    folder = os.path.abspath(folder or os.getcwd())
+    folder = os.getcwd()
     if folder not in sys.path:
         sys.path.insert(0, folder)
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and module_name.startswith(err.name):
+    except Exception as err:
+        if isinstance(err, ModuleNotFoundError) and err.name and module_name.startswith(err.name):
             raise ConfigError(f"{key}: no module {err.name!r} in {folder} or the installed packages; put "
                               f"{err.name}.py next to the notebook, or pip install its package") from None
-        raise ConfigError(f"{key}: importing {module_name} failed: {user_frame(err)}") from None
-    except Exception as err:
         raise ConfigError(f"{key}: importing {module_name} failed: {user_frame(err)}") from None
     found = module
     for part in qualname.split("."):
@@ -91,7 +85,7 @@ def _travel_by_value(module, folder: str) -> None:
             ray.cloudpickle.register_pickle_by_value(sys.modules[top])
 
 
-def check_module(module, key: str, files: set[str] | None = None) -> None:
+def check_module(module, key: str) -> None:
     """Play a batch of the scene's observations through ``module``: its outputs must fit the scene's actions."""
     import numpy as np
     import torch
@@ -104,7 +98,7 @@ def check_module(module, key: str, files: set[str] | None = None) -> None:
             out = module.forward_inference({Columns.OBS: torch.as_tensor(batch)})
     except Exception as err:
         raise ConfigError(f"{key}: {type(module).__name__} failed on the scene's observations (shape "
-                          f"{tuple(space.shape)}): {user_frame(err, files)}") from None
+                          f"{tuple(space.shape)}): {user_frame(err)}") from None
     if Columns.ACTION_DIST_INPUTS not in out:
         raise ConfigError(f"{key}: {type(module).__name__}'s forward returns {', '.join(map(str, out)) or 'nothing'}; "
                           f"it must return {Columns.ACTION_DIST_INPUTS!r} (the action distribution's inputs)")
