@@ -153,7 +153,7 @@ export class UnitySidebar extends Widget {
       seen.add(data.id);
       let row = this._rows.get(data.id);
       if (!row) {
-        row = this._newRow(data.id);
+        row = new RunRow(data.id, this.options.commands);
         this._rows.set(data.id, row);
       }
       row.update(data);
@@ -167,10 +167,6 @@ export class UnitySidebar extends Widget {
         this._rows.delete(id);
       }
     }
-  }
-
-  private _newRow(id: string): RunRow {
-    return new RunRow(id, this.options.commands);
   }
 
   private _renderEndpoints(data: IEndpoints): void {
@@ -190,15 +186,13 @@ export class UnitySidebar extends Widget {
       li.append(top, el('div', 'unity-nb-muted unity-nb-endpoint-run', e.run ?? e.model));
       items.push(li);
     }
-    for (const e of data.sagemaker ?? []) {
-      const li = el('li', 'unity-nb-endpoint', `SageMaker ${e.name} (${e.status ?? '?'})`);
-      items.push(li);
-    }
     if (data.sagemaker !== undefined) {
-      this._sagemaker = items.filter(i => i.textContent?.startsWith('SageMaker'));
+      // asked of AWS once a minute at most: the last answer stands in between
+      this._sagemaker = data.sagemaker;
       this._sagemakerNote = data.sagemaker_note ?? '';
-    } else {
-      items.push(...this._sagemaker);
+    }
+    for (const e of this._sagemaker) {
+      items.push(el('li', 'unity-nb-endpoint', `SageMaker ${e.name} (${e.status ?? '?'})`));
     }
     if (items.length === 0) {
       items.push(el('li', 'unity-nb-muted', 'No endpoint is running. Deploy a run to serve its policy.'));
@@ -218,7 +212,7 @@ export class UnitySidebar extends Widget {
   private _busy = false;
   private _limit = 50;
   private _sagemakerAsked = 0;
-  private _sagemaker: HTMLElement[] = [];
+  private _sagemaker: NonNullable<IEndpoints['sagemaker']> = [];
   private _sagemakerNote = '';
   private _root = '';
 }
