@@ -87,12 +87,22 @@ def _source(target, mode, seed, num_areas, params, render_mode, connect_timeout,
     )
 
 
+def __getattr__(name: str):
+    # UnityToGymWrapper (gym-unity's drop-in, unity_nb.envs.gym_unity) needs mlagents_envs, which
+    # `import unity_nb.envs` does not load: it is imported on first use.
+    if name == "UnityToGymWrapper":
+        from .gym_unity import UnityToGymWrapper
+
+        return UnityToGymWrapper
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def scenes() -> dict[str, str]:
     """Built-in scenes and what each is about."""
     return {name: cls.description for name, cls in SCENES.items()}
 
 
 __all__ = [
-    "make", "make_multi_agent", "player_file", "check_build", "scenes", "SCENES", "EDITOR",
+    "make", "make_multi_agent", "player_file", "check_build", "scenes", "SCENES", "EDITOR", "UnityToGymWrapper",
     "UnityNbError", "UnityBuildError", "UnityConnectError", "UnityPlayerDied", "UnknownSceneError",
 ]
