@@ -45,7 +45,6 @@ def test_gridworld_reads_but_cannot_train_yet():
     (PYRAMIDS, r"reward_signals: not yet supported: curiosity"),
     (SOCCER_TWOS, r"behaviors\.SoccerTwos: not yet supported: trainer_type poca"),
     (SOCCER_TWOS.replace("trainer_type: poca", "trainer_type: ppo"), r"behaviors\.SoccerTwos: not yet supported: self_play"),
-    (WALLJUMP_CURRICULUM, r"environment_parameters\.big_wall_height: not yet supported: curriculum"),
     (BALL_SAC, r"hyperparameters: not yet supported: buffer_size \(trainer_type sac"),
     (BALL.replace("    keep_checkpoints: 5", "    behavioral_cloning: {demo_path: x.demo, strength: 0.5}"),
      r"not yet supported: behavioral_cloning"),
@@ -53,8 +52,6 @@ def test_gridworld_reads_but_cannot_train_yet():
      r"network_settings: not yet supported: memory"),
     (BALL.replace("      extrinsic:", "      gail:\n        demo_path: a.demo\n      extrinsic:"), r"not yet supported: gail"),
     (BALL.replace("      extrinsic:", "      rnd:\n        strength: 0.01\n      extrinsic:"), r"not yet supported: rnd"),
-    (BALL + "environment_parameters:\n  mass: {sampler_type: uniform, sampler_parameters: {min_value: 1, max_value: 2}}\n",
-     r"environment_parameters\.mass: not yet supported: sampler_type uniform"),
 ])
 def test_later_features_are_refused_by_name(text, message):
     with pytest.raises(ConfigError, match=message):
@@ -154,3 +151,15 @@ def test_rllib_config_follows_the_keys():
                                          clip_schedule="constant"), ["3DBall"])
     assert constant.lr == 0.0003 and constant.entropy_coeff == 0.001
     assert constant.learner_class is not ScheduledClipPPOLearner
+
+
+def test_environment_parameters_are_read_as_published():
+    """Constants, samplers and curricula (every key, and the refusals: tests/test_curriculum.py)."""
+    c = resolved(WALLJUMP_CURRICULUM + "env_settings: {env_path: builds/WallJump.x86_64}\n")
+    lesson0, lesson1 = c.env_params["big_wall_height"]["curriculum"]
+    assert lesson0["completion_criteria"] == {"behavior": "BigWallJump", "measure": "progress", "threshold": 0.1,
+                                              "min_lesson_length": 100, "signal_smoothing": True, "require_reset": False}
+    assert lesson0["value"]["sampler_type"] == "uniform" and lesson1 == {"name": "Lesson1", "value": 8.0}
+    sampled = resolved(BALL + "environment_parameters:\n  mass: {sampler_type: uniform, sampler_parameters: "
+                              "{min_value: 1, max_value: 2}}\n")
+    assert sampled.env_params["mass"]["sampler_parameters"] == {"min_value": 1.0, "max_value": 2.0}

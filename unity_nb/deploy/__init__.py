@@ -107,7 +107,7 @@ def _rollout_observations(policies: dict, run, at_least: int) -> dict[str, np.nd
     recorders.update({m: _Recorder(p, at_least, recorders) for m, p in policies.items()})
     try:  # as many episodes as it takes (the recorders end it)
         evaluate(None, config.scene, episodes=1_000_000, policies=recorders, num_areas=config.num_areas,
-                 mode="inprocess" if config.scene_name else "player", params=config.env_params,
+                 mode="inprocess" if config.scene_name else "player", params=config.scene_params(),
                  behavior=config.behavior, seed=777, max_steps=100_000)
     except _Enough:
         pass
@@ -152,7 +152,7 @@ def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
                             "has no place for them yet (export a PPO run)")
     policies = load_policies(checkpoint)
     source = EnvSource(config.scene, mode="inprocess" if config.scene_name else "player", seed=0,
-                       params=config.env_params)
+                       params=config.scene_params())
     try:
         source.call("reset")
         specs = dict(source.base.behavior_specs)

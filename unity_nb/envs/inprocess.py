@@ -29,6 +29,7 @@ from mlagents_envs.base_env import (  # noqa: E402
 from mlagents_envs.exception import UnityActionException  # noqa: E402
 
 from .scenes import ActionBatch, AgentBatch, BehaviorInfo, scene_class  # noqa: E402
+from . import samplers  # noqa: E402
 
 
 def behavior_spec(b: BehaviorInfo) -> BehaviorSpec:
@@ -65,8 +66,14 @@ def _steps(behavior: BehaviorInfo, batch: AgentBatch) -> tuple[DecisionSteps, Te
 class InProcessEnv(BaseEnv):
     """mlagents-envs' BaseEnv over a built-in scene in this process."""
 
-    def __init__(self, scene: str, *, seed: int = 0, num_areas: int = 1, params: dict[str, float] | None = None):
-        self.scene = scene_class(scene)(num_areas=num_areas, seed=seed, params=params)
+    def __init__(self, scene: str, *, seed: int = 0, num_areas: int = 1, params: dict | None = None):
+        params = dict(params or {})
+        numbers = {k: v for k, v in params.items() if not samplers.is_sampler(v)}
+        self.seed = seed
+        self.scene = scene_class(scene)(num_areas=num_areas, seed=seed, params=numbers)
+        for key, value in params.items():
+            if samplers.is_sampler(value):
+                self.set_param(key, value)
         self._behaviors = {b.name: b for b in self.scene.behavior_list()}
         self._specs = {name: behavior_spec(b) for name, b in self._behaviors.items()}
         self._state: dict[str, tuple[DecisionSteps, TerminalSteps]] = {}
@@ -124,8 +131,19 @@ class InProcessEnv(BaseEnv):
         self._check(behavior_name)
         return self._state[behavior_name]
 
-    def set_param(self, key: str, value: float) -> None:
+    def set_param(self, key: str, value) -> None:
+        """A number, or a sampler drawn again at each episode start (with its own seed, else this env's),
+        as the player stand-in draws one sent over the side channel."""
+        if samplers.is_sampler(value):
+            spec = samplers.parse(value, f"parameter {key!r}")
+            if spec["sampler_type"] != "constant":
+                if key not in self.scene.default_params:
+                    self.scene.set_param(key, 0.0)  # the scene's own refusal, naming its parameters
+                self.scene.samplers[key] = samplers.drawer(spec, self.seed)
+                return
+            value = spec["sampler_parameters"]["value"]
         self.scene.set_param(key, value)
+        self.scene.samplers.pop(key, None)
 
     def close(self) -> None:
         self._state = {}

@@ -55,6 +55,7 @@ from .protocol import (  # noqa: E402
     split_frames,
 )
 from .scenes import ActionBatch, AgentBatch, BehaviorInfo, Scene, scene_class  # noqa: E402
+from . import samplers  # noqa: E402
 
 
 def _kit_version() -> str:
@@ -208,37 +209,26 @@ class Player:
             self._set_param(key, message.read_float32())
             return
         # a sampler, drawn again at each episode start (Unity's environment randomisation)
-        seed, sampler = message.read_int32(), message.read_int32()
-        if sampler == 0:
-            low, high = message.read_float32(), message.read_float32()
-            draw = lambda rng: rng.uniform(low, high)  # noqa: E731
-        elif sampler == 1:
-            mean, std = message.read_float32(), message.read_float32()
-            draw = lambda rng: rng.normal(mean, std)  # noqa: E731
-        elif sampler == 2:
-            ranges = np.array(message.read_float32_list(), dtype=np.float64).reshape(-1, 2)
-            widths = ranges[:, 1] - ranges[:, 0]
-
-            def draw(rng):
-                i = rng.choice(len(ranges), p=widths / widths.sum())
-                return rng.uniform(*ranges[i])
-        else:
-            self.log(f"environment parameter {key!r}: unknown sampler type {sampler} ignored")
+        seed, code = message.read_int32(), message.read_int32()
+        spec = samplers.from_wire(code, message)
+        if spec is None:
+            self.log(f"environment parameter {key!r}: unknown sampler type {code} ignored")
             return
-        self.samplers[key] = (np.random.default_rng(seed), draw)
-        self.log(f"environment parameter {key}: sampler type {sampler}, seed {seed}")
+        self.samplers[key] = samplers.drawer(spec, seed)  # drawn as the in-process scenes draw
+        self.log(f"environment parameter {key}: {samplers.describe(spec)}, seed {seed}")
         if self.scene is not None:
             self._attach_samplers()
 
     def _attach_samplers(self) -> None:
-        for key, (rng, draw) in self.samplers.items():
+        for key, draw in self.samplers.items():
             if key in self.scene.default_params:
-                self.scene.samplers[key] = lambda rng=rng, draw=draw: draw(rng)
+                self.scene.samplers[key] = draw
             else:
                 self.log(f"environment parameter rejected: {self.scene.name} has no parameter {key!r}")
 
     def _set_param(self, key: str, value: float) -> None:
         self.params[key] = value
+        self.samplers.pop(key, None)  # a value replaces the parameter's sampler (a later sampler message re-attaches the rest)
         if self.scene is not None:
             self.scene.samplers.pop(key, None)
             try:

@@ -24,6 +24,7 @@ from .builds import EDITOR, player_file  # noqa: E402
 from .inprocess import InProcessEnv  # noqa: E402
 from .protocol import RENDER_CHANNEL  # noqa: E402
 from .scenes import SCENES, is_builtin, scene_class  # noqa: E402
+from . import samplers  # noqa: E402
 from .unity import UnityConnection  # noqa: E402
 
 MODES = ("player", "inprocess")
@@ -55,7 +56,7 @@ class EnvSource:
         mode: str = "player",
         seed: int = 0,
         num_areas: int = 1,
-        params: dict[str, float] | None = None,
+        params: dict | None = None,  # name -> a number or a sampler (samplers.py)
         render: bool = False,
         **unity_kwargs,
     ):
@@ -73,14 +74,14 @@ class EnvSource:
             raise ValueError(f"mode='inprocess' runs built-in scenes only ({', '.join(SCENES)}); {target!r} is not one")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        if builtin:
-            scene_class(target)(num_areas=num_areas, params=params)  # validates num_areas and params now
         self.target = target
         self.mode = mode
         self.builtin = builtin
+        if builtin:
+            scene_class(target)(num_areas=num_areas)  # validates num_areas now (and the params below)
         self.name = scene_class(target).name if builtin else ("Unity Editor" if target == EDITOR else str(target))
         self.num_areas = num_areas
-        self.params = dict(params or {})
+        self.params = {key: self._checked(key, value) for key, value in (params or {}).items()}
         self.render_enabled = render
         self.unity_kwargs = unity_kwargs
         self.connection: UnityConnection | None = None
@@ -109,15 +110,35 @@ class EnvSource:
         self.base = self.connection.env
         return self.base
 
-    def set_param(self, key: str, value: float) -> None:
-        """Change a scene parameter; it applies from each agent's next episode."""
+    def _checked(self, key: str, value):
+        """A parameter's value checked (a built-in scene's own checks; a sampler's edges too): a float or a
+        parsed sampler."""
+        if not samplers.is_sampler(value):
+            if self.builtin:
+                scene_class(self.target)(params={key: value})  # same checks as the scene itself
+            return float(value)
+        spec = samplers.parse(value, f"parameter {key!r}")
         if self.builtin:
-            scene_class(self.target)(params={key: value})  # same checks as the scene itself
-        self.params[key] = float(value)
+            cls = scene_class(self.target)
+            if key not in cls.default_params:
+                cls(params={key: 0.0})  # the scene's own refusal, naming its parameters
+            for name, edge in samplers.bounds(spec):
+                try:
+                    cls(params={key: edge})
+                except ValueError as err:
+                    raise ValueError(f"parameter {key!r}: sampler_parameters.{name}: {err}") from None
+        return spec
+
+    def set_param(self, key: str, value) -> None:
+        """Change a scene parameter: a number, or a sampler (``{"sampler_type": "uniform", "sampler_parameters":
+        {"min_value": 1, "max_value": 2}}``, see ``samplers.py``) drawn again at each episode start, with the
+        sampler's own seed or else this source's. It applies from each agent's next episode."""
+        value = self._checked(key, value)
+        self.params[key] = value
         if self.mode == "inprocess":
             self.base.set_param(key, value)
         else:
-            self.connection.params.set_float_parameter(key, float(value))
+            samplers.send(self.connection.params, key, value, self.seed)
 
     def call(self, method: str, *args):
         """Call the BaseEnv, turning a dead Unity process into UnityPlayerDied."""

@@ -42,6 +42,7 @@ from mlagents_envs.side_channel.stats_side_channel import StatsSideChannel  # no
 
 from ..processes import free_port  # noqa: E402
 from .builds import EDITOR, check_build  # noqa: E402
+from . import samplers  # noqa: E402
 from .errors import UnityConnectError, UnityPlayerDied  # noqa: E402
 
 EDITOR_PORT = UnityEnvironment.DEFAULT_EDITOR_PORT
@@ -198,7 +199,7 @@ class UnityConnection:
         *,
         seed: int = 0,
         num_areas: int = 1,
-        params: dict[str, float] | None = None,
+        params: dict | None = None,
         time_scale: float = 20.0,
         no_graphics: bool = True,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -217,8 +218,8 @@ class UnityConnection:
         self.stats = StatsSideChannel()
         self.engine.set_configuration_parameters(time_scale=time_scale)
         self.side_channels = [self.params, self.engine, self.stats, *(side_channels or [])]
-        for key, value in (params or {}).items():
-            self.params.set_float_parameter(key, float(value))
+        for key, value in (params or {}).items():  # a number, or a sampler drawn at each episode start
+            samplers.send(self.params, key, value, seed)
         self.env = self._open(seed, num_areas, no_graphics, connect_timeout, port, additional_args or [])
 
     def _open(self, seed, num_areas, no_graphics, connect_timeout, port, additional_args):

@@ -52,7 +52,7 @@ function path(xs, ys, sx, sy) {
   }
   return d;
 }
-function panel(spec, series, markers, ox, oy) {
+function panel(spec, series, markers, lessons, ox, oy) {
   const xs = series.x || [];
   const left = spec.lines.filter(l => l.axis !== "right"), right = spec.lines.filter(l => l.axis === "right");
   const leftValues = left.flatMap(l => series[l.key] || []);
@@ -114,6 +114,14 @@ function panel(spec, series, markers, ox, oy) {
       out += `<text x="${W - M.r + 4}" y="${ryScale(v) + 3}" font-size="9" fill="#e37400">${fmt(v)}</text>`;
     }
   }
+  if (spec.lessons && lessons.x) {  // a curriculum's lesson changes: a dashed vertical line, labelled
+    lessons.x.forEach((x, i) => {
+      if (!finite(x) || x < xr[0] || x > xr[1]) return;
+      const lx = sx(x).toFixed(1);
+      out += `<line class="unity-nb-lesson" x1="${lx}" x2="${lx}" y1="${M.t}" y2="${H - M.b}" stroke="#b06000" stroke-dasharray="3,3"/>`;
+      out += `<text x="${(+lx + 2).toFixed(1)}" y="${H - M.b - 3}" font-size="8" fill="#b06000">${esc(lessons.label[i])}</text>`;
+    });
+  }
   if (spec.markers && markers.x) {
     markers.x.forEach((x, i) => {
       const cx = sx(x), cy = sy(markers.y[i]);
@@ -128,14 +136,16 @@ function render({ model, el }) {
   el.appendChild(root);
   const draw = () => {
     const panels = model.get("panels"), series = model.get("series"), markers = model.get("markers");
+    const lessons = model.get("lessons") || {};
     const cols = 2, rows = Math.ceil(panels.length / cols);
     let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W * cols}" height="${H * rows}" font-family="sans-serif">`;
-    panels.forEach((p, i) => { svg += panel(p, series, markers, (i % cols) * W, Math.floor(i / cols) * H); });
+    panels.forEach((p, i) => { svg += panel(p, series, markers, lessons, (i % cols) * W, Math.floor(i / cols) * H); });
     root.innerHTML = svg + "</svg>";
     root.dataset.points = String((series.x || []).length);
   };
   model.on("change:series", draw);
   model.on("change:markers", draw);
+  model.on("change:lessons", draw);
   model.on("change:panels", draw);
   draw();
 }
@@ -147,14 +157,17 @@ class LiveChart(anywidget.AnyWidget):
     """Panels of curves over a shared x (agent steps), drawn by the browser from ``series``.
 
     panels: a list of {"title", "lines": [{"key", "color", "label", "axis": "left"|"right", "dots"}],
-    "band": [low_key, high_key, color] (optional), "hline": a value (optional), "markers": bool}.
-    ``set_columns`` sends new data; ``markers`` are the deterministic checks ({"x": [...], "y": [...]}).
+    "band": [low_key, high_key, color] (optional), "hline": a value (optional), "markers": bool, "lessons": bool}.
+    ``set_columns`` sends new data; ``markers`` are the deterministic checks ({"x": [...], "y": [...]});
+    ``lessons`` the curriculum's lesson changes ({"x": [...], "label": [...]}), vertical lines on the panels
+    that ask for them.
     """
 
     _esm = _ESM
     panels = traitlets.List().tag(sync=True)
     series = traitlets.Dict().tag(sync=True)
     markers = traitlets.Dict().tag(sync=True)
+    lessons = traitlets.Dict().tag(sync=True)
 
     def column_keys(self) -> list[str]:
         """The columns the panels draw (their lines' keys and band edges), in order, once each."""

@@ -57,6 +57,7 @@ class Dashboard:
         self.points: list[dict] = []
         self.logs: list[str] = []
         self.confirmations: list[dict] = []  # deterministic checks of a reached target
+        self.lessons: list[dict] = []  # a curriculum's lesson events (the lesson at start, then each change)
         self.state = "starting"
         self.error: str | None = None
         self.draws = 0  # renders of the matplotlib figure
@@ -102,6 +103,7 @@ class Dashboard:
         (self.line_confirm,) = self.ax_return.plot([], [], ls="", marker="D", ms=5, color="#188038",
                                                    label="deterministic check")
         self.band = None
+        self._lesson_artists: list = []  # the lesson changes' lines and labels on the return panel
         (self.line_length,) = self.ax_length.plot([], [], color="#9334e6", lw=1.2)
         (self.line_policy,) = self.ax_loss.plot([], [], lw=1.2, color="#1a73e8", label="policy loss")
         (self.line_vf,) = self.ax_loss.plot([], [], lw=1.2, color="#9334e6", label="value loss")
@@ -165,6 +167,8 @@ class Dashboard:
                     self.logs.append(event.get("message", ""))
                 elif kind == "confirmation":
                     self.confirmations.append(event)
+                elif kind == "lesson":
+                    self.lessons.append(event)
             self.state = state_info["state"]
             self.error = state_info.get("error")
             self._figure_stale |= changed
@@ -209,6 +213,8 @@ class Dashboard:
         self.chart.set_columns({"x": [p["env_steps"] for p in pts], **{k: [p.get(k) for p in pts] for k in keys}})
         self.chart.markers = {"x": [c["env_steps"] for c in self.confirmations],
                               "y": [c["mean"] for c in self.confirmations]}
+        changes = self.lesson_changes()
+        self.chart.lessons = {"x": [e["env_steps"] for e in changes], "label": [_lesson_label(e) for e in changes]}
         self.chart_updates += 1
 
     def _draw(self) -> None:
@@ -231,6 +237,14 @@ class Dashboard:
             self.line_vf.set_data(x, col("vf_loss"))
             self.line_entropy.set_data(x, col("entropy"))
             self.line_speed.set_data(x, col("steps_per_s"))
+            for artist in self._lesson_artists:
+                artist.remove()
+            self._lesson_artists = []
+            for e in self.lesson_changes():
+                self._lesson_artists.append(self.ax_return.axvline(e["env_steps"], color="#b06000", ls=":", lw=0.9))
+                self._lesson_artists.append(self.ax_return.annotate(
+                    _lesson_label(e), (e["env_steps"], 0.02), xycoords=("data", "axes fraction"), fontsize=6,
+                    color="#b06000", rotation=90, ha="right", va="bottom"))
             for ax in (self.ax_return, self.ax_length, self.ax_loss, self.ax_entropy, self.ax_speed):
                 ax.relim()
                 ax.autoscale_view()
@@ -248,6 +262,10 @@ class Dashboard:
         parts = [f"{steps:,} / {total:,} steps"]
         if ret is not None:
             parts.append(f"mean return {ret:.3f} (last {last.get('episodes_window')} episodes)")
+        lessons = self.current_lessons()
+        if lessons:
+            parts.append("lesson " + ", ".join(f"{p}: {e['name']} ({e['lesson'] + 1} of {e['lessons']})"
+                                               for p, e in lessons.items()))
         if self.confirmations:
             c = self.confirmations[-1]
             verdict = "confirmed" if c["passed"] else "not confirmed"
@@ -273,6 +291,15 @@ class Dashboard:
                                   f"(log: <code>{html.escape(str(self.run.log_path()))}</code>)")
         elif self.logs:
             self.message.value = html.escape(self.logs[-1])
+
+    # ---- a curriculum
+    def current_lessons(self) -> dict[str, dict]:
+        """Each curriculum parameter's latest lesson event (the lesson it is in)."""
+        return {e["parameter"]: e for e in self.lessons}
+
+    def lesson_changes(self) -> list[dict]:
+        """The lesson events that moved a parameter on (not the lessons a run started or resumed in)."""
+        return [e for e in self.lessons if e.get("previous") is not None]
 
     # ---- control
     def stop(self) -> None:
@@ -368,6 +395,7 @@ def _chart(cfg):
     blue, purple, orange, cyan = "#1a73e8", "#9334e6", "#e37400", "#12b5cb"
     return LiveChart(panels=[
         {"title": f"return over the last {cfg.return_window} episodes (mean, min-max band)", "markers": True,
+         "lessons": True,
          "band": ["episode_return_min", "episode_return_max", blue], "hline": cfg.target,
          "lines": [{"key": "episode_return_mean", "color": blue, "label": f"mean, last {cfg.return_window}"},
                    {"key": "iteration_return_mean", "color": blue, "label": "mean, this iteration", "dots": True}]},
@@ -378,6 +406,10 @@ def _chart(cfg):
                    {"key": "entropy", "color": orange, "label": "entropy", "axis": "right"}]},
         {"title": "agent steps per second", "lines": [{"key": "steps_per_s", "color": cyan}]},
     ])
+
+
+def _lesson_label(event: dict) -> str:
+    return f"{event['parameter']}: {event['name']}"
 
 
 def _nan(value):

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..envs.scenes import SCENES
-from . import rllib_settings, user_code
+from . import env_parameters, rllib_settings, user_code
 from .errors import ConfigError
 
 
@@ -101,7 +101,8 @@ class TrainConfig:
     summary_freq: int | None = None  # agent steps between summary lines in the log (default: none)
     init_path: str | None = None  # start from the weights of a run folder or checkpoint
     behavior: str | None = None  # behavior name (mlagents YAML); checked against the scene
-    env_params: dict[str, float] = field(default_factory=dict)
+    # scene parameters in ML-Agents' schema: name -> a number, a sampler or a curriculum (train/env_parameters.py)
+    env_params: dict[str, Any] = field(default_factory=dict)
     # your own RLModule, by import path (my_models:ResidualMLP), or {behavior: path}; see user_code.py
     model: str | dict[str, str] | None = None
     # any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (see rllib_settings.py)
@@ -124,15 +125,19 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
         names = {f.name for f in fields(cls)}
-        aliases = {"lambda": "lambda_", "learning_rate": "lr", "algo": "algorithm"}
+        aliases = {"lambda": "lambda_", "learning_rate": "lr", "algo": "algorithm",
+                   "environment_parameters": "env_params"}
         values = {}
         for key, value in data.items():
             name = aliases.get(key, key)
             if name not in names:
                 raise ConfigError(f"{source}: unknown setting {key!r}. Known settings: {', '.join(sorted(names))}")
+            if name in values:
+                raise ConfigError(f"{source}: {key!r} and {name!r} are the same setting; give one of them")
             values[name] = value
         config = cls(**values)
-        config.validate(source)
+        # messages name the parameters' key as the file wrote it (Unity's trainer YAML: environment_parameters)
+        config.validate(source, params_key="environment_parameters" if "environment_parameters" in data else "env_params")
         return config
 
     @classmethod
@@ -218,6 +223,8 @@ class TrainConfig:
         parts.append("no target (all steps)" if self.target is None else
                      f"target {self.target:g} over {self.return_window} episodes, "
                      f"confirmed by {self.confirm_episodes} deterministic ones")
+        if self.env_params:
+            parts.append(f"parameters {env_parameters.describe(self.env_params)}")
         if self.scene_name is None:
             parts.append("defaults for a Unity build")
         if self.model:
@@ -228,6 +235,12 @@ class TrainConfig:
             parts.append(f"rllib: {rllib_settings.describe(self.rllib)}")
         return ", ".join(parts)
 
+    def scene_params(self, at="final") -> dict[str, Any]:
+        """The parameters as a scene takes them (numbers and samplers, each with its seed): every curriculum
+        at its last lesson, the task it leads to (evaluation, videos, export); ``at="first"``: where training
+        starts; ``{parameter: lesson}``: the lessons reached."""
+        return env_parameters.values(self.env_params, self.seed, at=at)
+
     @property
     def scene_name(self) -> str | None:
         """The built-in scene's canonical name, or None for a Unity build path."""
@@ -236,7 +249,7 @@ class TrainConfig:
                 return name
         return None
 
-    def validate(self, source: str = "config") -> None:
+    def validate(self, source: str = "config", params_key: str = "env_params") -> None:
         def fail(key, message):
             raise ConfigError(f"{source}: {key} {message}")
 
@@ -309,15 +322,13 @@ class TrainConfig:
             if not os.path.exists(os.path.expanduser(self.init_path)):
                 fail("init_path", f"{self.init_path!r} does not exist; give a run folder (runs/<id>) or one of "
                      "its checkpoints/checkpoint_* folders")
-        if not isinstance(self.env_params, dict):
-            fail("env_params", f"must be a mapping of parameter names to numbers, got {self.env_params!r}")
-        for key, value in self.env_params.items():
-            _number(value, f"env_params.{key}", fail)
+        scene_cls = SCENES.get(self.scene_name or "")
+        trained = [self.behavior] if self.behavior is not None else (
+            [b.name for b in scene_cls.behavior_list()] if scene_cls is not None else None)
+        self.env_params = env_parameters.check(self.env_params, f"{source}: {params_key}", scene_cls=scene_cls,
+                                               behaviors=trained)
         if self.scene_name is not None:
             cls = SCENES[self.scene_name]
-            unknown = [k for k in self.env_params if k not in cls.default_params]
-            if unknown:
-                fail("env_params", f"{unknown[0]!r} is not a {cls.name} parameter; its parameters: {', '.join(cls.default_params)}")
             names = [b.name for b in cls.behavior_list()]
             if self.behavior is not None and self.behavior not in names:
                 fail("behavior", f"{self.behavior!r}: the {cls.name} scene has the behaviors {', '.join(map(repr, names))}")

@@ -111,8 +111,8 @@ def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
     for key, value in data.items():
         if key in ("behaviors", "default_settings"):
             continue
-        elif key == "environment_parameters":
-            out["env_params"] = _environment_parameters(value, f"{source}: environment_parameters")
+        elif key == "environment_parameters":  # checked with the run's scene and behavior (train/env_parameters.py)
+            out["environment_parameters"] = value
         elif key == "env_settings":
             _env_settings(value, f"{source}: env_settings", out)
         elif key == "checkpoint_settings":
@@ -315,18 +315,3 @@ def _engine_settings(values, where):
         raise ConfigError(f"{where}.{key}: not supported: the kit runs Unity with its own engine settings "
                           "(no graphics, fastest time scale); remove it")
 
-
-def _environment_parameters(values, where):
-    _mapping(values, where)
-    params = {}
-    for key, value in values.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            params[key] = float(value)
-        elif isinstance(value, dict) and "curriculum" in value:
-            raise _later(f"{where}.{key}", "curriculum", "give a constant value")
-        elif isinstance(value, dict) and "sampler_type" in value:
-            raise _later(f"{where}.{key}", f"sampler_type {value['sampler_type']}",
-                         "give a constant value, or change it between episodes with env.set_param")
-        else:
-            raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
-    return params

@@ -201,7 +201,8 @@ class Run:
 
     @staticmethod
     def progress(checkpoint: Path) -> dict[str, Any]:
-        """What a checkpoint holds beyond RLlib's state: ``env_steps``, ``time_s``, ``window``."""
+        """What a checkpoint holds beyond RLlib's state: ``env_steps``, ``time_s``, ``window``, and with a
+        curriculum ``curriculum`` (the lessons reached)."""
         return json.loads((Path(checkpoint) / PROGRESS_FILE).read_text())
 
     # ---- watching
@@ -431,7 +432,8 @@ class Run:
             raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
         config = self.config
         # a run with one policy per behavior plays each behavior's agents with its own policy
-        settings = {"params": config.env_params, "behavior": config.behavior, **kwargs}
+        # a curriculum plays its last lesson: the task it led to
+        settings = {"params": config.scene_params(), "behavior": config.behavior, **kwargs}
         if config.scene_name is None:
             settings["mode"] = "player"  # a Unity build runs as its own process
         return checkpoint, config.scene, settings

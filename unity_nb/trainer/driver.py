@@ -24,6 +24,7 @@ from ..evaluate.policy import SINGLE
 from ..train.config import ConfigError, TrainConfig
 from ..train.schema import State
 from ..train.store import Run
+from .curriculum import Curriculum, apply_to_runner
 from .window import EpisodeWindow, iteration_stats
 
 # Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
@@ -54,6 +55,8 @@ class Driver:
         self.per_behavior: list[str] | None = None  # the behaviors, when each has a policy (and a window) of its own
         self._last_checkpoint_steps = 0
         self._last_steps = 0  # agent steps at the previous iteration (summary_freq lines)
+        self.curriculum: Curriculum | None = None  # the lessons of the run's curriculum parameters
+        self._episodes: list = []  # (behavior, return, length) of the episodes that ended in the last iteration
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
         self.timing = timing  # a standby's clock: when the run was launched, imports done, Ray joined, run handed
         self.out = self.run_folder.writer()
@@ -132,6 +135,8 @@ class Driver:
         if self._stopped_before_start():
             return 0
         trained = behaviors(cfg)
+        # a completion_criteria naming a behavior this run does not train is refused before anything is built
+        self.curriculum = Curriculum(cfg.env_params, steps=cfg.steps, seed=cfg.seed, behaviors=trained)
         algo_prebuilt = self._take_prebuilt(cfg)
         algo = algo_prebuilt or self._build(cfg, trained)
         if self._stopped_before_start():
@@ -146,6 +151,7 @@ class Driver:
             algo.restore_from_path(str(checkpoint))
             offset = Run.progress(checkpoint)
             self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
+            self.curriculum.restore(offset.get("curriculum"))
             self._last_checkpoint_steps = self._last_steps = offset["env_steps"]
             self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps "
                                                   f"({len(self.window.returns)} episodes in the return window)"})
@@ -166,8 +172,14 @@ class Driver:
                 lambda runner: ray.util.get_node_ip_address(), local_env_runner=False
             )
             self.emit({"event": "placement", "env_runner_nodes": nodes})
-        self.out.set_state(State.RUNNING, behaviors=trained)
         self.trained = trained
+        if self.curriculum:
+            if any(self.curriculum.lesson.values()):
+                self._push_params(algo, reset=False)  # resumed past the first lessons: the Unity processes follow
+            for change in self.curriculum.current("resumed" if self.resume else "start"):
+                self._emit_lesson(change, {"env_steps": offset["env_steps"], "time_s": offset["time_s"],
+                                           "iteration": None})
+        self.out.set_state(State.RUNNING, behaviors=trained)
         self.per_behavior = trained if len(trained) > 1 else None
 
         from tensorboardX import SummaryWriter
@@ -179,6 +191,7 @@ class Driver:
             while True:
                 result = algo.train()
                 last = self._record(result, offset, time.perf_counter() - clock, board)
+                self._next_lessons(algo, last)
                 if self._target_confirmed(algo, last):
                     break
                 if last["env_steps"] >= cfg.steps:
@@ -256,8 +269,9 @@ class Driver:
         from ..evaluate.rollout import evaluate
 
         cfg = self.config
+        # a curriculum's last lessons: the task it leads to is the one a reached target must hold on
         return evaluate(None, cfg.scene, episodes=cfg.confirm_episodes, seed=seed, num_areas=cfg.num_areas,
-                        mode="inprocess" if cfg.scene_name else "player", params=cfg.env_params,
+                        mode="inprocess" if cfg.scene_name else "player", params=cfg.scene_params(),
                         behavior=cfg.behavior,
                         policies=live_policies(algo, self.per_behavior))
 
@@ -274,6 +288,36 @@ class Driver:
         algo.restore_from_path(str(modules.resolve()), component="learner_group/learner/rl_module")
         algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
         self.emit({"event": "log", "message": f"weights initialised from {path}"})
+
+    # ---- curriculum
+    def _next_lessons(self, algo, last: dict) -> None:
+        """Move each curriculum on when its completion criteria are met: the Unity processes of every env
+        runner get the new lessons' values, and each change is a ``lesson`` event and a log line."""
+        if not self.curriculum:
+            return
+        changes = self.curriculum.update(self._episodes, last["env_steps"])
+        if not changes:
+            return
+        self._push_params(algo, reset=any(c.require_reset for c in changes))
+        for change in changes:
+            self._emit_lesson(change, last)
+
+    def _push_params(self, algo, reset: bool) -> None:
+        from functools import partial
+
+        values = self.curriculum.values()
+        env_config = getattr(algo.config, "env_config", None)
+        if isinstance(env_config, dict):  # an env runner RLlib starts again (after a failure) starts with them
+            env_config["env_params"] = dict(values)
+        reached = algo.env_runner_group.foreach_env_runner(partial(apply_to_runner, values=values, reset=reset),
+                                                           local_env_runner=True)
+        if not sum(reached):
+            raise RuntimeError("the curriculum's new values reached no Unity process (no env runner has an env)")
+
+    def _emit_lesson(self, change, last: dict) -> None:
+        self.emit(change.event(env_steps=last["env_steps"], iteration=last.get("iteration"), time_s=last["time_s"]))
+        self.emit({"event": "log", "message": change.text()
+                   + (" (environments reset)" if change.require_reset else "")})
 
     def _checkpoint_due(self, last: dict) -> bool:
         interval = self.config.checkpoint_interval
@@ -294,6 +338,7 @@ class Driver:
         elapsed_total = offset["time_s"] + elapsed
         new_steps = steps - offset["env_steps"]
         rate = new_steps / elapsed if elapsed > 0 else 0.0
+        self._episodes = [(b or self.trained[0], r, n) for b, r, n in _episodes(runners.get(EPISODES))]
         ended = self.window.add(_episodes(runners.get(EPISODES)))
         event = {
             "event": "iteration",
@@ -337,6 +382,8 @@ class Driver:
     def _checkpoint(self, algo, last: dict) -> None:
         # what RLlib does not restore: wall time, and the return window (a resumed run goes on with it)
         progress = {"env_steps": last["env_steps"], "time_s": last["time_s"], "window": self.window.state()}
+        if self.curriculum:
+            progress["curriculum"] = self.curriculum.state()  # a resumed run goes on from the lessons reached
         saved = self.out.save_checkpoint(last["iteration"], lambda path: algo.save_to_path(str(path)), progress,
                                          keep=self.config.keep_checkpoints)
         if saved is not None:

@@ -168,7 +168,7 @@ def _env_config(config: TrainConfig) -> dict:
         "mode": config.mode,
         "seed": config.seed,
         "num_areas": config.num_areas,
-        "env_params": dict(config.env_params),
+        "env_params": config.scene_params("first"),  # a curriculum's first lessons (the driver moves them on)
         "unity_timeout": config.unity_timeout,
         "behavior": config.behavior,
         "raw_gaussian": config.algorithm in RAW_GAUSSIAN,
