@@ -347,6 +347,36 @@ def test_the_player_logs_what_it_received(tmp_path):
     assert "environment parameter gravity = 5.0" in log  # a constant sampler travels as a value, as in mlagents-learn
 
 
+def test_lessons_reach_an_env_runners_unity_processes_and_its_later_restarts():
+    """What the driver sends each env runner (a Ray-free stand-in for one: RLlib's runner keeps its vector env,
+    wrapped, in ``env``, its settings in ``config.env_config``, and resets at its next sample when asked)."""
+    import gymnasium as gym
+    from types import SimpleNamespace
+
+    from unity_nb.envs.gym_env import UnityVectorEnv
+    from unity_nb.trainer.curriculum import apply_to_runner, unity_sources
+
+    env = UnityVectorEnv(EnvSource("3DBall", mode="inprocess", seed=1, params={"scale": 3.0}))
+    runner = SimpleNamespace(env=gym.vector.VectorWrapper(env), config=SimpleNamespace(env_config={"env_params": {}}),
+                             _needs_initial_reset=False)
+    try:
+        assert unity_sources(runner.env) == [env.source]
+        sampler = {"sampler_type": "uniform", "sampler_parameters": {"min_value": 1.0, "max_value": 1.5, "seed": 3}}
+        assert apply_to_runner(runner, values={"scale": 1.0, "mass": sampler}, reset=False) == 1
+        assert env.source.base.scene.params["scale"] == 1.0 and "mass" in env.source.base.scene.samplers
+        assert runner.config.env_config["env_params"] == {"scale": 1.0, "mass": sampler}  # a restarted env starts so
+        assert runner._needs_initial_reset is False
+        apply_to_runner(runner, values={"scale": 2.0}, reset=True)  # require_reset: RLlib resets at its next sample
+        assert runner._needs_initial_reset is True
+        reopened = EnvSource("3DBall", mode="inprocess", seed=1, params=runner.config.env_config["env_params"])
+        assert reopened.base.scene.params["scale"] == 2.0
+        reopened.close()
+        assert apply_to_runner(SimpleNamespace(env=None, config=SimpleNamespace(env_config={})), values={},
+                               reset=True) == 0  # a local runner without an env (remote runners sample)
+    finally:
+        env.close()
+
+
 # ---- the dashboard
 
 def test_the_dashboard_shows_the_lesson_and_marks_its_changes(recorded_runs):
@@ -369,6 +399,19 @@ def test_the_dashboard_shows_the_lesson_and_marks_its_changes(recorded_runs):
     replay.play()
     dash.update()
     assert len(dash._lesson_artists) == 2  # the picture of the end: a line and its label on the return panel
+
+
+def test_the_sidebar_summary_names_the_current_lesson(recorded_runs):
+    from unity_nb.server.index import RunIndex
+
+    replay = recorded_runs(iterations=2)
+    index = RunIndex(replay.run.path.parent)
+    assert index.summary(replay.run.id)["lessons"] == {}
+    for lesson, name in ((0, "Near"), (1, "Far")):
+        replay.writer.emit({"event": "lesson", "parameter": "large_goal", "lesson": lesson, "lessons": 2, "name": name,
+                            "value": 12.0, "previous": lesson - 1 if lesson else None, "reason": "start",
+                            "measured": None, "require_reset": False, "env_steps": 0, "iteration": None, "time_s": 0.0})
+    assert index.summary(replay.run.id)["lessons"] == {"large_goal": {"lesson": 1, "lessons": 2, "name": "Far"}}
 
 
 # ---- one small run through Ray

@@ -23,6 +23,8 @@ export interface IRunRow {
   updated: number | null;
   series: Point[];
   skipped_lines: number;
+  /** each curriculum parameter's current lesson (absent from an older server) */
+  lessons?: { [parameter: string]: { lesson: number; lessons: number; name: string } };
 }
 
 export interface IRunPage {

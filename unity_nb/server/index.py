@@ -48,6 +48,7 @@ class _Digest:
     skipped: int = 0  # lines of the event file that were not events (corrupt)
     last: dict[str, Any] = field(default_factory=dict)  # the latest iteration event
     series: list = field(default_factory=list)  # [env_steps, episode_return_mean] per iteration
+    lessons: dict[str, dict[str, Any]] = field(default_factory=dict)  # a curriculum parameter -> its lesson now
 
     def update(self) -> None:
         events, self.offset, bad = self.run.scan_events(self.offset, READ_CHUNK)
@@ -58,6 +59,8 @@ class _Digest:
                 mean = event.get("episode_return_mean")
                 if isinstance(mean, (int, float)):
                     self.series.append([event.get("env_steps", 0), mean])
+            elif event.get("event") == "lesson" and isinstance(event.get("parameter"), str):
+                self.lessons[event["parameter"]] = {k: event.get(k) for k in ("lesson", "lessons", "name")}
         if len(self.series) > 4 * SERIES_POINTS:  # bounded memory for a very long run
             self.series = thin(self.series, 2 * SERIES_POINTS)
 
@@ -106,6 +109,7 @@ class RunIndex:
                 digest = self._digests[run_id] = _Digest(self.store.get(run_id))
             digest.update()
             run, last, series, skipped = digest.run, dict(digest.last), list(digest.series), digest.skipped
+            lessons = {p: dict(v) for p, v in digest.lessons.items()}
         status, config = run.status, run.config
         state = status["state"]
         return {
@@ -126,5 +130,6 @@ class RunIndex:
             "created": status.get("created"),
             "updated": last.get("t") or status.get("updated") or status.get("created"),
             "series": thin(series, max(2, points)) if points else [],
+            "lessons": lessons,  # each curriculum parameter's current lesson: {lesson, lessons, name}
             "skipped_lines": skipped,
         }
