@@ -213,3 +213,60 @@ def test_scene_with_two_behaviors(unity_env):
             decision, terminal = env.get_steps(name)
             totals[name] = totals.get(name, 0.0) + float((terminal.reward if len(terminal) else decision.reward).sum())
     assert totals == pytest.approx({"BasicRight": 1.86, "BasicLeft": 1.86}, abs=1e-5)  # 2 agents x 0.93
+
+
+def test_camera_png_decodes_to_the_exact_pixels():
+    """The player's own PNG writer: mlagents-envs' decoder (Pillow) gives back every byte value and size exactly."""
+    from mlagents_envs.rpc_utils import process_pixels
+
+    from unity_nb.envs.player import encode_png
+
+    rng = np.random.default_rng(0)
+    for shape in [(84, 64, 3), (40, 40, 3), (1, 1, 3), (7, 13, 3)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        data = encode_png(image)
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert np.array_equal(process_pixels(data, 3, []), image.astype(np.float32) / 255.0)
+    strided = rng.integers(0, 256, (4, 84, 128, 3), dtype=np.uint8)[2, :, ::2]  # a view, not contiguous
+    assert np.array_equal(process_pixels(encode_png(strided), 3, []), strided.astype(np.float32) / 255.0)
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(np.zeros((8, 8, 3), dtype=np.float32))
+
+
+def test_camera_frames_reach_the_client_pixel_for_pixel(unity_env):
+    """Through the player and the real client (PNG, compression_type PNG), GridWorld's camera is the
+    scene's own image exactly: the same float32 values as in-process (uint8 / 255), every step."""
+    from mlagents_envs.base_env import ActionTuple
+    from mlagents_envs.communicator_objects.observation_pb2 import PNG
+
+    from unity_nb.envs.inprocess import InProcessEnv
+
+    env = unity_env("GridWorld", seed=4, num_areas=2).env
+    local = InProcessEnv("GridWorld", seed=4, num_areas=2)
+    env.reset()
+    local.reset()
+    rng = np.random.default_rng(1)
+    compared = 0
+    for _ in range(30):
+        for remote, local_steps in zip(env.get_steps("GridWorld"), local.get_steps("GridWorld")):
+            assert np.array_equal(remote.obs[0], local_steps.obs[0])
+            compared += len(remote)
+        scene_images = local.scene._last.observations[0]  # uint8, terminal rows first, as sent
+        decision, terminal = env.get_steps("GridWorld")
+        sent = np.concatenate([terminal.obs[0], decision.obs[0]])
+        assert np.array_equal(np.rint(sent * 255).astype(np.uint8), scene_images)
+        actions = ActionTuple(discrete=rng.integers(0, 5, (len(decision), 1)).astype(np.int32))
+        env.set_actions("GridWorld", actions)
+        local.set_actions("GridWorld", actions)
+        env.step()
+        local.step()
+    assert compared >= 30 * 18
+    # on the wire, as Unity's camera sensor sends it: PNG bytes, compression_type PNG, no floats
+    from mlagents_envs.communicator_objects.unity_rl_output_pb2 import UnityRLOutputProto
+
+    from unity_nb.envs.player import agent_infos
+
+    out = UnityRLOutputProto()
+    agent_infos(local.scene.behavior, local.scene._last, out.agentInfos["GridWorld"].value)
+    camera = out.agentInfos["GridWorld"].value[0].observations[0]
+    assert camera.compression_type == PNG and list(camera.shape) == [84, 64, 3] and not camera.float_data.data

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import hashlib
-import io
 import os
+import struct
 import sys
 import time
+import zlib
 
 import numpy as np
 
@@ -38,7 +38,6 @@ from mlagents_envs.communicator_objects.unity_message_pb2 import UnityMessagePro
 from mlagents_envs.communicator_objects.unity_output_pb2 import UnityOutputProto  # noqa: E402
 from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import UnityToExternalProtoStub  # noqa: E402
 from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from ..processes import watch_parent  # noqa: E402
 from .protocol import (  # noqa: E402
@@ -111,19 +110,49 @@ def _brain_parameters(b: BehaviorInfo) -> BrainParametersProto:
     return BrainParametersProto(brain_name=b.name, is_training=True, action_spec=spec)
 
 
-_PNG_CACHE: dict[bytes, bytes] = {}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOR_TYPE = {3: 2}  # channels -> PNG colour type (2 = truecolour RGB)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+_PNG_END = _png_chunk(b"IEND", b"")
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """An RGB uint8 image (H, W, 3) as PNG bytes, as a Unity camera sensor sends it (``EncodeToPNG``).
+
+    Written directly rather than through Pillow: 8-bit RGB, no row filter, zlib level 1, one IDAT
+    chunk. Any PNG decoder reads it (mlagents-envs decodes it with Pillow, pixel for pixel); it
+    is ~4x faster to write than Pillow's ``compress_level=1`` (~25 vs ~90 us for 84x64; Pillow
+    spends most of that in Python) and no slower to read.
+    """
+    height, width, channels = image.shape
+    if channels not in _PNG_COLOR_TYPE or image.dtype != np.uint8:
+        raise ValueError(f"a camera frame must be uint8 (height, width, 3), got {image.dtype} {image.shape}")
+    rows = np.empty((height, 1 + width * channels), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type 0 (none) on every row
+    rows[:, 1:] = image.reshape(height, width * channels)
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOR_TYPE[channels], 0, 0, 0)
+    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(rows.data, 1)) + _PNG_END)
+
+
+_PNG_CACHE: dict[tuple, bytes] = {}
 _PNG_CACHE_SIZE = 16384  # ~10 MB of small PNGs
 
 
 def _png(image: np.ndarray) -> bytes:
-    """The PNG of a camera frame. A grid scene shows few distinct frames (GridWorld: a few hundred), and
-    encoding one costs ~0.2 ms, so frames seen before are answered from a cache keyed by their digest."""
-    key = hashlib.blake2b(image.tobytes(), digest_size=16).digest() + bytes(str(image.shape), "ascii")
+    """The PNG of a camera frame. Grid scenes show the same frames again and again (GridWorld: ~75%
+    of the frames sent repeat one sent before), so frames are answered from a cache keyed by their
+    bytes' hash and CRC-32 (96 bits; ~5 us for 84x64x3, a fifth of encoding it)."""
+    raw = image.tobytes()
+    key = (hash(raw), zlib.crc32(raw), image.shape)
     data = _PNG_CACHE.get(key)
     if data is None:
-        out = io.BytesIO()
-        Image.fromarray(image).save(out, format="PNG", compress_level=1)
-        data = out.getvalue()
+        data = encode_png(image)
         if len(_PNG_CACHE) >= _PNG_CACHE_SIZE:
             _PNG_CACHE.pop(next(iter(_PNG_CACHE)))  # the oldest entry
         _PNG_CACHE[key] = data
@@ -255,7 +284,7 @@ class Player:
     def _frame(self) -> bytes:
         if not self.render:
             return b""
-        return frame(RENDER_CHANNEL, _png(self.scene.render()))
+        return frame(RENDER_CHANNEL, encode_png(self.scene.render()))  # a new picture each step: not cached
 
     # ---- the exchange loop
     def _output(self, batches: dict[str, AgentBatch], out: UnityOutputProto) -> UnityOutputProto:

@@ -172,8 +172,11 @@ class Scene:
         return self._by_behavior(self._last)
 
     def _by_behavior(self, batch: AgentBatch) -> dict[str, AgentBatch]:
+        behaviors = self.behavior_list()
+        if len(behaviors) == 1:  # every row is the one behavior's: no copy (camera frames are most of it)
+            return {behaviors[0].name: batch}
         owner = self.agent_behavior[batch.agents]
-        return {b.name: batch.select(owner == k) for k, b in enumerate(self.behavior_list())}
+        return {b.name: batch.select(owner == k) for k, b in enumerate(behaviors)}
 
     def _start_episodes(self, which: np.ndarray) -> None:
         for key, draw in self.samplers.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .base import BehaviorInfo, ObservationInfo, Scene, tile
@@ -12,9 +14,24 @@ MOVES = np.array([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0]])  # (dx, dy) per act
 AGENT, PLUS, CROSS = (40, 90, 255), (40, 220, 60), (230, 40, 40)
 
 
-def _cells(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel boundaries of the grid's rows and columns in the camera image."""
-    return np.linspace(0, HEIGHT, size + 1).astype(int), np.linspace(0, WIDTH, size + 1).astype(int)
+@lru_cache(maxsize=None)
+def _cells(size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Pixel boundaries of the grid's rows and columns in the camera image (computed once per size)."""
+    return (tuple(np.linspace(0, HEIGHT, size + 1).astype(int).tolist()),
+            tuple(np.linspace(0, WIDTH, size + 1).astype(int).tolist()))
+
+
+@lru_cache(maxsize=None)
+def _symbol(h: int, w: int, kind: int) -> np.ndarray:
+    """Pixels of a goal's symbol in an h x w cell: 0 = plus, 1 = cross (read-only)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    if kind == 0:
+        shape = (np.abs(yy - h // 2) <= h // 8) | (np.abs(xx - w // 2) <= w // 8)
+    else:
+        u, v = yy / max(h - 1, 1), xx / max(w - 1, 1)
+        shape = (np.abs(u - v) <= 0.15) | (np.abs(u + v - 1) <= 0.15)
+    shape.flags.writeable = False
+    return shape
 
 
 class GridWorld(Scene):
@@ -78,10 +95,9 @@ class GridWorld(Scene):
 
     def _observe(self):
         images = self._backgrounds.copy()
-        for i in range(self.n):
-            rows, cols = _cells(int(self.size[i]))
-            x, y = self.agent[i]
-            r = int(self.size[i]) - 1 - y  # y = 0 is the bottom row
+        for i, (size, (x, y)) in enumerate(zip(self.size.tolist(), self.agent.tolist())):
+            rows, cols = _cells(size)
+            r = size - 1 - y  # y = 0 is the bottom row
             images[i, rows[r] + 2 : rows[r + 1] - 2, cols[x] + 2 : cols[x + 1] - 2] = AGENT
         signal = np.zeros((self.n, 2), dtype=np.float32)
         signal[np.arange(self.n), self.target] = 1.0
@@ -91,20 +107,13 @@ class GridWorld(Scene):
         size = int(self.size[i])
         image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
         rows, cols = _cells(size)
-        image[rows[:-1]] = (60, 60, 60)  # grid lines
-        image[:, cols[:-1]] = (60, 60, 60)
+        image[list(rows[:-1])] = (60, 60, 60)  # grid lines
+        image[:, list(cols[:-1])] = (60, 60, 60)
         for kind, color in ((0, PLUS), (1, CROSS)):
-            x, y = self.goals[i, kind]
+            x, y = self.goals[i, kind].tolist()
             r = size - 1 - y
             patch = image[rows[r] : rows[r + 1], cols[x] : cols[x + 1]]
-            h, w = patch.shape[:2]
-            yy, xx = np.mgrid[0:h, 0:w]
-            if kind == 0:
-                shape = (np.abs(yy - h // 2) <= h // 8) | (np.abs(xx - w // 2) <= w // 8)
-            else:
-                u, v = yy / max(h - 1, 1), xx / max(w - 1, 1)
-                shape = (np.abs(u - v) <= 0.15) | (np.abs(u + v - 1) <= 0.15)
-            patch[shape] = color
+            patch[_symbol(patch.shape[0], patch.shape[1], kind)] = color
         return image
 
     def render(self):
