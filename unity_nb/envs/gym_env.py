@@ -181,7 +181,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
 
     def _batch_obs(self, decision):
         rows = [spaces.to_observation(decision.obs, i) for i in self._index(decision)]
-        if isinstance(self.single_observation_space, gym.spaces.Tuple):
+        if isinstance(rows[0], tuple):  # several sensors: a batch per sensor
             return tuple(np.stack(parts) for parts in zip(*rows))
         return np.stack(rows)
 

@@ -61,10 +61,35 @@ def to_observation(obs_list: list[np.ndarray], index: int):
 
 
 def allowed_actions(decision, index: int) -> np.ndarray | None:
-    """Action mask of one agent, 1 = allowed (gymnasium/RLlib convention), branches concatenated."""
+    """Action mask of one agent, 1 = allowed (gymnasium/RLlib convention), branches concatenated.
+
+    A mask that forbids every action of a branch is the scene's bug (no action could be taken): ValueError.
+    """
     if decision.action_mask is None:
         return None
+    for branch, forbidden in enumerate(decision.action_mask):
+        if forbidden[index].all():
+            raise ValueError(
+                f"the action mask of agent {int(decision.agent_id[index])} forbids every action of branch {branch} "
+                f"({forbidden.shape[1]} actions): a mask must leave at least one action allowed per branch "
+                "(check the scene's WriteDiscreteActionMask)")
     return np.concatenate([~m[index] for m in decision.action_mask]).astype(np.int8)
+
+
+# A behavior that masks actions trains on {OBSERVATIONS: what its sensors give, ACTION_MASK: 1 = allowed},
+# so the policy sees each decision's mask (RLlib's convention for action masking).
+OBSERVATIONS, ACTION_MASK = "observations", "action_mask"
+
+
+def masks_actions(spec: BehaviorSpec, decision) -> bool:
+    """Whether a behavior's decisions come with an action mask (discrete actions only)."""
+    return bool(spec.action_spec.discrete_size) and decision.action_mask is not None
+
+
+def with_mask(space: gym.Space, spec: BehaviorSpec) -> gym.spaces.Dict:
+    """The observation space of a masked behavior in training: its sensors and the mask (1 = allowed)."""
+    size = int(sum(spec.action_spec.discrete_branches))
+    return gym.spaces.Dict({OBSERVATIONS: space, ACTION_MASK: gym.spaces.Box(0.0, 1.0, (size,), np.float32)})
 
 
 def mask_info(decision, index: int) -> dict:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
-from ..envs.spaces import policy_to_unity
+from ..envs.spaces import ACTION_MASK, OBSERVATIONS, policy_to_unity
 
 SINGLE = "default_policy"  # RLlib's module id when one policy serves every agent
 
@@ -42,17 +43,34 @@ class Policy:
         self.normalizer = normalizer
         self._torch = torch
         self._dist = module.get_inference_action_dist_cls()
+        # the kit's camera/mask networks take each decision's mask beside the observations
+        space = module.observation_space
+        self.masked = isinstance(space, gym.spaces.Dict) and ACTION_MASK in space.spaces
+        self._mask_size = space[ACTION_MASK].shape[0] if self.masked else 0
         # an unbounded Gaussian (PPO and kin) acts through ML-Agents' clamp(x, -3, 3) / 3, as in training;
         # a squashed one (SAC) is already within the bounds
         self._raw_gaussian = self._dist.__name__ == "TorchDiagGaussian"
 
-    def act(self, observations: np.ndarray) -> np.ndarray:
+    def act(self, observations, action_mask: np.ndarray | None = None) -> np.ndarray:
+        """Greedy actions for a batch of observations (a tuple of batches for several sensors).
+
+        ``action_mask``: the allowed actions of each agent (1 = allowed, as ``info["action_mask"]``);
+        a masked action is never chosen. None: every action allowed.
+        """
         torch = self._torch
-        obs = np.asarray(observations, dtype=np.float32)
-        if self.normalizer is not None:
-            obs = np.asarray(self.normalizer(obs, update=False), dtype=np.float32)
+        if isinstance(observations, (tuple, list)):  # several sensors: cameras stay uint8
+            obs = tuple(torch.as_tensor(np.asarray(o)) for o in observations)
+            batch = len(observations[0])
+        else:
+            obs = np.asarray(observations, dtype=np.float32)
+            if self.normalizer is not None:
+                obs = np.asarray(self.normalizer(obs, update=False), dtype=np.float32)
+            batch, obs = len(obs), torch.as_tensor(obs)
+        if self.masked:
+            mask = np.ones((batch, self._mask_size), np.float32) if action_mask is None else action_mask
+            obs = {OBSERVATIONS: obs, ACTION_MASK: torch.as_tensor(np.asarray(mask, dtype=np.float32))}
         with torch.no_grad():
-            out = self.module.forward_inference({"obs": torch.as_tensor(obs)})
+            out = self.module.forward_inference({"obs": obs})
             dist = self._dist.from_logits(out["action_dist_inputs"]).to_deterministic()
             actions = dist.sample().cpu().numpy()
         return policy_to_unity(self.module.action_space, actions) if self._raw_gaussian else actions

@@ -87,9 +87,9 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
 
 def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int) -> Evaluation:
     returns, lengths = [], []
-    obs, _ = env.reset()
+    obs, info = env.reset()
     for _ in range(max_steps):
-        obs, _, _, _, info = env.step(policy.act(obs))
+        obs, _, _, _, info = env.step(policy.act(obs, info.get("action_mask")))
         if "episode_return" in info:
             done = info["_episode_return"]
             returns += info["episode_return"][done].tolist()
@@ -99,15 +99,24 @@ def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int
     return Evaluation(returns[:episodes], lengths[:episodes])
 
 
-def joint_actions(policies: dict[str, Policy], obs: dict) -> dict:
-    """Actions for a multi-agent observation dict: each behavior's agents, batched, through its own policy."""
+def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = None) -> dict:
+    """Actions for a multi-agent observation dict: each behavior's agents, batched, through its own policy
+    (``infos``: each agent's info, whose ``action_mask`` the policy honours)."""
     from ..envs.agents import behavior_of
 
     actions = {}
     for b, policy in policies.items():
         keys = [k for k in obs if behavior_of(k) == b]
-        if keys:
-            actions.update(zip(keys, policy.act(np.stack([obs[k] for k in keys]))))
+        if not keys:
+            continue
+        first = obs[keys[0]]
+        batch = (tuple(np.stack(part) for part in zip(*(obs[k] for k in keys))) if isinstance(first, tuple)
+                 else np.stack([obs[k] for k in keys]))
+        masks = [(infos or {}).get(k, {}).get("action_mask") for k in keys]
+        given = next((m for m in masks if m is not None), None)
+        # a finished agent's last observation comes without a mask: nothing it does reaches Unity
+        mask = None if given is None else np.stack([np.ones_like(given) if m is None else m for m in masks])
+        actions.update(zip(keys, policy.act(batch, mask)))
     return actions
 
 
@@ -120,9 +129,9 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
         raise KeyError(f"the scene's behavior {missing[0]!r} has no trained policy (the run has {', '.join(policies)})")
     returns = {b: [] for b in env.specs}
     lengths: list[int] = []
-    obs, _ = env.reset()
+    obs, infos = env.reset()
     for _ in range(max_steps):
-        obs, _, _, truncated, infos = env.step(joint_actions(policies, obs))
+        obs, _, _, truncated, infos = env.step(joint_actions(policies, obs, infos))
         for key, info in infos.items():
             if "episode_return" in info:
                 returns[behavior_of(key)].append(float(info["episode_return"]))
@@ -130,6 +139,6 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
         if all(len(r) >= episodes for r in returns.values()):
             break
         if truncated.get("__all__"):
-            obs, _ = env.reset()  # the wrapper's own episode cut; Unity's episodes carry on
+            obs, infos = env.reset()  # the wrapper's own episode cut; Unity's episodes carry on
     by_behavior = {b: r[:episodes] for b, r in returns.items()}
     return Evaluation([x for r in by_behavior.values() for x in r], lengths, by_behavior)

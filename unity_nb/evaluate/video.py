@@ -316,7 +316,7 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
             act = env.act
         else:
             env = UnityVectorEnv(source, behavior=behavior, render_mode="rgb_array")
-            act = None if policies is None else policies[SINGLE].act
+            act = None if policies is None else (lambda obs, info: policies[SINGLE].act(obs, info.get("action_mask")))
     except BaseException:
         source.close()
         raise
@@ -340,7 +340,7 @@ def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames
         finished = 0
         for shown in range(1, max_frames):
             if act is not None:
-                actions = act(obs)
+                actions = act(obs, info)
             else:
                 actions = _random_actions(env, info)
             obs, _, terminated, truncated, info = env.step(actions)
@@ -364,10 +364,10 @@ class _BehaviorsPlayback:
     def reset(self):
         return self.env.reset()
 
-    def act(self, obs):
+    def act(self, obs, infos):
         from .rollout import joint_actions
 
-        return joint_actions(self.policies, obs)
+        return joint_actions(self.policies, obs, infos)
 
     def step(self, actions):
         obs, rewards, terminated, truncated, infos = self.env.step(actions)

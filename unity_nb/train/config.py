@@ -35,6 +35,8 @@ SAGEMAKER_SETTINGS = ("instance_type", "instance_count", "spot", "max_run", "rol
 # How a setting changes over the run (Unity's *_schedule): "linear" decays it to its floor at
 # the step budget, as mlagents-learn does (learning rate 1e-10, beta 1e-5, epsilon 0.1).
 SCHEDULES = ("constant", "linear")
+# Camera encoders (ML-Agents' vis_encode_type), built in trainer/encoders.py
+VISUAL_ENCODERS = ("simple", "nature_cnn", "resnet", "match3", "fully_connected")
 SCHEDULE_FLOORS = {"lr": 1e-10, "entropy_coeff": 1e-5, "clip_param": 0.1}
 TARGET_OFF = "off"  # target_return: train for the whole step budget
 NORMALIZE_PER_BEHAVIOR = ("true is not supported yet with one policy per behavior (RLlib's filter keys its statistics "
@@ -89,6 +91,7 @@ class TrainConfig:
     num_layers: int | None = None
     normalize: bool = False  # normalise observations with running mean/std
     shared_critic: bool = False  # policy and value function share their hidden layers
+    vis_encode_type: str = "simple"  # camera encoder (trainer/encoders.py): simple, nature_cnn, resnet, match3, fully_connected
     num_areas: int | None = None  # copies of the training area per Unity process (more agents per step)
     num_env_runners: int = 0  # extra processes collecting experience (each with its own Unity)
     mode: str = "player"  # player (Unity protocol) or inprocess (built-in scenes only, faster)
@@ -303,6 +306,8 @@ class TrainConfig:
         for key in ("normalize", "shared_critic"):
             if not isinstance(getattr(self, key), bool):
                 fail(key, f"must be true or false, got {getattr(self, key)!r}")
+        if self.vis_encode_type not in VISUAL_ENCODERS:
+            fail("vis_encode_type", f"must be one of {', '.join(VISUAL_ENCODERS)}, got {self.vis_encode_type!r}")
         _positive_int(self.num_env_runners, "num_env_runners", fail, allow_zero=True)
         if self.mode not in ("player", "inprocess"):
             fail("mode", f"must be 'player' or 'inprocess', got {self.mode!r}")

@@ -38,6 +38,8 @@ HELP = {
     "num_layers": "hidden layers of the policy network",
     "normalize": "normalise observations with a running mean/std",
     "shared_critic": "policy and value function share their hidden layers (default: separate)",
+    "vis_encode_type": "camera encoder (mlagents' vis_encode_type): simple (default), nature_cnn, resnet, match3, "
+                       "fully_connected",
     "num_areas": "copies of the training area per Unity process (more agents per step)",
     "num_env_runners": "extra processes collecting experience, each with its own Unity (default 0)",
     "mode": "built-in scenes: 'player' through the Unity protocol (default) or 'inprocess' (faster, same trajectories)",

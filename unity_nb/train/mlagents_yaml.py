@@ -57,9 +57,8 @@ SAC_HYPERPARAMETERS = {"batch_size": "train_batch_size", "learning_rate": "lr", 
 SAC_LATER = {"buffer_size", "buffer_init_steps", "tau", "steps_per_update", "save_replay_buffer", "init_entcoef",
              "reward_signal_steps_per_update"}
 NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normalize": "normalize"}
-# Keys of camera and goal sensors: they change nothing on the vector observations the kit trains
-# (as in mlagents-learn); camera scenes are refused at training until their encoders exist.
-VISUAL_ENCODERS = {"simple", "nature_cnn", "resnet", "match3", "fully_connected"}
+# goal_conditioning_type: the kit feeds a goal signal beside the other observations ("none");
+# "hyper" (mlagents' hypernetwork, its default) is refused when asked for by name.
 GOAL_CONDITIONING = {"hyper", "none"}
 BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
                 "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
@@ -229,13 +228,14 @@ def _network_settings(values, where, out):
         if key in NETWORK:
             out[NETWORK[key]] = _whole(value)
         elif key == "vis_encode_type":
-            if value not in VISUAL_ENCODERS:
-                raise ConfigError(f"{where}.vis_encode_type: must be one of {', '.join(sorted(VISUAL_ENCODERS))}, "
-                                  f"got {value!r}")
+            out["vis_encode_type"] = value  # checked by TrainConfig
         elif key == "goal_conditioning_type":
             if value not in GOAL_CONDITIONING:
                 raise ConfigError(f"{where}.goal_conditioning_type: must be one of {', '.join(sorted(GOAL_CONDITIONING))}, "
                                   f"got {value!r}")
+            if value == "hyper":
+                raise _later(where, "goal_conditioning_type hyper",
+                             "a goal signal is fed beside the other observations: use none, or remove the key")
         elif key == "memory":
             if value is not None:
                 raise _later(where, "memory", "recurrent policies; remove it")
@@ -314,4 +314,3 @@ def _engine_settings(values, where):
             continue  # training runs without graphics anyway; videos render in the kit
         raise ConfigError(f"{where}.{key}: not supported: the kit runs Unity with its own engine settings "
                           "(no graphics, fastest time scale); remove it")
-

@@ -9,6 +9,11 @@ env step; RLlib's ``restart_failed_sub_environments`` then builds a new env
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import batch_space
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.callbacks import RLlibCallback
@@ -17,13 +22,15 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.schedules.scheduler import Scheduler
 from ray.tune.registry import register_env
 
+from ..envs import spaces
 from ..envs.agents import behavior_of, runner_seed
 from ..envs.behaviors_env import UnityBehaviorsEnv
 from ..envs.gym_env import UnityVectorEnv
-from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 from ..train.config import NORMALIZE_PER_BEHAVIOR, SCHEDULE_FLOORS, ConfigError, TrainConfig
+from .encoders import check_image
+from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
 from .user_module import load_class, user_frame
 
 ENV_NAME = "unity_nb_agents"
@@ -50,24 +57,72 @@ RAW_GAUSSIAN = ("PPO", "APPO", "IMPALA")
 
 
 class TrainingVectorEnv(UnityVectorEnv):
-    """The vector env RLlib trains on: the policy's raw continuous actions reach Unity as
-    ML-Agents sends them (clamp(x, -3, 3) / 3), so training, evaluation and export agree."""
+    """The vector env RLlib trains on. The policy's raw continuous actions reach Unity as ML-Agents
+    sends them (clamp(x, -3, 3) / 3), so training, evaluation and export agree; a behavior that masks
+    actions gives each observation with its decision's mask (``spaces.with_mask``)."""
+
+    def __init__(self, source, *, raw_gaussian: bool, **kwargs):
+        super().__init__(source, **kwargs)
+        self.raw_gaussian = raw_gaussian
+        self.masked = spaces.masks_actions(self.behavior_spec, self._steps()[0])
+        if self.masked:
+            self.single_observation_space = spaces.with_mask(self.single_observation_space, self.behavior_spec)
+            self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+
+    def _with_mask(self, obs, infos):
+        if not self.masked:
+            return obs
+        return {spaces.OBSERVATIONS: obs, spaces.ACTION_MASK: infos["action_mask"].astype(np.float32)}
+
+    def reset(self, *, seed=None, options=None):
+        obs, infos = super().reset(seed=seed, options=options)
+        return self._with_mask(obs, infos), infos
 
     def step(self, actions):
-        return super().step(policy_to_unity(self.single_action_space, actions))
+        if self.raw_gaussian:
+            actions = policy_to_unity(self.single_action_space, actions)
+        obs, rewards, terminated, truncated, infos = super().step(actions)
+        return self._with_mask(obs, infos), rewards, terminated, truncated, infos
 
 
 class TrainingBehaviorsEnv(UnityBehaviorsEnv):
-    """Several behaviors, one policy each, with ML-Agents' continuous-action contract as above."""
+    """Several behaviors, one policy each, with ML-Agents' continuous-action contract and masks as above."""
+
+    def __init__(self, source, *, raw_gaussian: bool):
+        super().__init__(source)
+        self.raw_gaussian = raw_gaussian
+        self.masked = {b for b, spec in self.specs.items()
+                       if spaces.masks_actions(spec, source.call("get_steps", b)[0])}
+        for key, space in self.observation_spaces.items():
+            spec = self.specs[behavior_of(key)]
+            if behavior_of(key) in self.masked:
+                self.observation_spaces[key] = spaces.with_mask(space, spec)
+
+    def _with_masks(self, obs: dict, infos: dict) -> dict:
+        for key in obs:
+            b = behavior_of(key)
+            if b in self.masked:  # a terminal observation carries no mask: every action allowed
+                mask = infos.get(key, {}).get("action_mask")
+                if mask is None:
+                    mask = np.ones(self.observation_spaces[key][spaces.ACTION_MASK].shape, np.float32)
+                obs[key] = {spaces.OBSERVATIONS: obs[key], spaces.ACTION_MASK: np.asarray(mask, np.float32)}
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        obs, infos = super().reset(seed=seed, options=options)
+        return self._with_masks(obs, infos), infos
 
     def step(self, action_dict):
-        return super().step({k: policy_to_unity(self.action_spaces[k], a) for k, a in action_dict.items()})
+        if self.raw_gaussian:
+            action_dict = {k: policy_to_unity(self.action_spaces[k], a) for k, a in action_dict.items()}
+        obs, rewards, terminateds, truncateds, infos = super().step(action_dict)
+        return self._with_masks(obs, infos), rewards, terminateds, truncateds, infos
 
 
 def make_env(ctx) -> UnityVectorEnv:
     """RLlib's vector entry point: one Unity process, one sub-env per agent of the trained behavior."""
-    kind = TrainingVectorEnv if ctx.get("raw_gaussian") else UnityVectorEnv
-    env = _open(ctx, lambda source: kind(source, behavior=ctx.get("behavior"), autoreset_mode="next_step"))
+    env = _open(ctx, lambda source: TrainingVectorEnv(source, raw_gaussian=bool(ctx.get("raw_gaussian")),
+                                                      behavior=ctx.get("behavior"), autoreset_mode="next_step"))
     wanted = ctx.get("num_envs")
     if wanted is not None and env.num_envs != wanted:
         env.close()
@@ -77,25 +132,48 @@ def make_env(ctx) -> UnityVectorEnv:
 
 def make_behaviors_env(ctx) -> UnityBehaviorsEnv:
     """RLlib's env creator for several behaviors: one Unity process, one policy per behavior."""
-    return _open(ctx, TrainingBehaviorsEnv if ctx.get("raw_gaussian") else UnityBehaviorsEnv)
+    return _open(ctx, lambda source: TrainingBehaviorsEnv(source, raw_gaussian=bool(ctx.get("raw_gaussian"))))
 
 
-def scene_behaviors(config: TrainConfig) -> dict[str, tuple[int, bool]]:
-    """Each behavior of the scene: (its agents in one Unity process, whether its actions are continuous).
+@dataclass(frozen=True)
+class BehaviorFacts:
+    """What the algorithm is built from, for one behavior of the scene."""
 
-    Built-in scenes are known; a Unity build is opened once to ask.
+    agents: int  # in one Unity process
+    continuous: bool  # continuous actions (else discrete)
+    observation_space: gym.Space  # as the training env gives it (a masked behavior's with its mask)
+
+    @property
+    def needs_unity_module(self) -> bool:
+        """Cameras, several sensors or masks: RLlib's default networks take one vector, so the kit's module."""
+        return needs_unity_module(self.observation_space)
+
+    def cameras(self) -> list[tuple[int, ...]]:
+        """The shape of each camera (height, width, channels)."""
+        return [tuple(p.shape) for p in sensor_spaces(self.observation_space) if is_image(p)]
+
+
+def scene_behaviors(config: TrainConfig) -> dict[str, BehaviorFacts]:
+    """Each behavior of the scene, as one Unity process shows it after a reset.
+
+    A built-in scene is asked in this process (no player started); a Unity build is opened once.
     """
+    ctx = _env_config(config)
     if config.scene_name is not None:
-        cls = SCENES[config.scene_name]
-        owners = list(cls.area_behaviors or (0,) * cls.agents_per_area)
-        return {b.name: (owners.count(i) * config.num_areas, bool(b.continuous_size))
-                for i, b in enumerate(cls.behavior_list())}
-    env = make_behaviors_env(_env_config(config))
+        ctx["mode"] = "inprocess"
+    source = _open(ctx, lambda source: source)
     try:
-        counts = env.agent_counts()
-        return {b: (counts[b], bool(spec.action_spec.continuous_size)) for b, spec in env.specs.items()}
+        source.call("reset")
+        facts = {}
+        for b, spec in source.base.behavior_specs.items():
+            decision, _ = source.call("get_steps", b)
+            space = spaces.observation_space(spec)
+            if spaces.masks_actions(spec, decision):
+                space = spaces.with_mask(space, spec)
+            facts[b] = BehaviorFacts(len(decision), bool(spec.action_spec.continuous_size), space)
+        return facts
     finally:
-        env.close()
+        source.close()
 
 
 def behaviors(config: TrainConfig) -> list[str]:
@@ -179,12 +257,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     """The RLlib AlgorithmConfig for a resolved TrainConfig and the behaviors it trains."""
     from ray.rllib.algorithms.registry import ALGORITHMS
 
-    if config.scene_name == "GridWorld":
-        raise ConfigError(
-            "scene: training on GridWorld's camera observations needs an image encoder that this release "
-            "does not ship yet; try Basic or 3DBall (GridWorld works as an environment: unity_nb.envs.make)"
-        )
     facts = scene_behaviors(config)
+    _check_unity_module_fits(config, {b: facts[b] for b in trained})
     if config.normalize and len(trained) > 1:
         raise ConfigError(f"normalize {NORMALIZE_PER_BEHAVIOR}")
     if config.custom_algorithm:  # your own AlgorithmConfig subclass
@@ -206,12 +280,16 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         # as ML-Agents' networks: Swish activations; continuous actions with one learned,
         # state-independent log-std per action (it starts at 0: std 1 before the /3 of the contract)
         out = {"fcnet_hiddens": hidden, "vf_share_layers": config.shared_critic, "fcnet_activation": "swish"}
-        if facts[behavior][1] and config.algorithm in ("PPO", "APPO", "IMPALA"):
+        if facts[behavior].continuous and config.algorithm in ("PPO", "APPO", "IMPALA"):
             out["free_log_std"] = True
+        if facts[behavior].needs_unity_module:
+            out["vis_encode_type"] = config.vis_encode_type
         return {**out, **user_model}  # rllib: rl_module.model_config adds to (or replaces) the kit's keys
 
     def spec(behavior: str) -> RLModuleSpec:
         path = config.model_for(behavior)
+        if path is None and facts[behavior].needs_unity_module:  # cameras, several sensors, masks
+            return RLModuleSpec(module_class=UnityPPOModule, model_config=model(behavior))
         if path is None:  # RLlib's default network for the algorithm
             return RLModuleSpec(model_config=model(behavior))
         key = "model" if isinstance(config.model, str) else f"model.{behavior}"
@@ -220,10 +298,10 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
         register_env(ENV_NAME, make_env)
         algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0]})
-        algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=facts[trained[0]][0],
+        algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=facts[trained[0]].agents,
                          gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
-        if config.model_for(trained[0]) is None:
+        if config.model_for(trained[0]) is None and not facts[trained[0]].needs_unity_module:
             algo.rl_module(model_config=model(trained[0]))
         else:
             algo.rl_module(rl_module_spec=spec(trained[0]))
@@ -271,6 +349,29 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     algo.debugging(seed=config.seed, log_level="ERROR")
     apply_rllib_settings(algo, config.rllib)
     return algo
+
+
+def _check_unity_module_fits(config: TrainConfig, facts: dict[str, BehaviorFacts]) -> None:
+    """Refuse, by name, what the kit's camera/mask networks cannot train (ConfigError)."""
+    for behavior, fact in facts.items():
+        if not fact.needs_unity_module or config.model_for(behavior):
+            continue  # RLlib's own networks, or the user's module (which sees the observations as they are)
+        what = "camera observations" if fact.cameras() else (
+            "action masks" if isinstance(fact.observation_space, gym.spaces.Dict) else "several sensors")
+        if config.algorithm != "PPO" and not config.custom_algorithm:
+            raise ConfigError(
+                f"algorithm: {config.algorithm} cannot train behavior {behavior!r}: its {what} need the kit's "
+                f"camera and mask networks, which train with PPO (RLlib's default {config.algorithm} networks take "
+                "one vector only); use algorithm PPO, or give your own module with model=")
+        if config.normalize:
+            raise ConfigError(
+                f"normalize: true is not supported for behavior {behavior!r} with {what} yet (RLlib's filter would "
+                "normalise camera pixels and masks too); set normalize false")
+        for i, shape in enumerate(fact.cameras()):
+            try:
+                check_image(shape, config.vis_encode_type, f"{i} of {behavior}")
+            except ValueError as err:
+                raise ConfigError(f"vis_encode_type: {err}") from None
 
 
 def rllib_settings_as_built(algo, settings: dict, module_id: str) -> str:

@@ -100,6 +100,7 @@ class Scene:
         self.step_count = np.zeros(self.n, dtype=np.int64)
         self.episode_return = np.zeros(self.n, dtype=np.float64)
         self.finished_returns: list[float] = []  # read by the stats side channel
+        self.masked_actions_taken = 0  # discrete actions a decision's mask forbade (a trainer's bug if not 0)
         self._last: AgentBatch | None = None
         pattern = np.asarray(self.area_behaviors or (0,) * self.agents_per_area, dtype=np.int64)
         self.agent_behavior = np.tile(pattern, self.num_areas)  # behavior index of every agent
@@ -146,6 +147,7 @@ class Scene:
         if self._last is None:
             return self.reset()
         continuous, discrete = self._gather(actions)
+        self._count_masked(discrete)
         rewards, terminated = self._apply(continuous, discrete)
         rewards = rewards.astype(np.float32)
         self.step_count += 1
@@ -170,6 +172,16 @@ class Scene:
         else:
             self._last = self._decision_batch(rewards)
         return self._by_behavior(self._last)
+
+    def _count_masked(self, discrete: np.ndarray) -> None:
+        """Count the actions the last decision's mask forbade (the scene still applies them, as Unity would)."""
+        mask = self._last.action_mask if self._last is not None else None
+        if mask is None or not discrete.size:
+            return
+        rows = self._last.agents[-self.n:]  # the decision rows (terminal rows come first), one per agent
+        offsets = np.concatenate([[0], np.cumsum(self.behavior.discrete_branches)[:-1]])
+        forbidden = mask[-self.n:][np.arange(self.n)[:, None], offsets[None, :] + discrete[rows]]
+        self.masked_actions_taken += int(forbidden.sum())
 
     def _by_behavior(self, batch: AgentBatch) -> dict[str, AgentBatch]:
         behaviors = self.behavior_list()
