@@ -6,8 +6,9 @@ from .ball3d import Ball3D
 from .base import ActionBatch, AgentBatch, BehaviorInfo, ObservationInfo, Scene
 from .basic import Basic, BasicDuo
 from .gridworld import GridWorld
+from .signpost import SignPost
 
-SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo)}
+SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost)}
 
 
 def scene_class(name: str) -> type[Scene]:
@@ -35,5 +36,5 @@ class UnknownSceneError(KeyError):
         )
 
 
-__all__ = ["SCENES", "scene_class", "is_builtin", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "ActionBatch", "AgentBatch",
+__all__ = ["SCENES", "scene_class", "is_builtin", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "SignPost", "ActionBatch", "AgentBatch",
            "BehaviorInfo", "ObservationInfo", "UnknownSceneError"]
