@@ -1,0 +1,160 @@
+"""Cameras and action masks in training: the encoders, the kit's PPO module, and what they refuse.
+
+The module tests run torch alone (no Ray); the training tests share the session's Ray runtime.
+"""
+
+from __future__ import annotations
+
+import re
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from unity_nb.envs import spaces
+from unity_nb.train.config import ConfigError, TrainConfig
+from unity_nb.trainer.encoders import MIN_SIDE, ImageEncoder, check_image
+from unity_nb.trainer.unity_module import UnityPPOModule, needs_unity_module
+
+CAMERA = gym.spaces.Box(0, 255, (36, 40, 3), np.uint8)
+SIGNAL = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+
+def _module(observation_space, action_space, **model):
+    return UnityPPOModule(observation_space=observation_space, action_space=action_space,
+                          model_config={"fcnet_hiddens": [32], **model})
+
+
+def _masked(space, size):
+    return gym.spaces.Dict({spaces.OBSERVATIONS: space, spaces.ACTION_MASK: gym.spaces.Box(0.0, 1.0, (size,), np.float32)})
+
+
+@pytest.mark.parametrize("kind", sorted(MIN_SIDE))
+def test_every_encoder_takes_its_smallest_image_and_refuses_a_smaller_one(kind):
+    side = MIN_SIDE[kind]
+    encoder = ImageEncoder((side, side, 3), kind, 16)
+    assert encoder(torch.rand(4, side, side, 3)).shape == (4, 16)
+    check_image((side, side + 5, 3), kind, "0")
+    if side > 1:
+        with pytest.raises(ValueError, match=rf"vis_encode_type {kind} needs images of at least {side}x{side} pixels; "
+                                             rf"camera 0 is {side - 1}x{side + 5}. Encoders that fit: .*fully_connected"):
+            check_image((side - 1, side + 5, 3), kind, "0")
+
+
+def test_two_cameras_and_a_vector_each_reach_the_policy():
+    """Changing either camera or the vector changes the action distribution: every sensor is encoded."""
+    space = gym.spaces.Tuple((CAMERA, gym.spaces.Box(0, 255, (20, 20, 3), np.uint8), SIGNAL))
+    module = _module(space, gym.spaces.Discrete(4))
+    torch.nn.init.normal_(module.pi.weight, std=1.0)  # the first policy is near-uniform on purpose
+    rng = np.random.default_rng(0)
+    obs = [torch.as_tensor(rng.integers(0, 256, (3, *p.shape), dtype=np.uint8)) if len(p.shape) == 3 else
+           torch.as_tensor(rng.normal(size=(3, 2)).astype(np.float32)) for p in space.spaces]
+    base = module.forward_inference({"obs": tuple(obs)})["action_dist_inputs"]
+    assert base.shape == (3, 4)
+    for i in range(3):
+        changed = list(obs)
+        changed[i] = (255 - obs[i]) if obs[i].dtype == torch.uint8 else obs[i] + 1.0
+        assert not torch.allclose(module.forward_inference({"obs": tuple(changed)})["action_dist_inputs"], base)
+    values = module.compute_values({"obs": tuple(obs)})
+    assert values.shape == (3,)
+
+
+def test_a_masked_action_is_never_sampled():
+    space = _masked(gym.spaces.Tuple((CAMERA, SIGNAL)), 5)
+    module = _module(space, gym.spaces.Discrete(5))
+    torch.nn.init.normal_(module.pi.weight, std=3.0)
+    n = 4000
+    mask = np.ones((n, 5), np.float32)
+    rng = np.random.default_rng(1)
+    forbidden = rng.integers(0, 5, size=(n, 2))
+    mask[np.arange(n), forbidden[:, 0]] = 0
+    mask[np.arange(n), forbidden[:, 1]] = 0
+    obs = {spaces.OBSERVATIONS: (torch.as_tensor(rng.integers(0, 256, (n, *CAMERA.shape), dtype=np.uint8)),
+                                 torch.as_tensor(rng.normal(size=(n, 2)).astype(np.float32))),
+           spaces.ACTION_MASK: torch.as_tensor(mask)}
+    with torch.no_grad():
+        logits = module.forward_exploration({"obs": obs})["action_dist_inputs"]
+        actions = module.get_exploration_action_dist_cls().from_logits(logits).sample().numpy()
+        greedy = module.get_inference_action_dist_cls().from_logits(logits).to_deterministic().sample().numpy()
+    assert mask[np.arange(n), actions].min() == 1.0
+    assert mask[np.arange(n), greedy].min() == 1.0
+
+
+def test_masks_per_branch_of_several_branches():
+    space = _masked(SIGNAL, 3 + 2)
+    module = _module(space, gym.spaces.MultiDiscrete([3, 2]))
+    mask = torch.tensor([[0, 0, 1, 1, 0]] * 500, dtype=torch.float32)
+    with torch.no_grad():
+        logits = module.forward_exploration({"obs": {spaces.OBSERVATIONS: torch.randn(500, 2),
+                                                      spaces.ACTION_MASK: mask}})["action_dist_inputs"]
+        actions = module.get_exploration_action_dist_cls().from_logits(logits).sample().numpy()
+    assert (actions[:, 0] == 2).all() and (actions[:, 1] == 0).all()
+
+
+def test_which_behaviors_need_the_kit_module():
+    assert not needs_unity_module(SIGNAL)
+    assert needs_unity_module(CAMERA)
+    assert needs_unity_module(gym.spaces.Tuple((SIGNAL, SIGNAL)))
+    assert needs_unity_module(_masked(SIGNAL, 3))
+
+
+class _Decision:
+    """A test double of mlagents' DecisionSteps: only what spaces.allowed_actions reads."""
+
+    def __init__(self, masks):
+        self.action_mask = masks
+        self.agent_id = np.array([7, 8])
+
+
+def test_a_mask_forbidding_a_whole_branch_is_refused_by_name():
+    ok = np.array([[False, True, False], [False, False, False]])
+    everything = np.array([[False, False], [True, True]])
+    with pytest.raises(ValueError, match=r"the action mask of agent 8 forbids every action of branch 1 \(2 actions\)"):
+        spaces.allowed_actions(_Decision([ok, everything]), 1)
+    assert spaces.allowed_actions(_Decision([ok, everything]), 0).tolist() == [1, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("settings, message", [
+    # a camera scene asked to train with networks that take vectors only
+    (dict(scene="GridWorld", algorithm="DQN"), r"DQN cannot train behavior 'GridWorld': its camera observations"),
+    (dict(scene="GridWorld", algorithm="APPO"), r"APPO cannot train behavior 'GridWorld': its camera observations "
+                                                r"need the kit's camera and mask networks, which train with PPO"),
+    (dict(scene="GridWorld", normalize=True), r"normalize: true is not supported for behavior 'GridWorld' with camera"),
+    (dict(scene="GridWorld", vis_encode_type="huge"), r"vis_encode_type must be one of simple, nature_cnn, resnet, match3, fully_connected, got .huge."),
+    (dict(scene="GridWorld", vis_encode_type="nature_cnn"), None),  # 84x64 fits nature_cnn's 36x36
+])
+def test_camera_settings_that_cannot_train_are_refused(settings, message):
+    from unity_nb.trainer.rllib_setup import _check_unity_module_fits, scene_behaviors
+
+    try:
+        config = TrainConfig.from_dict({"mode": "inprocess", **settings}).resolved()
+    except ConfigError as err:
+        assert message is not None and re.search(message, str(err)), str(err)
+        return
+    facts = scene_behaviors(config)
+    if message is None:
+        _check_unity_module_fits(config, facts)
+        return
+    with pytest.raises(ConfigError, match=message):
+        _check_unity_module_fits(config, facts)
+
+
+def test_a_camera_too_small_for_the_encoder_is_named():
+    from unity_nb.trainer.rllib_setup import BehaviorFacts, _check_unity_module_fits
+
+    config = TrainConfig(scene="GridWorld", vis_encode_type="nature_cnn", mode="inprocess").resolved()
+    small = BehaviorFacts(4, False, gym.spaces.Tuple((gym.spaces.Box(0, 255, (20, 20, 3), np.uint8), SIGNAL)))
+    with pytest.raises(ConfigError, match=r"vis_encode_type: vis_encode_type nature_cnn needs images of at least "
+                                          r"36x36 pixels; camera 0 of GridWorld is 20x20. Encoders that fit: simple"):
+        _check_unity_module_fits(config, {"GridWorld": small})
+
+
+def test_unity_yaml_vis_encode_type_is_honoured_and_hyper_refused():
+    from unity_nb.train.mlagents_yaml import convert
+
+    data = {"behaviors": {"GridWorld": {"trainer_type": "ppo", "network_settings": {"vis_encode_type": "resnet"}}}}
+    assert convert(data, "g.yaml")["vis_encode_type"] == "resnet"
+    data["behaviors"]["GridWorld"]["network_settings"] = {"goal_conditioning_type": "hyper"}
+    with pytest.raises(ConfigError, match=r"not yet supported: goal_conditioning_type hyper"):
+        convert(data, "g.yaml")
