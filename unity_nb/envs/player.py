@@ -145,8 +145,8 @@ _PNG_CACHE_SIZE = 16384  # ~10 MB of small PNGs
 
 
 def _png(image: np.ndarray) -> bytes:
-    """The PNG of a camera frame. Grid scenes show the same frames again and again (GridWorld: ~75%
-    of the frames sent repeat one sent before), so frames are answered from a cache keyed by their
+    """The PNG of a camera frame. Grid scenes show the same frames again and again (of the frames
+    sent, GridWorld repeats ~70%, SignPost ~85%), so frames are answered from a cache keyed by their
     bytes' hash and CRC-32 (96 bits; ~5 us for 84x64x3, a fifth of encoding it)."""
     raw = image.tobytes()
     key = (hash(raw), zlib.crc32(raw), image.shape)
