@@ -71,7 +71,7 @@ def test_later_features_are_refused_by_name(text, message):
     (BALL.replace("keep_checkpoints: 5", "init_path: /no/such/run"), r"init_path '/no/such/run' does not exist; give a run folder"),
     (BALL.replace("keep_checkpoints: 5", "threaded: true"), r"threaded: true is not supported"),
     (BALL.replace("keep_checkpoints: 5", "threaded: maybe"), r"threaded: must be true or false"),
-    (BALL.replace("      vis_encode_type: simple", "      vis_encode_type: huge"), r"vis_encode_type: must be one of"),
+    (BALL.replace("      vis_encode_type: simple", "      vis_encode_type: huge"), r"vis_encode_type must be one of simple, nature_cnn, resnet, match3, fully_connected, got .huge."),
     (BALL.replace("      vis_encode_type: simple", "      deterministic: true"), r"deterministic: true is not supported"),
     (BALL.replace("normalize: true", "normalize: 3"), r"normalize must be true or false, got 3"),
     (BALL.replace("strength: 1.0", "strength: 0.5"), r"extrinsic\.strength: only 1\.0 is supported"),

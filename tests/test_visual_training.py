@@ -158,3 +158,51 @@ def test_unity_yaml_vis_encode_type_is_honoured_and_hyper_refused():
     data["behaviors"]["GridWorld"]["network_settings"] = {"goal_conditioning_type": "hyper"}
     with pytest.raises(ConfigError, match=r"not yet supported: goal_conditioning_type hyper"):
         convert(data, "g.yaml")
+
+
+def test_training_and_evaluation_never_take_a_masked_action():
+    """GridWorld's walls: thousands of actions sampled by RLlib's own env runner (as in training, no Ray
+    runtime needed in-process) and played greedily by evaluation; the scene counts every action its
+    mask forbade. A policy that ignores the mask walks into walls, so the count can fail."""
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from unity_nb.envs.gym_env import UnityVectorEnv
+    from unity_nb.envs.source import EnvSource
+    from unity_nb.evaluate.policy import Policy
+    from unity_nb.evaluate.rollout import _play_one
+    from unity_nb.trainer.rllib_setup import algorithm_config, behaviors
+
+    torch.set_num_threads(1)
+    config = TrainConfig(scene="GridWorld", mode="inprocess", env_params={"gridSize": 3}, hidden_units=32).resolved()
+    runner = SingleAgentEnvRunner(config=algorithm_config(config, behaviors(config)))
+    try:
+        runner.sample(num_timesteps=3000, random_actions=False)
+        scene = runner.env.unwrapped.source.base.scene
+        assert scene.step_count.sum() > 0 and scene._next_id > 100  # episodes ended at goals and walls alike
+        assert scene.masked_actions_taken == 0
+        module = runner.module
+    finally:
+        runner.stop()
+
+    policy = Policy.from_module(module)
+    torch.nn.init.normal_(module.pi.weight, std=3.0)  # a decided (not near-uniform) policy bumps into walls
+    for player, check in ((policy, lambda n: n == 0), (_IgnoresMasks(policy), lambda n: n > 0)):
+        source = EnvSource("GridWorld", mode="inprocess", params={"gridSize": 3}, seed=5)
+        try:
+            env = UnityVectorEnv(source)
+            scene = source.base.scene
+            evaluation = _play_one(env, player, episodes=200, max_steps=3000)
+            assert len(evaluation.returns) == 200
+            assert check(scene.masked_actions_taken), (player, scene.masked_actions_taken)
+        finally:
+            source.close()
+
+
+class _IgnoresMasks:
+    """The same policy, never told the masks (so the count is shown able to fail)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def act(self, observations, action_mask=None):
+        return self.policy.act(observations)

@@ -48,8 +48,7 @@ class Panel:
             widget.observe(self._validate, names="value")
             return widget
 
-        trainable = [n for n, c in SCENES.items() if n != "GridWorld"]
-        self.scene = field(w.Dropdown, "scene", "scene", options=trainable, value=scene)
+        self.scene = field(w.Dropdown, "scene", "scene", options=list(SCENES), value=scene)
         self.algorithm = field(w.Dropdown, "algorithm", "algorithm", options=list(ALGORITHMS), value="PPO")
         self.lr = field(w.FloatLogSlider, "lr", "learning rate", base=10, min=-5, max=-1, step=0.1, value=3e-4,
                         readout_format=".1e")

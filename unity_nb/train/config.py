@@ -48,20 +48,27 @@ NORMALIZE_PER_BEHAVIOR = ("true is not supported yet with one policy per behavio
 # target_return and `confirm_episodes` deterministic episodes confirm it (see driver).
 SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
     "Basic": dict(steps=20_000, num_areas=8, lr=3e-3, train_batch_size=256, minibatch_size=128, num_epochs=4,
-                  entropy_coeff=0.01, hidden_units=32, num_layers=2, target_return=0.9),
+                  entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, target_return=0.9),
     "BasicDuo": dict(steps=20_000, num_areas=4, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
-                     entropy_coeff=0.01, hidden_units=32, num_layers=2, target_return=0.9),
+                     entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, target_return=0.9),
     # 4 areas (48 agents) per Unity process: an exchange costs about the same for 48 agents as for 12, so
     # sampling runs ~2.7x faster; bench/ball_vs_mlagents.py measured 2,370 -> 6,370 agent-steps/s
     "3DBall": dict(steps=400_000, num_areas=4, lr=3e-4, train_batch_size=4800, minibatch_size=1200, num_epochs=8,
-                   entropy_coeff=0.0, hidden_units=64, num_layers=2, target_return=100.0),
-    "GridWorld": dict(steps=200_000, num_areas=1, lr=3e-4, train_batch_size=1800, minibatch_size=300, num_epochs=6,
-                      entropy_coeff=0.01, hidden_units=128, num_layers=2, target_return=0.8),
+                   entropy_coeff=0.0, hidden_units=64, num_layers=2, gamma=0.99, shared_critic=False, target_return=100.0),
+    # Cameras: ML-Agents' GridWorld settings (gamma 0.9, time horizon 5, one layer of 128, small minibatches:
+    # many updates per sample) with one network for policy and value (half the CNN work per sample)
+    "GridWorld": dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=1024, minibatch_size=64, num_epochs=3,
+                      entropy_coeff=0.005, hidden_units=128, num_layers=1, gamma=0.9, time_horizon=5,
+                      shared_critic=True, target_return=0.8),
+    "SignPost": dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=1024, minibatch_size=64, num_epochs=3,
+                     entropy_coeff=0.005, hidden_units=128, num_layers=1, gamma=0.9, time_horizon=5,
+                     shared_critic=True, target_return=0.8),
 }
 # A Unity build the kit knows nothing about: one area, PPO settings that suit most vector
 # scenes (mlagents-learn's own defaults where it has them), no target: the whole budget.
 BUILD_DEFAULTS: dict[str, Any] = dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=10240, minibatch_size=1024,
                                       num_epochs=3, entropy_coeff=5e-3, hidden_units=128, num_layers=2,
+                                      gamma=0.99, shared_critic=False,
                                       target_return=TARGET_OFF)
 
 
@@ -76,7 +83,7 @@ class TrainConfig:
     return_window: int = 100  # finished episodes in the moving return statistics (all agents count)
     confirm_episodes: int = 100  # deterministic episodes that must confirm a reached target
     lr: float | None = None
-    gamma: float = 0.99
+    gamma: float | None = None  # discount (scene default; 0.99 for most)
     lambda_: float = 0.95
     train_batch_size: int | None = None  # agent steps per training iteration (mlagents: buffer_size)
     minibatch_size: int | None = None  # (mlagents: batch_size)
@@ -90,7 +97,7 @@ class TrainConfig:
     hidden_units: int | None = None
     num_layers: int | None = None
     normalize: bool = False  # normalise observations with running mean/std
-    shared_critic: bool = False  # policy and value function share their hidden layers
+    shared_critic: bool | None = None  # policy and value function share their hidden layers (scene default)
     vis_encode_type: str = "simple"  # camera encoder (trainer/encoders.py): simple, nature_cnn, resnet, match3, fully_connected
     num_areas: int | None = None  # copies of the training area per Unity process (more agents per step)
     num_env_runners: int = 0  # extra processes collecting experience (each with its own Unity)
@@ -285,7 +292,8 @@ class TrainConfig:
             fail("confirm_episodes", "must be >= 1 when a target_return is set: a target counts as reached only "
                  "once deterministic episodes confirm it (or set target_return: off)")
         _number(self.lr, "lr", fail, low=0, low_open=True, allow_none=True)
-        _number(self.gamma, "gamma", fail, low=0, high=1)
+        if self.gamma is not None:
+            _number(self.gamma, "gamma", fail, low=0, high=1)
         _number(self.lambda_, "lambda_", fail, low=0, high=1)
         for key in ("train_batch_size", "minibatch_size", "num_epochs", "hidden_units", "num_layers", "num_areas"):
             _positive_int(getattr(self, key), key, fail, allow_none=True)
@@ -304,7 +312,7 @@ class TrainConfig:
             fail("lr_schedule", "SAC takes a constant learning rate (as in mlagents-learn's SAC)")
         _positive_int(self.time_horizon, "time_horizon", fail, allow_none=True)
         for key in ("normalize", "shared_critic"):
-            if not isinstance(getattr(self, key), bool):
+            if not isinstance(getattr(self, key), bool) and not (key == "shared_critic" and self.shared_critic is None):
                 fail(key, f"must be true or false, got {getattr(self, key)!r}")
         if self.vis_encode_type not in VISUAL_ENCODERS:
             fail("vis_encode_type", f"must be one of {', '.join(VISUAL_ENCODERS)}, got {self.vis_encode_type!r}")
