@@ -150,14 +150,29 @@ def test_a_camera_too_small_for_the_encoder_is_named():
         _check_unity_module_fits(config, {"GridWorld": small})
 
 
-def test_unity_yaml_vis_encode_type_is_honoured_and_hyper_refused():
+def test_unity_yaml_network_settings_for_cameras_and_goals_are_honoured():
     from unity_nb.train.mlagents_yaml import convert
 
-    data = {"behaviors": {"GridWorld": {"trainer_type": "ppo", "network_settings": {"vis_encode_type": "resnet"}}}}
-    assert convert(data, "g.yaml")["vis_encode_type"] == "resnet"
-    data["behaviors"]["GridWorld"]["network_settings"] = {"goal_conditioning_type": "hyper"}
-    with pytest.raises(ConfigError, match=r"not yet supported: goal_conditioning_type hyper"):
-        convert(data, "g.yaml")
+    settings = {"vis_encode_type": "resnet", "goal_conditioning_type": "none"}
+    data = {"behaviors": {"GridWorld": {"trainer_type": "ppo", "network_settings": settings}}}
+    assert {k: convert(data, "g.yaml")[k] for k in settings} == settings
+    settings["goal_conditioning_type"] = "film"
+    with pytest.raises(ConfigError, match=r"goal_conditioning_type must be 'hyper' or 'none', got 'film'"):
+        TrainConfig.from_yaml(__import__("yaml").safe_dump(data), "g.yaml")
+
+
+def test_hyper_goal_conditioning_gives_each_goal_its_own_last_layer():
+    """With hyper, the goal signal makes the last layer's weights (not an input beside the camera)."""
+    space = gym.spaces.Tuple((CAMERA, SIGNAL))
+    module = _module(space, gym.spaces.Discrete(5), goal_sensors=[1], goal_conditioning_type="hyper")
+    assert module.pi_body.hyper.in_size == 32  # the camera's features alone; the goal makes the weights
+    flat = _module(space, gym.spaces.Discrete(5), goal_sensors=[1], goal_conditioning_type="none")
+    assert flat.pi_body.hyper is None and flat.pi_body.dense[0].in_features == 32 + 2
+    camera = torch.randint(0, 256, (4, *CAMERA.shape), dtype=torch.uint8)
+    torch.nn.init.normal_(module.pi.weight, std=1.0)
+    plus = module.forward_inference({"obs": (camera, torch.tensor([[1.0, 0.0]] * 4))})["action_dist_inputs"]
+    cross = module.forward_inference({"obs": (camera, torch.tensor([[0.0, 1.0]] * 4))})["action_dist_inputs"]
+    assert not torch.allclose(plus, cross)
 
 
 def test_training_and_evaluation_never_take_a_masked_action():

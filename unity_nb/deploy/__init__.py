@@ -85,20 +85,70 @@ class _Enough(Exception):
 
 
 class _Recorder:
-    """A policy that keeps every observation it is asked to act on (to replay them through the file)."""
+    """A policy that keeps every batch it is asked to act on, with its masks (to replay them through the file)."""
 
     def __init__(self, policy, at_least: int, everyone: dict):
         self.policy, self.seen, self.count, self.at_least, self.everyone = policy, [], 0, at_least, everyone
 
-    def act(self, observations):
-        self.seen.append(np.asarray(observations, dtype=np.float32))
-        self.count += len(self.seen[-1])
+    def act(self, observations, action_mask=None):
+        parts = [np.asarray(p) for p in observations] if isinstance(observations, tuple) else [
+            np.asarray(observations, dtype=np.float32)]
+        self.seen.append((parts, None if action_mask is None else np.asarray(action_mask, np.float32)))
+        self.count += len(parts[0])
         if all(r.count >= r.at_least for r in self.everyone.values()):
             raise _Enough
-        return self.policy.act(observations)
+        return self.policy.act(observations, action_mask)
+
+    def batch(self) -> "_Batch":
+        parts = [np.concatenate([seen[0][k] for seen in self.seen]) for k in range(len(self.seen[0][0]))]
+        masks = [m for _, m in self.seen]
+        given = next((m for m in masks if m is not None), None)
+        mask = None if given is None else np.concatenate([
+            np.ones((len(p[0]), given.shape[1]), np.float32) if m is None else m for (p, _), m in zip(self.seen, masks)])
+        return _Batch(parts, mask)
 
 
-def _rollout_observations(policies: dict, run, at_least: int) -> dict[str, np.ndarray]:
+@dataclass
+class _Batch:
+    """Observations of one behavior, one array per sensor (cameras uint8, channels last), and their masks."""
+
+    parts: list[np.ndarray]
+    mask: np.ndarray | None
+
+    def __len__(self):
+        return len(self.parts[0])
+
+    def rows(self, start: int, stop: int) -> "_Batch":
+        return _Batch([p[start:stop] for p in self.parts], None if self.mask is None else self.mask[start:stop])
+
+    def for_policy(self):
+        """As the trained policy takes them (a tuple for several sensors)."""
+        return self.parts[0] if len(self.parts) == 1 else tuple(self.parts)
+
+    def for_file(self) -> list[np.ndarray]:
+        """As the exported file takes them: float32, cameras channels first with values in [0, 1]."""
+        return [np.transpose(p, (0, 3, 1, 2)).astype(np.float32) / 255.0 if p.ndim == 4 else p.astype(np.float32)
+                for p in self.parts]
+
+    def noise(self, count: int, rng) -> "_Batch":
+        """``count`` random observations around these (random pixels for cameras), with masks drawn from these."""
+        parts = []
+        for p in self.parts:
+            if p.ndim == 4:
+                parts.append(rng.integers(0, 256, size=(count, *p.shape[1:]), dtype=np.uint8))
+            else:
+                scale = np.maximum(p.std(axis=0), 1.0)
+                parts.append((rng.normal(size=(count, *p.shape[1:])) * 2 * scale + p.mean(axis=0)).astype(np.float32))
+        mask = None if self.mask is None else self.mask[rng.integers(0, len(self.mask), size=count)]
+        return _Batch(parts, mask)
+
+    @staticmethod
+    def join(a: "_Batch", b: "_Batch") -> "_Batch":
+        mask = None if a.mask is None else np.concatenate([a.mask, b.mask])
+        return _Batch([np.concatenate([x, y]) for x, y in zip(a.parts, b.parts)], mask)
+
+
+def _rollout_observations(policies: dict, run, at_least: int) -> dict[str, _Batch]:
     """Observations met by the trained policies playing the run's scene (each behavior its own)."""
     from ..evaluate.rollout import evaluate
 
@@ -111,21 +161,22 @@ def _rollout_observations(policies: dict, run, at_least: int) -> dict[str, np.nd
                  behavior=config.behavior, seed=777, max_steps=100_000)
     except _Enough:
         pass
-    return {m: np.concatenate(r.seen) for m, r in recorders.items()}
+    return {m: r.batch() for m, r in recorders.items()}
 
 
-def _compare(path: Path, policy, observations: np.ndarray) -> tuple[int, float]:
+def _compare(path: Path, policy, observations: _Batch) -> tuple[int, float]:
     """Deterministic actions of the file vs the trained policy: (mismatches, largest continuous difference)."""
     from .handler import PolicyHandler
 
     handler = PolicyHandler(path)
     mismatches, worst = 0, 0.0
     for start in range(0, len(observations), 512):
-        batch = observations[start:start + 512]
-        got = handler.act([batch])
-        want = np.asarray(policy.act(batch))
+        batch = observations.rows(start, start + 512)
+        n = len(batch)
+        got = handler.act(batch.for_file(), batch.mask)
+        want = np.asarray(policy.act(batch.for_policy(), batch.mask))
         if handler.discrete:
-            mismatches += int((got.reshape(len(batch), -1) != want.reshape(len(batch), -1)).any(axis=1).sum())
+            mismatches += int((got.reshape(n, -1) != want.reshape(n, -1)).any(axis=1).sum())
         else:
             diff = np.abs(got - want.reshape(got.shape)).max(axis=1)
             worst = max(worst, float(diff.max()))
@@ -167,11 +218,10 @@ def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
         path = run.export_path(behavior)
         export_policy(policy, path)
         report = check_contract(path, expected)
-        real = observed[module_id][:max(verify, 1)]
-        scale = np.maximum(real.std(axis=0), 1.0)
-        noise = (rng.normal(size=(verify, real.shape[1])) * 2 * scale + real.mean(axis=0)).astype(np.float32)
-        mismatches, worst = _compare(path, policy, np.concatenate([real, noise]))
-        exported.behaviors.append(BehaviorExport(behavior, path, report, len(real) + len(noise), mismatches, worst))
+        real = observed[module_id].rows(0, max(verify, 1))
+        both = _Batch.join(real, real.noise(verify, rng))
+        mismatches, worst = _compare(path, policy, both)
+        exported.behaviors.append(BehaviorExport(behavior, path, report, len(both), mismatches, worst))
     return exported
 
 
@@ -182,9 +232,12 @@ class RemotePolicy:
         self.endpoint = endpoint
         self.requests = 0
 
-    def act(self, observations):
+    def act(self, observations, action_mask=None):
         self.requests += 1
-        actions = np.asarray(self.endpoint.invoke(np.asarray(observations, dtype=np.float32)))
+        parts = [np.asarray(p) for p in observations] if isinstance(observations, tuple) else [
+            np.asarray(observations, dtype=np.float32)]
+        sent = _Batch(parts, None).for_file()  # cameras channels first in [0, 1], as the exported file takes them
+        actions = np.asarray(self.endpoint.invoke(sent[0] if len(sent) == 1 else sent, action_mask))
         if actions.dtype.kind in "iu" and actions.shape[1] == 1:
             return actions[:, 0]  # one branch: an index per agent, as a Discrete space wants
         return actions

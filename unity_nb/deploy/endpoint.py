@@ -194,6 +194,9 @@ class Endpoint:
 
 
 def _plain(value):
+    """JSON-ready: arrays (or a list of arrays, one per sensor) as nested lists."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     return value.tolist() if hasattr(value, "tolist") else value
 
 

@@ -4,7 +4,8 @@ Drop the file onto a Behavior Parameters component's *Model* field (com.unity.ml
 3.x/4.x, Unity Inference Engine / Sentis). The graph holds, in order, what ML-Agents' own
 exporter writes (``model_serialization.py``):
 
-    inputs   obs_0 [batch, n]                      (one per sensor; the kit trains one vector sensor)
+    inputs   obs_0 [batch, n] or [batch, C, H, W]  one per sensor, in the behavior's sensor order; a camera's
+                                                   image channels first, values in [0, 1] (as ML-Agents exports)
              action_masks [batch, sum(branches)]   discrete actions only; 1 = allowed
     outputs  version_number [1] = 3, memory_size [1] = 0,
              continuous_actions, continuous_action_output_shape, deterministic_continuous_actions
@@ -36,9 +37,14 @@ class NotExportable(ValueError):
 class Contract:
     """What an exported file promises Unity: its inputs and its action outputs."""
 
-    observation_shapes: tuple[tuple[int, ...], ...]  # one per sensor, without the batch axis
+    observation_shapes: tuple[tuple[int, ...], ...]  # one per sensor as the sensor gives it (camera: H, W, C)
     continuous_size: int
     discrete_branches: tuple[int, ...]
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """Each sensor's input without the batch axis: a camera's channels first (C, H, W), as Unity feeds it."""
+        return [(s[2], s[0], s[1]) if len(s) == 3 else tuple(s) for s in self.observation_shapes]
 
     @property
     def input_names(self) -> list[str]:
@@ -59,16 +65,21 @@ class Contract:
         """The contract of a policy with these gymnasium spaces (refused if Unity's contract cannot hold it)."""
         import gymnasium as gym
 
-        if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-            raise NotExportable(
-                f"observations {observation_space} are not one vector: the kit exports vector-observation policies "
-                "(camera observations and several sensors come with visual training)")
+        from ..envs.spaces import ACTION_MASK, OBSERVATIONS
+
+        if isinstance(observation_space, gym.spaces.Dict) and ACTION_MASK in observation_space.spaces:
+            observation_space = observation_space[OBSERVATIONS]  # the mask becomes the action_masks input
+        parts = list(observation_space.spaces) if isinstance(observation_space, gym.spaces.Tuple) else [observation_space]
+        if not all(isinstance(p, gym.spaces.Box) and len(p.shape) in (1, 3) for p in parts):
+            raise NotExportable(f"observations {observation_space}: Unity's model contract takes vectors and camera "
+                                "images only")
+        shapes = tuple(tuple(int(d) for d in p.shape) for p in parts)
         if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            return cls((tuple(observation_space.shape),), int(action_space.shape[0]), ())
+            return cls(shapes, int(action_space.shape[0]), ())
         if isinstance(action_space, gym.spaces.Discrete):
-            return cls((tuple(observation_space.shape),), 0, (int(action_space.n),))
+            return cls(shapes, 0, (int(action_space.n),))
         if isinstance(action_space, gym.spaces.MultiDiscrete):
-            return cls((tuple(observation_space.shape),), 0, tuple(int(n) for n in action_space.nvec))
+            return cls(shapes, 0, tuple(int(n) for n in action_space.nvec))
         raise NotExportable(f"actions {action_space} (continuous and discrete together) are not exported yet")
 
 
@@ -101,13 +112,19 @@ def _graph(policy, contract: Contract):
             if contract.discrete_branches:
                 self.register_buffer("discrete_shape", torch.tensor([[float(b) for b in contract.discrete_branches]]))
 
-        def forward(self, obs_0, action_masks=None):
-            x = obs_0
-            if mean is not None:
-                x = (x - self.obs_mean) / self.obs_std
-                if clip is not None:
-                    x = torch.clamp(x, -clip, clip)
-            inputs = _action_dist_inputs(module, x)
+        def forward(self, *tensors):
+            observations = list(tensors[:len(contract.observation_shapes)])
+            action_masks = tensors[len(observations)] if contract.discrete_branches else None
+            if hasattr(module, "policy_inputs"):  # the kit's camera/mask module: cameras back to channels last
+                parts = [x.permute(0, 2, 3, 1) if x.dim() == 4 else x for x in observations]
+                inputs = module.policy_inputs(parts, action_masks if module.masked else None)
+            else:
+                x = observations[0]
+                if mean is not None:
+                    x = (x - self.obs_mean) / self.obs_std
+                    if clip is not None:
+                        x = torch.clamp(x, -clip, clip)
+                inputs = _action_dist_inputs(module, x)
             out = [self.version_number, self.memory_size]
             if contract.continuous_size:
                 n = contract.continuous_size
@@ -164,7 +181,7 @@ def export_policy(policy, path: str | Path, observation_space=None) -> Contract:
         raise NotExportable("hybrid actions are not exported yet")
     graph = _graph(policy, contract)
     batch = 2
-    args = [torch.zeros((batch, *contract.observation_shapes[0]), dtype=torch.float32)]
+    args = [torch.zeros((batch, *shape), dtype=torch.float32) for shape in contract.input_shapes]
     if contract.discrete_branches:
         args.append(torch.ones((batch, sum(contract.discrete_branches)), dtype=torch.float32))
     dynamic = {name: {0: "batch"} for name in contract.input_names}

@@ -47,13 +47,14 @@ class PolicyHandler:
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
         inputs = {i.name: i for i in self.session.get_inputs()}
-        self.observation_widths = [int(inputs[f"obs_{k}"].shape[1]) for k in range(len(inputs))
+        # each sensor's input without the batch axis: [n] for a vector, [C, H, W] for a camera (values in [0, 1])
+        self.observation_shapes = [tuple(int(d) for d in inputs[f"obs_{k}"].shape[1:]) for k in range(len(inputs))
                                    if f"obs_{k}" in inputs]
         outputs = [o.name for o in self.session.get_outputs()]
         self.discrete = "discrete_actions" in outputs
         self.mask_width = int(inputs["action_masks"].shape[1]) if "action_masks" in inputs else 0
         constants = dict(zip(outputs, self.session.run(None, self._feeds(
-            [np.zeros((1, w), np.float32) for w in self.observation_widths], None))))
+            [np.zeros((1, *shape), np.float32) for shape in self.observation_shapes], None))))
         self.branches = [int(b) for b in np.ravel(constants.get("discrete_action_output_shape", []))]
         self.continuous_size = int(np.ravel(constants.get("continuous_action_output_shape", [0]))[0])
         self.lock = threading.Lock()  # onnxruntime sessions are thread-safe; the counter is not
@@ -61,7 +62,7 @@ class PolicyHandler:
 
     def describe(self) -> dict:
         """What the endpoint expects and returns (GET /)."""
-        return {"model": self.model_path.name, "observations": self.observation_widths,
+        return {"model": self.model_path.name, "observations": [list(s) for s in self.observation_shapes],
                 "continuous_actions": self.continuous_size, "discrete_branches": self.branches,
                 "max_batch": MAX_BATCH, "max_body_bytes": MAX_BODY}
 
@@ -125,7 +126,7 @@ class PolicyHandler:
         if not isinstance(deterministic, bool):
             raise RequestError(400, f'"deterministic" must be true or false, got {deterministic!r}')
         raw = request["observations"]
-        sensors = len(self.observation_widths)
+        sensors = len(self.observation_shapes)
         per_sensor = [raw] if sensors == 1 else raw
         if sensors > 1 and (not isinstance(raw, list) or len(raw) != sensors):
             raise RequestError(400, f'"observations" must be a list of {sensors} batches, one per sensor')
@@ -147,16 +148,19 @@ class PolicyHandler:
         return array
 
     def _observation_batch(self, array: np.ndarray, sensor: int) -> np.ndarray:
-        width = self.observation_widths[sensor]
-        name = "observations" if len(self.observation_widths) == 1 else f"observations[{sensor}]"
+        shape = self.observation_shapes[sensor]
+        name = "observations" if len(self.observation_shapes) == 1 else f"observations[{sensor}]"
+        want = f"[n, {', '.join(map(str, shape))}]" + (" (a camera: channels first, values 0-1)" if len(shape) == 3 else "")
         if array.dtype.kind not in "fiu":
             raise RequestError(400, f"{name} must hold numbers, got {array.dtype}")
-        if array.ndim == 1 and array.shape[0] == width:
-            array = array[None, :]  # one observation without the batch axis
-        if array.ndim != 2:
-            raise RequestError(400, f"{name} must be a batch of shape [n, {width}], got rank {array.ndim}")
-        if array.shape[1] != width:
-            raise RequestError(400, f"{name} must have {width} numbers each, got {array.shape[1]}")
+        if array.shape == shape:
+            array = array[None]  # one observation without the batch axis
+        if array.ndim != len(shape) + 1:
+            raise RequestError(400, f"{name} must be a batch of shape {want}, got rank {array.ndim}")
+        if array.shape[1:] != shape:
+            if len(shape) == 1:
+                raise RequestError(400, f"{name} must have {shape[0]} numbers each, got {array.shape[1]}")
+            raise RequestError(400, f"{name} must be a batch of shape {want}, got {list(array.shape)}")
         if not 1 <= array.shape[0] <= MAX_BATCH:
             raise RequestError(400, f"{name} must hold 1 to {MAX_BATCH} observations, got {array.shape[0]}")
         array = array.astype(np.float32, copy=False)

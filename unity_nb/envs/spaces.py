@@ -9,7 +9,7 @@ from . import _protobuf_compat
 
 _protobuf_compat.install()
 
-from mlagents_envs.base_env import ActionTuple, BehaviorSpec  # noqa: E402
+from mlagents_envs.base_env import ActionTuple, BehaviorSpec, ObservationType  # noqa: E402
 
 
 def observation_space(spec: BehaviorSpec) -> gym.Space:
@@ -21,6 +21,11 @@ def observation_space(spec: BehaviorSpec) -> gym.Space:
         else:
             spaces.append(gym.spaces.Box(-np.inf, np.inf, shape=tuple(o.shape), dtype=np.float32))
     return spaces[0] if len(spaces) == 1 else gym.spaces.Tuple(spaces)
+
+
+def goal_sensors(spec: BehaviorSpec) -> tuple[int, ...]:
+    """Which of a behavior's sensors carry a goal signal (ML-Agents' ObservationType.GOAL_SIGNAL)."""
+    return tuple(i for i, o in enumerate(spec.observation_specs) if o.observation_type == ObservationType.GOAL_SIGNAL)
 
 
 def action_space(spec: BehaviorSpec) -> gym.Space:

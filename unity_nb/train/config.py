@@ -99,6 +99,7 @@ class TrainConfig:
     normalize: bool = False  # normalise observations with running mean/std
     shared_critic: bool | None = None  # policy and value function share their hidden layers (scene default)
     vis_encode_type: str = "simple"  # camera encoder (trainer/encoders.py): simple, nature_cnn, resnet, match3, fully_connected
+    goal_conditioning_type: str = "hyper"  # a goal signal makes the last layer's weights (hyper) or is concatenated (none)
     num_areas: int | None = None  # copies of the training area per Unity process (more agents per step)
     num_env_runners: int = 0  # extra processes collecting experience (each with its own Unity)
     mode: str = "player"  # player (Unity protocol) or inprocess (built-in scenes only, faster)
@@ -314,6 +315,8 @@ class TrainConfig:
         for key in ("normalize", "shared_critic"):
             if not isinstance(getattr(self, key), bool) and not (key == "shared_critic" and self.shared_critic is None):
                 fail(key, f"must be true or false, got {getattr(self, key)!r}")
+        if self.goal_conditioning_type not in ("hyper", "none"):
+            fail("goal_conditioning_type", f"must be 'hyper' or 'none', got {self.goal_conditioning_type!r}")
         if self.vis_encode_type not in VISUAL_ENCODERS:
             fail("vis_encode_type", f"must be one of {', '.join(VISUAL_ENCODERS)}, got {self.vis_encode_type!r}")
         _positive_int(self.num_env_runners, "num_env_runners", fail, allow_zero=True)

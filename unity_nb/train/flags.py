@@ -38,6 +38,8 @@ HELP = {
     "num_layers": "hidden layers of the policy network",
     "normalize": "normalise observations with a running mean/std",
     "shared_critic": "policy and value function share their hidden layers (default: separate)",
+    "goal_conditioning_type": "how a goal signal steers the network (mlagents' goal_conditioning_type): hyper "
+                              "(default: it makes the last layer's weights) or none (concatenated)",
     "vis_encode_type": "camera encoder (mlagents' vis_encode_type): simple (default), nature_cnn, resnet, match3, "
                        "fully_connected",
     "num_areas": "copies of the training area per Unity process (more agents per step)",

@@ -57,9 +57,6 @@ SAC_HYPERPARAMETERS = {"batch_size": "train_batch_size", "learning_rate": "lr", 
 SAC_LATER = {"buffer_size", "buffer_init_steps", "tau", "steps_per_update", "save_replay_buffer", "init_entcoef",
              "reward_signal_steps_per_update"}
 NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normalize": "normalize"}
-# goal_conditioning_type: the kit feeds a goal signal beside the other observations ("none");
-# "hyper" (mlagents' hypernetwork, its default) is refused when asked for by name.
-GOAL_CONDITIONING = {"hyper", "none"}
 BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
                 "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
                 "init_path": "init_path"}
@@ -230,12 +227,7 @@ def _network_settings(values, where, out):
         elif key == "vis_encode_type":
             out["vis_encode_type"] = value  # checked by TrainConfig
         elif key == "goal_conditioning_type":
-            if value not in GOAL_CONDITIONING:
-                raise ConfigError(f"{where}.goal_conditioning_type: must be one of {', '.join(sorted(GOAL_CONDITIONING))}, "
-                                  f"got {value!r}")
-            if value == "hyper":
-                raise _later(where, "goal_conditioning_type hyper",
-                             "a goal signal is fed beside the other observations: use none, or remove the key")
+            out["goal_conditioning_type"] = value  # checked by TrainConfig
         elif key == "memory":
             if value is not None:
                 raise _later(where, "memory", "recurrent policies; remove it")

@@ -142,6 +142,7 @@ class BehaviorFacts:
     agents: int  # in one Unity process
     continuous: bool  # continuous actions (else discrete)
     observation_space: gym.Space  # as the training env gives it (a masked behavior's with its mask)
+    goal_sensors: tuple[int, ...] = ()  # which sensors carry a goal signal (ML-Agents' ObservationType.GOAL_SIGNAL)
 
     @property
     def needs_unity_module(self) -> bool:
@@ -170,7 +171,8 @@ def scene_behaviors(config: TrainConfig) -> dict[str, BehaviorFacts]:
             space = spaces.observation_space(spec)
             if spaces.masks_actions(spec, decision):
                 space = spaces.with_mask(space, spec)
-            facts[b] = BehaviorFacts(len(decision), bool(spec.action_spec.continuous_size), space)
+            facts[b] = BehaviorFacts(len(decision), bool(spec.action_spec.continuous_size), space,
+                                     spaces.goal_sensors(spec))
         return facts
     finally:
         source.close()
@@ -283,7 +285,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         if facts[behavior].continuous and config.algorithm in ("PPO", "APPO", "IMPALA"):
             out["free_log_std"] = True
         if facts[behavior].needs_unity_module:
-            out["vis_encode_type"] = config.vis_encode_type
+            out.update(vis_encode_type=config.vis_encode_type, goal_sensors=list(facts[behavior].goal_sensors),
+                       goal_conditioning_type=config.goal_conditioning_type)
         return {**out, **user_model}  # rllib: rl_module.model_config adds to (or replaces) the kit's keys
 
     def spec(behavior: str) -> RLModuleSpec:

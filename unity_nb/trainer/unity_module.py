@@ -55,36 +55,70 @@ def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return logits * mask - MASK_FILL * (1.0 - mask)
 
 
-class _Body(nn.Module):
-    """Every sensor encoded, concatenated, then the dense layers: one feature vector per agent."""
+class _HyperLinear(nn.Module):
+    """A dense layer whose weights a small network makes from the goal signal (ML-Agents' ``hyper``
+    goal conditioning): each goal gets a layer of its own, so "go to the plus" and "go to the cross"
+    need not share one mapping from what the agent sees to what it does."""
 
-    def __init__(self, parts: list[gym.Space], kind: str, hiddens: list[int]):
+    def __init__(self, in_size: int, out_size: int, goal_size: int, layer_size: int):
         super().__init__()
+        self.in_size, self.out_size = in_size, out_size
+        self.weights = nn.Sequential(nn.Linear(goal_size, layer_size), nn.SiLU(), nn.Linear(layer_size, in_size * out_size))
+        nn.init.uniform_(self.weights[-1].weight, -1.0 / in_size ** 0.5, 1.0 / in_size ** 0.5)
+        nn.init.zeros_(self.weights[-1].bias)
+        self.bias = nn.Parameter(torch.zeros(out_size))
+
+    def forward(self, x: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        w = self.weights(goal).view(-1, self.in_size, self.out_size)
+        return torch.bmm(x.unsqueeze(1), w).squeeze(1) + self.bias
+
+
+class _Body(nn.Module):
+    """Every sensor encoded, concatenated, then the dense layers: one feature vector per agent.
+
+    ``goals``: the sensors that carry a goal signal; with ``hyper`` they make the last dense layer's
+    weights instead of being concatenated with the rest (ML-Agents' goal_conditioning_type)."""
+
+    def __init__(self, parts: list[gym.Space], kind: str, hiddens: list[int], goals: tuple[int, ...] = (),
+                 hyper: bool = False):
+        super().__init__()
+        self.goals = tuple(goals) if hyper and hiddens else ()
         self.encoders = nn.ModuleList()
-        width = 0
-        for part in parts:
+        width = goal_width = 0
+        for i, part in enumerate(parts):
             if is_image(part):
                 encoder = ImageEncoder(tuple(part.shape), kind, hiddens[0] if hiddens else 128)
-                width += encoder.dense[0].out_features
+                size = encoder.dense[0].out_features
             else:  # a vector goes in as it is
                 encoder = nn.Flatten()
-                width += int(torch.tensor(part.shape).prod())
+                size = int(torch.tensor(part.shape).prod())
             self.encoders.append(encoder)
+            if i in self.goals:
+                goal_width += size
+            else:
+                width += size
         layers: list[nn.Module] = []
-        for size in hiddens:
+        for size in hiddens[:-1] if self.goals else hiddens:
             layers += [nn.Linear(width, size), nn.SiLU()]
             width = size
         self.dense = nn.Sequential(*layers)
-        self.out_size = width
+        self.hyper = _HyperLinear(width, hiddens[-1], goal_width, hiddens[-1]) if self.goals else None
+        self.out_size = hiddens[-1] if hiddens else width
 
     def forward(self, parts: list[torch.Tensor]) -> torch.Tensor:
         """``parts``: float tensors, cameras channels last with values in [0, 1]."""
-        return self.dense(torch.cat([enc(x) for enc, x in zip(self.encoders, parts)], dim=1))
+        encoded = [enc(x) for enc, x in zip(self.encoders, parts)]
+        x = self.dense(torch.cat([e for i, e in enumerate(encoded) if i not in self.goals], dim=1))
+        if self.hyper is None:
+            return x
+        goal = torch.cat([encoded[i] for i in self.goals], dim=1)
+        return nn.functional.silu(self.hyper(x, goal))
 
 
 class UnityPPOModule(TorchRLModule, ValueFunctionAPI):
     """PPO's networks for cameras, several sensors and masked actions (model_config: ``fcnet_hiddens``,
-    ``vis_encode_type``, ``vf_share_layers``)."""
+    ``vis_encode_type``, ``vf_share_layers``, ``goal_sensors`` (indices of goal-signal sensors) and
+    ``goal_conditioning_type`` (``hyper``, ML-Agents' default, or ``none``: goals concatenated))."""
 
     def setup(self):
         cfg = self.model_config or {}
@@ -93,8 +127,9 @@ class UnityPPOModule(TorchRLModule, ValueFunctionAPI):
         self.images = [is_image(p) for p in self.parts]
         kind = cfg.get("vis_encode_type", "simple")
         hiddens = list(cfg.get("fcnet_hiddens", [128, 128]))
-        self.pi_body = _Body(self.parts, kind, hiddens)
-        self.vf_body = None if cfg.get("vf_share_layers") else _Body(self.parts, kind, hiddens)
+        goals, hyper = tuple(cfg.get("goal_sensors", ())), cfg.get("goal_conditioning_type", "hyper") == "hyper"
+        self.pi_body = _Body(self.parts, kind, hiddens, goals, hyper)
+        self.vf_body = None if cfg.get("vf_share_layers") else _Body(self.parts, kind, hiddens, goals, hyper)
         space = self.action_space
         if isinstance(space, gym.spaces.Discrete):
             logits, self.action_dist_cls = int(space.n), TorchCategorical
