@@ -70,7 +70,7 @@ class _HyperLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         w = self.weights(goal).view(-1, self.in_size, self.out_size)
-        return torch.bmm(x.unsqueeze(1), w).squeeze(1) + self.bias
+        return (x.unsqueeze(2) * w).sum(dim=1) + self.bias  # x @ w per agent (exports to ONNX opset 9 as is)
 
 
 class _Body(nn.Module):
@@ -102,7 +102,9 @@ class _Body(nn.Module):
             layers += [nn.Linear(width, size), nn.SiLU()]
             width = size
         self.dense = nn.Sequential(*layers)
-        self.hyper = _HyperLinear(width, hiddens[-1], goal_width, hiddens[-1]) if self.goals else None
+        # the weight-making network's own layer: 32 units (ML-Agents uses hidden_units; a goal signal is small
+        # and the layer that makes in*out weights dominates the cost: 32 keeps it below the camera encoder's)
+        self.hyper = _HyperLinear(width, hiddens[-1], goal_width, 32) if self.goals else None
         self.out_size = hiddens[-1] if hiddens else width
 
     def forward(self, parts: list[torch.Tensor]) -> torch.Tensor:
