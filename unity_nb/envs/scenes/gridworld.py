@@ -34,36 +34,29 @@ def _symbol(h: int, w: int, kind: int) -> np.ndarray:
     return shape
 
 
-class GridWorld(Scene):
-    name = "GridWorld"
-    description = "Walk a grid to the goal the signal names (green plus or red cross); camera observation, masked moves (9 agents)."
-    behavior = BehaviorInfo(
-        name="GridWorld",
-        observations=(
-            ObservationInfo("CameraSensor", (HEIGHT, WIDTH, 3), visual=True),
-            ObservationInfo("GoalSignal", (2,), goal_signal=True),
-        ),
-        discrete_branches=(5,),  # 0 stay, 1 up, 2 down, 3 left, 4 right
-    )
-    agents_per_area = 9
-    default_params = {"gridSize": 5.0, "max_step": 100.0}
-    param_help = {"gridSize": "cells per side (3-10)", "max_step": "decisions before an episode is cut (0 = never)"}
-    benchmark_return = 0.8
+class TwoGoalGrid(Scene):
+    """The rules GridWorld and SignPost share: agents walk a grid (walls masked) to one of two goal pads,
+    a green plus and a red cross; the episode's goal gives +1, the other -1, each step -0.01.
+
+    Subclasses set ``camera_shape`` (the overhead image), ``max_grid`` and draw with ``_background(i)``."""
+
+    camera_shape: tuple[int, int, int]
+    max_grid = 10
 
     def _check_param(self, key, value):
-        if key == "gridSize" and not (3 <= value <= 10 and value == int(value)):
-            raise ValueError(f"GridWorld parameter 'gridSize' must be a whole number in 3..10, got {value}")
+        if key == "gridSize" and not (3 <= value <= self.max_grid and value == int(value)):
+            raise ValueError(f"{self.name} parameter 'gridSize' must be a whole number in 3..{self.max_grid}, got {value}")
         if key == "max_step" and (value < 0 or value != int(value)):
-            raise ValueError(f"GridWorld parameter 'max_step' must be a whole number >= 0, got {value}")
+            raise ValueError(f"{self.name} parameter 'max_step' must be a whole number >= 0, got {value}")
 
     def __init__(self, num_areas=1, seed=0, params=None):
         super().__init__(num_areas, seed, params)
-        self.size = np.full(self.n, 5, dtype=np.int64)
-        self.agent = np.zeros((self.n, 2), dtype=np.int64)
+        self.size = np.full(self.n, int(self.default_params["gridSize"]), dtype=np.int64)
+        self.agent = np.zeros((self.n, 2), dtype=np.int64)  # (x, y), y = 0 the bottom row
         self.goals = np.zeros((self.n, 2, 2), dtype=np.int64)  # [plus, cross] x (x, y)
         self.target = np.zeros(self.n, dtype=np.int64)  # 0 = plus, 1 = cross
         # grid and goals change only at an episode start: draw them once, the agent each step
-        self._backgrounds = np.zeros((self.n, HEIGHT, WIDTH, 3), dtype=np.uint8)
+        self._backgrounds = np.zeros((self.n, *self.camera_shape), dtype=np.uint8)
 
     def _reset_agents(self, which):
         size = int(self.params["gridSize"])
@@ -73,7 +66,7 @@ class GridWorld(Scene):
             xy = np.column_stack([cells % size, cells // size])
             self.agent[i], self.goals[i] = xy[0], xy[1:]
             self.target[i] = self.rng.integers(2)
-            self._backgrounds[i] = self._static_image(i)
+            self._backgrounds[i] = self._background(i)
 
     def _apply(self, continuous, discrete):
         action = np.clip(discrete[:, 0], 0, 4)
@@ -93,6 +86,28 @@ class GridWorld(Scene):
         mask[:, RIGHT] = self.agent[:, 0] == top
         return mask
 
+    def _background(self, i: int) -> np.ndarray:
+        """The overhead image of agent ``i``'s grid and goal pads (without the agent)."""
+        raise NotImplementedError
+
+
+class GridWorld(TwoGoalGrid):
+    name = "GridWorld"
+    description = "Walk a grid to the goal the signal names (green plus or red cross); camera observation, masked moves (9 agents)."
+    behavior = BehaviorInfo(
+        name="GridWorld",
+        observations=(
+            ObservationInfo("CameraSensor", (HEIGHT, WIDTH, 3), visual=True),
+            ObservationInfo("GoalSignal", (2,), goal_signal=True),
+        ),
+        discrete_branches=(5,),  # 0 stay, 1 up, 2 down, 3 left, 4 right
+    )
+    camera_shape = (HEIGHT, WIDTH, 3)
+    agents_per_area = 9
+    default_params = {"gridSize": 5.0, "max_step": 100.0}
+    param_help = {"gridSize": "cells per side (3-10)", "max_step": "decisions before an episode is cut (0 = never)"}
+    benchmark_return = 0.8
+
     def _observe(self):
         images = self._backgrounds.copy()
         for i, (size, (x, y)) in enumerate(zip(self.size.tolist(), self.agent.tolist())):
@@ -103,7 +118,7 @@ class GridWorld(Scene):
         signal[np.arange(self.n), self.target] = 1.0
         return [images, signal]
 
-    def _static_image(self, i: int) -> np.ndarray:
+    def _background(self, i: int) -> np.ndarray:
         size = int(self.size[i])
         image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
         rows, cols = _cells(size)

@@ -22,12 +22,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import BehaviorInfo, ObservationInfo, Scene, tile
-from .gridworld import AGENT, CROSS, MOVES, PLUS, _symbol
+from .base import BehaviorInfo, ObservationInfo, tile
+from .gridworld import AGENT, CROSS, PLUS, TwoGoalGrid, _symbol
 
 OVERHEAD = 40  # overhead camera: OVERHEAD x OVERHEAD pixels
 SIGN = 36  # sign camera: SIGN x SIGN pixels
-UP, DOWN, LEFT, RIGHT = 1, 2, 3, 4
 GRID_LINE = (60, 60, 60)
 SKY, GROUND, POST, BOARD = (120, 160, 210), (80, 70, 55), (110, 80, 50), (225, 225, 215)
 
@@ -52,7 +51,7 @@ def _sign_image(target: int) -> np.ndarray:
     return image
 
 
-class SignPost(Scene):
+class SignPost(TwoGoalGrid):
     name = "SignPost"
     description = "Kit scene, two cameras per agent: overhead shows two goal pads, a signpost which one; masked moves (9 agents)."
     behavior = BehaviorInfo(
@@ -63,53 +62,16 @@ class SignPost(Scene):
         ),
         discrete_branches=(5,),  # 0 stay, 1 up, 2 down, 3 left, 4 right
     )
+    camera_shape = (OVERHEAD, OVERHEAD, 3)
+    max_grid = 6
     agents_per_area = 9
     default_params = {"gridSize": 4.0, "max_step": 50.0}
     param_help = {"gridSize": "cells per side (3-6)", "max_step": "decisions before an episode is cut (0 = never)"}
     benchmark_return = 0.8
 
-    def _check_param(self, key, value):
-        if key == "gridSize" and not (3 <= value <= 6 and value == int(value)):
-            raise ValueError(f"SignPost parameter 'gridSize' must be a whole number in 3..6, got {value}")
-        if key == "max_step" and (value < 0 or value != int(value)):
-            raise ValueError(f"SignPost parameter 'max_step' must be a whole number >= 0, got {value}")
-
     def __init__(self, num_areas=1, seed=0, params=None):
         super().__init__(num_areas, seed, params)
-        self.size = np.full(self.n, 4, dtype=np.int64)
-        self.agent = np.zeros((self.n, 2), dtype=np.int64)  # (x, y), y = 0 the bottom row
-        self.goals = np.zeros((self.n, 2, 2), dtype=np.int64)  # [plus, cross] x (x, y)
-        self.target = np.zeros(self.n, dtype=np.int64)  # 0 = plus, 1 = cross
-        self._backgrounds = np.zeros((self.n, OVERHEAD, OVERHEAD, 3), dtype=np.uint8)  # grid and pads
         self._signs = np.stack([_sign_image(0), _sign_image(1)])
-
-    def _reset_agents(self, which):
-        size = int(self.params["gridSize"])
-        for i in np.flatnonzero(which):
-            self.size[i] = size
-            cells = self.rng.choice(size * size, size=3, replace=False)
-            xy = np.column_stack([cells % size, cells // size])
-            self.agent[i], self.goals[i] = xy[0], xy[1:]
-            self.target[i] = self.rng.integers(2)
-            self._backgrounds[i] = self._overhead_background(i)
-
-    def _apply(self, continuous, discrete):
-        action = np.clip(discrete[:, 0], 0, 4)
-        self.agent = np.clip(self.agent + MOVES[action], 0, (self.size - 1)[:, None])
-        on_plus = np.all(self.agent == self.goals[:, 0], axis=1)
-        on_cross = np.all(self.agent == self.goals[:, 1], axis=1)
-        right = np.where(self.target == 0, on_plus, on_cross)
-        wrong = np.where(self.target == 0, on_cross, on_plus)
-        return -0.01 + 1.0 * right - 1.0 * wrong, right | wrong
-
-    def _action_mask(self):
-        top = self.size - 1
-        mask = np.zeros((self.n, 5), dtype=bool)
-        mask[:, UP] = self.agent[:, 1] == top
-        mask[:, DOWN] = self.agent[:, 1] == 0
-        mask[:, LEFT] = self.agent[:, 0] == 0
-        mask[:, RIGHT] = self.agent[:, 0] == top
-        return mask
 
     def _observe(self):
         overhead = self._backgrounds.copy()
@@ -119,7 +81,7 @@ class SignPost(Scene):
             overhead[i, cells[r] + 1 : cells[r + 1] - 1, cells[x] + 1 : cells[x + 1] - 1] = AGENT
         return [overhead, self._signs[self.target]]
 
-    def _overhead_background(self, i: int) -> np.ndarray:
+    def _background(self, i: int) -> np.ndarray:
         size = int(self.size[i])
         image = np.zeros((OVERHEAD, OVERHEAD, 3), dtype=np.uint8)
         cells = _cells(size)
