@@ -117,27 +117,32 @@ def test_a_mask_forbidding_a_whole_branch_is_refused_by_name():
 
 @pytest.mark.parametrize("settings, message", [
     # a camera scene asked to train with networks that take vectors only
-    (dict(scene="GridWorld", algorithm="DQN"), r"DQN cannot train behavior 'GridWorld': its camera observations"),
-    (dict(scene="GridWorld", algorithm="APPO"), r"APPO cannot train behavior 'GridWorld': its camera observations "
-                                                r"need the kit's camera and mask networks, which train with PPO"),
-    (dict(scene="GridWorld", normalize=True), r"normalize: true is not supported for behavior 'GridWorld' with camera"),
-    (dict(scene="GridWorld", vis_encode_type="huge"), r"vis_encode_type must be one of simple, nature_cnn, resnet, match3, fully_connected, got .huge."),
-    (dict(scene="GridWorld", vis_encode_type="nature_cnn"), None),  # 84x64 fits nature_cnn's 36x36
+    (dict(algorithm="DQN"), r"algorithm DQN cannot train GridWorld's camera observations: the kit's camera networks "
+                            r"train with PPO"),
+    (dict(algorithm="APPO"), r"algorithm APPO cannot train GridWorld's camera observations"),
+    (dict(normalize=True), r"normalize true is not supported for GridWorld's camera observations"),
+    (dict(vis_encode_type="huge"), r"vis_encode_type must be one of simple, nature_cnn, resnet, match3, "
+                                   r"fully_connected, got .huge."),
+    (dict(goal_conditioning_type=1), r"goal_conditioning_type must be 'hyper' or 'none', got 1"),
 ])
-def test_camera_settings_that_cannot_train_are_refused(settings, message):
+def test_camera_settings_that_cannot_train_are_refused_before_a_run_starts(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict({"scene": "GridWorld", **settings})
+    TrainConfig.from_dict({"scene": "GridWorld", "vis_encode_type": "nature_cnn"})  # 84x64 fits its 36x36
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(algorithm="APPO"), r"algorithm: APPO cannot train behavior 'GridWorld': its camera observations need the "
+                             r"kit's camera and mask networks, which train with PPO"),
+    (dict(normalize=True), r"normalize: true is not supported for behavior 'GridWorld' with camera observations"),
+])
+def test_a_build_with_cameras_is_refused_when_its_training_process_sees_them(settings, message):
+    """A Unity build's sensors are known only once it runs: the training process refuses by name."""
     from unity_nb.trainer.rllib_setup import _check_unity_module_fits, scene_behaviors
 
-    try:
-        config = TrainConfig.from_dict({"mode": "inprocess", **settings}).resolved()
-    except ConfigError as err:
-        assert message is not None and re.search(message, str(err)), str(err)
-        return
-    facts = scene_behaviors(config)
-    if message is None:
-        _check_unity_module_fits(config, facts)
-        return
+    config = TrainConfig(scene="GridWorld", mode="inprocess", **settings).resolved()  # as read from a build
     with pytest.raises(ConfigError, match=message):
-        _check_unity_module_fits(config, facts)
+        _check_unity_module_fits(config, scene_behaviors(config))
 
 
 def test_a_camera_too_small_for_the_encoder_is_named():

@@ -354,6 +354,15 @@ class TrainConfig:
             if not self.custom_algorithm and kind not in ALGORITHMS[self.algorithm]:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
                 fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {cls.name}; use one of {', '.join(fits)}")
+            cameras = any(o.visual for b in cls.behavior_list() for o in b.observations)
+            if cameras and not self.model:  # the kit's camera networks (trainer/unity_module.py) train with PPO
+                if self.algorithm != "PPO" and not self.custom_algorithm:
+                    fail("algorithm", f"{self.algorithm} cannot train {cls.name}'s camera observations: the kit's "
+                                      "camera networks train with PPO (RLlib's default networks for it take one "
+                                      "vector only); use PPO, or give your own module with model=")
+                if self.normalize:
+                    fail("normalize", f"true is not supported for {cls.name}'s camera observations yet (RLlib's "
+                                      "filter would normalise the pixels too); set normalize false")
         self._validate_backend(fail)
         self.rllib = rllib_settings.check(self.rllib, self.algorithm, source=f"{source}: rllib")
         self._validate_model(fail, source)
