@@ -63,8 +63,8 @@ class Ball3D(Scene):
         self.vel[which] = 0.0
 
     def _apply(self, continuous, discrete):
-        g, radius = self.params["gravity"], self.params["scale"] / 2
-        drag = DRAG / self.params["mass"]
+        g, radius = self.param("gravity"), self.param("scale") / 2  # each agent's, as its episode began
+        drag = DRAG / self.param("mass")
         turn = 2.0 * np.clip(continuous.astype(np.float64), -1.0, 1.0)
         tilt = self.tilt
         x, y, z = self.pos[:, 0].copy(), self.pos[:, 1].copy(), self.pos[:, 2].copy()
@@ -113,7 +113,7 @@ class Ball3D(Scene):
                         (shade, shade, shade + 20))
             x, y, z = self.pos[i]
             canvas.disc(c - z * scale, c + x * scale, 3, (20, 20, 20))  # shadow
-            r = max(self.params["scale"] / 2 * scale * (1 + 0.08 * max(y, 0)), 2)
+            r = max(self.param("scale")[i] / 2 * scale * (1 + 0.08 * max(y, 0)), 2)
             canvas.disc(c - z * scale - max(y, 0) * 2, c + x * scale, r, (250, 140, 40))
             frames.append(canvas.pixels)
         return tile(frames, columns=4)

@@ -106,10 +106,16 @@ class Scene:
         self.agent_behavior = np.tile(pattern, self.num_areas)  # behavior index of every agent
         # parameters drawn anew at each episode start (environment randomisation)
         self.samplers: dict[str, Callable[[], float]] = {}
+        # every agent's parameters as its episode began (``param(key)``), filled as episodes start
+        self.episode_params: dict[str, np.ndarray] = {}
 
     # ---- parameters (the environment-parameters side channel lands here)
     def set_param(self, key: str, value: float) -> None:
         """Set a scene parameter (e.g. 3DBall's ``mass``); takes effect at each agent's next episode."""
+        self.params[key] = self._checked(key, value)
+
+    def _checked(self, key: str, value) -> float:
+        """``value`` as the parameter ``key`` takes it (float), or ValueError/KeyError saying why not."""
         if key not in self.default_params:
             known = ", ".join(sorted(self.default_params)) or "none"
             raise KeyError(f"{self.name} has no parameter {key!r}; its parameters: {known}")
@@ -120,7 +126,7 @@ class Scene:
         if not np.isfinite(value):
             raise ValueError(f"{self.name} parameter {key!r} must be finite, got {value!r}")
         self._check_param(key, value)
-        self.params[key] = value
+        return value
 
     def _check_param(self, key: str, value: float) -> None:
         """Subclasses reject out-of-range values here."""
@@ -131,8 +137,14 @@ class Scene:
         return cls.behaviors or (cls.behavior,)
 
     @property
-    def max_step(self) -> int:
-        return int(self.params.get("max_step", 0))
+    def max_step(self) -> np.ndarray | int:
+        """Each agent's episode length limit, as its episode began (0 = none)."""
+        column = self.episode_params.get("max_step")
+        return 0 if column is None else column.astype(np.int64)
+
+    def param(self, key: str) -> np.ndarray:
+        """Each agent's value of parameter ``key``, as its current episode began (read this in ``_apply``)."""
+        return self.episode_params[key]
 
     # ---- the ML-Agents step cycle
     def reset(self) -> dict[str, AgentBatch]:
@@ -191,11 +203,20 @@ class Scene:
         return {b.name: batch.select(owner == k) for k, b in enumerate(behaviors)}
 
     def _start_episodes(self, which: np.ndarray) -> None:
-        for key, draw in self.samplers.items():
-            try:
-                self.set_param(key, draw())
-            except ValueError:
-                pass  # a draw outside the parameter's range keeps the previous value
+        # Each starting agent reads the parameters once, as a Unity agent does in OnEpisodeBegin: a sampler
+        # is drawn for each of them, and a change reaches an agent at its next episode, never mid-episode.
+        starting = np.flatnonzero(which)
+        for key, value in self.params.items():
+            column = self.episode_params.setdefault(key, np.full(self.n, value, dtype=np.float64))
+            draw = self.samplers.get(key)
+            if draw is None:
+                column[starting] = value
+                continue
+            for i in starting:
+                try:
+                    column[i] = self._checked(key, draw())
+                except ValueError:
+                    column[i] = value  # a draw outside the parameter's range: the parameter's value
         count = int(which.sum())
         self.ids[which] = np.arange(self._next_id, self._next_id + count, dtype=np.int32)
         self._next_id += count

@@ -40,13 +40,13 @@ class Basic(Scene):
         self.position = np.zeros(self.n, dtype=np.int64)
 
     def _reset_agents(self, which):
-        self.position[which] = int(self.params["start"])
+        self.position[which] = self.param("start")[which].astype(np.int64)
 
     def _apply(self, continuous, discrete):
         move = np.array([0, -1, 1])[np.clip(discrete[:, 0], 0, 2)]
         self.position = np.clip(self.position + move, 0, TRACK - 1)
-        small = self.position == int(self.params["small_goal"])
-        large = self.position == int(self.params["large_goal"])
+        small = self.position == self.param("small_goal").astype(np.int64)
+        large = self.position == self.param("large_goal").astype(np.int64)
         rewards = np.full(self.n, -0.01) + 0.1 * small + 1.0 * large
         return rewards, small | large
 
@@ -66,7 +66,7 @@ class Basic(Scene):
             top = i * row
             canvas.rect(top + CELL // 2, 0, top + row - CELL // 2, TRACK * CELL, (70, 70, 80))
             for goal, color, r in (("small_goal", (120, 200, 120), CELL * 0.3), ("large_goal", (40, 230, 60), CELL * 0.6)):
-                shown = self._shown(np.full(self.n, int(self.params[goal])))[i]
+                shown = self._shown(self.param(goal).astype(np.int64))[i]
                 canvas.disc(top + row / 2, (shown + 0.5) * CELL, r, color)
             x = self._shown(self.position)[i] * CELL
             canvas.rect(top + CELL // 2 + 2, x + 2, top + row - CELL // 2 - 2, x + CELL - 2, (60, 120, 255))

@@ -59,9 +59,8 @@ class TwoGoalGrid(Scene):
         self._backgrounds = np.zeros((self.n, *self.camera_shape), dtype=np.uint8)
 
     def _reset_agents(self, which):
-        size = int(self.params["gridSize"])
         for i in np.flatnonzero(which):
-            self.size[i] = size
+            self.size[i] = size = int(self.param("gridSize")[i])
             cells = self.rng.choice(size * size, size=3, replace=False)
             xy = np.column_stack([cells % size, cells // size])
             self.agent[i], self.goals[i] = xy[0], xy[1:]
