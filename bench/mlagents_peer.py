@@ -41,16 +41,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Unity's published example configs (ml-agents config/ppo/3DBall.yaml and Basic.yaml), kept once, with the tests.
 sys.path.insert(0, str(ROOT / "tests"))
-from unity_configs import BALL, BASIC  # noqa: E402
+from unity_configs import BALL, BASIC, GRIDWORLD  # noqa: E402
 
-CONFIGS = {"3DBall": BALL.lstrip("\n"), "Basic": BASIC.lstrip("\n")}
+CONFIGS = {"3DBall": BALL.lstrip("\n"), "Basic": BASIC.lstrip("\n"), "GridWorld": GRIDWORLD.lstrip("\n")}
 # The targets the kit's benchmarks use (unity_nb.train.config scene defaults).
-TARGETS = {"3DBall": 100.0, "Basic": 0.9}
+TARGETS = {"3DBall": 100.0, "Basic": 0.9, "GridWorld": 0.8}
 # Command-line defaults. max_steps stays the published 500000 on purpose: with
 # learning_rate_schedule linear it is also the horizon over which mlagents decays the learning
 # rate, beta and epsilon to ~0, so a smaller max_steps trains a different (faster-annealed)
 # PPO. Runs are capped by stopping at the target or at --timeout instead.
-CLI_DEFAULTS = {"3DBall": dict(max_steps=500_000, summary_freq=6000), "Basic": dict(max_steps=500_000, summary_freq=1000)}
+CLI_DEFAULTS = {"3DBall": dict(max_steps=500_000, summary_freq=6000), "Basic": dict(max_steps=500_000, summary_freq=1000),
+                "GridWorld": dict(max_steps=500_000, summary_freq=5000)}
 
 _SUMMARY = re.compile(
     r"\]\s*(?P<behavior>\S+?)\. Step: (?P<step>\d+)\. Time Elapsed: (?P<secs>[\d.]+) s\. "
