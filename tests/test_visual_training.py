@@ -277,3 +277,31 @@ def test_a_camera_policy_exports_to_unitys_contract(trained_gridworld):
              "action_masks": mask}
     sampled, greedy = session.run(["discrete_actions", "deterministic_discrete_actions"], feeds)
     assert mask[np.arange(n), sampled[:, 0]].min() == 1 and mask[np.arange(n), greedy[:, 0]].min() == 1
+
+
+def test_the_multi_behavior_training_env_gives_each_masked_agent_its_mask():
+    """One policy per behavior: each agent's observation carries its own decision's mask (walls), and a
+    finished agent's last observation every action allowed (nothing it does reaches Unity)."""
+    from unity_nb.envs.source import EnvSource
+    from unity_nb.trainer.rllib_setup import TrainingBehaviorsEnv
+
+    env = TrainingBehaviorsEnv(EnvSource("GridWorld", mode="inprocess", params={"gridSize": 3}), raw_gaussian=False)
+    try:
+        obs, infos = env.reset()
+        assert len(obs) == 9
+        for key, o in obs.items():
+            assert env.observation_spaces[key].contains(o)
+            assert o[spaces.ACTION_MASK].tolist() == infos[key]["action_mask"].tolist()
+        scene = env.source.base.scene
+        for _ in range(200):
+            actions = {}
+            for key, o in obs.items():
+                if key in env.agents:
+                    allowed = np.flatnonzero(o[spaces.ACTION_MASK])
+                    actions[key] = int(allowed[-1])  # the last allowed move: walks into corners, never a wall
+            obs, rewards, terminated, truncated, infos = env.step(actions)
+            if truncated["__all__"]:
+                obs, infos = env.reset()
+        assert scene.masked_actions_taken == 0 and scene._next_id > 9
+    finally:
+        env.close()
