@@ -115,8 +115,9 @@ def check_contract(path: str | Path, expected: Contract) -> ContractReport:
     for i, (sensor, shape) in enumerate(zip(expected.observation_shapes, expected.input_shapes)):
         got = report.inputs.get(f"obs_{i}", (None, []))[1]
         if got and list(got[1:]) != list(shape):
-            seen = f" (a camera of {list(sensor)}, channels first)" if len(sensor) == 3 else ""
-            problems.append(f"obs_{i} has shape {_shape_text(got)}, the behavior's sensor needs {list(shape)}{seen}")
+            camera = f" (a camera: the input is channels first, [batch, {', '.join(map(str, shape))}])" \
+                if len(sensor) == 3 else ""
+            problems.append(f"obs_{i} has shape {_shape_text(got)}, the behavior's sensor gives {list(sensor)}{camera}")
     if expected.discrete_branches:
         got = report.inputs.get("action_masks", (None, []))[1]
         if got and got[1:] != [sum(expected.discrete_branches)]:

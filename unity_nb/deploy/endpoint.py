@@ -181,12 +181,15 @@ class Endpoint:
 
     def curl(self) -> str:
         """A command line that asks the endpoint for the action of one (all-zero) observation."""
+        from .handler import example_request
+
         try:
-            widths = self.describe()["observations"]
+            sensors = self.describe()["observations"]
         except OSError:
-            widths = [1]
-        zeros = [[0] * w for w in widths] if len(widths) > 1 else [[0] * widths[0]]
-        body = json.dumps({"observations": zeros}, separators=(",", ":"))
+            sensors = [1]
+        example = example_request(sensors)
+        body = json.dumps({"observations": [example] if len(sensors) == 1 else [[s] for s in example]},
+                          separators=(",", ":"))
         return f"curl -s {self.url}/invocations -H 'Content-Type: application/json' -d '{body}'"
 
     def __repr__(self):

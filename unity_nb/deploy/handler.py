@@ -27,6 +27,13 @@ MAX_BATCH = 4096  # observations per request
 JSON, NPY = "application/json", "application/x-npy"
 
 
+def example_request(observations: list) -> list:
+    """An all-zero request body's ``observations`` for one agent, from ``describe()["observations"]``
+    (a width per vector sensor, [C, H, W] per camera): one observation, or one per sensor."""
+    zeros = [np.zeros(s if isinstance(s, list) else [s]).tolist() for s in observations]
+    return zeros[0] if len(zeros) == 1 else zeros
+
+
 class RequestError(Exception):
     """A request the handler refuses: ``status`` and a message for the caller."""
 
@@ -62,7 +69,9 @@ class PolicyHandler:
 
     def describe(self) -> dict:
         """What the endpoint expects and returns (GET /)."""
-        return {"model": self.model_path.name, "observations": [list(s) for s in self.observation_shapes],
+        # a vector sensor by its width (as before cameras), a camera by its [C, H, W]
+        return {"model": self.model_path.name,
+                "observations": [s[0] if len(s) == 1 else list(s) for s in self.observation_shapes],
                 "continuous_actions": self.continuous_size, "discrete_branches": self.branches,
                 "max_batch": MAX_BATCH, "max_body_bytes": MAX_BODY}
 

@@ -180,8 +180,11 @@ class SageMakerEndpoint:
 
     def curl(self) -> str:
         """An AWS CLI line that asks the endpoint for the action of one (all-zero) observation."""
-        widths = self.about.get("observations") or [1]
-        zeros = [[0] * w for w in widths] if len(widths) > 1 else [[0] * widths[0]]
+        from .handler import example_request
+
+        sensors = self.about.get("observations") or [1]
+        example = example_request(sensors)
+        zeros = [example] if len(sensors) == 1 else [[s] for s in example]
         body = json.dumps({"observations": zeros}, separators=(",", ":"))
         return (f"aws sagemaker-runtime invoke-endpoint --region {self.region} --endpoint-name {self.name} "
                 f"--content-type application/json --cli-binary-format raw-in-base64-out --body '{body}' /dev/stdout")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 
+from ..deploy.handler import example_request
+
 
 class EndpointView:
     """Shows an ``Endpoint`` (``.endpoint``) as widgets; ``ask(observation)`` is what the form's button does.
@@ -24,7 +26,7 @@ class EndpointView:
                              "(GET /ping, POST /invocations)")
         self.curl = w.Textarea(value=endpoint.curl(), layout=w.Layout(width="100%", height="3.2em"))
         self.curl.add_class("unity-nb-curl")
-        example = [0.0] * widths[0] if len(widths) == 1 else [[0.0] * n for n in widths]
+        example = example_request(widths)
         self.observation = w.Text(value=json.dumps(example), description="observation",
                                   layout=w.Layout(width="100%"))
         self.ask_button = w.Button(description="Ask", icon="paper-plane", tooltip="POST it to /invocations")
