@@ -157,7 +157,7 @@ def _expect(space: gym.Space) -> str:
     if isinstance(space, gym.spaces.Discrete):
         return f"an integer in [0, {space.n})"
     if isinstance(space, gym.spaces.MultiDiscrete):
-        return f"integers of shape {space.shape}, each below {list(space.nvec)}"
+        return f"integers of shape {space.shape}, each below {space.nvec.tolist()}"
     if isinstance(space, gym.spaces.Box):
         return f"finite floats of shape {space.shape} in [-1, 1]"
     return f"({_expect(space.spaces[0])}, {_expect(space.spaces[1])})"
