@@ -113,7 +113,8 @@ class Panel:
 
     def _scene_defaults(self, change) -> None:
         defaults = SCENE_DEFAULTS[change["new"]]
-        for name in ("lr", "train_batch_size", "minibatch_size", "num_epochs", "hidden_units", "num_layers", "steps"):
+        for name in ("lr", "gamma", "train_batch_size", "minibatch_size", "num_epochs", "hidden_units", "num_layers",
+                     "steps"):
             widget = getattr(self, name)
             value = defaults[name]
             if name == "hidden_units" and value not in widget.options:
