@@ -285,7 +285,8 @@ def test_the_multi_behavior_training_env_gives_each_masked_agent_its_mask():
     from unity_nb.envs.source import EnvSource
     from unity_nb.trainer.rllib_setup import TrainingBehaviorsEnv
 
-    env = TrainingBehaviorsEnv(EnvSource("GridWorld", mode="inprocess", params={"gridSize": 3}), raw_gaussian=False)
+    env = TrainingBehaviorsEnv(EnvSource("GridWorld", mode="inprocess", params={"gridSize": 3}), raw_gaussian=False,
+                               masked={"GridWorld"})
     try:
         obs, infos = env.reset()
         assert len(obs) == 9
@@ -305,3 +306,23 @@ def test_the_multi_behavior_training_env_gives_each_masked_agent_its_mask():
         assert scene.masked_actions_taken == 0 and scene._next_id > 9
     finally:
         env.close()
+
+
+def test_only_scenes_that_mask_train_with_masks():
+    """mlagents-envs gives every discrete behavior a mask (all allowed when none was written): Basic keeps
+    its plain vector observations and RLlib's own network; GridWorld trains with its walls' masks; a build
+    is probed for a mask that forbids something."""
+    from unity_nb.envs.source import EnvSource
+    from unity_nb.trainer.rllib_setup import _masks_seen, scene_behaviors
+
+    basic = scene_behaviors(TrainConfig(scene="Basic", mode="inprocess").resolved())["Basic"]
+    assert not basic.masked and not basic.needs_unity_module
+    grid = scene_behaviors(TrainConfig(scene="GridWorld", mode="inprocess").resolved())["GridWorld"]
+    assert grid.masked and grid.needs_unity_module
+    for scene, expected in (("Basic", set()), ("GridWorld", {"GridWorld"})):
+        source = EnvSource(scene, mode="inprocess")
+        try:
+            source.call("reset")
+            assert _masks_seen(source, dict(source.base.behavior_specs)) == expected
+        finally:
+            source.close()

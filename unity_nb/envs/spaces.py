@@ -86,9 +86,10 @@ def allowed_actions(decision, index: int) -> np.ndarray | None:
 OBSERVATIONS, ACTION_MASK = "observations", "action_mask"
 
 
-def masks_actions(spec: BehaviorSpec, decision) -> bool:
-    """Whether a behavior's decisions come with an action mask (discrete actions only)."""
-    return bool(spec.action_spec.discrete_size) and decision.action_mask is not None
+def forbids_any(decision) -> bool:
+    """Whether a decision's mask forbids any action of any agent. (mlagents-envs gives every discrete
+    behavior a mask, all allowed when the agent wrote none: its presence says nothing.)"""
+    return decision.action_mask is not None and any(bool(m.any()) for m in decision.action_mask)
 
 
 def with_mask(space: gym.Space, spec: BehaviorSpec) -> gym.spaces.Dict:

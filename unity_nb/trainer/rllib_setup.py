@@ -26,6 +26,7 @@ from ..envs import spaces
 from ..envs.agents import behavior_of, runner_seed
 from ..envs.behaviors_env import UnityBehaviorsEnv
 from ..envs.gym_env import UnityVectorEnv
+from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 from ..train.config import NORMALIZE_PER_BEHAVIOR, SCHEDULE_FLOORS, ConfigError, TrainConfig
@@ -61,10 +62,10 @@ class TrainingVectorEnv(UnityVectorEnv):
     sends them (clamp(x, -3, 3) / 3), so training, evaluation and export agree; a behavior that masks
     actions gives each observation with its decision's mask (``spaces.with_mask``)."""
 
-    def __init__(self, source, *, raw_gaussian: bool, **kwargs):
+    def __init__(self, source, *, raw_gaussian: bool, masked: bool, **kwargs):
         super().__init__(source, **kwargs)
         self.raw_gaussian = raw_gaussian
-        self.masked = spaces.masks_actions(self.behavior_spec, self._steps()[0])
+        self.masked = masked  # decided once for the run (scene_behaviors), so every env runner's space agrees
         if self.masked:
             self.single_observation_space = spaces.with_mask(self.single_observation_space, self.behavior_spec)
             self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -88,11 +89,10 @@ class TrainingVectorEnv(UnityVectorEnv):
 class TrainingBehaviorsEnv(UnityBehaviorsEnv):
     """Several behaviors, one policy each, with ML-Agents' continuous-action contract and masks as above."""
 
-    def __init__(self, source, *, raw_gaussian: bool):
+    def __init__(self, source, *, raw_gaussian: bool, masked: set[str]):
         super().__init__(source)
         self.raw_gaussian = raw_gaussian
-        self.masked = {b for b, spec in self.specs.items()
-                       if spaces.masks_actions(spec, source.call("get_steps", b)[0])}
+        self.masked = set(masked)  # the behaviors trained with their masks (scene_behaviors decides, once)
         for key, space in self.observation_spaces.items():
             spec = self.specs[behavior_of(key)]
             if behavior_of(key) in self.masked:
@@ -122,6 +122,7 @@ class TrainingBehaviorsEnv(UnityBehaviorsEnv):
 def make_env(ctx) -> UnityVectorEnv:
     """RLlib's vector entry point: one Unity process, one sub-env per agent of the trained behavior."""
     env = _open(ctx, lambda source: TrainingVectorEnv(source, raw_gaussian=bool(ctx.get("raw_gaussian")),
+                                                      masked=ctx.get("behavior") in ctx.get("masked", ()),
                                                       behavior=ctx.get("behavior"), autoreset_mode="next_step"))
     wanted = ctx.get("num_envs")
     if wanted is not None and env.num_envs != wanted:
@@ -132,7 +133,8 @@ def make_env(ctx) -> UnityVectorEnv:
 
 def make_behaviors_env(ctx) -> UnityBehaviorsEnv:
     """RLlib's env creator for several behaviors: one Unity process, one policy per behavior."""
-    return _open(ctx, lambda source: TrainingBehaviorsEnv(source, raw_gaussian=bool(ctx.get("raw_gaussian"))))
+    return _open(ctx, lambda source: TrainingBehaviorsEnv(source, raw_gaussian=bool(ctx.get("raw_gaussian")),
+                                                          masked=set(ctx.get("masked", ()))))
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,11 @@ class BehaviorFacts:
     continuous: bool  # continuous actions (else discrete)
     observation_space: gym.Space  # as the training env gives it (a masked behavior's with its mask)
     goal_sensors: tuple[int, ...] = ()  # which sensors carry a goal signal (ML-Agents' ObservationType.GOAL_SIGNAL)
+
+    @property
+    def masked(self) -> bool:
+        """Trained with each decision's action mask beside its observations."""
+        return isinstance(self.observation_space, gym.spaces.Dict)
 
     @property
     def needs_unity_module(self) -> bool:
@@ -157,7 +164,10 @@ class BehaviorFacts:
 def scene_behaviors(config: TrainConfig) -> dict[str, BehaviorFacts]:
     """Each behavior of the scene, as one Unity process shows it after a reset.
 
-    A built-in scene is asked in this process (no player started); a Unity build is opened once.
+    A built-in scene is asked in this process (no player started) and says whether it masks actions; a Unity
+    build is opened once, and a behavior trains with its masks when a mask forbids something within its
+    first ``MASK_PROBE`` exchanges of random actions (mlagents-envs gives every discrete behavior a mask,
+    all allowed when the agents write none).
     """
     ctx = _env_config(config)
     if config.scene_name is not None:
@@ -165,17 +175,42 @@ def scene_behaviors(config: TrainConfig) -> dict[str, BehaviorFacts]:
     source = _open(ctx, lambda source: source)
     try:
         source.call("reset")
+        specs = dict(source.base.behavior_specs)
+        if config.scene_name is not None:
+            known = {b.name: b.masks_actions for b in SCENES[config.scene_name].behavior_list()}
+            masked = {b for b in specs if known.get(b)}
+        else:
+            masked = _masks_seen(source, specs)
         facts = {}
-        for b, spec in source.base.behavior_specs.items():
+        for b, spec in specs.items():
             decision, _ = source.call("get_steps", b)
             space = spaces.observation_space(spec)
-            if spaces.masks_actions(spec, decision):
+            if b in masked:
                 space = spaces.with_mask(space, spec)
             facts[b] = BehaviorFacts(len(decision), bool(spec.action_spec.continuous_size), space,
                                      spaces.goal_sensors(spec))
         return facts
     finally:
         source.close()
+
+
+MASK_PROBE = 20  # exchanges a Unity build is played with random actions to see whether it masks any
+
+
+def _masks_seen(source: EnvSource, specs: dict) -> set[str]:
+    """The discrete behaviors of an opened build whose masks forbid an action within ``MASK_PROBE`` exchanges."""
+    seen = set()
+    for _ in range(MASK_PROBE):
+        for b, spec in specs.items():
+            decision, _ = source.call("get_steps", b)
+            if spec.action_spec.discrete_size and spaces.forbids_any(decision):
+                seen.add(b)
+            if len(decision):
+                source.call("set_actions", b, spec.action_spec.random_action(len(decision)))
+        if len(seen) == len(specs):
+            break
+        source.call("step")
+    return seen
 
 
 def behaviors(config: TrainConfig) -> list[str]:
@@ -261,6 +296,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
 
     facts = scene_behaviors(config)
     _check_unity_module_fits(config, {b: facts[b] for b in trained})
+    masked = [b for b in trained if facts[b].masked]  # decided once: every env runner's spaces agree
     if config.normalize and len(trained) > 1:
         raise ConfigError(f"normalize {NORMALIZE_PER_BEHAVIOR}")
     if config.custom_algorithm:  # your own AlgorithmConfig subclass
@@ -300,7 +336,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
 
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
         register_env(ENV_NAME, make_env)
-        algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0]})
+        algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0], "masked": masked})
         algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=facts[trained[0]].agents,
                          gym_env_vectorize_mode="vector_entry_point", rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
@@ -312,7 +348,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
         register_env(ENV_NAME_BEHAVIORS, make_behaviors_env)
-        algo.environment(ENV_NAME_BEHAVIORS, env_config=_env_config(config))
+        algo.environment(ENV_NAME_BEHAVIORS, env_config={**_env_config(config), "masked": masked})
         algo.env_runners(num_env_runners=config.num_env_runners, rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
         algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
@@ -360,7 +396,7 @@ def _check_unity_module_fits(config: TrainConfig, facts: dict[str, BehaviorFacts
         if not fact.needs_unity_module or config.model_for(behavior):
             continue  # RLlib's own networks, or the user's module (which sees the observations as they are)
         what = "camera observations" if fact.cameras() else (
-            "action masks" if isinstance(fact.observation_space, gym.spaces.Dict) else "several sensors")
+            "action masks" if fact.masked else "several sensors")
         if config.algorithm != "PPO" and not config.custom_algorithm:
             raise ConfigError(
                 f"algorithm: {config.algorithm} cannot train behavior {behavior!r}: its {what} need the kit's "

@@ -33,6 +33,7 @@ class BehaviorInfo:
     observations: tuple[ObservationInfo, ...]
     continuous_size: int = 0
     discrete_branches: tuple[int, ...] = ()
+    masks_actions: bool = False  # its agents write action masks (trained with them: never a masked action)
 
 
 @dataclass

@@ -100,6 +100,7 @@ class GridWorld(TwoGoalGrid):
             ObservationInfo("GoalSignal", (2,), goal_signal=True),
         ),
         discrete_branches=(5,),  # 0 stay, 1 up, 2 down, 3 left, 4 right
+        masks_actions=True,  # walls
     )
     camera_shape = (HEIGHT, WIDTH, 3)
     agents_per_area = 9

@@ -61,6 +61,7 @@ class SignPost(TwoGoalGrid):
             ObservationInfo("SignCamera", (SIGN, SIGN, 3), visual=True),
         ),
         discrete_branches=(5,),  # 0 stay, 1 up, 2 down, 3 left, 4 right
+        masks_actions=True,  # walls
     )
     camera_shape = (OVERHEAD, OVERHEAD, 3)
     max_grid = 6
