@@ -191,9 +191,9 @@ class Scene:
         mask = self._last.action_mask if self._last is not None else None
         if mask is None or not discrete.size:
             return
-        rows = self._last.agents[-self.n:]  # the decision rows (terminal rows come first), one per agent
+        decision = mask[-self.n:]  # the decision rows come last (after terminal ones), agent i in row i
         offsets = np.concatenate([[0], np.cumsum(self.behavior.discrete_branches)[:-1]])
-        forbidden = mask[-self.n:][np.arange(self.n)[:, None], offsets[None, :] + discrete[rows]]
+        forbidden = decision[np.arange(self.n)[:, None], offsets[None, :] + discrete]
         self.masked_actions_taken += int(forbidden.sum())
 
     def _by_behavior(self, batch: AgentBatch) -> dict[str, AgentBatch]:
