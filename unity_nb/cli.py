@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import __version__
+from .train.schema import confirmation_plays, confirmation_text
 from .verbs import CLI, RUN_COLUMNS, USER_ERRORS, VERBS, pick_run
 
 
@@ -73,11 +74,11 @@ def _watch(run) -> int:
     if config.target is not None:
         check = status.get("confirmation")
         if status.get("target_reached"):
-            print(f"unity-nb: target {config.target} reached and confirmed: {check['episodes']} deterministic "
-                  f"episodes, mean {check['mean']:.3f} (at {check['env_steps']} steps)")
+            print(f"unity-nb: target {config.target} reached and confirmed at {check['env_steps']} steps: "
+                  f"{confirmation_text(check)}")
         elif check:
-            print(f"unity-nb: target {config.target} not reached: the last check ({check['episodes']} deterministic "
-                  f"episodes at {check['env_steps']} steps) gave mean {check['mean']:.3f}")
+            print(f"unity-nb: target {config.target} not reached: the last check (at {check['env_steps']} steps) "
+                  f"gave {confirmation_text(check)}")
         else:
             print(f"unity-nb: target {config.target} not reached within {config.steps} steps")
     if status["state"] == "failed":
@@ -88,16 +89,17 @@ def _watch(run) -> int:
 
 
 def _print_evaluation(result, scene_name: str | None) -> None:
-    rows = result.rows()
-    for name, table in rows.items():
-        if name == "all" and len(rows) > 1:
-            continue
-        _print_table(table, scene_name, "" if name == "all" else f"{name}: ")
+    for play, played in result.plays().items():
+        rows = played.rows()
+        for name, table in rows.items():
+            if name == "all" and len(rows) > 1:
+                continue
+            _print_table(table, scene_name, "" if name == "all" else f"{name}: ", play)
 
 
-def _print_table(table: dict, scene_name: str | None, lead: str = "") -> None:
-    """One line for a table of deterministic episodes (episodes, mean, min, max, std), with the scene's benchmark."""
-    print(f"unity-nb: {lead}{table['episodes']} deterministic episodes: mean {table['mean']:.3f}, "
+def _print_table(table: dict, scene_name: str | None, lead: str = "", play: str = "deterministic") -> None:
+    """One line for a table of played episodes (episodes, mean, min, max, std), with the scene's benchmark."""
+    print(f"unity-nb: {lead}{table['episodes']} {play} episodes: mean {table['mean']:.3f}, "
           f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}"
           f"{_benchmark_verdict(table['mean'], scene_name)}")
 
@@ -114,8 +116,9 @@ def _show_train(run, args) -> int:
     code = _watch(run)
     if code == 0 and args.eval_episodes > 0 and run.latest_checkpoint() is not None:
         confirmed = _final_confirmation(run, args.eval_episodes)
-        if confirmed is not None:  # the same weights, already played: no second evaluation
-            _print_table(confirmed, config.scene_name, "the target's confirmation played the final weights: ")
+        if confirmed is not None:  # the same weights, already played both ways: no second evaluation
+            for play, table in confirmation_plays(confirmed).items():
+                _print_table(table, config.scene_name, "the target's confirmation played the final weights: ", play)
         else:
             _print_evaluation(run.evaluate(episodes=args.eval_episodes), config.scene_name)
     if not config.address and config.backend == "local":
@@ -124,10 +127,11 @@ def _show_train(run, args) -> int:
 
 
 def _final_confirmation(run, episodes: int) -> dict | None:
-    """The run's last confirmation when it played exactly the checkpointed weights, with enough episodes."""
+    """The run's last confirmation when it played exactly the checkpointed weights both ways, with enough episodes."""
     status = run.status
     check = status.get("confirmation")
-    if not (status.get("target_reached") and check and check.get("episodes", 0) >= episodes):
+    plays = confirmation_plays(check)
+    if not (status.get("target_reached") and len(plays) == 2 and all(t["episodes"] >= episodes for t in plays.values())):
         return None
     progress = run.progress(run.latest_checkpoint())
     return check if progress.get("env_steps") == check.get("env_steps") and "by_behavior" not in check else None
@@ -159,13 +163,17 @@ def _show_runs(table, args) -> int:
     if not len(table):
         print("no runs yet (unity-nb train Basic starts one)")
         return 0
-    print(f"{'id':34s} {'state':9s} {'scene':10s} {'steps':>8s} {'return':>8s} {'(episodes)':>10s}  target")
+    def number(value) -> str:
+        return "-" if value is None or value != value else f"{value:.3f}"
+
+    print(f"{'id':34s} {'state':9s} {'scene':10s} {'steps':>8s} {'return':>8s} {'(episodes)':>10s}  "
+          f"{'greedy':>8s} {'sampled':>8s}  target")
     for s in table.to_dict("records"):
-        ret = "-" if s["return_mean"] is None or s["return_mean"] != s["return_mean"] else f"{s['return_mean']:.3f}"
         target = "off" if s["target"] is None or s["target"] != s["target"] else (
             f"{s['target']:g} " + ("confirmed" if s["target_reached"] else "not reached"))
-        print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} {ret:>8s} "
-              f"{'(' + str(int(s['episodes_window'] or 0)) + ')':>10s}  {target}")
+        print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} "
+              f"{number(s['return_mean']):>8s} {'(' + str(int(s['episodes_window'] or 0)) + ')':>10s}  "
+              f"{number(s['confirmed_deterministic']):>8s} {number(s['confirmed_sampled']):>8s}  {target}")
     return 0
 
 

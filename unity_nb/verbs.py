@@ -255,7 +255,7 @@ def _train_args(p, face):
     _runs_dir(p)
     if face == CLI:
         p.add_argument("--eval-episodes", type=int, default=100,
-                       help="deterministic episodes to evaluate at the end (0: skip)")
+                       help="episodes to evaluate at the end, played greedily and sampled (0: skip)")
     else:
         _notebook_run_flags(p)
 
@@ -287,7 +287,7 @@ def _runs_args(p, face):
 
 
 RUN_COLUMNS = ["id", "scene", "algorithm", "state", "iterations", "env_steps", "return_mean", "episodes_window",
-               "target", "target_reached", "elapsed_s"]
+               "target", "target_reached", "confirmed_deterministic", "confirmed_sampled", "elapsed_s"]
 
 
 def runs(args):
@@ -335,12 +335,15 @@ def _eval_args(p, face):
     p.add_argument("--episodes", type=positive_int, default=100, help="episodes to play (default 100)")
     p.add_argument("--mode", choices=["inprocess", "player"], default="inprocess",
                    help="built-in scenes: in-process (default, fast) or through the Unity player stand-in")
+    p.add_argument("--play", choices=["both", "deterministic", "sampled"], default="both",
+                   help="how the policy acts: both (default: greedy, then sampled as Unity plays an exported model "
+                        "unless asked for deterministic inference), deterministic or sampled")
     _runs_dir(p)
 
 
 def evaluate(args):
-    """Play deterministic episodes with a run's latest checkpoint; returns the Evaluation."""
-    return pick_run(args.run_id, args.runs_dir).evaluate(episodes=args.episodes, mode=args.mode)
+    """Play episodes with a run's latest checkpoint (greedy and sampled); returns the Evaluation."""
+    return pick_run(args.run_id, args.runs_dir).evaluate(episodes=args.episodes, mode=args.mode, play=args.play)
 
 
 # ---------------------------------------------------------------- video
@@ -561,8 +564,9 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("resume", "continue a run from its last checkpoint",
          "Continue a stopped or finished run from its last checkpoint; the step count goes on.",
          _resume_args, resume),
-    Verb("eval", "evaluate a run's policy over deterministic episodes",
-         "Play deterministic episodes with a run's latest checkpoint and show the returns (mean, min, max, std).",
+    Verb("eval", "evaluate a run's policy, played greedily and sampled",
+         "Play episodes with a run's latest checkpoint, greedily and with sampled actions, and show the returns "
+         "(mean, min, max, std) of each.",
          _eval_args, evaluate),
     Verb("video", "record a rollout video of a run's policy (or random actions)",
          "Record a rollout video: a run's trained policy, or random actions in a built-in scene.",

@@ -19,6 +19,8 @@ export interface IRunRow {
   episodes_window: number | null;
   target: number | null;
   target_reached: boolean | null;
+  /** the last confirmation's mean return by play (absent from an older server) */
+  confirmed?: { deterministic?: number; sampled?: number };
   error: string | null;
   updated: number | null;
   series: Point[];

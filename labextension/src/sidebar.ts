@@ -268,6 +268,10 @@ class RunRow {
       `steps ${formatSteps(data.steps, data.step_budget)}`,
       `return ${formatReturn(data.return_mean)}` + (data.episodes_window ? ` (last ${data.episodes_window} ep.)` : '')
     ];
+    const confirmed = Object.entries(data.confirmed ?? {});
+    if (confirmed.length) {
+      lines.push('confirmed ' + confirmed.map(([play, mean]) => `${play} ${formatReturn(mean)}`).join(', '));
+    }
     const lessons = Object.entries(data.lessons ?? {});
     if (lessons.length) {
       lines.push('lesson ' + lessons.map(([p, l]) => `${p}: ${l.name} (${l.lesson + 1}/${l.lessons})`).join(', '));

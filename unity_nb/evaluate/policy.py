@@ -18,8 +18,14 @@ from ..envs.spaces import ACTION_MASK, OBSERVATIONS, policy_to_unity
 SINGLE = "default_policy"  # RLlib's module id when one policy serves every agent
 
 
+# How a policy picks its actions: its mean or most likely action ("deterministic", Unity's
+# deterministic inference), or a draw from its distribution ("sampled", what an exported model's
+# continuous_actions/discrete_actions output gives Unity unless Behavior Parameters ask otherwise).
+PLAY_MODES = ("deterministic", "sampled")
+
+
 class Policy:
-    """One trained policy; ``act`` maps a batch of observations to the greedy actions Unity gets.
+    """One trained policy; ``act`` maps a batch of observations to the actions Unity gets.
 
     ``Policy(checkpoint)`` loads a checkpoint folder (``run.latest_checkpoint()``); ``behavior``
     picks one policy of a run that trained one per behavior.
@@ -51,8 +57,9 @@ class Policy:
         # a squashed one (SAC) is already within the bounds
         self._raw_gaussian = self._dist.__name__ == "TorchDiagGaussian"
 
-    def act(self, observations, action_mask: np.ndarray | None = None) -> np.ndarray:
-        """Greedy actions for a batch of observations (a tuple of batches for several sensors).
+    def act(self, observations, action_mask: np.ndarray | None = None, sampled: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (a tuple of batches for several sensors): the greedy ones,
+        or with ``sampled`` a draw from the policy's distribution (torch's random numbers).
 
         ``action_mask``: the allowed actions of each agent (1 = allowed, as ``info["action_mask"]``);
         a masked action is never chosen. None: every action allowed.
@@ -71,8 +78,8 @@ class Policy:
             obs = {OBSERVATIONS: obs, ACTION_MASK: torch.as_tensor(np.asarray(mask, dtype=np.float32))}
         with torch.no_grad():
             out = self.module.forward_inference({"obs": obs})
-            dist = self._dist.from_logits(out["action_dist_inputs"]).to_deterministic()
-            actions = dist.sample().cpu().numpy()
+            dist = self._dist.from_logits(out["action_dist_inputs"])
+            actions = (dist.sample() if sampled else dist.to_deterministic().sample()).cpu().numpy()
         return policy_to_unity(self.module.action_space, actions) if self._raw_gaussian else actions
 
 

@@ -1,4 +1,4 @@
-"""Deterministic evaluation episodes of a trained policy (or one policy per behavior), with a table of returns."""
+"""Evaluation episodes (deterministic or sampled) of a trained policy (or one policy per behavior), with a table of returns."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import numpy as np
 
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.source import EnvSource
-from .policy import SINGLE, Policy, load_policies
+from .policy import PLAY_MODES, SINGLE, Policy, load_policies
 
 
 @dataclass
 class Evaluation:
-    """Returns of N deterministic episodes (as in the SageMaker walkthrough's evaluation table).
+    """Returns of N episodes (as in the SageMaker walkthrough's evaluation table), played ``play``
+    (deterministic: the policy's greedy actions; sampled: draws from its distribution).
 
     A run with one policy per behavior has N episodes per behavior, in ``by_behavior``.
     """
@@ -21,6 +22,12 @@ class Evaluation:
     returns: list[float]
     lengths: list[int] = field(default_factory=list)
     by_behavior: dict[str, list[float]] = field(default_factory=dict)
+    play: str = "deterministic"
+    sampled: "Evaluation | None" = None  # play="both": the same episodes' count played sampled (this one greedy)
+
+    def plays(self) -> dict[str, "Evaluation"]:
+        """This evaluation and its sampled twin, by play."""
+        return {self.play: self, **({"sampled": self.sampled} if self.sampled is not None else {})}
 
     @property
     def mean(self) -> float:
@@ -36,6 +43,9 @@ class Evaluation:
         return rows
 
     def _repr_html_(self) -> str:
+        return "".join(e._table_html() for e in self.plays().values())
+
+    def _table_html(self) -> str:
         rows = self.rows()
         # a column per behavior (and "all") for a run with several; one unnamed column otherwise
         head = "<tr><th></th>" + "".join(f"<th>{name}</th>" for name in rows) + "</tr>" if len(rows) > 1 else ""
@@ -43,15 +53,18 @@ class Evaluation:
         for key in ("episodes", "mean", "min", "max", "std"):
             cells = "".join(f"<td>{t[key] if key == 'episodes' else f'{t[key]:.3f}'}</td>" for t in rows.values())
             body += f"<tr><th style='text-align:left'>{key}</th>{cells}</tr>"
-        return f"<table class='unity-nb-evaluation'><caption>deterministic episodes: return</caption>{head}{body}</table>"
+        return f"<table class='unity-nb-evaluation'><caption>{self.play} episodes: return</caption>{head}{body}</table>"
 
     def __repr__(self):
+        return "; ".join(e._text() for e in self.plays().values())
+
+    def _text(self) -> str:
         parts = []
         for name, t in self.rows().items():
             label = "" if name == "all" else f"{name}: "
             parts.append(f"{label}{t['episodes']} episodes: mean {t['mean']:.3f}, min {t['min']:.3f}, "
                          f"max {t['max']:.3f}, std {t['std']:.3f}")
-        return f"Evaluation({'; '.join(parts)})"
+        return f"Evaluation({self.play}: {'; '.join(parts)})"
 
 
 def _stats(returns) -> dict[str, float]:
@@ -62,8 +75,11 @@ def _stats(returns) -> dict[str, float]:
 
 def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inprocess", seed: int = 12345,
              num_areas: int = 1, params: dict | None = None, behavior: str | None = None,
-             max_steps: int = 1_000_000, policies: dict[str, Policy] | None = None) -> Evaluation:
-    """Play ``episodes`` episodes with the policy's greedy actions; every agent of the scene plays.
+             max_steps: int = 1_000_000, policies: dict[str, Policy] | None = None,
+             play: str = "deterministic") -> Evaluation:
+    """Play ``episodes`` episodes with the policy's greedy actions (``play="sampled"``: actions drawn from
+    its distribution, from random numbers seeded by ``seed``; ``"both"``: the greedy evaluation with its
+    sampled twin in ``.sampled``); every agent of the scene plays.
 
     A checkpoint with one policy per behavior plays every behavior with its own policy and
     gives ``episodes`` episodes of each. ``policies`` (instead of a checkpoint) plays policies
@@ -71,25 +87,42 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes must be a whole number >= 1, got {episodes!r}")
+    if play not in (*PLAY_MODES, "both"):
+        raise ValueError(f"play must be one of {', '.join(PLAY_MODES)} or both, got {play!r}")
     if policies is None:
         policies = load_policies(checkpoint)
+    if play == "both":
+        kwargs = dict(episodes=episodes, mode=mode, seed=seed, num_areas=num_areas, params=params, behavior=behavior,
+                      max_steps=max_steps, policies=policies)
+        greedy = evaluate(checkpoint, scene, play="deterministic", **kwargs)
+        greedy.sampled = evaluate(checkpoint, scene, play="sampled", **kwargs)
+        return greedy
+    import torch
+
+    sampled = play == "sampled"
     source = EnvSource(scene, mode=mode, seed=seed, num_areas=num_areas, params=params)
-    try:
-        if set(policies) == {SINGLE}:
-            env = UnityVectorEnv(source, behavior=behavior)
-            return _play_one(env, policies[SINGLE], episodes, max_steps)
-        from ..envs.behaviors_env import UnityBehaviorsEnv
+    # the draws come from torch's random numbers, seeded here without touching a training process's own
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            if set(policies) == {SINGLE}:
+                env = UnityVectorEnv(source, behavior=behavior)
+                result = _play_one(env, policies[SINGLE], episodes, max_steps, sampled)
+            else:
+                from ..envs.behaviors_env import UnityBehaviorsEnv
 
-        return _play_behaviors(UnityBehaviorsEnv(source), policies, episodes, max_steps)
-    finally:
-        source.close()
+                result = _play_behaviors(UnityBehaviorsEnv(source), policies, episodes, max_steps, sampled)
+        finally:
+            source.close()
+    result.play = play
+    return result
 
 
-def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int) -> Evaluation:
+def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int, sampled: bool) -> Evaluation:
     returns, lengths = [], []
     obs, info = env.reset()
     for _ in range(max_steps):
-        obs, _, _, _, info = env.step(policy.act(obs, info.get("action_mask")))
+        obs, _, _, _, info = env.step(policy.act(obs, info.get("action_mask"), sampled))
         if "episode_return" in info:
             done = info["_episode_return"]
             returns += info["episode_return"][done].tolist()
@@ -99,7 +132,7 @@ def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int
     return Evaluation(returns[:episodes], lengths[:episodes])
 
 
-def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = None) -> dict:
+def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = None, sampled: bool = False) -> dict:
     """Actions for a multi-agent observation dict: each behavior's agents, batched, through its own policy
     (``infos``: each agent's info, whose ``action_mask`` the policy honours)."""
     from ..envs.agents import behavior_of
@@ -116,11 +149,11 @@ def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = N
         given = next((m for m in masks if m is not None), None)
         # a finished agent's last observation comes without a mask: nothing it does reaches Unity
         mask = None if given is None else np.stack([np.ones_like(given) if m is None else m for m in masks])
-        actions.update(zip(keys, policy.act(batch, mask)))
+        actions.update(zip(keys, policy.act(batch, mask, sampled)))
     return actions
 
 
-def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: int) -> Evaluation:
+def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: int, sampled: bool) -> Evaluation:
     """Every behavior acts with its own policy until each has finished ``episodes`` episodes."""
     from ..envs.agents import behavior_of
 
@@ -131,7 +164,7 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
     lengths: list[int] = []
     obs, infos = env.reset()
     for _ in range(max_steps):
-        obs, _, _, truncated, infos = env.step(joint_actions(policies, obs, infos))
+        obs, _, _, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled))
         for key, info in infos.items():
             if "episode_return" in info:
                 returns[behavior_of(key)].append(float(info["episode_return"]))

@@ -158,7 +158,7 @@ class LiveChart(anywidget.AnyWidget):
 
     panels: a list of {"title", "lines": [{"key", "color", "label", "axis": "left"|"right", "dots"}],
     "band": [low_key, high_key, color] (optional), "hline": a value (optional), "markers": bool, "lessons": bool}.
-    ``set_columns`` sends new data; ``markers`` are the deterministic checks ({"x": [...], "y": [...]});
+    ``set_columns`` sends new data; ``markers`` are the confirmations (their lowest play) ({"x": [...], "y": [...]});
     ``lessons`` the curriculum's lesson changes ({"x": [...], "label": [...]}), vertical lines on the panels
     that ask for them.
     """

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 
-from ..train.schema import TERMINAL
+from ..train.schema import TERMINAL, confirmation_low, confirmation_text
 from ..train.store import Run
 from .figures import DRAW_LOCK, bundle, live_figure
 
@@ -56,7 +56,7 @@ class Dashboard:
         self.config = run.config
         self.points: list[dict] = []
         self.logs: list[str] = []
-        self.confirmations: list[dict] = []  # deterministic checks of a reached target
+        self.confirmations: list[dict] = []  # checks of a reached target (each play's episodes)
         self.lessons: list[dict] = []  # a curriculum's lesson events (the lesson at start, then each change)
         self.state = "starting"
         self.error: str | None = None
@@ -101,7 +101,7 @@ class Dashboard:
         (self.line_iteration,) = self.ax_return.plot([], [], color="#1a73e8", lw=0, marker=".", ms=2.5, alpha=0.45,
                                                      label="mean, this iteration")
         (self.line_confirm,) = self.ax_return.plot([], [], ls="", marker="D", ms=5, color="#188038",
-                                                   label="deterministic check")
+                                                   label="confirmation (its lowest play)")
         self.band = None
         self._lesson_artists: list = []  # the lesson changes' lines and labels on the return panel
         (self.line_length,) = self.ax_length.plot([], [], color="#9334e6", lw=1.2)
@@ -212,7 +212,7 @@ class Dashboard:
         keys = self.chart.column_keys()
         self.chart.set_columns({"x": [p["env_steps"] for p in pts], **{k: [p.get(k) for p in pts] for k in keys}})
         self.chart.markers = {"x": [c["env_steps"] for c in self.confirmations],
-                              "y": [c["mean"] for c in self.confirmations]}
+                              "y": [confirmation_low(c) for c in self.confirmations]}
         changes = self.lesson_changes()
         self.chart.lessons = {"x": [e["env_steps"] for e in changes], "label": [_lesson_label(e) for e in changes]}
         self.chart_updates += 1
@@ -227,7 +227,8 @@ class Dashboard:
         with DRAW_LOCK:
             self.line_return.set_data(x, col("episode_return_mean"))
             self.line_iteration.set_data(x, col("iteration_return_mean"))
-            self.line_confirm.set_data([c["env_steps"] for c in self.confirmations], [c["mean"] for c in self.confirmations])
+            self.line_confirm.set_data([c["env_steps"] for c in self.confirmations],
+                                       [confirmation_low(c) for c in self.confirmations])
             if self.band is not None:
                 self.band.remove()
             self.band = self.ax_return.fill_between(x, col("episode_return_min"), col("episode_return_max"),
@@ -269,7 +270,7 @@ class Dashboard:
         if self.confirmations:
             c = self.confirmations[-1]
             verdict = "confirmed" if c["passed"] else "not confirmed"
-            parts.append(f"deterministic {c['mean']:.3f} over {c['episodes']} episodes: {verdict}")
+            parts.append(f"{html.escape(confirmation_text(c))}: {verdict}")
         if self.state == "running" and last.get("steps_per_s"):
             parts.append(f"{last['steps_per_s']:.0f} steps/s")
             parts.append(f"ETA {_duration(last.get('eta_s', 0))}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..train.schema import ACTIVE
+from ..train.schema import ACTIVE, confirmation_plays
 from ..train.store import Run, RunNotFound, RunStore
 
 SERIES_POINTS = 200  # reward points kept per run for the sparkline (the sidebar draws fewer)
@@ -126,6 +126,8 @@ class RunIndex:
             "episodes_window": last.get("episodes_window"),
             "target": config.target,
             "target_reached": status.get("target_reached"),
+            # the last confirmation's mean return by play ({"deterministic": 100.0, "sampled": 99.2}), or {}
+            "confirmed": {p: t["mean"] for p, t in confirmation_plays(status.get("confirmation")).items()},
             "error": status.get("error"),
             "created": status.get("created"),
             "updated": last.get("t") or status.get("updated") or status.get("created"),

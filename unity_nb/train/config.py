@@ -39,6 +39,11 @@ SCHEDULES = ("constant", "linear")
 VISUAL_ENCODERS = ("simple", "nature_cnn", "resnet", "match3", "fully_connected")
 SCHEDULE_FLOORS = {"lr": 1e-10, "entropy_coeff": 1e-5, "clip_param": 0.1}
 TARGET_OFF = "off"  # target_return: train for the whole step budget
+# How a reached target is confirmed (``confirm``): the policy played as Unity will play it. An exported model
+# carries both outputs; Unity plays the sampled one unless Behavior Parameters ask for deterministic
+# inference, so "both" (the default) holds whichever a game uses (docs/trainer-yaml.md, "Confirmation").
+CONFIRM_PLAYS = {"deterministic": ("deterministic",), "sampled": ("sampled",), "both": ("deterministic", "sampled")}
+RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 NORMALIZE_PER_BEHAVIOR = ("true is not supported yet with one policy per behavior (RLlib's filter keys its statistics "
                           "by agent, not by policy): train one behavior (behavior=NAME) or set normalize false")
 
@@ -81,7 +86,8 @@ class TrainConfig:
     steps: int | None = None  # agent steps to train for
     target_return: float | str | None = None  # stop early once the windowed mean reaches it and is confirmed; "off"
     return_window: int = 100  # finished episodes in the moving return statistics (all agents count)
-    confirm_episodes: int = 100  # deterministic episodes that must confirm a reached target
+    confirm_episodes: int = 100  # episodes (each way played) that must confirm a reached target
+    confirm: str = "both"  # how the confirmation plays the policy: deterministic, sampled or both
     lr: float | None = None
     gamma: float | None = None  # discount (scene default; 0.99 for most)
     lambda_: float = 0.95
@@ -199,11 +205,16 @@ class TrainConfig:
 
     # ---- defaults and checks
     def resolved(self) -> "TrainConfig":
-        """A copy with the scene's defaults filled in (a Unity build gets BUILD_DEFAULTS)."""
+        """A copy with the scene's defaults filled in (a Unity build gets BUILD_DEFAULTS), and a seed
+        of -1 drawn (the run records the drawn one, so it can be repeated)."""
         data = self.to_dict()
         for key, value in self.defaults().items():
             if data.get(key) is None:
                 data[key] = value
+        if data["seed"] == RANDOM_SEED:
+            import secrets
+
+            data["seed"] = secrets.randbelow(2**31)
         return TrainConfig(**data)
 
     def defaults(self) -> dict[str, Any]:
@@ -233,7 +244,8 @@ class TrainConfig:
         parts.append(f"areas {self.num_areas}")
         parts.append("no target (all steps)" if self.target is None else
                      f"target {self.target:g} over {self.return_window} episodes, "
-                     f"confirmed by {self.confirm_episodes} deterministic ones")
+                     f"confirmed by {self.confirm_episodes} episodes played {' and '.join(self.confirm_plays)}")
+        parts.append(f"seed {self.seed}")
         if self.env_params:
             parts.append(f"parameters {env_parameters.describe(self.env_params)}")
         if self.scene_name is None:
@@ -251,6 +263,11 @@ class TrainConfig:
         at its last lesson, the task it leads to (evaluation, videos, export); ``at="first"``: where training
         starts; ``{parameter: lesson}``: the lessons reached."""
         return env_parameters.values(self.env_params, self.seed, at=at)
+
+    @property
+    def confirm_plays(self) -> tuple[str, ...]:
+        """The ways a confirmation plays the policy: ("deterministic",), ("sampled",) or both."""
+        return CONFIRM_PLAYS[self.confirm]
 
     @property
     def scene_name(self) -> str | None:
@@ -291,7 +308,10 @@ class TrainConfig:
         target = self.defaults().get("target_return") if self.target_return is None else self.target_return
         if self.confirm_episodes == 0 and target not in (None, TARGET_OFF):
             fail("confirm_episodes", "must be >= 1 when a target_return is set: a target counts as reached only "
-                 "once deterministic episodes confirm it (or set target_return: off)")
+                 "once played episodes confirm it (or set target_return: off)")
+        if self.confirm not in CONFIRM_PLAYS:
+            fail("confirm", f"must be one of {', '.join(CONFIRM_PLAYS)} (how the confirmation plays the policy), "
+                            f"got {self.confirm!r}")
         _number(self.lr, "lr", fail, low=0, low_open=True, allow_none=True)
         if self.gamma is not None:
             _number(self.gamma, "gamma", fail, low=0, high=1)
@@ -325,7 +345,9 @@ class TrainConfig:
         if self.mode == "inprocess" and self.scene_name is None:
             fail("mode", f"'inprocess' runs built-in scenes only ({', '.join(SCENES)})")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            fail("seed", f"must be an integer, got {self.seed!r}")
+            fail("seed", f"must be a whole number (or -1 to draw one), got {self.seed!r}")
+        if self.seed < RANDOM_SEED:
+            fail("seed", f"must be >= 0, or -1 to draw one (the run records it), got {self.seed}")
         if self.address is not None and (not isinstance(self.address, str) or not self.address.strip()):
             fail("address", f"must be a Ray address like 10.0.0.5:6379, got {self.address!r}")
         _number(self.unity_timeout, "unity_timeout", fail, low=0, low_open=True)

@@ -19,9 +19,12 @@ HELP = {
     "algorithm": "RLlib algorithm: PPO (default), APPO, IMPALA, SAC (continuous actions), DQN (discrete actions)",
     "steps": "agent steps to train for (every agent's step counts)",
     "target_return": "stop early once the mean return over the last --return-window episodes reaches this and "
-                     "--confirm-episodes deterministic episodes confirm it; 'off' trains for all --steps",
+                     "--confirm-episodes played episodes confirm it; 'off' trains for all --steps",
     "return_window": "finished episodes in the moving mean/min/max return (default 100; every agent's episode counts)",
-    "confirm_episodes": "deterministic episodes that must confirm a reached target before training stops (default 100)",
+    "confirm_episodes": "episodes (each way --confirm plays) that must confirm a reached target before training "
+                        "stops (default 100)",
+    "confirm": "how the confirmation plays the policy: both (default: greedy and sampled, as Unity may play an "
+               "exported model either way), deterministic or sampled",
     "lr": "learning rate (e.g. 3e-4)",
     "gamma": "discount factor, 0-1 (default 0.99)",
     "lambda_": "GAE lambda, 0-1 (default 0.95)",
@@ -45,7 +48,7 @@ HELP = {
     "num_areas": "copies of the training area per Unity process (more agents per step)",
     "num_env_runners": "extra processes collecting experience, each with its own Unity (default 0)",
     "mode": "built-in scenes: 'player' through the Unity protocol (default) or 'inprocess' (faster, same trajectories)",
-    "seed": "random seed (default 0)",
+    "seed": "random seed (default 0; -1 draws one, shown in the settings line so the run can be repeated)",
     "address": "Ray cluster address, e.g. 10.0.0.5:6379 (default: this machine, or $RAY_ADDRESS)",
     "unity_timeout": "seconds a Unity process may take to start or answer a step (default 30)",
     "checkpoint_every": "training iterations between checkpoints (default 10)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: confirmations play deterministic and/or sampled (a table each)
 
 
 class State(str, Enum):
@@ -30,6 +30,33 @@ class State(str, Enum):
     __repr__ = str.__repr__
 
 
+PLAYS = ("deterministic", "sampled")  # the ways a confirmation or an evaluation plays a policy
+
+
+def confirmation_plays(check: dict | None) -> dict[str, dict]:
+    """A confirmation event's tables by play ({"deterministic": {episodes, mean, ...}, "sampled": ...});
+    a run folder written before confirmations played both ways held one deterministic table at the top."""
+    if not check:
+        return {}
+    if "mean" in check and not any(p in check for p in PLAYS):
+        return {"deterministic": {k: check[k] for k in ("episodes", "mean", "min", "max", "std") if k in check}}
+    return {p: check[p] for p in PLAYS if p in check}
+
+
+def confirmation_low(check: dict) -> float | None:
+    """The lowest mean among a confirmation's plays: the figure its verdict rests on (drawn on charts)."""
+    means = [t["mean"] for t in confirmation_plays(check).values()]
+    return min(means) if means else None
+
+
+def confirmation_text(check: dict) -> str:
+    """``100 deterministic episodes: mean 100.000 (min 100.000); 100 sampled: mean 99.2 (min 24.0)``."""
+    parts = []
+    for play, t in confirmation_plays(check).items():
+        parts.append(f"{t['episodes']} {play} episodes: mean {t['mean']:.3f} (min {t['min']:.3f})")
+    return "; ".join(parts)
+
+
 ACTIVE = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 TERMINAL = frozenset({State.STOPPED, State.FINISHED, State.FAILED})
 
@@ -43,7 +70,7 @@ EVENTS: dict[str, dict[str, str]] = {
         "episode_return_mean": "(ended) the window's mean return at the end",
         "episodes_window": "(ended) episodes in that window",
         "return_window": "(ended) the window's size",
-        "confirmation": "(ended) the last deterministic check of a reached target, as its event, or null",
+        "confirmation": "(ended) the last check of a reached target, as its event, or null",
         "target_reached": "(ended) whether a target was reached and confirmed",
     },
     "log": {"message": "a line for people: start-up, resume, confirmations, summary_freq lines"},
@@ -80,14 +107,12 @@ EVENTS: dict[str, dict[str, str]] = {
         "env_steps": "steps when the target was reached",
         "iteration": "iteration when the target was reached",
         "target": "the target return",
-        "passed": "whether the deterministic episodes' mean reached it",
+        "passed": "whether each play's mean reached it",
         "seconds": "how long the check took",
-        "episodes": "deterministic episodes played",
-        "mean": "their mean return",
-        "min": "their minimum",
-        "max": "their maximum",
-        "std": "their standard deviation",
-        "by_behavior": "(several behaviors) the same per behavior",
+        "play": "how the policy was played: deterministic, sampled or both (the run's confirm setting)",
+        "deterministic": "(played greedily) episodes, mean, min, max, std of their returns",
+        "sampled": "(played with actions drawn from the policy) episodes, mean, min, max, std",
+        "by_behavior": "(several behaviors) {behavior: {play: the same}}",
     },
     "checkpoint": {"path": "the complete checkpoint's folder", "env_steps": "steps it holds"},
     "lesson": {

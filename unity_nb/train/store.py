@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 
 from ..processes import pid_alive
 from .config import TrainConfig
-from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State
+from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State, confirmation_plays
 
 PROGRESS_FILE = "unity_nb_progress.json"  # in a checkpoint: what RLlib does not restore (wall time, window)
 COMPLETE_MARK = ".complete"  # written last into a checkpoint folder: only then is it a checkpoint
@@ -327,15 +327,17 @@ class Run:
         """The training process's pen for this folder (one per process)."""
         return RunWriter(self)
 
-    def evaluate(self, episodes: int = 100, mode: str = "inprocess", **kwargs):
-        """Play ``episodes`` deterministic episodes with the latest checkpoint's policy.
+    def evaluate(self, episodes: int = 100, mode: str = "inprocess", play: str = "both", **kwargs):
+        """Play ``episodes`` episodes with the latest checkpoint's policy: greedily, and (``play="both"``,
+        the default) again with sampled actions, in the result's ``.sampled`` (``play="deterministic"`` or
+        ``"sampled"``: one way only).
 
         Takes the keyword arguments of :func:`unity_nb.evaluate.evaluate` (``seed``, ``params``
         to try other scene parameters, ...); the run's own are the defaults.
         """
         from ..evaluate import evaluate
 
-        checkpoint, scene, kwargs = self._playback("evaluating", dict(kwargs, mode=mode))
+        checkpoint, scene, kwargs = self._playback("evaluating", dict(kwargs, mode=mode, play=play))
         return evaluate(checkpoint, scene, episodes=episodes, **kwargs)
 
     def video(self, episodes: int | None = None, max_frames: int = 500, **kwargs):
@@ -440,9 +442,10 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         """One row about the run: ``return_mean`` is over the last ``episodes_window`` episodes;
-        ``confirmed_return`` is the mean of the latest deterministic check of a reached target."""
+        ``confirmed_deterministic`` / ``confirmed_sampled``: the means of the latest check of a reached target,
+        played each way (None where it was not played that way)."""
         last, status, config = self.last(), self.status, self.config
-        check = status.get("confirmation") or {}
+        plays = confirmation_plays(status.get("confirmation"))
         return {
             "id": self.id,
             "scene": config.scene,
@@ -453,7 +456,8 @@ class Run:
             "return_mean": last.get("episode_return_mean"),
             "episodes_window": last.get("episodes_window"),
             "target": config.target,
-            "confirmed_return": check.get("mean"),
+            "confirmed_deterministic": plays.get("deterministic", {}).get("mean"),
+            "confirmed_sampled": plays.get("sampled", {}).get("mean"),
             "target_reached": status.get("target_reached"),
             "elapsed_s": last.get("time_s"),
         }

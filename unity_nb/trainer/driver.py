@@ -31,6 +31,7 @@ from .window import EpisodeWindow, iteration_stats
 NOT_BUILT = ("steps", "target_return", "return_window", "confirm_episodes", "checkpoint_every", "checkpoint_interval",
              "keep_checkpoints", "summary_freq", "init_path")
 CONFIRM_SEED = 12345  # evaluation episodes start from other seeds than training's
+MAX_CONFIRM_AREAS = 128  # a confirmation in-process plays at most this many areas at once
 
 
 def build_key(cfg: TrainConfig) -> dict:
@@ -233,11 +234,14 @@ class Driver:
                 f"(side by side; the imports alone {t['imported'] - t['standby_began']:.1f} s), {built}")
 
     def _target_confirmed(self, algo, last: dict) -> bool:
-        """Early stopping: a full window at the target, confirmed by deterministic episodes.
+        """Early stopping: a full window at the target, confirmed by episodes played as ``confirm`` says
+        (greedy, sampled, or both: each play's mean must reach the target).
 
         After a confirmation falls short, the next try waits until a quarter of the window
         has been renewed by new episodes (so the policy has changed), and training goes on.
         """
+        from ..train.schema import confirmation_text
+
         cfg = self.config
         target = cfg.target
         if target is None or not self.window.reached(target, self.per_behavior):
@@ -245,36 +249,57 @@ class Driver:
         if self.confirmed_at >= 0 and self.window.total - self.confirmed_at < max(1, cfg.return_window // 4):
             return False
         self.confirmed_at = self.window.total
+        plays = cfg.confirm_plays
         self.emit({"event": "log", "message": f"mean return {last['episode_return_mean']:.3f} over the last "
                    f"{cfg.return_window} episodes reached the target {target}: confirming with "
-                   f"{cfg.confirm_episodes} deterministic episodes"})
+                   f"{cfg.confirm_episodes} episodes played {' and '.join(plays)}"})
         started = time.perf_counter()
-        result = self._evaluate_live(algo, seed=CONFIRM_SEED + self.window.total)
-        rows = result.rows()
-        passed = all(t["mean"] >= target - 1e-6 for t in rows.values())
-        self.confirmation = {"env_steps": last["env_steps"], "iteration": last["iteration"], "target": target,
-                             "passed": passed, "seconds": round(time.perf_counter() - started, 2),
-                             **{k: round(v, 6) for k, v in rows["all"].items()},
-                             **({"by_behavior": {b: {k: round(v, 6) for k, v in t.items()}
-                                                 for b, t in rows.items() if b != "all"}} if len(rows) > 1 else {})}
-        self.emit({"event": "confirmation", **self.confirmation})
-        verdict = ("target reached and confirmed" if passed else
-                   "not confirmed: training goes on")
-        self.emit({"event": "log", "message": f"{cfg.confirm_episodes} deterministic episodes: mean "
-                   f"{rows['all']['mean']:.3f}, min {rows['all']['min']:.3f} — {verdict}"})
+        check = {"env_steps": last["env_steps"], "iteration": last["iteration"], "target": target,
+                 "play": cfg.confirm}
+        by_behavior: dict[str, dict] = {}
+        passed = True
+        for play in plays:
+            rows = self._evaluate_live(algo, seed=CONFIRM_SEED + self.window.total, play=play).rows()
+            passed = passed and all(t["mean"] >= target - 1e-6 for t in rows.values())
+            check[play] = _rounded(rows["all"])
+            for b, t in rows.items():
+                if b != "all":
+                    by_behavior.setdefault(b, {})[play] = _rounded(t)
+            if not passed:
+                break  # one way of playing fell short: the other need not be played
+        check.update(passed=passed, seconds=round(time.perf_counter() - started, 2))
+        if len(by_behavior) > 1:
+            check["by_behavior"] = by_behavior
+        self.confirmation = check
+        self.emit({"event": "confirmation", **check})
+        verdict = "target reached and confirmed" if passed else "not confirmed: training goes on"
+        self.emit({"event": "log", "message": f"{confirmation_text(check)} — {verdict}"})
         return passed
 
-    def _evaluate_live(self, algo, seed: int):
-        """Deterministic episodes of the policy as it is now (in-process for built-in scenes)."""
+    def _evaluate_live(self, algo, seed: int, play: str):
+        """Episodes of the policy as it is now, played ``play`` (in-process for built-in scenes, with enough
+        areas that every agent plays one episode at once)."""
         from ..evaluate.policy import live_policies
         from ..evaluate.rollout import evaluate
 
         cfg = self.config
         # a curriculum's last lessons: the task it leads to is the one a reached target must hold on
-        return evaluate(None, cfg.scene, episodes=cfg.confirm_episodes, seed=seed, num_areas=cfg.num_areas,
+        return evaluate(None, cfg.scene, episodes=cfg.confirm_episodes, seed=seed, num_areas=self._confirm_areas(),
                         mode="inprocess" if cfg.scene_name else "player", params=cfg.scene_params(),
-                        behavior=cfg.behavior,
-                        policies=live_policies(algo, self.per_behavior))
+                        behavior=cfg.behavior, policies=live_policies(algo, self.per_behavior), play=play)
+
+    def _confirm_areas(self) -> int:
+        """Areas for a confirmation: a built-in scene in-process gets one agent per episode wanted (each
+        plays one whole episode, all at once: no episode waits for another to end); a Unity build, the run's."""
+        from ..envs.scenes import SCENES
+
+        cfg = self.config
+        if cfg.scene_name is None:
+            return cfg.num_areas
+        scene = SCENES[cfg.scene_name]
+        per_area = min(scene.agents_per_area_of(b.name) for b in scene.behavior_list()
+                       if cfg.behavior in (None, b.name))
+        return max(cfg.num_areas, min(MAX_CONFIRM_AREAS, -(-cfg.confirm_episodes // per_area)))
 
     def _initialize_from(self, algo, path: Path) -> None:
         """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""
@@ -389,6 +414,10 @@ class Driver:
                                          keep=self.config.keep_checkpoints)
         if saved is not None:
             self._last_checkpoint_steps = last["env_steps"]
+
+
+def _rounded(table: dict) -> dict:
+    return {k: round(v, 6) for k, v in table.items()}
 
 
 def _episodes(value) -> list:

@@ -39,7 +39,7 @@ from pathlib import Path
 from ..processes import port_open
 from ..train.runtime import private_token
 from ..train.sagemaker import contract
-from ..train.schema import State
+from ..train.schema import SCHEMA_VERSION, State
 from ..train.store import Run, RunStore
 
 RUN_FOLDER = "run"  # under the checkpoints folder, so SageMaker keeps it in S3
@@ -241,7 +241,7 @@ def train(container: Container, config, address: str | None) -> int:
     echo = Echo(run)
     if resume:
         checkpoint = run.latest_checkpoint()
-        say({"event": "log", "v": 1, "t": time.time(),
+        say({"event": "log", "v": SCHEMA_VERSION, "t": time.time(),
              "message": f"resumed after an interruption, from {checkpoint.name} "
                         f"({Run.progress(checkpoint).get('env_steps')} steps)"})
     driver = Driver(run.path, address, resume)
@@ -264,10 +264,10 @@ def write_model(run: Run, model_dir: Path) -> None:
         return  # stopped before the first iteration: nothing trained, nothing to keep
     try:
         exported = run.export(verify=200)
-        say({"event": "log", "v": 1, "t": time.time(),
+        say({"event": "log", "v": SCHEMA_VERSION, "t": time.time(),
              "message": "exported " + ", ".join(p.name for p in exported.files.values())})
     except Exception as err:  # the checkpoint is the model still; say why there is no ONNX
-        say({"event": "log", "v": 1, "t": time.time(), "message": f"no ONNX export: {type(err).__name__}: {err}"})
+        say({"event": "log", "v": SCHEMA_VERSION, "t": time.time(), "message": f"no ONNX export: {type(err).__name__}: {err}"})
     run.pack_model(model_dir)
 
 
@@ -303,7 +303,7 @@ def main(argv=None) -> int:
     except BaseException as err:  # whatever happened, SageMaker and the notebook must say why
         reason = f"{type(err).__name__}: {err}"
         container.fail(reason, traceback.format_exc())
-        say({"event": "status", "v": 1, "t": time.time(), "state": "failed", "error": reason})
+        say({"event": "status", "v": SCHEMA_VERSION, "t": time.time(), "state": "failed", "error": reason})
         return 1
     finally:
         if head is not None:

@@ -137,6 +137,14 @@ class Scene:
         """Every behavior of the scene (most scenes: one)."""
         return cls.behaviors or (cls.behavior,)
 
+    @classmethod
+    def agents_per_area_of(cls, behavior: str) -> int:
+        """How many agents of ``behavior`` one area holds."""
+        names = [b.name for b in cls.behavior_list()]
+        if not cls.area_behaviors:
+            return cls.agents_per_area if behavior in names else 0
+        return sum(1 for i in cls.area_behaviors if names[i] == behavior)
+
     @property
     def max_step(self) -> np.ndarray | int:
         """Each agent's episode length limit, as its episode began (0 = none)."""
