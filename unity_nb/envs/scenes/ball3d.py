@@ -69,12 +69,22 @@ class Ball3D(Scene):
         tilt = self.tilt
         x, y, z = self.pos[:, 0].copy(), self.pos[:, 1].copy(), self.pos[:, 2].copy()
         vx, vy, vz = self.vel[:, 0].copy(), self.vel[:, 1].copy(), self.vel[:, 2].copy()
+        slope = np.tan(np.radians(tilt))
+        gx, gz = slope[:, 0], -slope[:, 1]  # dh/dx, dh/dz of the platform top
         for _ in range(DECISION_PERIOD):
+            over = (np.abs(x) <= HALF_SIZE) & (np.abs(z) <= HALF_SIZE)
+            resting = over & (y <= gx * x + gz * z + radius + 1e-6)  # on the platform before it turns
             tilt = np.clip(tilt + turn, -MAX_TILT, MAX_TILT)
             slope = np.tan(np.radians(tilt))
-            gx, gz = slope[:, 0], -slope[:, 1]  # dh/dx, dh/dz of the platform top
-            over = (np.abs(x) <= HALF_SIZE) & (np.abs(z) <= HALF_SIZE)
-            contact = over & (y <= gx * x + gz * z + radius + 1e-6)
+            gx, gz = slope[:, 0], -slope[:, 1]
+            # A ball resting on the platform stays on it as it turns (at most 2 degrees a step), and so
+            # keeps rolling downhill. Tested only after the turn, a surface turning away from the ball
+            # left it "in the air" at every step, never rolling: it glided uphill at a constant speed
+            # while the platform kept turning, a state no Unity scene has and a greedy policy learned to
+            # fall into.
+            y = np.where(resting, gx * x + gz * z + radius, y)
+            vy = np.where(resting, gx * vx + gz * vz, vy)
+            contact = resting | (over & (y <= gx * x + gz * z + radius + 1e-6))
             # rolling on the slope: downhill acceleration and resistance, staying on the surface
             roll = contact * (ROLLING * g / (1.0 + gx * gx + gz * gz))
             vx += (-roll * gx - contact * drag * vx) * DT
