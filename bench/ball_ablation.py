@@ -51,6 +51,9 @@ def run(seed: int, changes: dict, every: int, episodes: int, steps: int, scene: 
 
     from unity_nb.envs.scenes import SCENES
 
+    import torch
+
+    torch.set_num_threads(1)  # two of these side by side on 2 cores: torch's spinning threads would fight
     cfg = make_config(scene, mode="inprocess", seed=seed, steps=steps, target_return="off", **changes)
     behavior = SCENES[scene].behavior.name
     print(f"# seed {seed}: {cfg.describe()}", file=out, flush=True)

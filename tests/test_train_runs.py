@@ -235,9 +235,10 @@ def test_one_policy_per_behavior(tmp_path):
 @pytest.mark.parametrize("source", ["recorded_run", pytest.param("trained_basic", marks=pytest.mark.ray)])
 def test_window_and_confirmation_in_the_run_folder(source, request):
     """The reported mean is over the last 100 episodes (rebuilt here from the episodes each iteration
-    recorded), and the run stopped only once the full window was at the target and 100 deterministic
-    episodes confirmed it. On the recorded run (the reading, no Ray) and on this session's trained
-    one (what the driver writes today)."""
+    recorded), and the run stopped only once the full window was at the target and 100 episodes played
+    each way (greedy and sampled) confirmed it. On the recorded run (the reading, no Ray) and on this
+    session's trained one (what the driver writes today)."""
+    from unity_nb.train.schema import confirmation_plays
     from unity_nb.trainer.window import EpisodeWindow
 
     trained_basic = request.getfixturevalue(source)
@@ -249,14 +250,18 @@ def test_window_and_confirmation_in_the_run_folder(source, request):
         assert event["episodes_window"] == min(window.total, 100) and event["episodes"] == window.total
         assert event["episode_return_mean"] == pytest.approx(window.stats()["episode_return_mean"], abs=1e-5)
     checks = [e for e in events if e["event"] == "confirmation"]
-    assert checks and checks[-1]["passed"] and checks[-1]["episodes"] == 100 and checks[-1]["mean"] >= 0.9
+    plays = confirmation_plays(checks[-1])
+    assert checks[-1]["passed"] and set(plays) == {"deterministic", "sampled"} and checks[-1]["play"] == "both"
+    assert all(t["episodes"] == 100 and t["mean"] >= 0.9 for t in plays.values()), plays
     status = trained_basic.status
-    assert status["target_reached"] is True and status["confirmation"]["mean"] == checks[-1]["mean"]
+    assert status["target_reached"] is True and status["confirmation"] == {k: v for k, v in checks[-1].items()
+                                                                           if k not in ("event", "v", "t")}
     last = trained_basic.last()
     assert last["episodes_window"] == 100 and last["episode_return_mean"] >= 0.9
     assert checks[-1]["env_steps"] == last["env_steps"]
     summary = trained_basic.summary()
-    assert summary["target_reached"] and summary["confirmed_return"] >= 0.9 and summary["episodes_window"] == 100
+    assert summary["target_reached"] and summary["episodes_window"] == 100
+    assert summary["confirmed_deterministic"] >= 0.9 and summary["confirmed_sampled"] >= 0.9
 
 
 @pytest.mark.ray
@@ -305,7 +310,8 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     driver = Driver(run.path, None, resume=False)
     driver.trained = ["Basic"]
     checks = []
-    monkeypatch.setattr(driver, "_evaluate_live", lambda algo, seed: checks.append(seed) or Evaluation([0.5] * 5))
+    monkeypatch.setattr(driver, "_evaluate_live",
+                        lambda algo, seed, play: checks.append(seed) or Evaluation([0.5] * 5, play=play))
     last = {"env_steps": 100, "iteration": 3, "episode_return_mean": 0.95}
     driver.window.add(("", 0.95, 5) for _ in range(9))
     assert not driver._target_confirmed(None, last) and not checks  # 9 episodes: the window is not full
@@ -314,11 +320,14 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     driver.window.add([("", 0.95, 5)])
     assert not driver._target_confirmed(None, last) and len(checks) == 1  # waits for a renewed window
     driver.window.add(("", 0.95, 5) for _ in range(2))
-    monkeypatch.setattr(driver, "_evaluate_live", lambda algo, seed: checks.append(seed) or Evaluation([0.93] * 5))
-    assert driver._target_confirmed(None, last) and len(checks) == 2
+    monkeypatch.setattr(driver, "_evaluate_live",
+                        lambda algo, seed, play: checks.append((seed, play)) or Evaluation([0.93] * 5, play=play))
+    assert driver._target_confirmed(None, last) and [p for _, p in checks[1:]] == ["deterministic", "sampled"]
     driver.out.close()
     confirmations = [e for e in run.events() if e["event"] == "confirmation"]
     assert [c["passed"] for c in confirmations] == [False, True]
+    assert "sampled" not in confirmations[0]  # the greedy play fell short: the sampled one was not needed
+    assert confirmations[1]["sampled"]["mean"] == pytest.approx(0.93)
     assert any("not confirmed: training goes on" in e.get("message", "") for e in run.events())
 
 

@@ -211,7 +211,7 @@ def test_training_and_evaluation_never_take_a_masked_action():
         try:
             env = UnityVectorEnv(source)
             scene = source.base.scene
-            evaluation = _play_one(env, player, episodes=200, max_steps=3000)
+            evaluation = _play_one(env, player, episodes=200, max_steps=3000, sampled=False)
             assert len(evaluation.returns) == 200
             assert check(scene.masked_actions_taken), (player, scene.masked_actions_taken)
         finally:

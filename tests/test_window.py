@@ -81,6 +81,29 @@ def test_target_off_and_confirmation_settings():
         make_config("Basic", confirm_episodes=-3)
 
 
+def test_confirm_plays_both_ways_by_default_and_says_so():
+    config = make_config("3DBall")
+    assert config.confirm == "both" and config.confirm_plays == ("deterministic", "sampled")
+    assert "confirmed by 100 episodes played deterministic and sampled" in config.describe()
+    assert make_config("Basic", confirm="sampled").confirm_plays == ("sampled",)
+    assert TrainConfig.from_yaml("confirm: deterministic").confirm_plays == ("deterministic",)
+    for bad in ("greedy", "", None, 1, ["both"]):
+        with pytest.raises(ConfigError, match="confirm must be one of deterministic, sampled, both"):
+            TrainConfig.from_dict({"confirm": bad})
+
+
+def test_seed_minus_one_draws_a_seed_the_run_keeps():
+    drawn = {make_config("Basic", seed=-1).seed for _ in range(5)}
+    assert all(isinstance(s, int) and 0 <= s < 2**31 for s in drawn) and len(drawn) > 1
+    config = make_config("Basic", seed=-1)
+    assert f"seed {config.seed}" in config.describe()  # printed before the run starts: it can be repeated
+    assert config.resolved().seed == config.seed  # drawn once
+    for bad, message in ((-2, "seed must be >= 0, or -1 to draw one"), (1.5, "seed must be a whole number"),
+                         ("7", "seed must be a whole number"), (True, "seed must be a whole number")):
+        with pytest.raises(ConfigError, match=message):
+            make_config("Basic", seed=bad)
+
+
 def test_a_unity_build_gets_generic_defaults(tmp_path):
     build = tmp_path / "MyGame.x86_64"
     build.write_text("")

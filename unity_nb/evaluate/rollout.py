@@ -118,11 +118,17 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     return result
 
 
+def _act(policy, observations, mask, sampled: bool):
+    """A policy's actions; a policy object of your own (``act(observations, mask)``) is asked for samples only
+    when they are wanted."""
+    return policy.act(observations, mask, sampled=True) if sampled else policy.act(observations, mask)
+
+
 def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int, sampled: bool) -> Evaluation:
     returns, lengths = [], []
     obs, info = env.reset()
     for _ in range(max_steps):
-        obs, _, _, _, info = env.step(policy.act(obs, info.get("action_mask"), sampled))
+        obs, _, _, _, info = env.step(_act(policy, obs, info.get("action_mask"), sampled))
         if "episode_return" in info:
             done = info["_episode_return"]
             returns += info["episode_return"][done].tolist()
@@ -149,7 +155,7 @@ def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = N
         given = next((m for m in masks if m is not None), None)
         # a finished agent's last observation comes without a mask: nothing it does reaches Unity
         mask = None if given is None else np.stack([np.ones_like(given) if m is None else m for m in masks])
-        actions.update(zip(keys, policy.act(batch, mask, sampled)))
+        actions.update(zip(keys, _act(policy, batch, mask, sampled)))
     return actions
 
 

@@ -309,7 +309,7 @@ class TrainConfig:
         if self.confirm_episodes == 0 and target not in (None, TARGET_OFF):
             fail("confirm_episodes", "must be >= 1 when a target_return is set: a target counts as reached only "
                  "once played episodes confirm it (or set target_return: off)")
-        if self.confirm not in CONFIRM_PLAYS:
+        if not isinstance(self.confirm, str) or self.confirm not in CONFIRM_PLAYS:
             fail("confirm", f"must be one of {', '.join(CONFIRM_PLAYS)} (how the confirmation plays the policy), "
                             f"got {self.confirm!r}")
         _number(self.lr, "lr", fail, low=0, low_open=True, allow_none=True)
