@@ -122,6 +122,24 @@ def test_3dball_learns_within_a_small_budget(tmp_path):
 
 
 @pytest.mark.ray
+def test_3dball_defaults_end_solved(tmp_path):
+    """3DBall with its own defaults (in-process: the same trajectories as through the player, faster) trains
+    until the window of 100 episodes is at 100 and 100 episodes played greedily and 100 sampled confirm it:
+    "solved" as a user meets it, so a change in the defaults or the scene that breaks it cannot pass."""
+    from unity_nb.train.schema import confirmation_plays
+
+    run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess")
+    run.wait(timeout=1200)
+    assert run.state == "finished", run.status
+    status = run.status
+    plays = confirmation_plays(status["confirmation"])
+    assert status["target_reached"], status["confirmation"]
+    assert {p: t["mean"] for p, t in plays.items()} == {"deterministic": pytest.approx(100.0, abs=1e-4),
+                                                        "sampled": pytest.approx(100.0, abs=1e-4)}
+    assert run.last()["env_steps"] < run.config.steps  # stopped early, on the target
+
+
+@pytest.mark.ray
 def test_two_runs_at_once(tmp_path):
     runs = [ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=3000, target_return=5.0) for _ in range(2)]
     for run in runs:

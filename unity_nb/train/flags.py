@@ -39,7 +39,7 @@ HELP = {
     "time_horizon": "agent steps collected per trajectory piece before the value function bootstraps (mlagents: time_horizon)",
     "hidden_units": "units per hidden layer of the policy network",
     "num_layers": "hidden layers of the policy network",
-    "normalize": "normalise observations with a running mean/std",
+    "normalize": "normalise observations with a running mean/std (default off; 3DBall on)",
     "shared_critic": "policy and value function share their hidden layers (default: separate)",
     "goal_conditioning_type": "how a goal signal steers the network (mlagents' goal_conditioning_type): hyper "
                               "(default: it makes the last layer's weights) or none (concatenated)",

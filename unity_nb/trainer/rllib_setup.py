@@ -235,6 +235,42 @@ class UnityEpisodeMetrics(RLlibCallback):
             metrics_logger.log_value(EPISODES, finished, reduce="item_series")
 
 
+# ML-Agents starts its policies near-uniform: the action layer is Kaiming-normal scaled by 0.1 (discrete
+# branches) or 0.2 (a Gaussian's mean), with zero bias. RLlib's default head starts with logits far enough
+# apart that for some seeds Basic's first policy already leaned to the near, small goal and never found
+# the large one (seeds 4, 10, 11 of 0-14 stuck at 0.07 for 20,000 steps).
+OUTPUT_GAIN = {"discrete": 0.1, "continuous": 0.2}
+
+
+class StartNearUniform(RLlibCallback):
+    """Re-initialises the action layer of the RLlib default modules the kit builds (PPO, APPO, IMPALA), as
+    ML-Agents does, before the first sample; your own modules and the kit's camera module (which starts
+    near-uniform itself) are left as they are."""
+
+    def on_algorithm_init(self, *, algorithm, metrics_logger=None, **kwargs) -> None:
+        kinds = algorithm.config.learner_config_dict.get("unity_nb_start_near_uniform") or {}
+        if not kinds:
+            return
+
+        def rescale(learner):
+            import torch
+
+            for module_id, kind in kinds.items():
+                layer = [m for m in learner.module[module_id].pi.modules() if isinstance(m, torch.nn.Linear)][-1]
+                with torch.no_grad():
+                    torch.nn.init.kaiming_normal_(layer.weight)
+                    layer.weight.mul_(OUTPUT_GAIN[kind])
+                    layer.bias.zero_()
+
+        algorithm.learner_group.foreach_learner(rescale)
+        algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
+                                                inference_only=True)
+
+
+class UnityCallbacks(UnityEpisodeMetrics, StartNearUniform):
+    """The kit's callbacks: Unity's episode counts, and ML-Agents' near-uniform first policy."""
+
+
 class ScheduledClipPPOLearner(PPOTorchLearner):
     """RLlib's PPO learner whose clip range follows a schedule, as its entropy coefficient can
     (mlagents' epsilon_schedule); RLlib has no clip schedule of its own."""
@@ -375,6 +411,10 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     if config.algorithm == "PPO" and config.clip_schedule != "constant":
         algo.learners(learner_class=ScheduledClipPPOLearner,
                       learner_config_dict={"clip_schedule": schedule(config, "clip_param")})
+    near_uniform = {(b if len(trained) > 1 else "default_policy"): "continuous" if facts[b].continuous else "discrete"
+                    for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
+                    and not facts[b].needs_unity_module}
+    algo.learners(learner_config_dict={"unity_nb_start_near_uniform": near_uniform})
     if config.algorithm in ("APPO", "IMPALA"):  # they learn from whole fragments, not minibatches
         wanted["minibatch_size"] = None
     if config.algorithm == "SAC":  # SAC learns actor, critic and temperature with rates of their own
@@ -384,7 +424,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     if config.algorithm in RAW_GAUSSIAN:  # raw actions to the env, which applies ML-Agents' clamp(x, -3, 3) / 3
         algo.environment(normalize_actions=False, clip_actions=False)
     algo.fault_tolerance(restart_failed_sub_environments=True)
-    algo.callbacks(UnityEpisodeMetrics)
+    algo.callbacks(UnityCallbacks)
     algo.debugging(seed=config.seed, log_level="ERROR")
     apply_rllib_settings(algo, config.rllib)
     return algo
