@@ -63,19 +63,20 @@ class RecordedRun:
     """A run folder written from a recording of a real training run, through the store's
     ``RunWriter``, as the training process writes it, without Ray.
 
-    Recorded once, at commit d3fd1e3, from a real training run (Ray, PPO, the player stand-in)
+    Recorded anew at commit 48368e4 (Basic at lr 1e-3, 2 epochs; confirmations played both ways,
+    event schema 2), from a real training run (Ray, PPO, the player stand-in)
     with the settings of ``trained_basic`` (Basic's defaults, at most 20,000 steps)::
 
         cd /tmp/rec && <checkout>/.venv/bin/unity-nb train Basic --steps 20000 --eval-episodes 0 --runs-dir runs
 
     tests/data/recorded-basic/ holds that run's config.yaml and metrics.jsonl as written,
-    and the unity_nb_progress.json of its one checkpoint (checkpoint_000008). The run took
-    8 iterations (2,074 steps, 169 episodes) to reach the target 0.9 over the last 100
-    episodes, which 100 deterministic episodes confirmed (mean 0.93): status
+    and the unity_nb_progress.json of its checkpoints (checkpoint_000010, _000020, _000023). The run took
+    23 iterations (5,982 steps) to reach the target 0.9 over the last 100 episodes, which 100 greedy
+    episodes (mean 0.93) and 100 sampled ones (mean 0.919) confirmed: status
     starting/running/finished, log, iteration, confirmation and checkpoint events.
 
     Status events go through ``set_state`` (status.json and the event), checkpoint events
-    through ``save_checkpoint`` (a ``checkpoint_000008/`` folder with the recorded progress
+    through ``save_checkpoint`` (a ``checkpoint_0000NN/`` folder with the recorded progress
     file and the ``.complete`` mark, but no trainer state: no policy to evaluate or film;
     that takes ``trained_basic``), every other event through ``emit`` (stamped with the time
     of the replay). status.json's pid is this test process: a run left "running" reads as
