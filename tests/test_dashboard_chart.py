@@ -23,7 +23,7 @@ def test_the_chart_follows_the_run_and_the_figure_waits_for_the_end(recorded_run
 
     replay.play()
     dash.update()
-    assert dash.state == "finished" and len(dash.chart.series["x"]) == len(dash.points) == 8
+    assert dash.state == "finished" and len(dash.chart.series["x"]) == len(dash.points) == 23
     assert dash.chart.markers == {"x": [5982], "y": [0.9192]}  # the confirmation, at its lowest play (sampled)
     assert dash.draws == 1  # the picture of the end, for nbconvert/GitHub
     xs, ys = dash.line_return.get_data()

@@ -102,7 +102,7 @@ def test_cli_compare_and_dashboard_of_a_finished_run(recorded_run):
     out = subprocess.run([*UNITY_NB, "compare", recorded_run.id, *store], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and recorded_run.id in out.stdout and "finished" in out.stdout, out.stderr
     out = subprocess.run([*UNITY_NB, "dashboard", *store], capture_output=True, text=True, timeout=60)  # the latest
-    assert out.returncode == 0 and f"run {recorded_run.id} finished after 2074 steps" in out.stdout, out.stderr
+    assert out.returncode == 0 and f"run {recorded_run.id} finished after 5982 steps" in out.stdout, out.stderr
     assert "target 0.9 reached and confirmed" in out.stdout
 
 
