@@ -41,3 +41,28 @@ def test_3dball_a_ball_thrown_uphill_comes_back():
         scene.step({"3DBall": ActionBatch(continuous=still)})
         xs.append(scene.pos[0, 0])
     assert max(xs) < HALF_SIZE and xs[-1] < max(xs) - 0.2, xs
+
+
+class _RightOrRandom:
+    """Greedy: always right (Basic's best); sampled: any move (a policy of one's own may take ``sampled``)."""
+
+    def act(self, observations, action_mask=None, sampled=False):
+        n = len(observations)
+        return np.random.default_rng(0).integers(0, 3, n) if sampled else np.full(n, 2)
+
+
+def test_evaluate_plays_greedy_and_sampled_and_says_which():
+    from unity_nb.evaluate import evaluate
+
+    both = evaluate(None, "Basic", episodes=20, num_areas=20, policies={"default_policy": _RightOrRandom()},
+                    play="both")
+    assert both.play == "deterministic" and abs(both.mean - 0.93) < 1e-6
+    assert both.sampled.play == "sampled" and len(both.sampled.returns) == 20 and both.sampled.mean < 0.93
+    assert repr(both).startswith("Evaluation(deterministic: 20 episodes: mean 0.930") and "Evaluation(sampled:" in repr(both)
+    assert "<caption>sampled episodes: return</caption>" in both._repr_html_()
+    try:
+        evaluate(None, "Basic", episodes=2, policies={"default_policy": _RightOrRandom()}, play="greedy")
+    except ValueError as err:
+        assert "play must be one of deterministic, sampled or both, got 'greedy'" in str(err)
+    else:
+        raise AssertionError("an unknown play was accepted")

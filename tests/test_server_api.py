@@ -92,6 +92,25 @@ def test_list_runs_newest_first_with_series(api, store):
     assert [r["id"] for r in page["runs"]] == ["Basic-a"] and page["total"] == 2
 
 
+def test_a_runs_row_shows_its_confirmation_both_ways(api, store):
+    """The sidebar shows the confirmation's greedy and sampled means (and an older run's greedy one alone)."""
+    check = {"env_steps": 600, "iteration": 6, "target": 0.9, "passed": True, "play": "both",
+             "deterministic": {"episodes": 100, "mean": 0.93, "min": 0.93, "max": 0.93, "std": 0.0},
+             "sampled": {"episodes": 100, "mean": 0.915, "min": 0.87, "max": 0.93, "std": 0.01}}
+    for run_id, confirmation in (("Basic-new", check),
+                                 ("Basic-v1", {"env_steps": 600, "passed": True, "episodes": 100, "mean": 0.93,
+                                               "min": 0.93, "max": 0.93, "std": 0.0})):
+        run = store.create(make_config("Basic"), run_id=run_id)
+        writer = run.writer()
+        writer.set_state("running")
+        writer.set_state("finished", confirmation=confirmation, target_reached=True)
+        writer.close()
+    code, data = api("runs")
+    rows = {r["id"]: r for r in data["runs"]}
+    assert rows["Basic-new"]["confirmed"] == {"deterministic": 0.93, "sampled": 0.915}
+    assert rows["Basic-v1"]["confirmed"] == {"deterministic": 0.93}
+
+
 def test_one_run_events_since_offset(api, store):
     run = make_run(store, "Basic-x", iterations=4, state=None)  # this process's pid: "running"
     code, data = api("runs", "Basic-x")
