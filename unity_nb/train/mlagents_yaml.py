@@ -236,7 +236,8 @@ def _network_settings(values, where, out):
                 raise ConfigError(f"{where}.deterministic: must be true or false, got {value!r}")
             if value:
                 raise ConfigError(f"{where}.deterministic: true is not supported: training samples its actions "
-                                  "(evaluation, videos and export act deterministically anyway); remove it")
+                                  "(to confirm a target on greedy play only, use the kit's confirm: deterministic; "
+                                  "the export carries both outputs); remove it")
         else:
             known = sorted(set(NETWORK) | {"vis_encode_type", "goal_conditioning_type", "memory", "deterministic"})
             raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(known)}")
