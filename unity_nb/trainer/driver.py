@@ -28,7 +28,7 @@ from .curriculum import Curriculum, apply_to_runner
 from .window import EpisodeWindow, iteration_stats
 
 # Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
-NOT_BUILT = ("steps", "target_return", "return_window", "confirm_episodes", "checkpoint_every", "checkpoint_interval",
+NOT_BUILT = ("steps", "target_return", "return_window", "confirm_episodes", "confirm", "checkpoint_every", "checkpoint_interval",
              "keep_checkpoints", "summary_freq", "init_path")
 CONFIRM_SEED = 12345  # evaluation episodes start from other seeds than training's
 MAX_CONFIRM_AREAS = 128  # a confirmation in-process plays at most this many areas at once
