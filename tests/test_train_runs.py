@@ -353,7 +353,8 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
 def test_summary_lines_checkpoint_interval_keep_and_init_path(tmp_path):
     """mlagents' summary_freq, checkpoint_interval, keep_checkpoints and init_path, in a real run."""
     run = ut.train("Basic", runs_dir=tmp_path, mode="inprocess", steps=3000, target_return="off", train_batch_size=256,
-                   minibatch_size=64, summary_freq=1000, checkpoint_interval=1000, keep_checkpoints=2)
+                   minibatch_size=64, summary_freq=1000, checkpoint_interval=1000, keep_checkpoints=2,
+                   lr=3e-3, num_epochs=4)  # the rate this budget was sized for (the warm start below must show it)
     run.wait(timeout=300)
     assert run.state == "finished", run.status
     lines = [e["message"] for e in run.events() if e.get("event") == "log" and e["message"].startswith("step ")]

@@ -89,7 +89,8 @@ def test_sagemaker_with_a_model_is_refused_for_now(here):
 def test_a_custom_module_trains_evaluates_and_exports_without_its_file(here):
     import unity_nb.train as ut
 
-    run = ut.train("Basic", runs_dir=here / "runs", steps=3000, target_return="off",
+    # the learning rate and epochs this budget was sized for, not whatever Basic's defaults become
+    run = ut.train("Basic", runs_dir=here / "runs", steps=3000, target_return="off", lr=3e-3, num_epochs=4,
                    model="user_models:ResidualMLP", rllib={"rl_module": {"model_config": {"width": 32}}})
     run.wait(timeout=300)
     assert run.state == "finished", run.status
