@@ -230,7 +230,7 @@ class _IgnoresMasks:
 
 @pytest.fixture(scope="session")
 def trained_gridworld(tmp_path_factory):
-    """One GridWorld run on a 3x3 grid, trained until 100 deterministic episodes confirm a mean of 0.7
+    """One GridWorld run on a 3x3 grid, trained until 100 greedy and 100 sampled episodes confirm a mean of 0.7
     (a random policy averages about -0.15): shared by the learning and export tests."""
     import unity_nb.train as ut
 
@@ -245,8 +245,12 @@ def test_gridworld_learns_from_its_camera_on_a_small_budget(trained_gridworld):
     run = trained_gridworld
     assert run.state == "finished", run.status
     assert run.status["target_reached"], run.last()
+    from unity_nb.train.schema import confirmation_plays
+
     confirmation = run.status["confirmation"]
-    assert confirmation["passed"] and confirmation["mean"] >= 0.7
+    plays = confirmation_plays(confirmation)
+    assert confirmation["passed"] and set(plays) == {"deterministic", "sampled"}, confirmation
+    assert all(t["mean"] >= 0.7 for t in plays.values()), plays
     iterations = [e for e in run.events() if e.get("event") == "iteration"]
     first = next(e for e in iterations if e.get("episodes_window") == 100)
     assert first["episode_return_mean"] < 0.3  # it started near chance: the camera had to be learned
