@@ -58,8 +58,9 @@ def main(argv=None) -> int:
           f"{last['env_steps'] / max(last['time_s'], 1e-9):.0f} agent steps/s overall")
     confirmation = status.get("confirmation") or {}
     if confirmation:
-        print(f"confirmation: {confirmation.get('episodes', 100)} deterministic episodes, mean "
-              f"{confirmation.get('mean', float('nan')):.3f} at {confirmation.get('env_steps')} steps")
+        from unity_nb.train.schema import confirmation_text
+
+        print(f"confirmation at {confirmation.get('env_steps')} steps: {confirmation_text(confirmation)}")
     evaluation = run.evaluate(episodes=100)
     print(f"greedy evaluation of the final policy: {evaluation}")
     return 0 if status.get("target_reached") else 1
