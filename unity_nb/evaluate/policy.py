@@ -18,12 +18,6 @@ from ..envs.spaces import ACTION_MASK, OBSERVATIONS, policy_to_unity
 SINGLE = "default_policy"  # RLlib's module id when one policy serves every agent
 
 
-# How a policy picks its actions: its mean or most likely action ("deterministic", Unity's
-# deterministic inference), or a draw from its distribution ("sampled", what an exported model's
-# continuous_actions/discrete_actions output gives Unity unless Behavior Parameters ask otherwise).
-PLAY_MODES = ("deterministic", "sampled")
-
-
 class Policy:
     """One trained policy; ``act`` maps a batch of observations to the actions Unity gets.
 

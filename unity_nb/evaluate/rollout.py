@@ -8,7 +8,8 @@ import numpy as np
 
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.source import EnvSource
-from .policy import PLAY_MODES, SINGLE, Policy, load_policies
+from ..train.schema import PLAYS
+from .policy import SINGLE, Policy, load_policies
 
 
 @dataclass
@@ -87,8 +88,8 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes must be a whole number >= 1, got {episodes!r}")
-    if play not in (*PLAY_MODES, "both"):
-        raise ValueError(f"play must be one of {', '.join(PLAY_MODES)} or both, got {play!r}")
+    if play not in (*PLAYS, "both"):
+        raise ValueError(f"play must be one of {', '.join(PLAYS)} or both, got {play!r}")
     if policies is None:
         policies = load_policies(checkpoint)
     if play == "both":

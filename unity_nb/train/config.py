@@ -18,6 +18,7 @@ import yaml
 from ..envs.scenes import SCENES
 from . import env_parameters, rllib_settings, user_code
 from .errors import ConfigError
+from .schema import PLAYS
 
 
 # Algorithms known to fit each kind of action space (RLlib names).
@@ -42,7 +43,7 @@ TARGET_OFF = "off"  # target_return: train for the whole step budget
 # How a reached target is confirmed (``confirm``): the policy played as Unity will play it. An exported model
 # carries both outputs; Unity plays the sampled one unless Behavior Parameters ask for deterministic
 # inference, so "both" (the default) holds whichever a game uses (docs/trainer-yaml.md, "Confirmation").
-CONFIRM_PLAYS = {"deterministic": ("deterministic",), "sampled": ("sampled",), "both": ("deterministic", "sampled")}
+CONFIRM_PLAYS = {**{play: (play,) for play in PLAYS}, "both": PLAYS}
 RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 NORMALIZE_PER_BEHAVIOR = ("true is not supported yet with one policy per behavior (RLlib's filter keys its statistics "
                           "by agent, not by policy): train one behavior (behavior=NAME) or set normalize false")

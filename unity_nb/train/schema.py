@@ -30,7 +30,10 @@ class State(str, Enum):
     __repr__ = str.__repr__
 
 
-PLAYS = ("deterministic", "sampled")  # the ways a confirmation or an evaluation plays a policy
+# The ways a confirmation or an evaluation plays a policy: its mean or most likely action ("deterministic",
+# Unity's deterministic inference), or a draw from its distribution ("sampled", what an exported model's
+# continuous_actions/discrete_actions output gives Unity unless Behavior Parameters ask otherwise).
+PLAYS = ("deterministic", "sampled")
 
 
 def confirmation_plays(check: dict | None) -> dict[str, dict]:
