@@ -72,7 +72,7 @@ def test_basic_specs_and_optimal_return(unity_env):
             if len(terminal):
                 total += float(terminal.reward[0])
                 assert not terminal.interrupted[0]
-                assert len(decision) == 1 and decision.agent_id[0] != terminal.agent_id[0]
+                assert len(decision) == 1 and decision.agent_id[0] == terminal.agent_id[0]  # one id for life, as in Unity
                 break
             total += float(decision.reward[0])
         returns.append(total)

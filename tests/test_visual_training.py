@@ -198,7 +198,7 @@ def test_training_and_evaluation_never_take_a_masked_action():
     try:
         runner.sample(num_timesteps=3000, random_actions=False)
         scene = runner.env.unwrapped.source.base.scene
-        assert scene.step_count.sum() > 0 and scene._next_id > 100  # episodes ended at goals and walls alike
+        assert scene.step_count.sum() > 0 and len(scene.finished_returns) > 100 - scene.n  # episodes ended at goals and walls alike
         assert scene.masked_actions_taken == 0
         module = runner.module
     finally:
@@ -307,7 +307,7 @@ def test_the_multi_behavior_training_env_gives_each_masked_agent_its_mask():
             obs, rewards, terminated, truncated, infos = env.step(actions)
             if truncated["__all__"]:
                 obs, infos = env.reset()
-        assert scene.masked_actions_taken == 0 and scene._next_id > 9
+        assert scene.masked_actions_taken == 0 and len(scene.finished_returns) > 9 - scene.n
     finally:
         env.close()
 

@@ -110,7 +110,7 @@ def test_multi_agent_env_exposes_every_agent():
     assert env.get_observation_space("3DBall#0").shape == (8,)
     finished = []
     for t in range(50):
-        actions = {k: np.ones(2, dtype=np.float32) for k in obs}
+        actions = {k: np.ones(2, dtype=np.float32) for k in env.agents}
         obs, rewards, terminateds, truncateds, infos = env.step(actions)
         for k, info in infos.items():
             if "episode_return" in info:

@@ -199,6 +199,7 @@ def play(args, report: Callable[[str], None] = lambda line: None) -> Played:
     Drives the client directly (no RLlib), so it starts in a second, also in a notebook kernel.
     """
     from .envs import spaces
+    from .envs.agents import Roster
     from .envs.source import EnvSource
 
     started = time.perf_counter()
@@ -208,6 +209,7 @@ def play(args, report: Callable[[str], None] = lambda line: None) -> Played:
     try:
         source.call("reset")
         specs = dict(source.base.behavior_specs)
+        rosters = {b: Roster(source.name, b) for b in specs}
         action_spaces = {b: spaces.action_space(spec) for b, spec in specs.items()}
         for space in action_spaces.values():
             space.seed(args.seed)
@@ -217,20 +219,22 @@ def play(args, report: Callable[[str], None] = lambda line: None) -> Played:
         while len(episodes) < args.episodes:
             for b, spec in specs.items():
                 decision, terminal = source.call("get_steps", b)
-                for i, agent in enumerate(terminal.agent_id):  # an agent episode ends
-                    so_far = running.pop((b, int(agent)), [0.0, 0])
+                exchange = rosters[b].read(decision, terminal)
+                for agent in exchange.vanished:
+                    running.pop((b, agent), None)
+                for agent, i in exchange.ended:
+                    so_far = running.pop((b, agent), [0.0, 0])
                     if len(episodes) < args.episodes:
-                        episodes.append({"agent": f"{b}#{int(agent)}", "return": so_far[0] + float(terminal.reward[i]),
+                        episodes.append({"agent": f"{b}#{agent}", "return": so_far[0] + float(terminal.reward[i]),
                                          "length": so_far[1] + 1})
                         e = episodes[-1]
                         report(f"episode {len(episodes):3d}  agent {e['agent']:14s} return {e['return']:8.3f}  "
                                f"length {e['length']}")
-                for i, agent in enumerate(decision.agent_id):
-                    if (b, int(agent)) in running:
-                        running[b, int(agent)][0] += float(decision.reward[i])
-                        running[b, int(agent)][1] += 1
-                    else:  # an agent episode begins: it has acted on nothing yet
-                        running[b, int(agent)] = [0.0, 0]
+                for agent, _ in exchange.started:  # an agent episode begins: it has acted on nothing yet
+                    running[b, agent] = [0.0, 0]
+                for agent, i in exchange.going:
+                    running[b, agent][0] += float(decision.reward[i])
+                    running[b, agent][1] += 1
                 if len(decision):
                     space = action_spaces[b]
                     actions = [space.sample() for _ in decision.agent_id]

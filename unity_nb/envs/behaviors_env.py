@@ -1,10 +1,11 @@
 """RLlib's MultiAgentEnv for training scenes with several behaviors: one policy per behavior.
 
 RLlib's new stack wants every agent id known up front, and an id that is done
-may not act again in the same episode; ML-Agents numbers each agent *episode*.
-So each Unity agent is a slot, and each of its episodes within one RLlib
-episode is a generation: ``"<behavior>#<slot>.<generation>"``. A slot's next
-Unity episode joins as the next generation in the same step its last one
+may not act again in the same episode, while a Unity agent plays episode after
+episode. So each Unity agent is a slot (``agents.Slots``: it keeps its agent,
+whichever way the build numbers agents), and each of its episodes within one
+RLlib episode is a generation: ``"<behavior>#<slot>.<generation>"``. A slot's
+next Unity episode joins as the next generation in the same step its last one
 ends, so no step is lost. RLlib episodes last ``horizon`` steps (everyone is
 then truncated, with an observation to bootstrap from); ``reset()`` carries on
 where Unity is, without a Unity RESET. The source comes seeded for its env
@@ -17,7 +18,7 @@ import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from . import spaces
-from .agents import send_actions
+from .agents import Slots, send_actions
 from .source import EnvSource
 
 
@@ -30,10 +31,10 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self.horizon = horizon
         source.call("reset")
         self.specs = dict(source.base.behavior_specs)
-        self._slots: dict[str, list[int]] = {}
+        self._slots: dict[str, Slots] = {}
         self.observation_spaces, self.action_spaces = {}, {}
         for b, spec in self.specs.items():
-            self._slots[b] = source.call("get_steps", b)[0].agent_id.tolist()
+            self._slots[b] = Slots(source.name, b, source.call("get_steps", b)[0])
             obs_space, act_space = spaces.observation_space(spec), spaces.action_space(spec)
             for slot in range(len(self._slots[b])):
                 for gen in range(horizon + 1):  # at most one new episode per slot per step
@@ -43,6 +44,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self._gen = {b: [0] * len(s) for b, s in self._slots.items()}
         self._returns = {b: np.zeros(len(s)) for b, s in self._slots.items()}
         self._lengths = {b: np.zeros(len(s), dtype=np.int64) for b, s in self._slots.items()}
+        self._last: dict[str, object] = {}  # each RLlib agent's latest observation (a lost agent's last one)
         self._t = 0
 
     def agent_counts(self) -> dict[str, int]:
@@ -52,10 +54,11 @@ class UnityBehaviorsEnv(MultiAgentEnv):
     def _key(self, b: str, slot: int) -> str:
         return f"{b}#{slot}.{self._gen[b][slot]}"
 
-    def _keys(self, b: str, agent_ids) -> list[str]:
-        """The ids of Unity agents ``agent_ids`` of behavior ``b``: their slots' current generation."""
-        slot_of = {aid: slot for slot, aid in enumerate(self._slots[b])}
-        return [self._key(b, slot_of[int(a)]) for a in agent_ids]
+    def _keys(self, b: str, agent_ids) -> list[str | None]:
+        """The ids of Unity agents ``agent_ids`` of behavior ``b``: their slots' current generation (None: an agent
+        waiting for a slot)."""
+        slot_of = {aid: slot for slot, aid in enumerate(self._slots[b].ids) if aid is not None}
+        return [None if slot_of.get(int(a)) is None else self._key(b, slot_of[int(a)]) for a in agent_ids]
 
     def reset(self, *, seed=None, options=None):
         if seed is not None:
@@ -63,7 +66,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         if seed is not None or (options or {}).get("full"):
             self.source.call("reset")
             for b in self.specs:
-                self._slots[b] = self.source.call("get_steps", b)[0].agent_id.tolist()
+                self._slots[b].restart(self.source.call("get_steps", b)[0])
                 self._returns[b][:] = 0.0
                 self._lengths[b][:] = 0
         self._t = 0
@@ -72,10 +75,13 @@ class UnityBehaviorsEnv(MultiAgentEnv):
             self._gen[b] = [0] * len(self._slots[b])
             decision, _ = self.source.call("get_steps", b)
             where = {int(a): i for i, a in enumerate(decision.agent_id)}
-            for slot, aid in enumerate(self._slots[b]):
+            for slot, aid in enumerate(self._slots[b].ids):
+                if aid not in where:  # its agent left; the slot waits for another
+                    continue
                 obs[self._key(b, slot)] = spaces.to_observation(decision.obs, where[aid])
                 infos[self._key(b, slot)] = spaces.mask_info(decision, where[aid])
         self.agents = list(obs)
+        self._last = dict(obs)
         return obs, infos
 
     def step(self, action_dict):
@@ -86,40 +92,42 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
         for b in self.specs:
             decision, terminal = self.source.call("get_steps", b)
-            known = set(self._slots[b])
-            newcomers = [int(a) for a in decision.agent_id if int(a) not in known]
-            where = {int(a): i for i, a in enumerate(decision.agent_id)}
-            for slot, aid in enumerate(self._slots[b]):
+            ended, decided, vanished = self._slots[b].read(decision, terminal)
+            for slot in vanished:  # lost without a terminal step: its RLlib agent ends, with no episode to count
                 key = self._key(b, slot)
-                hit = np.flatnonzero(terminal.agent_id == aid)
-                if len(hit):  # this agent episode ends; the slot's next one starts as a new generation
-                    i = int(hit[0])
-                    obs[key], rewards[key] = spaces.to_observation(terminal.obs, i), float(terminal.reward[i])
-                    truncateds[key] = bool(terminal.interrupted[i])
-                    terminateds[key] = not truncateds[key]
-                    infos[key] = {"episode_return": self._returns[b][slot] + rewards[key],
-                                  "episode_length": int(self._lengths[b][slot]) + 1}
-                    self._returns[b][slot], self._lengths[b][slot] = 0.0, 0
-                    if not newcomers:
-                        raise RuntimeError(f"{self.source.name}: Unity did not restart the agent of {key}")
-                    self._slots[b][slot] = aid = newcomers.pop(0)
-                    self._gen[b][slot] += 1
-                    if cut:
-                        continue  # the next generation starts in the next RLlib episode
-                    key = self._key(b, slot)
-                    obs[key] = spaces.to_observation(decision.obs, where[aid])
-                    infos[key] = spaces.mask_info(decision, where[aid])
-                else:
-                    i = where[aid]
-                    obs[key], rewards[key] = spaces.to_observation(decision.obs, i), float(decision.reward[i])
-                    infos[key] = spaces.mask_info(decision, i)
-                    self._returns[b][slot] += rewards[key]
-                    self._lengths[b][slot] += 1
-                    if cut:
-                        terminateds[key], truncateds[key] = False, True
+                if key in self._last:
+                    truncateds[key], terminateds[key] = True, False
+                    obs[key], rewards[key], infos[key] = self._last[key], 0.0, {}
+                self._next_generation(b, slot)
+            for slot, row in ended.items():  # this agent episode ends; the slot's next one starts as a new generation
+                key = self._key(b, slot)
+                obs[key], rewards[key] = spaces.to_observation(terminal.obs, row), float(terminal.reward[row])
+                truncateds[key] = bool(terminal.interrupted[row])
+                terminateds[key] = not truncateds[key]
+                infos[key] = {"episode_return": self._returns[b][slot] + rewards[key],
+                              "episode_length": int(self._lengths[b][slot]) + 1}
+                self._next_generation(b, slot)
+            for slot, (row, new_episode) in decided.items():
+                if new_episode and cut:
+                    continue  # the next generation starts in the next RLlib episode
+                key = self._key(b, slot)
+                obs[key], infos[key] = spaces.to_observation(decision.obs, row), spaces.mask_info(decision, row)
+                if new_episode:
+                    continue  # it has acted on nothing yet: no reward
+                rewards[key] = float(decision.reward[row])
+                self._returns[b][slot] += rewards[key]
+                self._lengths[b][slot] += 1
+                if cut:
+                    terminateds[key], truncateds[key] = False, True
         terminateds["__all__"], truncateds["__all__"] = False, cut
         self.agents = [k for k in obs if not (terminateds.get(k) or truncateds.get(k))]
+        self._last.update(obs)
         return obs, rewards, terminateds, truncateds, infos
+
+    def _next_generation(self, b: str, slot: int) -> None:
+        self._last.pop(self._key(b, slot), None)
+        self._returns[b][slot], self._lengths[b][slot] = 0.0, 0
+        self._gen[b][slot] += 1
 
     def render(self):
         return self.source.frame()

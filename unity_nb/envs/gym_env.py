@@ -7,6 +7,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from . import spaces
+from .agents import VANISH_AFTER, Slots
 from .source import EnvSource
 
 MAX_IDLE_EXCHANGES = 10_000  # exchanges to wait for an agent that requests no decision
@@ -156,8 +157,9 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         self.single_observation_space, self.single_action_space = obs_space, act_space
         self.observation_space = batch_space(obs_space, self.num_envs)
         self.action_space = batch_space(act_space, self.num_envs)
-        self._slots = decision.agent_id.tolist()
+        self._slots = Slots(source.name, self.behavior, decision)
         self._clear_episodes()
+        self._shown = self._batch_obs(decision)  # the observations last returned (a lost episode's last one)
 
     def _clear_episodes(self):
         self._returns = np.zeros(self.num_envs)  # Unity-side return and length of each slot's episode
@@ -171,13 +173,15 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         decision, _ = self._steps()
         if len(decision) != self.num_envs:
             raise RuntimeError(f"{self.source.name} now has {len(decision)} agents, not {self.num_envs}")
-        self._slots = decision.agent_id.tolist()
+        self._slots.restart(decision)
         self._clear_episodes()
-        return self._batch_obs(decision), self._infos(decision)
+        self._shown = self._batch_obs(decision)
+        return self._shown, self._infos(decision)
 
     def _index(self, decision) -> list[int]:
+        """The decision row of each slot's agent."""
         where = {int(a): i for i, a in enumerate(decision.agent_id)}
-        return [where[a] for a in self._slots]
+        return [where[a] for a in self._slots.ids]
 
     def _batch_obs(self, decision):
         rows = [spaces.to_observation(decision.obs, i) for i in self._index(decision)]
@@ -195,58 +199,58 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
     def step(self, actions):
         per_agent = self._split(actions)
         decision, _ = self._steps()
-        order = {a: slot for slot, a in enumerate(self._slots)}
-        in_decision_order = [per_agent[order[int(a)]] for a in decision.agent_id]
-        batch = spaces.to_action_tuple(self.single_action_space, self.behavior_spec, in_decision_order, self.source.name)
-        self.source.call("set_actions", self.behavior, batch)
+        rows = self._slots.rows(decision)
+        driven = [row for row, slot in enumerate(rows) if slot is not None]
+        batch = spaces.to_action_tuple(self.single_action_space, self.behavior_spec,
+                                       [per_agent[rows[row]] for row in driven], self.source.name)
+        self.source.call("set_actions", self.behavior, spaces.in_rows(self.behavior_spec, batch, driven, len(rows)))
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         final_obs = np.full(self.num_envs, None, dtype=object)
+        lost = np.zeros(self.num_envs, dtype=bool)
         waiting = set(range(self.num_envs))
+        empty = dict.fromkeys(range(self.num_envs), 0)  # exchanges each slot has been without an agent in an episode
         for _ in range(MAX_IDLE_EXCHANGES):
             self.source.call("step")
             decision, terminal = self._steps()
-            known = set(self._slots)
-            newcomers = [int(a) for a in decision.agent_id if int(a) not in known]
-            for slot in sorted(waiting):
-                aid = self._slots[slot]
-                if aid is None:  # finished earlier; its agent has not restarted yet
-                    if newcomers:
-                        self._slots[slot] = newcomers.pop(0)
-                        waiting.discard(slot)
-                    continue
-                hit = np.flatnonzero(terminal.agent_id == aid)
-                if len(hit):
-                    i = int(hit[0])
-                    rewards[slot] += terminal.reward[i]
-                    truncated[slot] = bool(terminal.interrupted[i])
+            ended, decided, vanished = self._slots.read(decision, terminal)
+            for slot in vanished:
+                if slot in waiting:  # its episode is lost: the slot's next agent starts a new one
+                    truncated[slot] = lost[slot] = True
+                    final_obs[slot] = _row(self._shown, slot)
+            for slot, row in ended.items():
+                if slot in waiting:
+                    rewards[slot] += terminal.reward[row]
+                    truncated[slot] = bool(terminal.interrupted[row])
                     terminated[slot] = not truncated[slot]
-                    final_obs[slot] = spaces.to_observation(terminal.obs, i)
-                    # Unity restarts an agent under a new episode id, usually in the same message
-                    self._slots[slot] = newcomers.pop(0) if newcomers else None
-                    if self._slots[slot] is not None:
-                        waiting.discard(slot)
-                    continue
-                hit = np.flatnonzero(decision.agent_id == aid)
-                if len(hit):
-                    rewards[slot] += decision.reward[int(hit[0])]
+                    final_obs[slot] = spaces.to_observation(terminal.obs, row)
+            for slot, (row, new_episode) in decided.items():
+                if slot in waiting:
+                    if not new_episode:
+                        rewards[slot] += decision.reward[row]
                     waiting.discard(slot)
+            for slot in waiting:
+                empty[slot] = empty[slot] + 1 if slot in self._slots.open else 0
+                if empty[slot] > VANISH_AFTER:
+                    self._slots_left_error(slot)
             if not waiting:
                 break
         else:
             raise RuntimeError(f"agents in slots {sorted(waiting)} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
         done = terminated | truncated
+        counted = done & ~lost  # a lost episode is not an episode anyone finished: no return for it
         self._returns += rewards
         self._lengths += 1
         extra = {}
         if done.any():
-            extra = {
-                "final_obs": final_obs, "_final_obs": done,
-                "episode_return": np.where(done, self._returns, 0.0), "_episode_return": done,
-                "episode_length": np.where(done, self._lengths, 0), "_episode_length": done,
-            }
-            self._returns[done], self._lengths[done] = 0.0, 0
+            extra = {"final_obs": final_obs, "_final_obs": done}
+        if counted.any():
+            extra.update({
+                "episode_return": np.where(counted, self._returns, 0.0), "_episode_return": counted,
+                "episode_length": np.where(counted, self._lengths, 0), "_episode_length": counted,
+            })
+        self._returns[done], self._lengths[done] = 0.0, 0
         obs = self._batch_obs(decision)
         if self.autoreset_mode == gym.vector.AutoresetMode.NEXT_STEP:
             # Gymnasium's default: a finished slot shows its last observation now and its next
@@ -261,7 +265,15 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
             self._restart_next = done
             extra.pop("final_obs", None)
             extra.pop("_final_obs", None)
+        self._shown = obs
         return obs, rewards, terminated, truncated, self._infos(decision, extra)
+
+    def _slots_left_error(self, slot: int):
+        raise RuntimeError(
+            f"{self.source.name}: the agent in place {slot} of behavior {self.behavior!r} left (its episode ended and "
+            f"it asked for no decision in {VANISH_AFTER} exchanges) and no new agent took its place. This view "
+            "holds a fixed number of agents; for scenes whose agents come and go use "
+            "unity_nb.envs.make_multi_agent().")
 
     def _split(self, actions) -> list:
         space = self.single_action_space
@@ -274,6 +286,11 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
                 f"expected one action per agent: {self.num_envs} actions (shape ({self.num_envs}, ...)), got shape {arr.shape}"
             )
         return list(arr)
+
+
+def _row(batch, row: int):
+    """One sub-env's observation of a batched observation (array or tuple of arrays)."""
+    return tuple(part[row] for part in batch) if isinstance(batch, tuple) else batch[row]
 
 
 def _set_row(batch, row: int, value):

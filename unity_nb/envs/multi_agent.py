@@ -1,8 +1,10 @@
 """RLlib's MultiAgentEnv over a Unity environment: every agent of every behavior.
 
-Agent ids are ``"<behavior>#<episode id>"``: as in ML-Agents, each agent
-episode has its own id, so a finished agent leaves (terminated or truncated)
-and its next episode joins under a new id in the same RLlib episode. RLlib
+Agent ids are ``"<behavior>#<Unity agent id>.<episode>"``: RLlib lets an id
+that is done act no more in the same episode, so a finished agent leaves
+(terminated or truncated) and its next episode joins under the next episode
+number in the same RLlib episode (``agents.Roster`` reads the build's ids, kept
+across episodes as Unity does or new each episode). RLlib
 episodes are cut every ``episode_horizon`` exchanges (all agents truncated);
 the next ``reset()`` then carries on where Unity is, without a Unity RESET, so
 no agent episode is thrown away. Each finished agent episode's return and
@@ -14,19 +16,10 @@ from __future__ import annotations
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from . import spaces
-from .agents import behavior_of, runner_seed, send_actions
+from .agents import Roster, behavior_of, runner_seed, send_actions
 from .source import EnvSource
 
 DEFAULT_HORIZON = 1000
-
-
-def _key(behavior: str, agent_id) -> str:
-    """This wrapper's id of a Unity agent (one per agent episode)."""
-    return f"{behavior}#{int(agent_id)}"
-
-
-def _keys(behavior: str, agent_ids) -> list[str]:
-    return [_key(behavior, a) for a in agent_ids]
 
 
 class UnityMultiAgentEnv(MultiAgentEnv):
@@ -56,6 +49,8 @@ class UnityMultiAgentEnv(MultiAgentEnv):
         self.observation_spaces = {b: spaces.observation_space(s) for b, s in self.specs.items()}
         self.action_spaces = {b: spaces.action_space(s) for b, s in self.specs.items()}
         self._needs_full_reset = False  # the source was just reset
+        self._rosters = {b: Roster(self.source.name, b) for b in self.specs}
+        self._episode: dict[tuple[str, int], int] = {}  # (behavior, Unity id) -> its current episode's number
         self._returns: dict[str, float] = {}
         self._lengths: dict[str, int] = {}
         self._t = 0
@@ -71,6 +66,21 @@ class UnityMultiAgentEnv(MultiAgentEnv):
     def behaviors(self) -> list[str]:
         return list(self.specs)
 
+    def _key(self, behavior: str, agent_id) -> str:
+        """This wrapper's id of a Unity agent's current episode."""
+        return f"{behavior}#{int(agent_id)}.{self._episode.get((behavior, int(agent_id)), 0)}"
+
+    def _keys(self, behavior: str, agent_ids) -> list[str]:
+        return [self._key(behavior, a) for a in agent_ids]
+
+    def _start(self, behavior: str, agent_id: int) -> str:
+        """A new episode of an agent (the first one, or the next after its last ended): its new key."""
+        where = (behavior, agent_id)
+        self._episode[where] = self._episode[where] + 1 if where in self._episode else 0
+        key = self._key(behavior, agent_id)
+        self._returns[key], self._lengths[key] = 0.0, 0
+        return key
+
     def reset(self, *, seed=None, options=None):
         options = options or {}
         if seed is not None:
@@ -80,29 +90,35 @@ class UnityMultiAgentEnv(MultiAgentEnv):
             self.source.call("reset")
             self._returns.clear()
             self._lengths.clear()
+            for roster in self._rosters.values():
+                roster.forget()
         self._needs_full_reset = False
         self._t = 0
         obs, infos = {}, {}
         for b in self.specs:
             decision, _ = self.source.call("get_steps", b)
-            for i, aid in enumerate(decision.agent_id):
-                key = _key(b, aid)
+            started = {aid for aid, _ in self._rosters[b].read(decision).started}
+            for i, aid in enumerate(decision.agent_id.tolist()):
+                key = self._start(b, aid) if aid in started else self._key(b, aid)
                 obs[key] = spaces.to_observation(decision.obs, i)
                 infos[key] = spaces.mask_info(decision, i)
-                self._returns.setdefault(key, 0.0)
-                self._lengths.setdefault(key, 0)
         self.agents = list(obs)
         return obs, infos
 
     def step(self, action_dict):
-        send_actions(self, action_dict, _keys, allow_idle_behaviors=True)
+        send_actions(self, action_dict, self._keys, allow_idle_behaviors=True)
         self.source.call("step")
         self._t += 1
         obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
         for b in self.specs:
             decision, terminal = self.source.call("get_steps", b)
-            for i, aid in enumerate(terminal.agent_id):
-                key = _key(b, aid)
+            exchange = self._rosters[b].read(decision, terminal)
+            for aid in exchange.vanished:  # lost without a terminal step: dropped, never counted
+                key = self._key(b, aid)
+                self._returns.pop(key, None)
+                self._lengths.pop(key, None)
+            for aid, i in exchange.ended:
+                key = self._key(b, aid)
                 r = float(terminal.reward[i])
                 obs[key] = spaces.to_observation(terminal.obs, i)
                 rewards[key] = r
@@ -112,16 +128,17 @@ class UnityMultiAgentEnv(MultiAgentEnv):
                     "episode_return": self._returns.pop(key, 0.0) + r,
                     "episode_length": self._lengths.pop(key, 0) + 1,
                 }
-            for i, aid in enumerate(decision.agent_id):
-                key = _key(b, aid)
+            for aid, i in exchange.started:  # an agent's next episode begins: it has acted on nothing yet
+                key = self._start(b, aid)
                 obs[key] = spaces.to_observation(decision.obs, i)
                 infos[key] = spaces.mask_info(decision, i)
-                if key in self._returns:
-                    rewards[key] = float(decision.reward[i])
-                    self._returns[key] += rewards[key]
-                    self._lengths[key] += 1
-                else:  # an agent's next episode begins: it has acted on nothing yet
-                    self._returns[key], self._lengths[key] = 0.0, 0
+            for aid, i in exchange.going:
+                key = self._key(b, aid)
+                obs[key] = spaces.to_observation(decision.obs, i)
+                infos[key] = spaces.mask_info(decision, i)
+                rewards[key] = float(decision.reward[i])
+                self._returns[key] += rewards[key]
+                self._lengths[key] += 1
         horizon = self._t >= self.episode_horizon
         if horizon:
             for key in obs:

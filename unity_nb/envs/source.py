@@ -20,6 +20,7 @@ _protobuf_compat.install()
 from mlagents_envs.exception import UnityCommunicatorStoppedException, UnityException  # noqa: E402
 from mlagents_envs.side_channel import IncomingMessage, OutgoingMessage, SideChannel  # noqa: E402
 
+from .agents import check_unique_ids  # noqa: E402
 from .builds import EDITOR, player_file  # noqa: E402
 from .inprocess import InProcessEnv  # noqa: E402
 from .protocol import RENDER_CHANNEL  # noqa: E402
@@ -145,11 +146,15 @@ class EnvSource:
         if self.base is None:
             raise RuntimeError(f"the {self.name} environment is closed; make a new one")
         try:
-            return getattr(self.base, method)(*args)
+            result = getattr(self.base, method)(*args)
         except (UnityException, UnityCommunicatorStoppedException) as err:
             if self.connection is None:
                 raise
             raise self.connection.player_died(err, f"during {method}()") from None
+        if method in ("step", "reset"):
+            for behavior in self.base.behavior_specs:
+                check_unique_ids(self.name, behavior, *self.base.get_steps(behavior))
+        return result
 
     def frame(self) -> np.ndarray | None:
         """The latest rendered frame (RGB uint8), if this source can render."""

@@ -128,6 +128,18 @@ def to_action_tuple(space: gym.Space, spec: BehaviorSpec, actions: list, who: st
     )
 
 
+def in_rows(spec: BehaviorSpec, batch: ActionTuple, rows: list[int], n: int) -> ActionTuple:
+    """``batch`` placed at ``rows`` of ``n`` agents' actions, the others Unity's empty (zero) action."""
+    if len(rows) == n:
+        return batch
+    full = spec.action_spec.empty_action(n)
+    if spec.action_spec.continuous_size:
+        full.continuous[rows] = batch.continuous
+    if spec.action_spec.discrete_size:
+        full.discrete[rows] = batch.discrete
+    return full
+
+
 def _contains(space: gym.Space, action) -> bool:
     if isinstance(space, gym.spaces.Tuple):
         return isinstance(action, (tuple, list)) and len(action) == 2 and all(

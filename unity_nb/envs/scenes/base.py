@@ -1,10 +1,13 @@
 """What every built-in scene shares: agent bookkeeping in ML-Agents' terms.
 
 A scene simulates all agents of all its areas at once with numpy. Like a Unity
-player with the ML-Agents package, it gives every agent a fresh id per episode,
-ends an episode on a terminal event or at ``max_step`` (``max_step_reached``),
-and starts the agent's next episode at once: a step's report holds the
-finished agents' terminal infos and then a decision request from every agent.
+player with the ML-Agents package (``Agent.LazyInitialize`` draws an agent's id
+once), every agent keeps its id for the life of the scene, across episodes and
+resets; no built-in scene disables or adds agents, which is what gives a Unity
+agent a new id. An episode ends on a terminal event or at ``max_step``
+(``max_step_reached``) and the agent's next one starts at once: a step's report
+holds the finished agents' terminal infos and then a decision request from
+every agent, so an agent that just finished appears in both, under one id.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class BehaviorInfo:
 class AgentBatch:
     """Agent infos of one behavior for one exchange (terminal infos first)."""
 
-    ids: np.ndarray  # int32 episode ids, as Unity reports them
+    ids: np.ndarray  # int32 agent ids, as Unity reports them (its "episode id", kept across episodes)
     observations: list[np.ndarray]  # one array per observation, first axis = agent
     rewards: np.ndarray  # float32
     done: np.ndarray  # bool
@@ -96,8 +99,7 @@ class Scene:
         self.params = dict(self.default_params)
         for key, value in (params or {}).items():
             self.set_param(key, value)
-        self._next_id = 0
-        self.ids = np.zeros(self.n, dtype=np.int32)
+        self.ids = np.arange(self.n, dtype=np.int32)  # drawn once, as Unity's EpisodeIdCounter does at initialisation
         self.step_count = np.zeros(self.n, dtype=np.int64)
         self.episode_return = np.zeros(self.n, dtype=np.float64)
         self.finished_returns: list[float] = []  # read by the stats side channel
@@ -226,9 +228,6 @@ class Scene:
                     column[i] = self._checked(key, draw())
                 except ValueError:
                     column[i] = value  # a draw outside the parameter's range: the parameter's value
-        count = int(which.sum())
-        self.ids[which] = np.arange(self._next_id, self._next_id + count, dtype=np.int32)
-        self._next_id += count
         self.step_count[which] = 0
         self.episode_return[which] = 0.0
         self._reset_agents(which)
