@@ -265,10 +265,11 @@ def test_the_dashboards_deploy_button(basic_run, exported):
 
 @pytest.fixture(scope="module")
 def other_runs(tmp_path_factory):
-    """Short runs of 3DBall (continuous actions, normalised observations) and BasicDuo (a policy per behavior)."""
+    """Short runs of 3DBall (continuous actions, normalised observations) and BasicDuo (a policy per behavior,
+    each normalising with its own statistics)."""
     root = tmp_path_factory.mktemp("deploy-other")
     ball = ut.train("3DBall", runs_dir=root, steps=3000, normalize=True, target_return="off")
-    duo = ut.train("BasicDuo", runs_dir=root, steps=2000, target_return="off")
+    duo = ut.train("BasicDuo", runs_dir=root, steps=2000, normalize=True, target_return="off")
     return ball.wait(600), duo.wait(600)
 
 
@@ -293,7 +294,16 @@ def test_export_continuous_actions_with_normalisation_folded_in(other_runs):
 
 
 def test_export_one_file_per_behavior(other_runs):
+    from unity_nb.evaluate.policy import load_policies
+
     _, duo = other_runs
+    assert duo.state == "finished" and duo.config.normalize
+    # each behavior's own running statistics (BasicRight and BasicLeft start on opposite sides): ML-Agents' way,
+    # where RLlib's multi-agent filter would keep one per RLlib agent id, restarted every agent episode
+    policies = load_policies(duo.latest_checkpoint())
+    stats = {b: p.normalizer.running_stats for b, p in policies.items()}
+    assert sorted(stats) == ["BasicLeft", "BasicRight"] and all(s.n >= 2000 for s in stats.values())
+    assert not np.allclose(stats["BasicLeft"].mean, stats["BasicRight"].mean)
     exported = duo.export(verify=500)
     assert exported.ok and sorted(exported.files) == ["BasicLeft", "BasicRight"]
     assert all(p.parent == duo.path / "export" and p.exists() for p in exported.files.values())

@@ -142,7 +142,7 @@ def test_multi_agent_wrappers_share_the_step_core(wrapper):
         with pytest.raises(ValueError, match=r"invalid action for 3DBall agents.*shape \(3,\)"):
             env.step({k: np.zeros(3, dtype=np.float32) for k in obs})
         for _ in range(5):
-            obs, rewards, terminateds, truncateds, _ = env.step({k: np.zeros(2, dtype=np.float32) for k in obs})
+            obs, rewards, terminateds, truncateds, _ = env.step({k: np.zeros(2, dtype=np.float32) for k in env.agents})
         assert truncateds["__all__"]
     finally:
         env.close()

@@ -134,6 +134,5 @@ def test_scene_with_several_behaviors():
     assert make_config("BasicDuo", behavior="BasicLeft").behavior == "BasicLeft"
     with pytest.raises(ConfigError, match="behavior 'Basic': the BasicDuo scene has the behaviors 'BasicRight', 'BasicLeft'"):
         make_config("BasicDuo", behavior="Basic")
-    with pytest.raises(ConfigError, match="normalize true is not supported yet with one policy per behavior"):
-        make_config("BasicDuo", normalize=True)
+    assert make_config("BasicDuo", normalize=True).normalize  # each behavior's statistics (trainer/normalize.py)
     assert make_config("BasicDuo", behavior="BasicLeft", normalize=True).normalize

@@ -94,12 +94,12 @@ def load_policies(checkpoint: str | Path, module_ids: list[str] | None = None) -
     missing = [m for m in wanted if m not in found]
     if missing:
         raise KeyError(f"{checkpoint.name} has no policy {missing[0]!r}; it has {', '.join(found)}")
-    normalizer = _normalizer(checkpoint)
+    normalizers = _normalizers(checkpoint)
     policies = {}
     for module_id in wanted:
         module = RLModule.from_checkpoint(str(modules_dir / module_id))
         module.eval()
-        policies[module_id] = Policy.from_module(module, normalizer)
+        policies[module_id] = Policy.from_module(module, _normalizer_of(normalizers, module_id))
     return policies
 
 
@@ -109,29 +109,45 @@ def live_policies(algo, module_ids: list[str] | None = None) -> dict[str, Policy
     module_ids: the behaviors of a run with one policy per behavior (default: its single policy).
     """
     state = algo.env_runner.get_state(components="env_to_module_connector").get("env_to_module_connector", {})
-    normalizer = _filter_from_state(state.get("MeanStdFilter"))
-    return {mid: Policy.from_module(algo.get_module(mid), normalizer) for mid in (module_ids or [SINGLE])}
+    normalizers = _filters_from_state(state.get("MeanStdFilter"))
+    return {mid: Policy.from_module(algo.get_module(mid), _normalizer_of(normalizers, mid))
+            for mid in (module_ids or [SINGLE])}
 
 
-def _normalizer(checkpoint: Path):
+def _normalizers(checkpoint: Path) -> dict:
     path = checkpoint / "env_runner" / "env_to_module_connector" / "MeanStdFilter" / "state.pkl"
     if not path.exists():
-        return None
+        return {}
     with open(path, "rb") as f:
-        return _filter_from_state(pickle.load(f))
+        return _filters_from_state(pickle.load(f))
 
 
-def _filter_from_state(state):
-    """RLlib's MeanStdFilter holding the saved running statistics (None: the run did not normalise)."""
-    if not state:
+def _normalizer_of(normalizers: dict, module_id: str):
+    """The statistics a policy's observations are normalised with: its behavior's, or the one policy's."""
+    if not normalizers:
         return None
+    if module_id in normalizers:
+        return normalizers[module_id]
+    if len(normalizers) == 1:
+        return next(iter(normalizers.values()))
+    raise KeyError(f"the run normalised observations per behavior ({', '.join(map(str, normalizers))}), "
+                   f"but has no statistics for policy {module_id!r}")
+
+
+def _filters_from_state(state) -> dict:
+    """RLlib's MeanStdFilter holding the saved running statistics, keyed as saved: None (one policy) or each
+    behavior (trainer/normalize.py). Empty: the run did not normalise."""
+    if not state:
+        return {}
     from ray.rllib.utils.filter import MeanStdFilter, RunningStat
 
-    (saved,) = state.values()  # one filter: every agent of a behavior shares the statistics
-    stats = [RunningStat.from_state(s) for s in saved["running_stats"]]
-    if len(stats) != 1:
-        raise NotImplementedError("normalised observations with several parts (dict spaces) are not supported")
-    flt = MeanStdFilter(tuple(saved["shape"]), demean=saved["de_mean_to_zero"], destd=saved["de_std_to_one"],
-                        clip=saved["clip_by_value"])
-    flt.running_stats = stats[0]
-    return flt
+    filters = {}
+    for key, saved in state.items():
+        stats = [RunningStat.from_state(s) for s in saved["running_stats"]]
+        if len(stats) != 1:
+            raise NotImplementedError("normalised observations with several parts (dict spaces) are not supported")
+        flt = MeanStdFilter(tuple(saved["shape"]), demean=saved["de_mean_to_zero"], destd=saved["de_std_to_one"],
+                            clip=saved["clip_by_value"])
+        flt.running_stats = stats[0]
+        filters[key] = flt
+    return filters

@@ -139,14 +139,17 @@ def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int
     return Evaluation(returns[:episodes], lengths[:episodes])
 
 
-def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = None, sampled: bool = False) -> dict:
+def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = None, sampled: bool = False,
+                  agents: list | None = None) -> dict:
     """Actions for a multi-agent observation dict: each behavior's agents, batched, through its own policy
-    (``infos``: each agent's info, whose ``action_mask`` the policy honours)."""
+    (``infos``: each agent's info, whose ``action_mask`` the policy honours). ``agents``: the ones that act
+    (the env's ``agents``; an agent whose episode just ended has an observation but acts no more)."""
     from ..envs.agents import behavior_of
 
+    acting = obs if agents is None else [k for k in agents if k in obs]
     actions = {}
     for b, policy in policies.items():
-        keys = [k for k in obs if behavior_of(k) == b]
+        keys = [k for k in acting if behavior_of(k) == b]
         if not keys:
             continue
         first = obs[keys[0]]
@@ -154,7 +157,6 @@ def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = N
                  else np.stack([obs[k] for k in keys]))
         masks = [(infos or {}).get(k, {}).get("action_mask") for k in keys]
         given = next((m for m in masks if m is not None), None)
-        # a finished agent's last observation comes without a mask: nothing it does reaches Unity
         mask = None if given is None else np.stack([np.ones_like(given) if m is None else m for m in masks])
         actions.update(zip(keys, _act(policy, batch, mask, sampled)))
     return actions
@@ -171,7 +173,7 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
     lengths: list[int] = []
     obs, infos = env.reset()
     for _ in range(max_steps):
-        obs, _, _, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled))
+        obs, _, _, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled, env.agents))
         for key, info in infos.items():
             if "episode_return" in info:
                 returns[behavior_of(key)].append(float(info["episode_return"]))

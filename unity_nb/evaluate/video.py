@@ -367,7 +367,7 @@ class _BehaviorsPlayback:
     def act(self, obs, infos):
         from .rollout import joint_actions
 
-        return joint_actions(self.policies, obs, infos)
+        return joint_actions(self.policies, obs, infos, agents=self.env.agents)
 
     def step(self, actions):
         obs, rewards, terminated, truncated, infos = self.env.step(actions)

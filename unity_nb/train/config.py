@@ -45,12 +45,6 @@ TARGET_OFF = "off"  # target_return: train for the whole step budget
 # inference, so "both" (the default) holds whichever a game uses (docs/trainer-yaml.md, "Confirmation").
 CONFIRM_PLAYS = {**{play: (play,) for play in PLAYS}, "both": PLAYS}
 RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
-# Not Unity's agent ids (kept across episodes): RLlib's multi-agent MeanStdFilter keeps one set of statistics per
-# RLlib agent id, and RLlib gives a done id no more steps in an episode, so each Unity agent episode is its own
-# RLlib id (behaviors_env.py) and its statistics would start from nothing every episode.
-NORMALIZE_PER_BEHAVIOR = ("true is not supported yet with one policy per behavior (RLlib's filter keeps statistics per "
-                          "RLlib agent id, and each agent episode is a new id there, so they would restart every "
-                          "episode): train one behavior (behavior=NAME) or set normalize false")
 
 # Settings that solve the built-in scenes quickly on a laptop (3DBall's budget is Unity's 500k max_steps: seeds
 # 0-4 confirmed at 188k-386k, bench/headline.md). Training stops early once the
@@ -382,8 +376,6 @@ class TrainConfig:
             names = [b.name for b in cls.behavior_list()]
             if self.behavior is not None and self.behavior not in names:
                 fail("behavior", f"{self.behavior!r}: the {cls.name} scene has the behaviors {', '.join(map(repr, names))}")
-            if self.normalize and self.behavior is None and len(names) > 1:
-                fail("normalize", NORMALIZE_PER_BEHAVIOR)
             kind = "continuous" if cls.behavior.continuous_size else "discrete"
             if not self.custom_algorithm and kind not in ALGORITHMS[self.algorithm]:
                 fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]

@@ -29,7 +29,7 @@ from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
-from ..train.config import NORMALIZE_PER_BEHAVIOR, SCHEDULE_FLOORS, ConfigError, TrainConfig
+from ..train.config import SCHEDULE_FLOORS, ConfigError, TrainConfig
 from .encoders import check_image
 from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
 from .user_module import load_class, user_frame
@@ -333,8 +333,6 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     facts = scene_behaviors(config)
     _check_unity_module_fits(config, {b: facts[b] for b in trained})
     masked = [b for b in trained if facts[b].masked]  # decided once: every env runner's spaces agree
-    if config.normalize and len(trained) > 1:
-        raise ConfigError(f"normalize {NORMALIZE_PER_BEHAVIOR}")
     if config.custom_algorithm:  # your own AlgorithmConfig subclass
         try:
             algo = load_class(config.algorithm, "algorithm", base=AlgorithmConfig)()
@@ -390,9 +388,11 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
         algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={b: spec(b) for b in trained}))
     if config.normalize:
-        from ray.rllib.connectors.env_to_module import MeanStdFilter
+        from .normalize import MeanStdFilter
 
-        algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter())
+        per_behavior = len(trained) > 1
+        algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter(
+            per_behavior=per_behavior))
     wanted = {
         "lr": schedule(config, "lr"),
         "gamma": config.gamma,
