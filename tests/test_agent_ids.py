@@ -69,10 +69,10 @@ def test_torchrl_runs_every_builtin_scene(scene):
     try:
         env = torchrl_envs.UnityMLAgentsWrapper(env=connection.env)
         check_env_specs(env)
-        rollout = env.rollout(600, break_when_any_done=False)
+        rollout = env.rollout(200, break_when_any_done=False)
         done = sum(int(v.sum()) for k, v in rollout["next"].items(include_nested=True, leaves_only=True)
                    if k[-1] == "done")
-        assert done >= 3, f"{scene}: {done} episode ends in 600 steps"
+        assert done >= 3, f"{scene}: {done} episode ends in 200 steps"
     finally:
         connection.close()
 
