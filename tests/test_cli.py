@@ -20,6 +20,23 @@ def test_help_lists_commands():
         assert command in out.stdout
 
 
+def test_train_help_quotes_each_scenes_defaults_from_the_code():
+    """The defaults --help quotes are the ones a run uses (GridWorld's gamma 0.9, 3DBall's normalize)."""
+    import re
+
+    from unity_nb.train.config import SCENE_DEFAULTS
+
+    out = run("train", "--help")
+    text = " ".join(out.stdout.split())
+    assert out.returncode == 0
+    assert "--gamma X discount factor, 0-1; defaults: 0.99 (Basic, BasicDuo, 3DBall, your build), 0.9 (GridWorld, " \
+           "SignPost)" in text
+    assert re.search(r"--normalize .*defaults: off \(Basic, BasicDuo, GridWorld, SignPost, your build\), on \(3DBall\)",
+                     text)
+    for scene, table in SCENE_DEFAULTS.items():
+        assert f"{table['steps']:,} (" in text and scene in text
+
+
 def test_play_basic_prints_returns():
     out = run("play", "Basic", "--episodes", "2")
     assert out.returncode == 0, out.stderr

@@ -135,6 +135,15 @@ def test_sac_file_maps_its_own_keys():
     assert (c.algorithm, c.train_batch_size, c.lr_schedule, c.normalize, c.hidden_units) == ("SAC", 64, "constant", True, 64)
 
 
+def test_sac_replay_keys_say_where_rllib_takes_them():
+    with pytest.raises(ConfigError, match=r"not yet supported: buffer_size .*rllib: \{training: \{replay_buffer_config: "
+                                          r"\{capacity: N\}\}\}"):
+        resolved(BALL_SAC)
+    no_buffer = BALL_SAC.replace("      buffer_size: 200000\n", "")
+    with pytest.raises(ConfigError, match=r"not yet supported: buffer_init_steps .*num_steps_sampled_before_learning"):
+        resolved(no_buffer)
+
+
 def test_rllib_config_follows_the_keys():
     """The resolved keys reach RLlib: schedules as [[step, value], ...], time_horizon as the fragment length."""
     from unity_nb.trainer.rllib_setup import ScheduledClipPPOLearner, algorithm_config
@@ -163,3 +172,34 @@ def test_environment_parameters_are_read_as_published():
     sampled = resolved(BALL + "environment_parameters:\n  mass: {sampler_type: uniform, sampler_parameters: "
                               "{min_value: 1, max_value: 2}}\n")
     assert sampled.env_params["mass"]["sampler_parameters"] == {"min_value": 1.0, "max_value": 2.0}
+
+
+LEARNING = ("algorithm", "lr", "lr_schedule", "entropy_coeff", "entropy_schedule", "clip_param", "clip_schedule",
+            "num_epochs", "train_batch_size", "minibatch_size", "hidden_units", "num_layers", "gamma", "lambda_",
+            "normalize", "shared_critic", "num_areas", "seed", "steps", "target_return", "return_window")
+
+
+@pytest.mark.parametrize("notebook,changed", [("03-tune-and-compare.ipynb", set()),
+                                               ("solutions/03-tune-and-compare.ipynb", {"train_batch_size"})])
+def test_workshop_yaml_exercise_changes_one_setting_against_its_baseline(notebook, changed):
+    """Workshop 3, exercise 3: the trainer-YAML cell trains as run_a (`%unity_train Basic --lr 3e-3 --steps 3000`)
+    but for the one setting the exercise changes; a Unity YAML starts from mlagents-learn's defaults, so the cell
+    must write the others out."""
+    import json
+    import shlex
+    from pathlib import Path
+
+    from unity_nb.train import make_config
+
+    path = Path(__file__).parent.parent / "notebooks" / "workshop" / notebook
+    cell = next("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                if c["cell_type"] == "code" and "".join(c["source"]).startswith("%%unity_train"))
+    line, _, body = cell.partition("\n")
+    flags = shlex.split(line)
+    target = float(flags[flags.index("--target-return") + 1])
+    d = make_config(TrainConfig.from_yaml(body), target_return=target)
+    a = make_config("Basic", lr=3e-3, steps=3000)
+    differ = {k for k in LEARNING if getattr(a, k) != getattr(d, k)}
+    assert differ == changed, {k: (getattr(a, k), getattr(d, k)) for k in differ}
+    fragment = a.time_horizon or a.train_batch_size // a.num_areas  # RLlib's "auto": the batch over the agents
+    assert d.time_horizon == fragment

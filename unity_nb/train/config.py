@@ -73,7 +73,7 @@ SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
                       shared_critic=True, normalize=False, target_return=0.8),
     "SignPost": dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=1024, minibatch_size=64, num_epochs=3,
                      entropy_coeff=0.005, hidden_units=128, num_layers=1, gamma=0.9, time_horizon=5,
-                     shared_critic=True, target_return=0.8),
+                     shared_critic=True, normalize=False, target_return=0.8),
 }
 # A Unity build the kit knows nothing about: one area, PPO settings that suit most vector
 # scenes (mlagents-learn's own defaults where it has them), no target: the whole budget.

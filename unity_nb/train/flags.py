@@ -12,7 +12,7 @@ import argparse
 from dataclasses import fields
 
 from . import rllib_settings
-from .config import BACKENDS, SCHEDULES, TrainConfig
+from .config import BACKENDS, BUILD_DEFAULTS, SCENE_DEFAULTS, SCHEDULES, TARGET_OFF, TrainConfig
 
 # What each setting means, for --help, `%unity_train?` and the widget panel.
 HELP = {
@@ -26,7 +26,7 @@ HELP = {
     "confirm": "how the confirmation plays the policy: both (default: greedy and sampled, as Unity may play an "
                "exported model either way), deterministic or sampled",
     "lr": "learning rate (e.g. 3e-4)",
-    "gamma": "discount factor, 0-1 (default 0.99)",
+    "gamma": "discount factor, 0-1",
     "lambda_": "GAE lambda, 0-1 (default 0.95)",
     "train_batch_size": "agent steps per training iteration (mlagents: buffer_size)",
     "minibatch_size": "steps per gradient step (mlagents: batch_size)",
@@ -36,11 +36,12 @@ HELP = {
     "lr_schedule": "learning rate over the run: constant (default) or linear (decays to ~0 at --steps)",
     "entropy_schedule": "entropy bonus over the run: constant (default) or linear (decays to 1e-5 at --steps)",
     "clip_schedule": "PPO clip range over the run: constant (default) or linear (decays to 0.1 at --steps)",
-    "time_horizon": "agent steps collected per trajectory piece before the value function bootstraps (mlagents: time_horizon)",
+    "time_horizon": "agent steps collected per trajectory piece before the value function bootstraps (mlagents: "
+                    "time_horizon; unset: the batch spread over the agents)",
     "hidden_units": "units per hidden layer of the policy network",
     "num_layers": "hidden layers of the policy network",
-    "normalize": "normalise observations with a running mean/std (default off; 3DBall on)",
-    "shared_critic": "policy and value function share their hidden layers (default: separate)",
+    "normalize": "normalise observations with a running mean/std",
+    "shared_critic": "policy and value function share their hidden layers",
     "goal_conditioning_type": "how a goal signal steers the network (mlagents' goal_conditioning_type): hyper "
                               "(default: it makes the last layer's weights) or none (concatenated)",
     "vis_encode_type": "camera encoder (mlagents' vis_encode_type): simple (default), nature_cnn, resnet, match3, "
@@ -71,6 +72,28 @@ HELP = {
 }
 
 _SKIP = {"scene", "env_params", "rllib"}
+
+
+def scene_defaults(field_name: str) -> str:
+    """Each built-in scene's default for a setting, and a Unity build's, from the code's own tables:
+    "defaults: 0.99 (Basic, 3DBall, ..., your build), 0.9 (GridWorld, SignPost)" (empty if it has none)."""
+    tables = {**SCENE_DEFAULTS, "your build": BUILD_DEFAULTS}
+    by_value: dict[str, list[str]] = {}
+    for name, table in tables.items():
+        if field_name in table:
+            value = table[field_name]
+            shown = "off" if value == TARGET_OFF else ("on" if value is True else "off" if value is False
+                                                      else f"{value:,}" if isinstance(value, int) else f"{value:g}")
+            by_value.setdefault(shown, []).append(name)
+    if not by_value:
+        return ""
+    return "defaults: " + ", ".join(f"{value} ({', '.join(names)})" for value, names in by_value.items())
+
+
+def help_text(field_name: str) -> str:
+    """A setting's help, with the scenes' defaults where the code's tables have them."""
+    defaults = scene_defaults(field_name)
+    return f"{HELP[field_name]}; {defaults}" if defaults else HELP[field_name]
 
 
 def flag_name(field_name: str) -> str:
@@ -135,19 +158,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             continue
         flag, kind = flag_name(f.name), str(f.type)
         if f.name == "target_return":
-            parser.add_argument(flag, dest=f.name, type=target_value, metavar="X|off", help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, type=target_value, metavar="X|off", help=help_text(f.name))
         elif kind.startswith("bool"):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text(f.name))
         elif kind.startswith("int"):
-            parser.add_argument(flag, dest=f.name, type=_typed("int"), metavar="N", help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, type=_typed("int"), metavar="N", help=help_text(f.name))
         elif kind.startswith("float"):
-            parser.add_argument(flag, dest=f.name, type=_typed("float"), metavar="X", help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, type=_typed("float"), metavar="X", help=help_text(f.name))
         elif f.name == "backend":
-            parser.add_argument(flag, dest=f.name, choices=BACKENDS, help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, choices=BACKENDS, help=help_text(f.name))
         elif f.name.endswith("_schedule"):
-            parser.add_argument(flag, dest=f.name, choices=SCHEDULES, help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, choices=SCHEDULES, help=help_text(f.name))
         else:
-            parser.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=HELP[f.name])
+            parser.add_argument(flag, dest=f.name, metavar=f.name.upper(), help=help_text(f.name))
     parser.add_argument("--param", dest="env_params", type=_param, action="append", metavar="NAME=VALUE",
                         help="a scene parameter (repeatable), e.g. --param mass=2.0")
     parser.add_argument("--rllib", dest="rllib", type=_rllib, action="append", metavar="KEY=VALUE",

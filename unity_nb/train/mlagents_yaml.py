@@ -54,8 +54,13 @@ PPO_HYPERPARAMETERS = {
     "epsilon_schedule": "clip_schedule",
 }
 SAC_HYPERPARAMETERS = {"batch_size": "train_batch_size", "learning_rate": "lr", "learning_rate_schedule": "lr_schedule"}
-SAC_LATER = {"buffer_size", "buffer_init_steps", "tau", "steps_per_update", "save_replay_buffer", "init_entcoef",
-             "reward_signal_steps_per_update"}
+# SAC keys whose RLlib counterpart goes in the ``rllib:`` section (checked there against RLlib's own settings)
+SAC_LATER = {"buffer_size": "rllib: {training: {replay_buffer_config: {capacity: N}}}",
+             "buffer_init_steps": "rllib: {num_steps_sampled_before_learning_starts: N}",
+             "tau": "rllib: {tau: X}",
+             "steps_per_update": "rllib: {training_intensity: X} (RLlib's ratio of trained to sampled steps)",
+             "init_entcoef": "rllib: {initial_alpha: X}",
+             "save_replay_buffer": None, "reward_signal_steps_per_update": None}
 NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normalize": "normalize"}
 BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
                 "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
@@ -213,7 +218,9 @@ def _hyperparameters(values, trainer, where, out):
             name = mapping[key]
             out[name] = _schedule(value, f"{where}.{key}") if name.endswith("_schedule") else _whole(value)
         elif trainer == "sac" and key in SAC_LATER:
-            raise _later(where, key, "trainer_type sac: the replay settings are RLlib's own; remove it")
+            instead = SAC_LATER[key]
+            raise _later(where, key, "trainer_type sac: the replay settings are RLlib's own; " + (
+                f"give RLlib's in the kit's YAML instead: {instead}" if instead else "remove it (RLlib has none)"))
         else:
             known = sorted(set(mapping) | (SAC_LATER if trainer == "sac" else set()))
             raise ConfigError(f"{where}: unknown key {key!r} for trainer_type {trainer}; known: {', '.join(known)}")
