@@ -130,12 +130,10 @@ def test_wrappers_give_the_same_episodes_whether_ids_are_kept_or_new(play):
     assert len(kept) > 40 and sorted(kept) == sorted(new)
 
 
-@pytest.mark.parametrize("new_ids", [False, True])
-def test_single_agent_views_play_episode_after_episode(new_ids):
-    source = scripted_source("Basic", new_ids=new_ids)
-    env = UnityGymEnv(source)
+def _walk_right(env, episodes: int = 3) -> list[float]:
+    """Basic's best play (always right), episode after episode through a one-agent gymnasium view."""
     returns = []
-    for _ in range(3):
+    for _ in range(episodes):
         env.reset()
         done, total = False, 0.0
         while not done:
@@ -143,17 +141,14 @@ def test_single_agent_views_play_episode_after_episode(new_ids):
             total, done = total + r, terminated or truncated
         returns.append(round(total, 6))
     env.close()
-    gym_unity = UnityToGymWrapper(ScriptedBuild("Basic", new_ids=new_ids))
-    again = []
-    for _ in range(3):
-        gym_unity.reset()
-        done, total = False, 0.0
-        while not done:
-            _, r, terminated, truncated, _ = gym_unity.step(2)
-            total, done = total + r, terminated or truncated
-        again.append(round(total, 6))
-    gym_unity.close()
-    assert returns == again == [0.93] * 3
+    return returns
+
+
+@pytest.mark.parametrize("new_ids", [False, True])
+def test_single_agent_views_play_episode_after_episode(new_ids):
+    kit = _walk_right(UnityGymEnv(scripted_source("Basic", new_ids=new_ids)))
+    gym_unity = _walk_right(UnityToGymWrapper(ScriptedBuild("Basic", new_ids=new_ids)))
+    assert kit == gym_unity == [0.93] * 3
 
 
 # ---- agents that come and go
