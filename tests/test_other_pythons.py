@@ -139,13 +139,23 @@ def venv_for(version: str, base: str) -> tuple[Path, str]:
     return venv, python
 
 
+@pytest.fixture(scope="module")
+def venvs():
+    """Every other Python's venv, built side by side (a fresh install is mostly download and unpacking: three
+    at once take little longer than one); each test waits for its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    found = {v: find_python(v) for v in VERSIONS}
+    with ThreadPoolExecutor(max_workers=len(VERSIONS)) as pool:
+        yield {v: pool.submit(venv_for, v, base) for v, base in found.items() if base is not None}
+
+
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("version", VERSIONS)
-def test_installs_and_runs(version):
-    base = find_python(version)
-    if base is None:
+def test_installs_and_runs(version, venvs):
+    if version not in venvs:
         pytest.skip(f"no Python {version} on this machine (looked in pyenv's versions/{version}.* and for python{version} on PATH)")
-    venv, python = venv_for(version, base)
+    venv, python = venvs[version].result()
     got = must([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], 60, "asking the venv's version")
     assert got.stdout.strip() == version
 

@@ -94,6 +94,9 @@ class UnityMultiAgentEnv(MultiAgentEnv):
                 roster.forget()
         self._needs_full_reset = False
         self._t = 0
+        # a new RLlib episode: only the agents in an episode need their number (a build that gives every
+        # episode a new id would otherwise grow this without end)
+        self._episode = {k: n for k, n in self._episode.items() if k[1] in self._rosters[k[0]].unseen}
         obs, infos = {}, {}
         for b in self.specs:
             decision, _ = self.source.call("get_steps", b)
