@@ -136,3 +136,13 @@ def test_scene_with_several_behaviors():
         make_config("BasicDuo", behavior="Basic")
     assert make_config("BasicDuo", normalize=True).normalize  # each behavior's statistics (trainer/normalize.py)
     assert make_config("BasicDuo", behavior="BasicLeft", normalize=True).normalize
+
+
+def test_a_time_horizon_rllib_cannot_fill_a_batch_with_is_refused_with_what_fits():
+    """mlagents-learn takes any time_horizon; RLlib's PPO needs the batch to be whole rounds of one piece per
+    agent. Basic's 8 agents with pieces of 32 make rounds of 256: a batch of 128 cannot be collected."""
+    with pytest.raises(ConfigError, match=r"time_horizon 32 does not fit train_batch_size 128: .* 8 agents \(256 steps\)"
+                                          r".*Use time_horizon 16 or less, or a train_batch_size of 256"):
+        make_config("Basic", train_batch_size=128, time_horizon=32)
+    assert make_config("Basic", train_batch_size=512, time_horizon=32).time_horizon == 32
+    assert make_config("Basic", train_batch_size=128, time_horizon=32, num_areas=4).num_areas == 4  # 128 a round

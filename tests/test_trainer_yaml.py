@@ -93,7 +93,10 @@ def test_sections_around_the_behavior():
                    "checkpoint_settings: {run_id: ppo, force: false}\n"
                    "torch_settings: {device: cpu}\n"
                    "debug: false\n")
-    c = resolved(text)
+    # 2 areas x 3 processes x 12 agents in pieces of time_horizon 1000: RLlib collects 72,000 steps a round
+    with pytest.raises(ConfigError, match=r"time_horizon 1000 does not fit train_batch_size 12000: .* 72 agents"):
+        resolved(text)
+    c = resolved(text.replace("buffer_size: 12000", "buffer_size: 72000"))
     assert (c.num_areas, c.seed, c.num_env_runners) == (2, 7, 3)
     seeded = resolved(BALL + "env_settings: {seed: -1}\n")  # mlagents-learn: draw one; the run records it
     assert isinstance(seeded.seed, int) and seeded.seed >= 0

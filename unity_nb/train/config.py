@@ -394,6 +394,16 @@ class TrainConfig:
         self._validate_model(fail, source)
         if self.minibatch_size and self.train_batch_size and self.minibatch_size > self.train_batch_size:
             fail("minibatch_size", f"({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size})")
+        given = {k: getattr(self, k) if getattr(self, k) is not None else self.defaults().get(k)
+                 for k in ("time_horizon", "train_batch_size", "num_areas")}
+        if self.scene_name is not None and self.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
+            cls = SCENES[self.scene_name]
+            trained = [self.behavior] if self.behavior else [b.name for b in cls.behavior_list()]
+            if len(trained) == 1:  # one policy: every agent is a sub-env of one vector env
+                agents = cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1) * max(1, self.num_env_runners or 0)
+                problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"], agents)
+                if problem:
+                    fail("time_horizon", problem)
 
 
     def _validate_model(self, fail, source: str) -> None:
@@ -444,6 +454,21 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, str) or not value.strip() or value != value.strip()):
                 fail(key, f"must be a non-empty name without spaces around it, got {value!r}")
+
+
+def time_horizon_misfit(time_horizon: int, train_batch_size: int, agents: int) -> str | None:
+    """Why RLlib's PPO cannot collect ``train_batch_size`` steps in pieces of ``time_horizon`` from ``agents``
+    agents at once (None: it can). Each round of sampling takes one piece from every agent, and the batch must be
+    a whole number of rounds, within 10% (RLlib's rule); mlagents-learn has no such limit."""
+    round_ = time_horizon * agents
+    rounds = -(-train_batch_size // round_)
+    if rounds * round_ - train_batch_size <= 0.1 * train_batch_size:
+        return None
+    fits = train_batch_size // agents
+    instead = f"time_horizon {fits} or less" if fits >= 1 else "fewer areas"
+    return (f"{time_horizon} does not fit train_batch_size {train_batch_size}: each round of sampling takes "
+            f"{time_horizon} steps from each of the {agents} agents ({round_} steps), and the batch must be a whole "
+            f"number of rounds (within 10%). Use {instead}, or a train_batch_size of {round_} or a multiple of it")
 
 
 def parse_yaml(text: str, source: str = "YAML"):

@@ -29,7 +29,7 @@ from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
-from ..train.config import SCHEDULE_FLOORS, ConfigError, TrainConfig
+from ..train.config import SCHEDULE_FLOORS, ConfigError, TrainConfig, time_horizon_misfit
 from .encoders import check_image
 from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
 from .user_module import load_class, user_frame
@@ -369,6 +369,11 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         return RLModuleSpec(module_class=load_class(path, key), model_config=model(behavior))
 
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
+        agents = facts[trained[0]].agents * max(1, config.num_env_runners or 0)
+        misfit = config.algorithm == "PPO" and isinstance(fragment, int) and time_horizon_misfit(
+            fragment, config.train_batch_size, agents)
+        if misfit:  # a Unity build's agents are counted only now (a built-in scene's were by TrainConfig)
+            raise ConfigError(f"time_horizon {misfit}")
         register_env(ENV_NAME, make_env)
         algo.environment(ENV_NAME, env_config={**_env_config(config), "behavior": trained[0], "masked": masked})
         algo.env_runners(num_env_runners=config.num_env_runners, num_envs_per_env_runner=facts[trained[0]].agents,
