@@ -151,9 +151,9 @@ class Slots:
                 decided[slot] = (row, False)
         return ended, decided, vanished
 
-    def rows(self, decision) -> list[int | None]:
-        """The slot of each row of ``decision`` (None: an agent waiting for a place)."""
-        return [self.slot_of(a) for a in decision.agent_id.tolist()]
+    def slots_of(self, agent_ids) -> list[int | None]:
+        """The slot of each of these Unity agents, e.g. a DecisionSteps' rows (None: an agent waiting for a place)."""
+        return [self.slot_of(int(a)) for a in agent_ids]
 
     def restart(self, decision) -> None:
         """A full reset: the agents that ask now fill the slots again."""

@@ -57,8 +57,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
     def _keys(self, b: str, agent_ids) -> list[str | None]:
         """The ids of Unity agents ``agent_ids`` of behavior ``b``: their slots' current generation (None: an agent
         waiting for a slot)."""
-        slot_of = {aid: slot for slot, aid in enumerate(self._slots[b].ids) if aid is not None}
-        return [None if slot_of.get(int(a)) is None else self._key(b, slot_of[int(a)]) for a in agent_ids]
+        return [None if slot is None else self._key(b, slot) for slot in self._slots[b].slots_of(agent_ids)]
 
     def reset(self, *, seed=None, options=None):
         if seed is not None:

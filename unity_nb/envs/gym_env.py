@@ -199,7 +199,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
     def step(self, actions):
         per_agent = self._split(actions)
         decision, _ = self._steps()
-        rows = self._slots.rows(decision)
+        rows = self._slots.slots_of(decision.agent_id)
         driven = [row for row, slot in enumerate(rows) if slot is not None]
         batch = spaces.to_action_tuple(self.single_action_space, self.behavior_spec,
                                        [per_agent[rows[row]] for row in driven], self.source.name)

@@ -400,8 +400,9 @@ class TrainConfig:
             cls = SCENES[self.scene_name]
             trained = [self.behavior] if self.behavior else [b.name for b in cls.behavior_list()]
             if len(trained) == 1:  # one policy: every agent is a sub-env of one vector env
-                agents = cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1) * max(1, self.num_env_runners or 0)
-                problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"], agents)
+                problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"],
+                                              cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
+                                              self.num_env_runners)
                 if problem:
                     fail("time_horizon", problem)
 
@@ -456,10 +457,12 @@ class TrainConfig:
                 fail(key, f"must be a non-empty name without spaces around it, got {value!r}")
 
 
-def time_horizon_misfit(time_horizon: int, train_batch_size: int, agents: int) -> str | None:
-    """Why RLlib's PPO cannot collect ``train_batch_size`` steps in pieces of ``time_horizon`` from ``agents``
-    agents at once (None: it can). Each round of sampling takes one piece from every agent, and the batch must be
-    a whole number of rounds, within 10% (RLlib's rule); mlagents-learn has no such limit."""
+def time_horizon_misfit(time_horizon: int, train_batch_size: int, agents_per_process: int,
+                        num_env_runners: int | None) -> str | None:
+    """Why RLlib's PPO cannot collect ``train_batch_size`` steps in pieces of ``time_horizon`` from every agent of
+    every Unity process (None: it can). Each round of sampling takes one piece from every agent, and the batch
+    must be a whole number of rounds, within 10% (RLlib's rule); mlagents-learn has no such limit."""
+    agents = agents_per_process * max(1, num_env_runners or 0)  # env runner 0 samples when there are no others
     round_ = time_horizon * agents
     rounds = -(-train_batch_size // round_)
     if rounds * round_ - train_batch_size <= 0.1 * train_batch_size:

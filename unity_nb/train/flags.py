@@ -81,13 +81,19 @@ def scene_defaults(field_name: str) -> str:
     by_value: dict[str, list[str]] = {}
     for name, table in tables.items():
         if field_name in table:
-            value = table[field_name]
-            shown = "off" if value == TARGET_OFF else ("on" if value is True else "off" if value is False
-                                                      else f"{value:,}" if isinstance(value, int) else f"{value:g}")
-            by_value.setdefault(shown, []).append(name)
+            by_value.setdefault(_shown(table[field_name]), []).append(name)
     if not by_value:
         return ""
     return "defaults: " + ", ".join(f"{value} ({', '.join(names)})" for value, names in by_value.items())
+
+
+def _shown(value) -> str:
+    """A default as --help writes it: on/off, 20,000, 0.0003."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value == TARGET_OFF:
+        return "off"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def help_text(field_name: str) -> str:

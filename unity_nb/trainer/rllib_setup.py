@@ -369,9 +369,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         return RLModuleSpec(module_class=load_class(path, key), model_config=model(behavior))
 
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
-        agents = facts[trained[0]].agents * max(1, config.num_env_runners or 0)
         misfit = config.algorithm == "PPO" and isinstance(fragment, int) and time_horizon_misfit(
-            fragment, config.train_batch_size, agents)
+            fragment, config.train_batch_size, facts[trained[0]].agents, config.num_env_runners)
         if misfit:  # a Unity build's agents are counted only now (a built-in scene's were by TrainConfig)
             raise ConfigError(f"time_horizon {misfit}")
         register_env(ENV_NAME, make_env)
