@@ -186,3 +186,108 @@ def test_a_ray_that_fails_to_start_fails_the_run_at_once_with_rays_words(tmp_pat
     assert run.state == "failed"
     # Ray's own reason, not "could not join" after the two minutes a slow start is given
     assert "the Ray runtime failed to start" in run.status["error"] and "ray_client_server_port" in run.status["error"]
+
+
+def test_the_reason_in_a_failed_ray_start_log_is_found(tmp_path):
+    """The line a person needs from Ray's start log (this one: a second user's runtime while the first held 10001)."""
+    from unity_nb.processes import log_cause
+
+    log = tmp_path / "ray-start.log"
+    log.write_text(
+        "2026-12-02 11:39:34,600\tINFO scripts.py:1274 -- Process exit logs will be saved to: /tmp/x\n"
+        "2026-12-02 11:39:34,704\tERR scripts.py:121 -- ----- BEGIN ray_client_server.err tail -----\n"
+        "    raise RuntimeError(_ERROR_MESSAGE_PORT_BINDING_FAILED % address)\n"
+        "RuntimeError: Failed to bind to address 127.0.0.1:10001; set GRPC_VERBOSITY=debug environment variable\n"
+        "2026-12-02 11:39:34,705\tERR scripts.py:128 -- ----- END ray_client_server.err tail (exit code(s)=1) -----\n"
+        "2026-12-02 11:39:34,705\tERR scripts.py:1315 -- Remaining processes will be killed.\n")
+    assert log_cause(log).startswith("RuntimeError: Failed to bind to address 127.0.0.1:10001")
+    log.write_text("line one\nline two\n")
+    assert log_cause(log) == "line one | line two"  # no reason given: the log's end
+    assert log_cause(tmp_path / "missing.log") == "(no log)"
+
+
+def processes_of(folder: str) -> list[int]:
+    """Live processes whose command line names ``folder`` (a runtime's Ray temp folder)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and folder in Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace") \
+                    and pid_alive(int(entry)):
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.ray
+def test_a_runtime_needs_none_of_rays_fixed_ports_and_leaves_nothing_behind(own_runtime, tmp_path):
+    """Another user's runtime on the host holds Ray's fixed ports (Ray Client 10001, dashboard 8265, dashboard
+    agent 52365). Held here by plain sockets: like another user's, they cannot be shared (SO_REUSEPORT lets
+    one user's processes share a port, which hid the clash). Before, `ray start` killed the runtime a
+    second after it began, and the run failed a minute later "without saying why"."""
+    env, folder = own_runtime
+    held = []
+    for port in (10001, 8265, 52365):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+            held.append(s)
+        except OSError:  # already taken by someone else here: just as good
+            s.close()
+    try:
+        out = unity_nb("train", "Basic", "--steps", "1000", "--eval-episodes", "0", "--runs-dir", str(tmp_path / "runs"),
+                       env=env, cwd=tmp_path)
+        assert out.returncode == 0 and "finished after" in out.stdout, out.stdout + out.stderr
+        ray_folder = str(Path(service.status(folder)["token"]).parent)
+        assert processes_of(ray_folder), "the runtime's Ray processes should be up between runs"
+        # the ports it listens on (its workers' too) are the OS's choice, none of Ray's fixed ones
+        import psutil
+
+        listening = set()
+        for pid in processes_of(ray_folder) + [p.pid for p in psutil.Process(service.status(folder)["pid"]).children(True)]:
+            try:
+                listening |= {c.laddr.port for c in psutil.Process(pid).net_connections(kind="inet")
+                              if c.status == psutil.CONN_LISTEN}
+            except psutil.Error:
+                continue
+        assert listening and not listening & {10001, 8265, 52365}, sorted(listening)
+        assert not [port for port in listening if 10002 <= port <= 19999], sorted(listening)
+    finally:
+        for s in held:
+            s.close()
+    out = unity_nb("down", env=env)
+    assert out.returncode == 0, out.stderr
+    deadline = time.monotonic() + 30
+    while processes_of(ray_folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_of(ray_folder) == [], "a process of the stopped runtime is left"
+
+
+@pytest.mark.ray
+def test_a_run_whose_runtime_dies_fails_at_once_saying_so(own_runtime, tmp_path, monkeypatch):
+    """Ray's raylet killed mid-run: `ray start` ends the runtime, and the run fails within seconds with the
+    reason from Ray's log (Ray's own client would wait a minute, then abort the process without a word)."""
+    import signal
+
+    import unity_nb.train as ut
+    from unity_nb.train.local import LocalBackend
+
+    env, folder = own_runtime
+    monkeypatch.setenv("UNITY_NB_RUNTIME_DIR", str(folder))
+    run = ut.RunStore(tmp_path / "runs").create(ut.make_config("3DBall", steps=2_000_000))
+    LocalBackend(hold=False).start(run, run.config)
+    deadline = time.monotonic() + 240
+    while run.state != "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run.state == "running"
+    ray_folder = str(Path(service.status(folder)["token"]).parent)
+    raylets = [pid for pid in processes_of(ray_folder) if b"raylet/raylet" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert raylets
+    killed = time.monotonic()
+    os.kill(raylets[0], signal.SIGKILL)
+    while run.state == "running" and time.monotonic() - killed < 45:
+        time.sleep(0.2)
+    assert run.state == "failed" and time.monotonic() - killed < 45
+    assert "the training runtime stopped under the run" in run.status["error"]
+    assert "raylet" in run.status["error"], run.status["error"]

@@ -6,6 +6,8 @@ Nothing here imports the rest of the package, so any layer may use it.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import threading
 import time
@@ -65,6 +67,60 @@ def log_tail(path, lines: int = 3) -> str:
         return " | ".join(open(path, errors="replace").read().strip().splitlines()[-lines:])
     except (OSError, TypeError):
         return "(no log)"
+
+
+# What a log line that gives a reason looks like: an exception's "SomeError: why", or Ray's "Failed to ..."
+_CAUSE = re.compile(r"(\b\w*(Error|Exception)\b: |\bFailed to |\bfailed to |\bcannot |\bPermission denied|"
+                    r"exited unexpectedly)")
+
+
+def log_cause(path, lines: int = 3) -> str:
+    """The last line of a log that says why something failed (an exception's message, "Failed to bind ...");
+    else its last ``lines`` lines, as ``log_tail``."""
+    try:
+        text = open(path, errors="replace").read()
+    except (OSError, TypeError):
+        return "(no log)"
+    rows = text.splitlines()
+    causes = [i for i, line in enumerate(rows) if _CAUSE.search(line)]
+    if not causes:
+        return log_tail(path, lines)
+    i = causes[-1]
+    cause = rows[i].strip()
+    if cause.endswith(":") and i + 1 < len(rows):  # "Some Ray subprocesses exited unexpectedly:" names them next
+        cause += " " + rows[i + 1].strip()
+    return cause
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (read from /proc; zombies are not counted)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid and pid_alive(int(entry)):
+                    members.append(int(entry))
+            except OSError:  # gone meanwhile
+                continue
+    return members
+
+
+def kill_group(pgid: int, grace: float = 5.0, spare: int | None = None) -> None:
+    """End every process left in process group ``pgid`` but ``spare``: SIGTERM, then SIGKILL after ``grace`` s.
+    Ray's agents outlive a raylet that dies at start-up (re-parented to init, in the group they were born in)."""
+    members = [pid for pid in group_members(pgid) if pid != spare]
+    deadline = time.monotonic() + grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in members:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        while members and time.monotonic() < deadline:
+            time.sleep(0.1)
+            members = [pid for pid in group_members(pgid) if pid != spare]
+        if not members:
+            return
 
 
 def watch_parent(on_orphaned: Callable[[], None], until: threading.Event | None = None,

@@ -107,6 +107,9 @@ def mask_info(decision, index: int) -> dict:
 def to_action_tuple(space: gym.Space, spec: BehaviorSpec, actions: list, who: str) -> ActionTuple:
     """Check each agent's action against ``space`` and batch them for mlagents."""
     a = spec.action_spec
+    batch = _as_batch(space, spec, actions)
+    if batch is not None:
+        return batch
     continuous, discrete = [], []
     for action in actions:
         if not _contains(space, action):
@@ -138,6 +141,25 @@ def in_rows(spec: BehaviorSpec, batch: ActionTuple, rows: list[int], n: int) -> 
     if spec.action_spec.discrete_size:
         full.discrete[rows] = batch.discrete
     return full
+
+
+def _as_batch(space: gym.Space, spec: BehaviorSpec, actions: list) -> ActionTuple | None:
+    """The common case checked at once: every action a finite array of a Box's shape, or a whole number
+    of a Discrete space; None when any is not (each is then checked alone, to name the bad one)."""
+    n = len(actions)
+    try:
+        if isinstance(space, gym.spaces.Box) and spec.action_spec.continuous_size and not spec.action_spec.discrete_size:
+            values = np.asarray(actions, dtype=np.float32)
+            if values.shape == (n, *space.shape) and np.isfinite(values).all():
+                return ActionTuple(continuous=values.reshape(n, spec.action_spec.continuous_size))
+        elif isinstance(space, gym.spaces.Discrete) and spec.action_spec.discrete_size == 1:
+            values = np.asarray(actions)
+            if values.shape in ((n,), (n, 1)) and np.issubdtype(values.dtype, np.integer) and (
+                    n == 0 or (values.min() >= space.start and values.max() < space.start + space.n)):
+                return ActionTuple(discrete=values.astype(np.int32).reshape(n, 1))
+    except (TypeError, ValueError):
+        pass
+    return None
 
 
 def _contains(space: gym.Space, action) -> bool:

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..processes import free_port, port_open, watch_parent
+from ..processes import free_port, kill_group, log_cause, port_open, watch_parent
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
 # A one-machine runtime needs no autoscaler monitor, no log monitor (drivers do not print workers' logs)
@@ -29,6 +29,16 @@ LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.
 LEAN_FLAGS = ["--no-monitor", "--include-log-monitor=False"]
 LEAN_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
 START_TIMEOUT = 90.0
+
+
+def own_ports() -> list[str]:
+    """Ray's ports that default to fixed numbers, made this runtime's own, so that any number of runtimes
+    (users of one JupyterHub, checkouts, venvs) share a host: Ray Client's (10001; `ray start` cannot switch
+    it off), the dashboard's and its agent's (8265, 52365) are free ones, and workers take ports the OS
+    hands out instead of the fixed range 10002-19999. Another user's runtime holding 10001 made
+    ``ray start`` kill its whole runtime a second after it started."""
+    return [f"--ray-client-server-port={free_port()}", f"--dashboard-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}", "--min-worker-port=0", "--max-worker-port=0"]
 
 
 def ray_env(token_path: Path | None = None) -> dict[str, str]:
@@ -90,7 +100,7 @@ class LocalRuntime:
         command = [
             ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
             f"--num-cpus={self.num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
-            f"--temp-dir={self.folder}", *LEAN_FLAGS,
+            f"--temp-dir={self.folder}", *LEAN_FLAGS, *own_ports(),
         ]
         log = open(self.folder / "ray-start.log", "w")
         self.process = subprocess.Popen(
@@ -103,7 +113,9 @@ class LocalRuntime:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._error = f"Ray failed to start (exit {self.process.returncode}); see {self.folder}/ray-start.log"
+                kill_group(self.process.pid)  # what the failed start left behind (Ray's agents)
+                self._error = (f"Ray failed to start: {log_cause(self.folder / 'ray-start.log')} "
+                               f"(exit {self.process.returncode}; the whole log: {self.folder}/ray-start.log)")
                 break
             text = (self.folder / "ray-start.log").read_text(errors="replace")
             if "Ray runtime started" in text and port_open(self.address):
@@ -133,6 +145,8 @@ class LocalRuntime:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if self.process is not None:  # no process of this runtime outlives it
+            kill_group(self.process.pid)
         self.process = None
         self._ready.clear()
 
@@ -155,10 +169,12 @@ def _guard(owner: int, command: list[str]) -> int:
     if child.poll() is None:
         child.terminate()
     try:
-        return child.wait(timeout=60)
+        code = child.wait(timeout=60)
     except subprocess.TimeoutExpired:
         child.kill()
-        return child.wait()
+        code = child.wait()
+    kill_group(os.getpgid(0), spare=os.getpid())  # Ray's processes that outlived it (its owner may be gone)
+    return code
 
 
 if __name__ == "__main__":

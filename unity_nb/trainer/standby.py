@@ -19,9 +19,9 @@ import time
 import traceback
 from pathlib import Path
 
-from ..processes import log_tail, pid_alive, reach, watch_parent
+from ..processes import log_cause, pid_alive, reach, watch_parent
 from ..train.config import TrainConfig
-from ..train.schema import State
+from ..train.schema import ACTIVE, State
 from ..train.store import Run
 from .driver import Driver, exit_at_once, join_ray
 
@@ -56,7 +56,7 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
             break
         except (OSError, ConnectionError, RuntimeError) as err:
             if ray_pid is not None and not pid_alive(ray_pid):
-                error = f"the Ray runtime failed to start; {ray_log} ends: {log_tail(ray_log)}"
+                error = f"the Ray runtime failed to start: {log_cause(ray_log)} (the whole log: {ray_log})"
                 break
             if time.monotonic() > deadline:
                 error = f"could not join the Ray runtime at {address}: {err}"
@@ -85,7 +85,20 @@ def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None
     if error is not None:
         driver.out.set_state(State.FAILED, error=error)
         return 1
+    if ray_pid is not None:
+        threading.Thread(target=_fail_with_runtime, args=(driver, ray_pid, ray_log), daemon=True).start()
     return driver.run()
+
+
+def _fail_with_runtime(driver: Driver, ray_pid: int, ray_log: Path | None) -> None:
+    """A run whose Ray runtime ends under it fails at once with the runtime's reason; Ray's own client
+    would wait a minute for the lost runtime and then abort the process without a word."""
+    while pid_alive(ray_pid):
+        time.sleep(0.5)
+    if State(driver.out.status["state"]) in ACTIVE:
+        driver.out.set_state(State.FAILED, error=f"the training runtime stopped under the run: {log_cause(ray_log)} "
+                                                 f"(the whole log: {ray_log})")
+        os._exit(1)
 
 
 def _build_ahead(guess_yaml: str, source: str):
