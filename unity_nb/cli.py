@@ -264,6 +264,8 @@ def _show_up(found, args) -> int:
           f"token {found['token']}); ready driver: {found['standby']}")
     runs = ", ".join(os.path.basename(r) for r in found["runs"]) or "none"
     print(f"  runs training: {runs}; notebook sessions holding it: {found['holds']}")
+    if found.get("share"):
+        print(f"  it may use {found['share']} (set UNITY_NB_CPUS / UNITY_NB_MEMORY to change it)")
     print(f"  stops by itself after {found['idle_s'] / 60:g} min unused; `unity-nb down` stops it now")
     return 0
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from ..processes import free_port, kill_group, log_cause, port_open, watch_parent
+from .share import Share, find_share
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
 # A one-machine runtime needs no autoscaler monitor, no log monitor (drivers do not print workers' logs)
@@ -28,7 +29,7 @@ LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.
 # these Python processes competes with the run's own start-up. Measured with bench/cold_command.py.
 LEAN_FLAGS = ["--no-monitor", "--include-log-monitor=False"]
 LEAN_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
-START_TIMEOUT = 90.0
+START_TIMEOUT = 150.0  # two tries of a slow start on a busy machine (see SLOW_START)
 
 
 def own_ports() -> list[str]:
@@ -63,8 +64,8 @@ def private_token(folder: Path, token: str | None = None) -> Path:
 class LocalRuntime:
     """One Ray runtime for this process's training runs."""
 
-    def __init__(self, num_cpus: int | None = None):
-        self.num_cpus = num_cpus or os.cpu_count() or 2
+    def __init__(self, share: Share | None = None):
+        self.share = share or find_share()  # its CPUs and memory: the limits this user runs under, not the host's
         self.folder: Path | None = None
         self.address: str | None = None
         self.token: Path | None = None
@@ -99,12 +100,13 @@ class LocalRuntime:
         ray = str(Path(sys.executable).with_name("ray"))
         command = [
             ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-            f"--num-cpus={self.num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
+            *self.share.ray_flags(), "--include-dashboard=false", "--disable-usage-stats",
             f"--temp-dir={self.folder}", *LEAN_FLAGS, *own_ports(),
         ]
         log = open(self.folder / "ray-start.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "unity_nb.train.runtime", "--owner", str(os.getpid()), "--", *command],
+            [sys.executable, "-m", "unity_nb.train.runtime", "--owner", str(os.getpid()),
+             "--log", str(self.folder / "ray-start.log"), "--", *command],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         threading.Thread(target=self._watch_start, daemon=True).start()
@@ -151,9 +153,15 @@ class LocalRuntime:
         self._ready.clear()
 
 
-def _guard(owner: int, command: list[str]) -> int:
-    """Run ``command``; SIGTERM it when ``owner`` dies or when we are told to stop."""
-    child = subprocess.Popen(command)
+# Ray's raylet gives its dashboard agent a fixed 15 s to report its ports and aborts the start when a
+# loaded machine imports the agent slower (ray-project/ray#65983). The second try finds the imports warm.
+SLOW_START = ("timed out during startup", "Timed out waiting for file")
+START_ATTEMPTS = 2
+
+
+def _guard(owner: int, command: list[str], log: Path | None = None) -> int:
+    """Run ``command`` (again once, if Ray's start timed out on a busy machine); SIGTERM it when ``owner``
+    dies or when we are told to stop; then end whatever of it is left."""
     stopping = threading.Event()
 
     def stop(*_):
@@ -164,20 +172,28 @@ def _guard(owner: int, command: list[str]) -> int:
     watch_parent(stop)
     if os.getppid() != owner:  # the owner died before the watch began
         stop()
-    while child.poll() is None and not stopping.wait(0.5):
-        pass
-    if child.poll() is None:
-        child.terminate()
-    try:
-        code = child.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        code = child.wait()
-    kill_group(os.getpgid(0), spare=os.getpid())  # Ray's processes that outlived it (its owner may be gone)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        child = subprocess.Popen(command)
+        while child.poll() is None and not stopping.wait(0.5):
+            pass
+        if child.poll() is None:
+            child.terminate()
+        try:
+            code = child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = child.wait()
+        kill_group(os.getpgid(0), spare=os.getpid())  # Ray's processes that outlived it (its owner may be gone)
+        slow = log is not None and any(words in log.read_text(errors="replace") for words in SLOW_START)
+        if stopping.is_set() or code == 0 or not slow or attempt == START_ATTEMPTS:
+            return code
+        print(f"unity-nb: Ray's start timed out on a busy machine; starting it again (attempt {attempt + 1})",
+              flush=True)
     return code
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
     owner = int(args[args.index("--owner") + 1])
-    sys.exit(_guard(owner, args[args.index("--") + 1 :]))
+    log = Path(args[args.index("--log") + 1]) if "--log" in args[: args.index("--")] else None
+    sys.exit(_guard(owner, args[args.index("--") + 1 :], log))

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from ..processes import pid_alive
+from .share import find_share
 from .store import Run
 
 DEFAULT_IDLE = 600.0  # seconds a runtime nobody uses stays up (UNITY_NB_IDLE, `unity-nb up --idle`)
@@ -116,6 +117,11 @@ def ensure(idle: float | None = None, folder: Path | None = None) -> dict:
     """The runtime's status, starting it first if none runs (``idle``: its idle timeout, in seconds)."""
     folder = folder or runtime_dir()
     found = status(folder)
+    if found is None:
+        try:  # a teacher's UNITY_NB_CPUS / UNITY_NB_MEMORY that cannot be read stops us here, by name
+            find_share()
+        except ValueError as err:
+            raise RuntimeRefused(str(err)) from None
     if found is not None:
         if idle is not None and idle != found["idle_s"]:
             found = request("set", folder, idle_s=idle)
@@ -299,7 +305,7 @@ class Service:
                     "idle_for_s": round(time.monotonic() - self.last_activity, 1) if self._idle() else 0.0,
                     "runs": sorted(self._training()), "holds": self.holds,
                     "standby": "none" if standby is None or standby.process.poll() is not None else standby.state(),
-                    "ray": "ready" if self.runtime.alive else "starting"}
+                    "ray": "ready" if self.runtime.alive else "starting", "share": self.runtime.share.describe()}
 
     def _training(self) -> list[str]:
         """The run folders still training (a driver whose run has ended may be tidying up a moment longer)."""

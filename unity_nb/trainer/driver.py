@@ -454,7 +454,9 @@ def leave_a_core_to_unity() -> None:
     2,700 GridWorld steps 12 s vs 60 s)."""
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    from ..train.share import find_share
+
+    torch.set_num_threads(max(1, find_share().cpus - 1))  # this user's CPUs on a shared machine, not the host's
 
 
 def join_ray(address: str | None) -> None:

@@ -26,7 +26,7 @@ from ..train.store import Run
 from .driver import Driver, exit_at_once, join_ray
 
 
-def standby(address: str, join_timeout: float = 120.0, guess: Path | None = None, ray_pid: int | None = None,
+def standby(address: str, join_timeout: float = 180.0, guess: Path | None = None, ray_pid: int | None = None,
             ray_log: Path | None = None) -> int:
     """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run.
 

@@ -1,0 +1,107 @@
+"""The training runtime's share of a shared machine (train/share.py): cgroup limits (v1 and v2), a teacher's
+settings, bad settings, and a real memory cgroup where this machine lets the test make one."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from unity_nb.train.share import Share, find_share, parse_cpus, parse_size
+
+GiB = 2**30
+
+
+def fake_root(tmp_path, cgroup: str, files: dict) -> Path:
+    """A root with /proc/self/cgroup and cgroup files (paths relative to /sys/fs/cgroup)."""
+    (tmp_path / "proc/self").mkdir(parents=True)
+    (tmp_path / "proc/self/cgroup").write_text(cgroup)
+    for name, text in files.items():
+        path = tmp_path / "sys/fs/cgroup" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_cgroup_v2_limits_as_a_jupyterhub_spawner_sets_them(tmp_path):
+    root = fake_root(tmp_path, "0::/user.slice/jupyter-ada.scope\n", {
+        "cgroup.controllers": "cpu memory",
+        "user.slice/memory.max": "max", "user.slice/cpu.max": "max 100000",
+        "user.slice/jupyter-ada.scope/memory.max": str(2 * GiB),
+        "user.slice/jupyter-ada.scope/cpu.max": "50000 100000",  # half a CPU: one whole for Ray's count
+    })
+    share = find_share({}, root)
+    assert (share.cpus, share.memory, share.cpus_from, share.memory_from) == (1, 2 * GiB, "cgroup", "cgroup")
+    assert share.object_store == int(2 * GiB * 0.3)
+    assert share.ray_flags() == ["--num-cpus=1", f"--memory={2 * GiB - share.object_store}",
+                                 f"--object-store-memory={share.object_store}"]
+
+
+def test_a_parents_limit_applies_too_and_cgroup_v1_as_containers_set_it(tmp_path):
+    root = fake_root(tmp_path, "4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n0::/\n", {
+        "memory/docker/memory.limit_in_bytes": str(GiB),
+        "memory/docker/abc/memory.limit_in_bytes": "9223372036854771712",  # v1's "no limit"
+        "cpu/docker/abc/cpu.cfs_quota_us": "-1", "cpu/docker/cpu.cfs_quota_us": "100000",
+        "cpu/docker/cpu.cfs_period_us": "100000",
+    })
+    share = find_share({}, root)
+    assert (share.memory, share.memory_from) == (GiB, "cgroup") and share.cpus == 1
+
+
+def test_in_a_container_the_mount_is_the_group_itself(tmp_path):
+    root = fake_root(tmp_path, "4:memory:/kubepods/pod1/c1\n", {"memory/memory.limit_in_bytes": str(3 * GiB)})
+    assert find_share({}, root).memory == 3 * GiB
+
+
+def test_no_limits_the_host_and_the_teachers_settings_win(tmp_path):
+    root = fake_root(tmp_path, "0::/\n", {"cgroup.controllers": "", "memory.max": "max"})
+    host = find_share({}, root)
+    assert (host.cpus_from, host.memory_from) == ("host", "host")
+    assert host.object_store <= GiB  # a 24 GiB host does not promise Ray 7 GiB of shared memory
+    taught = find_share({"UNITY_NB_CPUS": "1", "UNITY_NB_MEMORY": "1.5G"}, root)
+    assert (taught.cpus, taught.memory, taught.cpus_from) == (1, int(1.5 * GiB), "UNITY_NB_CPUS")
+    assert "1 CPU(s) (UNITY_NB_CPUS), 1.5 GiB memory (UNITY_NB_MEMORY)" in taught.describe()
+
+
+@pytest.mark.parametrize("text, size", [("4G", 4 * GiB), ("512m", 512 * 2**20), ("2000000000", 2000000000),
+                                        (" 1.5GiB ", int(1.5 * GiB)), ("64KB", 64 * 1024)])
+def test_sizes(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "-1G", "0", "4X", "1e9", "G"])
+def test_bad_sizes_are_refused_by_name(text):
+    with pytest.raises(ValueError, match=r"UNITY_NB_MEMORY must be a size such as 4G, 512M"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize("text", ["", "two", "0", "-2", "inf", "nan"])
+def test_bad_cpu_counts_are_refused_by_name(text):
+    with pytest.raises(ValueError, match=r"UNITY_NB_CPUS must be a number of CPUs above 0"):
+        parse_cpus(text)
+
+
+def test_a_real_memory_cgroup(tmp_path):
+    """A process moved into a 1 GiB v1 memory cgroup (as a container runtime sets one) finds that limit.
+    Needs a writable v1 memory hierarchy (root on a cgroup-v1 machine such as this one); skipped elsewhere."""
+    mine = [line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
+            if line.split(":")[1] == "memory"]
+    base = Path("/sys/fs/cgroup/memory") / (mine[0].lstrip("/") if mine else "")
+    if not mine or not base.is_dir() or not os.access(base, os.W_OK):
+        pytest.skip("no writable cgroup-v1 memory hierarchy here")
+    group = base / f"unity-nb-test-{uuid.uuid4().hex[:8]}"
+    try:
+        group.mkdir()
+    except OSError as err:
+        pytest.skip(f"cannot make a memory cgroup here: {err}")
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(GiB))
+        probe = ("import os, sys; open(sys.argv[1], 'w').write(str(os.getpid())); "
+                 "from unity_nb.train.share import find_share; s = find_share({}); print(s.memory, s.memory_from)")
+        out = subprocess.run([sys.executable, "-c", probe, str(group / "cgroup.procs")], capture_output=True,
+                             text=True, timeout=60)
+        assert out.stdout.split() == [str(GiB), "cgroup"], out.stderr
+    finally:
+        group.rmdir()
