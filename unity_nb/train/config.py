@@ -58,12 +58,15 @@ SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
                   entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, normalize=False, target_return=0.9),
     "BasicDuo": dict(steps=20_000, num_areas=4, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
                      entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, normalize=False, target_return=0.9),
-    # 4 areas (48 agents) per Unity process: an exchange costs about the same for 48 agents as for 12, so
-    # sampling runs ~2.7x faster; bench/ball_vs_mlagents.py measured 2,370 -> 6,370 agent-steps/s.
+    # 9 areas (108 agents) per Unity process: an exchange costs far less per agent with more agents, and
+    # a confirmed target needs a window of 100 episodes of 1,000 decisions each: with 100 agents or more
+    # they end together, one wave of 1,000 exchanges once the policy holds, where 48 agents needed
+    # at least two. Seeds 0-4, in-process: 4 areas 188k-386k steps (median 338k), 9 areas 162k-474k
+    # (median 166k) in a quarter of the time (bench/headline.md).
     # Normalised observations (as Unity's 3DBall.yaml): the platform's rotation arrives as quaternion parts
     # of +-0.2 beside positions and speeds of metres; normalised, the sampled play was perfect over 324
     # episodes by ~100k steps where it took 300-400k without (bench/ball_ablation.py, docs: confirmation)
-    "3DBall": dict(steps=500_000, num_areas=4, lr=3e-4, train_batch_size=4800, minibatch_size=1200, num_epochs=8,
+    "3DBall": dict(steps=500_000, num_areas=9, lr=3e-4, train_batch_size=4800, minibatch_size=1200, num_epochs=8,
                    entropy_coeff=0.0, hidden_units=64, num_layers=2, gamma=0.99, shared_critic=False, normalize=True,
                    target_return=100.0),
     # Cameras: ML-Agents' GridWorld settings (gamma 0.9, time horizon 5, one layer of 128, small minibatches:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,6 +150,8 @@ class LocalRuntime:
                 self.process.wait()
         if self.process is not None:  # no process of this runtime outlives it
             kill_group(self.process.pid)
+            if not self._error and self.folder is not None:  # a failed one keeps its logs: its error names them
+                shutil.rmtree(self.folder, ignore_errors=True)
         self.process = None
         self._ready.clear()
 
