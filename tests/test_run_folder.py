@@ -73,3 +73,39 @@ def test_a_launch_noted_late_never_undoes_the_process_own_word(tmp_path):
     assert run.state == State.FAILED and "no such class" in run.status["error"]
     run.note_launch(os.getpid() + 1)  # a new launch (resume) by another process: noted
     assert run._stored_status()["state"] == State.STARTING
+
+
+@pytest.mark.ray
+def test_a_full_disk_fails_the_run_saying_so_and_resume_goes_on(tmp_path):
+    """A class shares one disk. The runs folder on a 1 MB filesystem: the run fails with the reason (which
+    disk, how much is free, what to do), its last complete checkpoint kept; once space is freed, resume
+    goes on from it. Before, it ended "without saying why", its status still "running"."""
+    import os
+    import subprocess
+
+    import unity_nb.train as ut
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        run = ut.train("Basic", runs_dir=disk, mode="inprocess", steps=100_000, target_return="off", checkpoint_every=1)
+        run.wait(timeout=600)
+        assert run.state == "failed", run.status
+        error = run.status["error"]
+        assert error.startswith(f"no space left on the disk of {disk} (") and f"unity-nb resume {run.id}" in error
+        kept = run.latest_checkpoint()
+        assert kept is not None and kept.name in error
+        steps = ut.Run.progress(kept)["env_steps"]
+
+        subprocess.run(["mount", "-o", "remount,size=20m", str(disk)], check=True)
+        again = ut.resume(run.id, runs_dir=disk, steps=steps + 1000, wait=True)
+        assert again.state == "finished", again.status
+        assert again.last()["env_steps"] >= steps + 1000
+        assert not (again.path / ".space-reserve").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

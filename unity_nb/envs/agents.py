@@ -96,7 +96,9 @@ class Slots:
         self.owner, self.behavior = owner, behavior
         self.roster = Roster(owner, behavior)
         self.roster.read(decision)
-        self.ids: list[int | None] = decision.agent_id.tolist()
+        self.ids: list[int | None] = []
+        self._where: dict[int, int] = {}  # agent id -> slot: a lookup per agent per exchange (108 agents in 3DBall)
+        self._fill(decision.agent_id.tolist())
         self.open: set[int] = set()  # slots whose agent ended (or vanished) and has no new episode yet
         self._said_waiting = False
 
@@ -104,10 +106,18 @@ class Slots:
         return len(self.ids)
 
     def slot_of(self, aid: int) -> int | None:
-        try:
-            return self.ids.index(aid)
-        except ValueError:
-            return None
+        return self._where.get(aid)
+
+    def _fill(self, ids: list[int]) -> None:
+        self.ids = list(ids)
+        self._where = {aid: slot for slot, aid in enumerate(ids)}
+
+    def _assign(self, slot: int, aid: int | None) -> None:
+        if self.ids[slot] is not None:
+            self._where.pop(self.ids[slot], None)
+        self.ids[slot] = aid
+        if aid is not None:
+            self._where[aid] = slot
 
     def read(self, decision, terminal) -> tuple[dict[int, int], dict[int, tuple[int, bool]], list[int]]:
         """This exchange per slot: ``ended`` {slot: terminal row}, ``decided`` {slot: (decision row, a new
@@ -124,7 +134,7 @@ class Slots:
             if slot is not None:
                 vanished.append(slot)
                 self.open.add(slot)
-                self.ids[slot] = None
+                self._assign(slot, None)
         newcomers = []
         for aid, row in ex.started:
             slot = self.slot_of(aid)
@@ -137,7 +147,7 @@ class Slots:
             if self.open:
                 slot = min(self.open)
                 self.open.discard(slot)
-                self.ids[slot] = aid
+                self._assign(slot, aid)
                 decided[slot] = (row, True)
             elif not self._said_waiting:
                 self._said_waiting = True
@@ -153,13 +163,14 @@ class Slots:
 
     def slots_of(self, agent_ids) -> list[int | None]:
         """The slot of each of these Unity agents, e.g. a DecisionSteps' rows (None: an agent waiting for a place)."""
-        return [self.slot_of(int(a)) for a in agent_ids]
+        where = self._where
+        return [where.get(a) for a in np.asarray(agent_ids).tolist()]
 
     def restart(self, decision) -> None:
         """A full reset: the agents that ask now fill the slots again."""
         self.roster.forget()
         self.roster.read(decision)
-        self.ids = decision.agent_id.tolist()
+        self._fill(decision.agent_id.tolist())
         self.open.clear()
 
 

@@ -184,10 +184,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         return [where[a] for a in self._slots.ids]
 
     def _batch_obs(self, decision):
-        rows = [spaces.to_observation(decision.obs, i) for i in self._index(decision)]
-        if isinstance(rows[0], tuple):  # several sensors: a batch per sensor
-            return tuple(np.stack(parts) for parts in zip(*rows))
-        return np.stack(rows)
+        return spaces.to_observations(decision.obs, self._index(decision))  # several sensors: a batch per sensor
 
     def _infos(self, decision, extra: dict | None = None) -> dict:
         infos = dict(extra or {})

@@ -65,6 +65,16 @@ def to_observation(obs_list: list[np.ndarray], index: int):
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def to_observations(obs_list: list[np.ndarray], rows: list[int]):
+    """The observations of the agents at ``rows``, a batch (a tuple of batches for several sensors) of what
+    ``to_observation`` gives for each."""
+    out = []
+    for o in obs_list:
+        x = o[rows]
+        out.append(np.rint(x * 255.0).astype(np.uint8) if x.ndim == 4 else x.astype(np.float32, copy=False))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def allowed_actions(decision, index: int) -> np.ndarray | None:
     """Action mask of one agent, 1 = allowed (gymnasium/RLlib convention), branches concatenated.
 

@@ -463,6 +463,12 @@ class Run:
         }
 
 
+# A class shares one disk: when it fills, a run must still say why it failed. Each writer keeps this much
+# space taken in its run folder, and gives it back to write the failure.
+RESERVE_FILE, RESERVE_BYTES = ".space-reserve", 256 * 1024
+FULL_BELOW = 1024 * 1024  # bytes free under which a failure is put down to a full disk
+
+
 class RunWriter:
     """What the training process writes: state changes, events, checkpoints, the error."""
 
@@ -472,6 +478,14 @@ class RunWriter:
         old = run._stored_status()
         self.status = {"state": State.STARTING, "pid": os.getpid(), "started": time.time(),
                        "created": old.get("created")}
+
+    def keep_space(self) -> None:
+        """Take RESERVE_BYTES in the run folder, given back (``fail``, ``close``) to say why a full disk failed it."""
+        try:
+            with open(self.run.path / RESERVE_FILE, "wb") as reserve:
+                reserve.write(bytes(RESERVE_BYTES))
+        except OSError:  # a disk already this full: the run will fail at once, and may not say why
+            pass
 
     def emit(self, event: dict[str, Any]) -> None:
         """Append one event (``schema.EVENTS``) and flush it, so viewers see it at once."""
@@ -487,12 +501,31 @@ class RunWriter:
         self.emit({"event": "status", "state": state, **extra})
 
     def fail(self, err: BaseException | str, details: str | None = None) -> None:
-        """The run failed: the traceback (or ``details``) to logs/error.txt, the one-line reason to the status."""
+        """The run failed: the traceback (or ``details``) to logs/error.txt, the one-line reason to the status.
+        On a full disk the reason says so (and how to go on), written in the space the writer kept for it."""
         if isinstance(err, BaseException):
             details = details or "".join(traceback.format_exception(type(err), err, err.__traceback__))
             err = f"{type(err).__name__}: {err}"
-        self.run.error_path.write_text(details or err)
-        self.set_state(State.FAILED, error=err)
+        full = self.disk_full()
+        if full:
+            err = f"{full} ({err})"
+        try:
+            self.run.error_path.write_text(details or err)
+            self.set_state(State.FAILED, error=err)
+        except OSError:
+            (self.run.path / RESERVE_FILE).unlink(missing_ok=True)
+            self.run.error_path.write_text(details or err)
+            self.set_state(State.FAILED, error=err)
+
+    def disk_full(self) -> str | None:
+        """What to tell a person whose run's disk is full; None while it is not."""
+        free = shutil.disk_usage(self.run.path).free
+        if free >= FULL_BELOW:
+            return None
+        checkpoint = self.run.latest_checkpoint()
+        kept = f"its last complete checkpoint, {checkpoint.name}" if checkpoint else "the start (no checkpoint was complete)"
+        return (f"no space left on the disk of {self.run.path.parent} ({free:,} bytes free): free some space, then "
+                f"`unity-nb resume {self.run.id}` goes on from {kept}")
 
     def guard(self, work: Callable[[], int]) -> int:
         """Do the process's ``work`` (its exit code); whatever goes wrong, the run folder says why. Closes."""
@@ -545,7 +578,11 @@ class RunWriter:
         return path
 
     def close(self) -> None:
-        self._events.close()
+        try:
+            self._events.close()
+        except OSError:  # its last line could not be written (a full disk): the status says why
+            pass
+        (self.run.path / RESERVE_FILE).unlink(missing_ok=True)
 
 
 class RunStore:

@@ -61,6 +61,7 @@ class Driver:
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
         self.timing = timing  # a standby's clock: when the run was launched, imports done, Ray joined, run handed
         self.out = self.run_folder.writer()
+        self.out.keep_space()
         self.emit = self.out.emit
         self.out.set_state(State.STARTING)
 

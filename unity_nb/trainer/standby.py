@@ -84,6 +84,7 @@ def standby(address: str, join_timeout: float = 180.0, guess: Path | None = None
     driver = Driver(run.path, address, order.get("resume", False), prebuilt, timing=timing)
     if error is not None:
         driver.out.set_state(State.FAILED, error=error)
+        driver.out.close()
         return 1
     if ray_pid is not None:
         threading.Thread(target=_fail_with_runtime, args=(driver, ray_pid, ray_log), daemon=True).start()
@@ -98,6 +99,7 @@ def _fail_with_runtime(driver: Driver, ray_pid: int, ray_log: Path | None) -> No
     if State(driver.out.status["state"]) in ACTIVE:
         driver.out.set_state(State.FAILED, error=f"the training runtime stopped under the run: {log_cause(ray_log)} "
                                                  f"(the whole log: {ray_log})")
+        driver.out.close()
         os._exit(1)
 
 
