@@ -82,6 +82,7 @@ def test_a_full_disk_fails_the_run_saying_so_and_resume_goes_on(tmp_path):
     goes on from it. Before, it ended "without saying why", its status still "running"."""
     import os
     import subprocess
+    import time
 
     import unity_nb.train as ut
 
@@ -106,6 +107,9 @@ def test_a_full_disk_fails_the_run_saying_so_and_resume_goes_on(tmp_path):
         again = ut.resume(run.id, runs_dir=disk, steps=steps + 1000, wait=True)
         assert again.state == "finished", again.status
         assert again.last()["env_steps"] >= steps + 1000
+        deadline = time.monotonic() + 60  # the space kept is given back as the training process closes
+        while (again.path / ".space-reserve").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert not (again.path / ".space-reserve").exists()
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)

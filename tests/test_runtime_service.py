@@ -308,3 +308,43 @@ def test_the_guard_starts_ray_again_once_only_when_its_start_timed_out(tmp_path,
                             "--", sys.executable, "-c", script], start_new_session=True, timeout=60)
     assert guard.returncode == code
     assert len(tries.read_text()) == runs
+
+
+OTHER_USER = "unitynbtest2"
+
+
+@pytest.mark.ray
+def test_two_linux_users_train_at_once(own_runtime, tmp_path):
+    """Two attendees on one server: another Linux user trains Basic while this user's runtime is up (before,
+    their runtime died at start on the port this one held, and the run failed after a minute "without saying
+    why"); then nothing of theirs is left. Needs root (to make the user) and a Python other users may run."""
+    import pwd
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("making a second Linux user needs root and useradd")
+    probe = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"{sys.executable} -c 'import unity_nb'"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"other users cannot run this Python ({sys.executable}): {probe.stderr.strip()[-200:]}")
+    env, folder = own_runtime
+    service.ensure(folder=folder)  # this user's runtime is up, holding its ports
+    try:
+        pwd.getpwnam(OTHER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", OTHER_USER], check=True)
+    try:
+        out = subprocess.run(
+            ["su", "--login", OTHER_USER, "-c", f"cd ~ && {Path(sys.executable).with_name('unity-nb')} train Basic --steps 1000 "
+                                     f"--eval-episodes 0; {Path(sys.executable).with_name('unity-nb')} down --force"],
+            capture_output=True, text=True, timeout=600)
+        assert "finished after" in out.stdout, out.stdout + out.stderr
+        deadline = time.monotonic() + 30
+        while subprocess.run(["pgrep", "-u", OTHER_USER], capture_output=True).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = subprocess.run(["ps", "-u", OTHER_USER, "-o", "pid,cmd"], capture_output=True, text=True).stdout
+        assert subprocess.run(["pgrep", "-u", OTHER_USER], capture_output=True).returncode != 0, left
+        assert service.status(folder) is not None  # ours lives on
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", OTHER_USER], capture_output=True)
+        subprocess.run(["userdel", "--remove", OTHER_USER], capture_output=True)
