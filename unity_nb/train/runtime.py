@@ -187,7 +187,8 @@ def _guard(owner: int, command: list[str], log: Path | None = None) -> int:
             child.kill()
             code = child.wait()
         kill_group(os.getpgid(0), spare=os.getpid())  # Ray's processes that outlived it (its owner may be gone)
-        slow = log is not None and any(words in log.read_text(errors="replace") for words in SLOW_START)
+        text = log.read_text(errors="replace") if log is not None else ""
+        slow = "Ray runtime started" not in text and any(words in text for words in SLOW_START)
         if stopping.is_set() or code == 0 or not slow or attempt == START_ATTEMPTS:
             return code
         print(f"unity-nb: Ray's start timed out on a busy machine; starting it again (attempt {attempt + 1})",

@@ -519,7 +519,10 @@ class RunWriter:
 
     def disk_full(self) -> str | None:
         """What to tell a person whose run's disk is full; None while it is not."""
-        free = shutil.disk_usage(self.run.path).free
+        try:
+            free = shutil.disk_usage(self.run.path).free
+        except OSError:  # the run folder itself is gone
+            return None
         if free >= FULL_BELOW:
             return None
         checkpoint = self.run.latest_checkpoint()
