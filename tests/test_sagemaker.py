@@ -69,7 +69,7 @@ def test_dry_run_shows_the_exact_request_and_sends_nothing(sm_env, tmp_path):
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"]["MaxWaitTimeInSeconds"] >= request["StoppingCondition"]["MaxRuntimeInSeconds"]
     # the resolved settings travel (the scene's defaults included), every value a string
-    assert {"scene": "3DBall", "steps": "5000", "lr": "0.001", "num_areas": "4"}.items() <= \
+    assert {"scene": "3DBall", "steps": "5000", "lr": "0.001", "num_areas": "9"}.items() <= \
         request["HyperParameters"].items()
     assert all(isinstance(v, str) for v in request["HyperParameters"].values())
     assert request["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
