@@ -105,3 +105,11 @@ def test_a_real_memory_cgroup(tmp_path):
         assert out.stdout.split() == [str(GiB), "cgroup"], out.stderr
     finally:
         group.rmdir()
+
+
+def test_a_share_too_small_for_any_run_is_refused_with_the_numbers(tmp_path):
+    with pytest.raises(ValueError, match=r"UNITY_NB_MEMORY gives the training runtime 200 MiB; it needs at least 512 MiB"):
+        find_share({"UNITY_NB_MEMORY": "200M"})
+    root = fake_root(tmp_path, "0::/small\n", {"cgroup.controllers": "memory", "small/memory.max": str(300 * 2**20)})
+    with pytest.raises(ValueError, match=r"the memory limit of this session \(cgroup\) gives the training runtime 300 MiB"):
+        find_share({}, root)

@@ -19,6 +19,7 @@ CPUS_ENV, MEMORY_ENV = "UNITY_NB_CPUS", "UNITY_NB_MEMORY"
 MIN_OBJECT_STORE = 100 * 2**20  # Ray refuses less than 75 MiB
 MAX_OBJECT_STORE = 2**30  # runs keep weights and sample batches there: 1 GiB holds GridWorld's camera batches many times
 UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+MIN_MEMORY = 512 * 2**20  # below this no run fits: a cold Basic run peaked at 926 MB inside a 1 GiB cgroup
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,10 @@ def find_share(env: dict | None = None, root: Path = Path("/")) -> Share:
     else:
         limit = cgroup_memory(root)
         memory, memory_from = (limit, "cgroup") if limit is not None and limit < host_memory else (host_memory, "host")
+    if memory < MIN_MEMORY:
+        where = MEMORY_ENV if memory_from == MEMORY_ENV else f"the memory limit of this session ({memory_from})"
+        raise ValueError(f"{where} gives the training runtime {memory / 2**20:.0f} MiB; it needs at least "
+                         f"{MIN_MEMORY / 2**20:.0f} MiB (a Basic run peaks near 1 GB): ask for more memory")
     return Share(cpus, memory, cpus_from, memory_from)
 
 
