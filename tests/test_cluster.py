@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import unity_nb.train as ut
-from unity_nb.processes import free_port
+from unity_nb.processes import free_port, kill_group
 from unity_nb.train.runtime import private_token
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -28,12 +28,14 @@ def _start(args, env, log):
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _wait_for_nodes(address, env, count, timeout=60):
+def _wait_for_nodes(address, env, count, timeout=90, stop_if_ended=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = subprocess.run([RAY, "status", f"--address={address}"], env=env, capture_output=True, text=True)
         if out.stdout.count("node_") >= count:
             return
+        if stop_if_ended is not None and stop_if_ended.poll() is not None:
+            break  # its `ray start` gave up
         time.sleep(1)
     raise AssertionError(f"the cluster did not reach {count} nodes:\n{out.stdout}\n{out.stderr}")
 
@@ -50,13 +52,35 @@ def two_node_cluster(tmp_path_factory):
     # Ray's sockets live under the temp dir and a Unix socket path may not pass 107 bytes: pytest's
     # numbered folders (pytest-of-root/pytest-113/...) grew past that, so the head gets a short one
     short_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    head = _start(["--head", "--include-dashboard=false", "--node-ip-address=127.0.0.2", f"--port={port}", "--num-cpus=2",
-                   f"--temp-dir={short_dir}"], env, log)
-    worker = None
+    head_args = ["--head", "--include-dashboard=false", "--node-ip-address=127.0.0.2", f"--port={port}", "--num-cpus=2",
+                 f"--temp-dir={short_dir}"]
+    worker_args = [f"--address={address}", "--node-ip-address=127.0.0.3", "--num-cpus=1"]
+    head = worker = None
     try:
-        _wait_for_nodes(address, env, 1)
-        worker = _start([f"--address={address}", "--node-ip-address=127.0.0.3", "--num-cpus=1"], env, log)
-        _wait_for_nodes(address, env, 2)
+        # Ray's raylet gives its agent a fixed 15 s to start (ray-project/ray#65983): on a busy CI machine
+        # its start can time out, so each node gets a second try, as the kit's own runtime does
+        for attempt in (1, 2):
+            head = _start(head_args, env, log)
+            try:
+                _wait_for_nodes(address, env, 1, stop_if_ended=head)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
+                head.terminate()
+                head.wait(timeout=60)
+                kill_group(head.pid)  # the agents a failed start leaves behind
+        for attempt in (1, 2):
+            worker = _start(worker_args, env, log)
+            try:
+                _wait_for_nodes(address, env, 2, stop_if_ended=worker)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
+                worker.terminate()
+                worker.wait(timeout=60)
+                kill_group(worker.pid)
         yield address, env
     finally:
         for process in (worker, head):
@@ -66,6 +90,8 @@ def two_node_cluster(tmp_path_factory):
                     process.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     process.kill()
+            if process is not None:
+                kill_group(process.pid)
 
 
 def test_training_spreads_env_runners_over_both_nodes(two_node_cluster, tmp_path, monkeypatch):
