@@ -28,6 +28,23 @@ def _start(args, env, log):
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _start_node(args, env, log, address, nodes):
+    """A Ray node started until the cluster has ``nodes`` nodes. Ray's raylet gives its agent a fixed 15 s to
+    start (ray-project/ray#65983): on a busy CI machine that can time out, so a node gets a second try, as the
+    kit's own runtime does."""
+    for attempt in (1, 2):
+        process = _start(args, env, log)
+        try:
+            _wait_for_nodes(address, env, nodes, stop_if_ended=process)
+            return process
+        except AssertionError:
+            process.terminate()
+            process.wait(timeout=60)
+            kill_group(process.pid)  # the agents a failed start leaves behind
+            if attempt == 2:
+                raise
+
+
 def _wait_for_nodes(address, env, count, timeout=90, stop_if_ended=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -57,30 +74,8 @@ def two_node_cluster(tmp_path_factory):
     worker_args = [f"--address={address}", "--node-ip-address=127.0.0.3", "--num-cpus=1"]
     head = worker = None
     try:
-        # Ray's raylet gives its agent a fixed 15 s to start (ray-project/ray#65983): on a busy CI machine
-        # its start can time out, so each node gets a second try, as the kit's own runtime does
-        for attempt in (1, 2):
-            head = _start(head_args, env, log)
-            try:
-                _wait_for_nodes(address, env, 1, stop_if_ended=head)
-                break
-            except AssertionError:
-                if attempt == 2:
-                    raise
-                head.terminate()
-                head.wait(timeout=60)
-                kill_group(head.pid)  # the agents a failed start leaves behind
-        for attempt in (1, 2):
-            worker = _start(worker_args, env, log)
-            try:
-                _wait_for_nodes(address, env, 2, stop_if_ended=worker)
-                break
-            except AssertionError:
-                if attempt == 2:
-                    raise
-                worker.terminate()
-                worker.wait(timeout=60)
-                kill_group(worker.pid)
+        head = _start_node(head_args, env, log, address, 1)
+        worker = _start_node(worker_args, env, log, address, 2)
         yield address, env
     finally:
         for process in (worker, head):
