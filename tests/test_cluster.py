@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import unity_nb.train as ut
-from unity_nb.processes import free_port, kill_group
-from unity_nb.train.runtime import private_token
+from unity_nb.processes import free_port, kill_group, log_cause
+from unity_nb.train import service
+from unity_nb.train.runtime import LEAN_ENV, own_ports, private_token
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -28,21 +29,24 @@ def _start(args, env, log):
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _start_node(args, env, log, address, nodes):
+def _start_node(args, env, log, address, nodes, temp_dir):
     """A Ray node started until the cluster has ``nodes`` nodes. Ray's raylet gives its agent a fixed 15 s to
     start (ray-project/ray#65983): on a busy CI machine that can time out, so a node gets a second try, as the
-    kit's own runtime does."""
+    kit's own runtime does. A failure names its cause from Ray's own logs."""
     for attempt in (1, 2):
         process = _start(args, env, log)
         try:
             _wait_for_nodes(address, env, nodes, stop_if_ended=process)
             return process
-        except AssertionError:
+        except AssertionError as error:
             process.terminate()
             process.wait(timeout=60)
             kill_group(process.pid)  # the agents a failed start leaves behind
             if attempt == 2:
-                raise
+                logs = Path(temp_dir) / "session_latest" / "logs"
+                raise AssertionError(f"{error}\nray start: {log_cause(log.name)}\n"
+                                     f"raylet: {log_cause(logs / 'raylet.out')}\n"
+                                     f"raylet.err: {log_cause(logs / 'raylet.err')}") from None
 
 
 def _wait_for_nodes(address, env, count, timeout=90, stop_if_ended=None):
@@ -63,19 +67,27 @@ def two_node_cluster(tmp_path_factory):
     token = private_token(folder)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+    env.update(LEAN_ENV)
+    # the kit's own runtime (and its standby driver building ahead) would compete with the nodes' start for
+    # the two cores; these tests train on the cluster only
+    service.stop(force=True)
     port = free_port()
     address = f"127.0.0.2:{port}"
-    log = open(folder / "ray.log", "w")
+    log = open(folder / "ray.log", "w", buffering=1)
     # Ray's sockets live under the temp dir and a Unix socket path may not pass 107 bytes: pytest's
     # numbered folders (pytest-of-root/pytest-113/...) grew past that, so the head gets a short one
     short_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    # no log monitor (one Python process fewer racing the raylet's agents through their 15 s; the autoscaler
+    # monitor stays: `ray status` reads it) and ports of their own (Ray Client's fixed 10001 may be held on a
+    # shared machine)
     head_args = ["--head", "--include-dashboard=false", "--node-ip-address=127.0.0.2", f"--port={port}", "--num-cpus=2",
-                 f"--temp-dir={short_dir}"]
-    worker_args = [f"--address={address}", "--node-ip-address=127.0.0.3", "--num-cpus=1"]
+                 f"--temp-dir={short_dir}", "--include-log-monitor=False", *own_ports()]
+    worker_args = [f"--address={address}", "--node-ip-address=127.0.0.3", "--num-cpus=1", "--include-log-monitor=False",
+                   f"--dashboard-agent-listen-port={free_port()}", "--min-worker-port=0", "--max-worker-port=0"]
     head = worker = None
     try:
-        head = _start_node(head_args, env, log, address, 1)
-        worker = _start_node(worker_args, env, log, address, 2)
+        head = _start_node(head_args, env, log, address, 1, short_dir)
+        worker = _start_node(worker_args, env, log, address, 2, "/tmp/ray")
         yield address, env
     finally:
         for process in (worker, head):
