@@ -280,7 +280,12 @@ def _show_down(answer, args) -> int:
     return 0
 
 
-SHOW = {"up": _show_up, "down": _show_down, "train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
+def _show_doctor(checkup, args) -> int:
+    print(checkup.summary())  # each line was printed as it came
+    return 0 if checkup.ok else 1
+
+
+SHOW = {"doctor": _show_doctor, "up": _show_up, "down": _show_down, "train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
         "eval": _show_eval, "video": _show_video, "compare": _show_compare, "dashboard": _show_dashboard,
         "play": _show_played, "export": _show_export, "deploy": _show_deploy, "endpoints": _show_endpoints}
 
@@ -310,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             sagemaker.keep_warm = False
         if name == "video" and not args.out:
             args.out = _default_video_file(args)
-        if name == "play":
+        if name in ("play", "doctor"):
             result = verb.call(args, report=lambda line: print(line, flush=True))
         else:
             result = verb.call(args)

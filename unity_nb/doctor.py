@@ -123,9 +123,9 @@ def check_share():
 
 
 def check_disk(runs_dir: Path):
-    from .train.store import default_runs_dir
+    from .train.store import default_root
 
-    folder = Path(runs_dir) if runs_dir else default_runs_dir()
+    folder = Path(os.path.abspath(runs_dir or default_root()))
     place = folder
     while not place.exists() and place != place.parent:  # the folder may not exist before the first run
         place = place.parent
@@ -143,16 +143,16 @@ def check_disk(runs_dir: Path):
 
 
 def check_shm():
-    from .train.share import find_share, shm_bytes
+    from .train.share import find_share, shm_free
 
-    size = shm_bytes()
+    size = shm_free()
     if size is None:
         return NOTE, "no /dev/shm: Ray keeps its object store in /tmp (slower, works)", ""
     try:
         store = find_share().object_store
     except ValueError:
         store = None
-    found = f"/dev/shm holds {size / 2**20:.0f} MiB"
+    found = f"/dev/shm has {size / 2**20:.0f} MiB free"
     if store is not None and size < store:
         return NOTE, f"{found}, less than the object store's {store / 2**20:.0f} MiB: it lives in /tmp instead " \
                      "(slower, works)", "a container can be given more: docker run --shm-size=1g"
@@ -168,7 +168,7 @@ def check_scene():
     return OK, f"Basic opened through the real ML-Agents client and played 2 episodes in {played.seconds:.1f} s", ""
 
 
-def check_training(runs_dir: Path | None):
+def check_training():
     import unity_nb.train as ut
     from .train import service
 
@@ -176,8 +176,7 @@ def check_training(runs_dir: Path | None):
     batch = ut.make_config("Basic").train_batch_size
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="unity-nb-doctor-") as folder:
-        run = ut.train("Basic", runs_dir=folder, steps=BASIC_ITERATIONS * batch, target_return="off",
-                       checkpoint_every=0)
+        run = ut.train("Basic", runs_dir=folder, steps=BASIC_ITERATIONS * batch, target_return="off")
         run.wait(timeout=600)
         last = run.last()
         state = run.state
@@ -215,7 +214,7 @@ def run_checks(runs_dir=None, quick: bool = False, report: Callable[[Check], Non
         ("disk", lambda: check_disk(runs_dir)), ("shm", check_shm), ("front-end", check_front_end),
         ("scene", check_scene)]
     if not quick:
-        checks.append(("training", lambda: check_training(runs_dir)))
+        checks.append(("training", check_training))
     checkup = Checkup()
     for name, check in checks:
         try:

@@ -546,6 +546,21 @@ def down(args):
     return service.stop(force=args.force)
 
 
+# ---------------------------------------------------------------- a machine's checkup
+def _doctor_args(p, face):
+    _runs_dir(p)
+    p.add_argument("--quick", action="store_true",
+                   help="skip the training check (it starts the training runtime and trains Basic for two iterations)")
+
+
+def doctor(args, report: Callable = lambda check: None):
+    """Check this machine for a class (versions, limits, disk, a scene, a short training run, the JupyterLab
+    extensions); returns the Checkup, and hands ``report`` each line as soon as it is known."""
+    from .doctor import run_checks
+
+    return run_checks(args.runs_dir, quick=args.quick, report=report)
+
+
 VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("scenes", "list the built-in scenes and the Unity builds found on disk",
          "List the built-in scenes and the Unity builds (*.x86_64) found under . and ./builds.",
@@ -596,6 +611,12 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("down", "stop this machine's training runtime now",
          "Stop the training runtime that `unity-nb up` or a run started (it refuses while runs train, unless --force).",
          _down_args, down),
+    Verb("doctor", "check this machine before a class (or in a notebook's first cell)",
+         "Check what a first training cell needs, one line each: Python and the key packages (is torch a CPU "
+         "build?), the CPUs and memory the training runtime may use (cgroup limits), disk and /dev/shm, whether a "
+         "built-in scene opens, whether Basic trains for two iterations (and how long it took), and whether "
+         "JupyterLab has the Unity RL sidebar and the widget front-end. Each line is ok, a note, or a problem with "
+         "what to do; the command exits 1 on a problem.", _doctor_args, doctor),
     Verb("dashboard", "watch a run live", "Show the live progress of a run (also one started elsewhere, or before "
          "a kernel restart).", _dashboard_args, dashboard),
 ]}

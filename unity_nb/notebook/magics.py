@@ -147,6 +147,12 @@ class UnityMagics(Magics):
         return self._call("down", self._args(self.unity_down, line))
 
     @line_magic
+    @_verb("doctor")
+    def unity_doctor(self, line=""):
+        """Check this machine for a class; prints each line as it is known and returns the Checkup (a table)."""
+        return self._call("doctor", self._args(self.unity_doctor, line), report=print)
+
+    @line_magic
     @_verb("runs")
     def unity_runs(self, line=""):
         """List the training runs; returns a table (newest last)."""

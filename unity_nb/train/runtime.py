@@ -101,7 +101,7 @@ class LocalRuntime:
         ray = str(Path(sys.executable).with_name("ray"))
         command = [
             ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-            *self.share.ray_flags(), "--include-dashboard=false", "--disable-usage-stats",
+            *self.share.ray_flags(spill_dir=self.folder), "--include-dashboard=false", "--disable-usage-stats",
             f"--temp-dir={self.folder}", *LEAN_FLAGS, *own_ports(),
         ]
         log = open(self.folder / "ray-start.log", "w")

@@ -36,13 +36,39 @@ class Share:
         """Bytes of Ray's shared-memory object store: 30 % of the share (Ray's own fraction), at most 1 GiB."""
         return max(MIN_OBJECT_STORE, min(MAX_OBJECT_STORE, int(self.memory * 0.3)))
 
-    def ray_flags(self) -> list[str]:
-        return [f"--num-cpus={self.cpus}", f"--memory={self.memory - self.object_store}",
-                f"--object-store-memory={self.object_store}"]
+    @property
+    def store_in_shm(self) -> bool:
+        """Whether /dev/shm has room for the object store (containers often give it only 64 MiB)."""
+        size = shm_free()
+        return size is not None and size >= self.object_store
+
+    def ray_flags(self, spill_dir: Path | None = None) -> list[str]:
+        """``ray start``'s sizes; with a small /dev/shm the store goes to ``spill_dir`` (Ray's own fallback, said
+        once in ``describe`` rather than as Ray's warning on every start)."""
+        flags = [f"--num-cpus={self.cpus}", f"--memory={self.memory - self.object_store}",
+                 f"--object-store-memory={self.object_store}"]
+        if not self.store_in_shm and spill_dir is not None:
+            flags.append(f"--plasma-directory={spill_dir}")
+        return flags
 
     def describe(self) -> str:
-        return (f"{self.cpus} CPU(s) ({self.cpus_from}), {self.memory / 2**30:.1f} GiB memory ({self.memory_from}), "
+        text = (f"{self.cpus} CPU(s) ({self.cpus_from}), {self.memory / 2**30:.1f} GiB memory ({self.memory_from}), "
                 f"object store {self.object_store / 2**20:.0f} MiB")
+        if not self.store_in_shm:
+            size = shm_free()
+            text += (f" in a temp folder, not /dev/shm (it has {size / 2**20:.0f} MiB free; slower, works)" if size
+                     else " in a temp folder (no /dev/shm; slower, works)")
+        return text
+
+
+def shm_free(path: str = "/dev/shm") -> int | None:
+    """Free bytes in the shared-memory filesystem Ray's object store lives in (shared by every runtime of the
+    host); None where there is none."""
+    try:
+        found = os.statvfs(path)
+    except OSError:
+        return None
+    return found.f_frsize * found.f_bavail
 
 
 def parse_size(text: str, name: str = MEMORY_ENV) -> int:
