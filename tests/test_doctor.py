@@ -102,15 +102,22 @@ def test_a_small_dev_shm_is_said_once_and_the_runtime_still_trains(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("a /dev/shm of 64 MB in a mount namespace of its own needs root")
     code = textwrap.dedent("""
-        import ray
+        import os
         from unity_nb.train.runtime import LocalRuntime
         runtime = LocalRuntime().start()
         try:
             print("SHARE", runtime.share.describe())
-            import os
-            os.environ.update(runtime.driver_env())
-            ray.init(address=runtime.address)
-            print("TASK", ray.get(ray.put(b"x" * 2_000_000)) == b"x" * 2_000_000)
+            os.environ.update(runtime.driver_env())  # before Ray is imported: it reads them once
+            import ray
+            from unity_nb.trainer.driver import join_ray
+            join_ray(runtime.address)
+            big = ray.put(b"x" * 20_000_000)  # a sample batch's size, in the object store
+
+            @ray.remote
+            def size(data):
+                return len(data)
+
+            print("TASK", ray.get(size.remote(big)) == 20_000_000)
             ray.shutdown()
         finally:
             runtime.stop()

@@ -9,7 +9,7 @@ import pytest
 from kernel import Kernel
 
 MAGICS = ["unity_envs", "unity_train", "unity_runs", "unity_stop", "unity_eval", "unity_video", "unity_dashboard",
-          "unity_compare", "unity_panel"]
+          "unity_compare", "unity_panel", "unity_doctor"]
 
 pytestmark = pytest.mark.kernel  # every test talks to a real IPython kernel; those that train are also `ray`
 
