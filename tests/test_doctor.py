@@ -51,18 +51,21 @@ def test_a_bad_limit_and_an_unwritable_runs_folder_are_problems_and_the_rest_sti
     assert out.rstrip().endswith("2 problem(s): share, disk")
 
 
-def test_without_jupyter_or_torch_each_is_a_line_not_a_crash():
-    """A Python where JupyterLab and torch cannot be imported (an attendee's half-finished install)."""
+def test_without_jupyter_and_with_a_broken_torch_each_is_a_line_not_a_crash(tmp_path):
+    """An attendee's half-finished install: JupyterLab absent, and a torch folder with nothing in it first on
+    the path."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('half-installed')\n")
     code = textwrap.dedent("""
         import sys
-        sys.modules["jupyter_core"] = None
-        sys.modules["torch"] = None
+        sys.modules["jupyter_core"] = None  # as if not installed
         from unity_nb.cli import main
         sys.exit(main(["doctor", "--quick"]))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "PROBLEM  torch        could not check: ModuleNotFoundError" in done.stdout
+    assert "PROBLEM  torch        could not check: FileNotFoundError" in done.stdout
     assert "PROBLEM  front-end    Jupyter is not installed (no jupyter_core)\n" in done.stdout
     assert "-> pip install jupyterlab" in done.stdout and "Traceback" not in done.stderr
     assert done.stdout.rstrip().endswith("2 problem(s): torch, front-end")

@@ -4,6 +4,7 @@ settings, bad settings, and a real memory cgroup where this machine lets the tes
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -113,3 +114,48 @@ def test_a_share_too_small_for_any_run_is_refused_with_the_numbers(tmp_path):
     root = fake_root(tmp_path, "0::/small\n", {"cgroup.controllers": "memory", "small/memory.max": str(300 * 2**20)})
     with pytest.raises(ValueError, match=r"the memory limit of this session \(cgroup\) gives the training runtime 300 MiB"):
         find_share({}, root)
+
+
+def test_oom_kills_are_counted_from_v2_and_v1_files(tmp_path):
+    from unity_nb.train.share import cgroup_oom_kills
+
+    v2 = fake_root(tmp_path / "v2", "0::/user/attendee\n",
+                   {"cgroup.controllers": "memory", "user/attendee/memory.events": "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"})
+    assert cgroup_oom_kills(v2) == 1
+    v1 = fake_root(tmp_path / "v1", "9:memory:/docker/abc\n",
+                   {"memory/docker/abc/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"})
+    assert cgroup_oom_kills(v1) == 2
+    assert cgroup_oom_kills(fake_root(tmp_path / "none", "0::/\n", {})) == 0
+
+
+def test_a_process_killed_for_memory_is_named_so(tmp_path):
+    """A training process killed by its session's memory limit: the run's error says so, with the limit and
+    what to do (before: "ended without saying why (killed?)"). A real v1 memory cgroup of 200 MB in which a
+    child process allocates past it; then the reader in the same group explains the death."""
+    mine = [line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
+            if line.split(":")[1] == "memory"]
+    base = Path("/sys/fs/cgroup/memory") / (mine[0].lstrip("/") if mine else "")
+    if not mine or not base.is_dir() or not os.access(base, os.W_OK):
+        pytest.skip("no writable cgroup-v1 memory hierarchy here")
+    group = base / f"unity-nb-test-{uuid.uuid4().hex[:8]}"
+    try:
+        group.mkdir()
+    except OSError as err:
+        pytest.skip(f"cannot make a memory cgroup here: {err}")
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(200 * 2**20))
+        probe = ("import os, subprocess, sys; open(sys.argv[1], 'w').write(str(os.getpid())); "
+                 "from unity_nb.train.share import silent_death; print(silent_death()); "
+                 "hog = subprocess.run([sys.executable, '-c', 'x = bytearray(600 * 2**20); x[::4096] = b\"1\" * len(x[::4096])']); "
+                 "print(hog.returncode); print(silent_death())")
+        out = subprocess.run([sys.executable, "-c", probe, str(group / "cgroup.procs")], capture_output=True,
+                             text=True, timeout=120)
+        before, code, after = out.stdout.strip().splitlines()
+        assert before == "the training process ended without saying why (killed?)"
+        assert code == "-9", out.stderr
+        assert after.startswith("the training process was most likely killed for memory: this session's memory "
+                                "limit of 0.2 GiB has killed 1 process(es) so far. Ask for more memory"), after
+    finally:
+        subprocess.run(["sh", "-c", f"cat {group}/cgroup.procs | xargs -r kill -9"], capture_output=True)
+        time.sleep(0.2)
+        group.rmdir()

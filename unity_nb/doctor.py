@@ -102,14 +102,21 @@ def check_packages():
 
 
 def check_torch():
-    import torch
+    # read from torch's version.py, not imported: torch takes hundreds of MB, and in a 1 GiB session that was
+    # the difference between the training check fitting and being killed for memory
+    import importlib.util
+    import re
 
-    if torch.version.cuda:
-        usable = torch.cuda.is_available()
-        return NOTE, (f"torch {torch.__version__}: a CUDA {torch.version.cuda} build "
-                      f"({'a GPU is usable' if usable else 'no GPU usable here'}; the kit trains on CPU)"), \
-            "" if usable else "on a CPU-only machine the CPU build is far smaller: pip install torch --index-url https://download.pytorch.org/whl/cpu"
-    return OK, f"torch {torch.__version__}: CPU build, {torch.get_num_threads()} thread(s)", ""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return PROBLEM, "torch is not installed", "pip install torch (its CPU build: see the README)"
+    text = (Path(spec.submodule_search_locations[0]) / "version.py").read_text()
+    version = re.search(r"__version__\s*=\s*'([^']+)'", text).group(1)
+    cuda = re.search(r"^cuda\b[^=]*=\s*'([^']+)'", text, re.M)
+    if cuda:
+        return NOTE, f"torch {version}: a CUDA {cuda.group(1)} build (the kit trains on CPU)", \
+            "on a CPU-only machine the CPU build is far smaller: pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    return OK, f"torch {version}: CPU build", ""
 
 
 def check_share():

@@ -178,3 +178,30 @@ def cgroup_cpus(root: Path = Path("/")) -> int | None:
             if quota not in ("max", "-1") and quota.isdigit() and period.isdigit() and int(period) > 0:
                 quotas.append(max(1, math.ceil(int(quota) / int(period))))
     return min(quotas) if quotas else None
+
+
+def cgroup_oom_kills(root: Path = Path("/")) -> int:
+    """Processes the memory limits of this process's cgroups have killed so far (v2 memory.events, v1
+    memory.oom_control: their ``oom_kill`` counts, over the group and its parents)."""
+    kills = 0
+    for mount, path, controller in _own_groups(root):
+        name = "memory.events" if controller == "" else "memory.oom_control" if controller == "memory" else None
+        for level in _levels(mount, path) if name else []:
+            for line in (_read(level / name) or "").splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    kills += int(value)
+    return kills
+
+
+def silent_death() -> str:
+    """What to say of a training process that ended without a word: killed for memory, when this session's
+    memory limit says it killed something."""
+    kills = cgroup_oom_kills()
+    if not kills:
+        return "the training process ended without saying why (killed?)"
+    limit = cgroup_memory()
+    within = f" of {limit / 2**30:.1f} GiB" if limit else ""
+    return (f"the training process was most likely killed for memory: this session's memory limit{within} has "
+            f"killed {kills} process(es) so far. Ask for more memory, or shut down other notebooks' kernels "
+            f"(`unity-nb doctor` shows the limit)")

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator
 from ..processes import pid_alive
 from .config import TrainConfig
 from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State, confirmation_plays
+from .share import silent_death
 
 PROGRESS_FILE = "unity_nb_progress.json"  # in a checkpoint: what RLlib does not restore (wall time, window)
 COMPLETE_MARK = ".complete"  # written last into a checkpoint folder: only then is it a checkpoint
@@ -153,7 +154,7 @@ class Run:
             status["attached"] = False
         elif status["state"] in ACTIVE and not pid_alive(status.get("pid")):
             status["state"] = State.FAILED
-            status.setdefault("error", "the training process ended without saying why (killed?)")
+            status.setdefault("error", silent_death())
         elif status["state"] == State.RUNNING and self.stop_requested:
             status["state"] = State.STOPPING
         return status
