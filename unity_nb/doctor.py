@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 OK, NOTE, PROBLEM = "ok", "note", "problem"
-# the packages a training cell uses, as pip names them, with the import that proves each one loads
+# the packages a training cell uses, as pip names them (their versions are read, not imported)
 KEY_PACKAGES = ["unity-nb", "ray", "torch", "mlagents-envs", "gymnasium", "numpy", "grpcio", "ipywidgets",
                 "jupyterlab"]
 MIN_FREE_DISK = 512 * 2**20  # a run folder with its checkpoints stays well under this; a class shares one disk
@@ -154,15 +154,15 @@ def check_shm():
 
     size = shm_free()
     if size is None:
-        return NOTE, "no /dev/shm: Ray keeps its object store in /tmp (slower, works)", ""
+        return NOTE, "no /dev/shm: Ray keeps its object store in the runtime's temp folder (slower, works)", ""
     try:
         store = find_share().object_store
     except ValueError:
         store = None
     found = f"/dev/shm has {size / 2**20:.0f} MiB free"
     if store is not None and size < store:
-        return NOTE, f"{found}, less than the object store's {store / 2**20:.0f} MiB: it lives in /tmp instead " \
-                     "(slower, works)", "a container can be given more: docker run --shm-size=1g"
+        return NOTE, f"{found}, less than the object store's {store / 2**20:.0f} MiB: it lives in the runtime's " \
+                     "temp folder instead (slower, works)", "a container can be given more: docker run --shm-size=1g"
     return OK, found, ""
 
 
