@@ -78,6 +78,9 @@ def test_train_then_ctrl_c_stops_with_a_checkpoint(tmp_path):
         [*UNITY_NB, "train", "3DBall", "--mode", "inprocess", "--steps", "10000000", "--target-return", "off",
          "--runs-dir", str(tmp_path)],  # no target: 3DBall is solved within a minute now
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a suite started in the background (`cmd &`) inherits SIGINT ignored, and so would the command:
+        # Ctrl-C as a terminal delivers it needs the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not list(tmp_path.glob("*/checkpoints")):
