@@ -310,6 +310,25 @@ def test_the_guard_starts_ray_again_once_only_when_its_start_timed_out(tmp_path,
     assert len(tries.read_text()) == runs
 
 
+def test_the_guard_lowers_the_priority_of_what_competes_with_rays_agents(tmp_path):
+    """The Ray Client server and the dashboard's API server start just before the raylet and import for
+    seconds while the raylet's agents have 15 s to start: the guard gives them niceness 10 as they appear.
+    Here stand-ins with those module names in their command lines, started after a moment (as Ray's are),
+    and one other process of the group that keeps its priority."""
+    report = tmp_path / "niceness"
+    child = ("import os, subprocess, sys, time; time.sleep(0.5); "
+             "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3)', name]) for name in "
+             "('ray.util.' + 'client.server', '/site-packages/ray/' + 'dashboard/dashboard.py', 'raylet')]; "
+             "time.sleep(1.5); "  # (the names split: this command line must not carry them itself)
+             f"open({str(report)!r}, 'w').write(' '.join(str(os.getpriority(os.PRIO_PROCESS, k.pid)) for k in kids)); "
+             "[k.wait() for k in kids]")
+    guard = subprocess.run([sys.executable, "-m", "unity_nb.train.runtime", "--owner", str(os.getpid()), "--",
+                            sys.executable, "-c", child], start_new_session=True, timeout=60)
+    assert guard.returncode == 0
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert report.read_text().split() == [str(max(base, 10)), str(max(base, 10)), str(base)]
+
+
 OTHER_USER = "unitynbtest2"
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..processes import free_port, kill_group, log_cause, port_open, watch_parent
+from ..processes import free_port, group_members, kill_group, log_cause, port_open, watch_parent
 from .share import Share, find_share
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
@@ -160,6 +160,36 @@ class LocalRuntime:
 # loaded machine imports the agent slower (ray-project/ray#65983). The second try finds the imports warm.
 SLOW_START = ("timed out during startup", "Timed out waiting for file")
 START_ATTEMPTS = 2
+# Ray's head starts Python processes the kit never talks to (the Ray Client server, the dashboard's API
+# server) just before the raylet; their imports (6 s and 3 s of CPU here) compete with the agents through
+# their 15 s. They yield the CPU to them: niceness 10 from their first moments on.
+YIELDING = ("ray.util.client.server", "ray/dashboard/dashboard.py")
+YIELD_NICENESS = 10
+
+
+def _yield_to_agents(pgid: int, watch_s: float = 60.0) -> None:
+    """Lower the priority of this group's Ray processes in YIELDING as they appear (until each one was seen,
+    or ``watch_s`` seconds)."""
+    done: set[int] = set()
+    waiting = set(YIELDING)
+    deadline = time.monotonic() + watch_s
+    while waiting and time.monotonic() < deadline:
+        for pid in group_members(pgid):
+            if pid in done:
+                continue
+            try:  # read again each round: between fork and exec a child still shows its parent's command
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            found = {name for name in waiting if name in command}
+            if found:
+                waiting -= found
+                done.add(pid)
+                try:
+                    os.setpriority(os.PRIO_PROCESS, pid, YIELD_NICENESS)
+                except OSError:  # gone, or not ours to change: only a slower start
+                    pass
+        time.sleep(0.1)
 
 
 def _guard(owner: int, command: list[str], log: Path | None = None) -> int:
@@ -177,6 +207,7 @@ def _guard(owner: int, command: list[str], log: Path | None = None) -> int:
         stop()
     for attempt in range(1, START_ATTEMPTS + 1):
         child = subprocess.Popen(command)
+        threading.Thread(target=_yield_to_agents, args=(os.getpgid(0),), daemon=True).start()
         while child.poll() is None and not stopping.wait(0.5):
             pass
         if child.poll() is None:
