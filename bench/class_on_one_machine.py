@@ -23,6 +23,7 @@ import pwd
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,11 +78,18 @@ def run_class(n: int, limit: int) -> list[dict]:
     started = time.perf_counter()
     processes = [subprocess.Popen(attendee_command(user_name(i), groups[i - 1][0]), stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True) for i in range(1, n + 1)]
-    results = []
-    for i, process in enumerate(processes, 1):
+    results = [{} for _ in processes]
+
+    def follow(i, process):  # each attendee's own end time, not when the loop got round to them
         out, _ = process.communicate(timeout=1800)
-        results.append({"user": user_name(i), "wall_s": time.perf_counter() - started, "code": process.returncode,
-                        "confirmed": "reached and confirmed" in out, "tail": out.strip().splitlines()[-2:]})
+        results[i] = {"user": user_name(i + 1), "wall_s": time.perf_counter() - started, "code": process.returncode,
+                      "confirmed": "reached and confirmed" in out, "tail": out.strip().splitlines()[-2:]}
+
+    threads = [threading.Thread(target=follow, args=(i, p)) for i, p in enumerate(processes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     for result, (folder, peak) in zip(results, groups):
         deadline = time.monotonic() + 30  # `down` ends every process; give the last ones a moment
         while left_processes(result["user"]) and time.monotonic() < deadline:
