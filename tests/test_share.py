@@ -84,9 +84,9 @@ def test_bad_cpu_counts_are_refused_by_name(text):
         parse_cpus(text)
 
 
-def test_a_real_memory_cgroup(tmp_path):
-    """A process moved into a 1 GiB v1 memory cgroup (as a container runtime sets one) finds that limit.
-    Needs a writable v1 memory hierarchy (root on a cgroup-v1 machine such as this one); skipped elsewhere."""
+def new_memory_cgroup() -> Path:
+    """A fresh v1 memory cgroup below this process's own (the caller removes it). Needs a writable v1 memory
+    hierarchy (root on a cgroup-v1 machine such as this one); the test is skipped elsewhere."""
     mine = [line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
             if line.split(":")[1] == "memory"]
     base = Path("/sys/fs/cgroup/memory") / (mine[0].lstrip("/") if mine else "")
@@ -97,6 +97,13 @@ def test_a_real_memory_cgroup(tmp_path):
         group.mkdir()
     except OSError as err:
         pytest.skip(f"cannot make a memory cgroup here: {err}")
+    return group
+
+
+def test_a_real_memory_cgroup(tmp_path):
+    """A process moved into a 1 GiB v1 memory cgroup (as a container runtime sets one) finds that limit.
+    Needs a writable v1 memory hierarchy (root on a cgroup-v1 machine such as this one); skipped elsewhere."""
+    group = new_memory_cgroup()
     try:
         (group / "memory.limit_in_bytes").write_text(str(GiB))
         probe = ("import os, sys; open(sys.argv[1], 'w').write(str(os.getpid())); "
@@ -132,16 +139,7 @@ def test_a_process_killed_for_memory_is_named_so(tmp_path):
     """A training process killed by its session's memory limit: the run's error says so, with the limit and
     what to do (before: "ended without saying why (killed?)"). A real v1 memory cgroup of 200 MB in which a
     child process allocates past it; then the reader in the same group explains the death."""
-    mine = [line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
-            if line.split(":")[1] == "memory"]
-    base = Path("/sys/fs/cgroup/memory") / (mine[0].lstrip("/") if mine else "")
-    if not mine or not base.is_dir() or not os.access(base, os.W_OK):
-        pytest.skip("no writable cgroup-v1 memory hierarchy here")
-    group = base / f"unity-nb-test-{uuid.uuid4().hex[:8]}"
-    try:
-        group.mkdir()
-    except OSError as err:
-        pytest.skip(f"cannot make a memory cgroup here: {err}")
+    group = new_memory_cgroup()
     try:
         (group / "memory.limit_in_bytes").write_text(str(200 * 2**20))
         probe = ("import os, subprocess, sys; open(sys.argv[1], 'w').write(str(os.getpid())); "
