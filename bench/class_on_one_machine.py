@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def left_processes(user: str) -> str:
     return found
 
 
-def run_class(n: int, limit: int) -> list[dict]:
+def run_class(n: int, limit: int, keep: Path | None = None) -> list[dict]:
     """N attendees at once; each one's wall time, outcome, peak memory and leftovers."""
     groups = [make_cgroup(f"unb-class-{user_name(i)}", limit) for i in range(1, n + 1)]
     started = time.perf_counter()
@@ -96,6 +97,9 @@ def run_class(n: int, limit: int) -> list[dict]:
             time.sleep(0.5)
         result["left"] = left_processes(result["user"])
         result["peak_mb"] = int(peak.read_text()) / 1e6
+        if keep is not None:  # the attendee's run folders, before their home goes
+            shutil.copytree(Path(pwd.getpwnam(result["user"]).pw_dir) / "runs", keep / f"{n}-{result['user']}",
+                            dirs_exist_ok=True)
         subprocess.run(["pkill", "-KILL", "-u", result["user"]], capture_output=True)
         time.sleep(0.5)
         folder.rmdir()
@@ -106,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--attendees", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--memory", default="2G", help="each attendee's memory limit (default 2G)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="copy each attendee's run folders here")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("class bench: needs root (it creates and removes its own users)")
@@ -124,14 +129,14 @@ def main() -> None:
                 made.append(user_name(i))
         print(f"class bench: {os.cpu_count()} CPUs, each attendee limited to {args.memory}; "
               f"`unity-nb train Basic` cold, as a login shell in the attendee's home", flush=True)
-        lone = run_class(1, limit)[0]
+        lone = run_class(1, limit, args.keep)[0]
         print(f"alone: {lone['wall_s']:.1f} s, confirmed {lone['confirmed']}, peak {lone['peak_mb']:.0f} MB, "
               f"left: {lone['left'] or 'nothing'}", flush=True)
         print("| attendees | wait each (s): median [min-max] | vs alone | all confirmed | peak MB per attendee: "
               "median [max] | processes left |")
         print("|---|---|---|---|---|---|")
         for n in args.attendees:
-            results = run_class(n, limit)
+            results = run_class(n, limit, args.keep)
             walls = [r["wall_s"] for r in results]
             peaks = [r["peak_mb"] for r in results]
             left = [r["user"] for r in results if r["left"]]

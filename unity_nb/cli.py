@@ -71,7 +71,7 @@ def _watch(run) -> int:
     window = "-" if ret is None else f"{ret:.3f} over the last {last.get('episodes_window')} episodes"
     print(f"unity-nb: run {run.id} {status['state']} after {last.get('env_steps', 0)} steps in "
           f"{last.get('time_s', 0):.1f} s; mean return {window}")
-    if config.target is not None:
+    if config.target is not None and status["state"] != "failed":  # a failed run's line is its error, below
         check = status.get("confirmation")
         if status.get("target_reached"):
             print(f"unity-nb: target {config.target} reached and confirmed at {check['env_steps']} steps: "
