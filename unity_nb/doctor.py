@@ -156,13 +156,13 @@ def check_shm():
     if size is None:
         return NOTE, "no /dev/shm: Ray keeps its object store in the runtime's temp folder (slower, works)", ""
     try:
-        store = find_share().object_store
-    except ValueError:
-        store = None
+        share = find_share()
+    except ValueError:  # the share line says why
+        share = None
     found = f"/dev/shm has {size / 2**20:.0f} MiB free"
-    if store is not None and size < store:
-        return NOTE, f"{found}, less than the object store's {store / 2**20:.0f} MiB: it lives in the runtime's " \
-                     "temp folder instead (slower, works)", "a container can be given more: docker run --shm-size=1g"
+    if share is not None and not share.fits_shm(size):
+        return NOTE, f"{found}, less than the object store's {share.object_store / 2**20:.0f} MiB: it lives in the " \
+                     "runtime's temp folder instead (slower, works)", "a container can be given more: docker run --shm-size=1g"
     return OK, found, ""
 
 

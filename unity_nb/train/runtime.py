@@ -170,13 +170,10 @@ YIELD_NICENESS = 10
 def _yield_to_agents(pgid: int, watch_s: float = 60.0) -> None:
     """Lower the priority of this group's Ray processes in YIELDING as they appear (until each one was seen,
     or ``watch_s`` seconds)."""
-    done: set[int] = set()
     waiting = set(YIELDING)
     deadline = time.monotonic() + watch_s
     while waiting and time.monotonic() < deadline:
         for pid in group_members(pgid):
-            if pid in done:
-                continue
             try:  # read again each round: between fork and exec a child still shows its parent's command
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
@@ -184,7 +181,6 @@ def _yield_to_agents(pgid: int, watch_s: float = 60.0) -> None:
             found = {name for name in waiting if name in command}
             if found:
                 waiting -= found
-                done.add(pid)
                 try:
                     os.setpriority(os.PRIO_PROCESS, pid, YIELD_NICENESS)
                 except OSError:  # gone, or not ours to change: only a slower start

@@ -39,8 +39,10 @@ class Share:
     @property
     def store_in_shm(self) -> bool:
         """Whether /dev/shm has room for the object store (containers often give it only 64 MiB)."""
-        size = shm_free()
-        return size is not None and size >= self.object_store
+        return self.fits_shm(shm_free())
+
+    def fits_shm(self, free: int | None) -> bool:
+        return free is not None and free >= self.object_store
 
     def ray_flags(self, spill_dir: Path | None = None) -> list[str]:
         """``ray start``'s sizes; with a small /dev/shm the store goes to ``spill_dir`` (Ray's own fallback, said
@@ -54,8 +56,8 @@ class Share:
     def describe(self) -> str:
         text = (f"{self.cpus} CPU(s) ({self.cpus_from}), {self.memory / 2**30:.1f} GiB memory ({self.memory_from}), "
                 f"object store {self.object_store / 2**20:.0f} MiB")
-        if not self.store_in_shm:
-            size = shm_free()
+        size = shm_free()
+        if not self.fits_shm(size):
             text += (f" in a temp folder, not /dev/shm (it has {size / 2**20:.0f} MiB free; slower, works)" if size
                      else " in a temp folder (no /dev/shm; slower, works)")
         return text
