@@ -293,6 +293,24 @@ def test_export_continuous_actions_with_normalisation_folded_in(other_runs):
     assert np.abs(sampled).max() <= 1.0 and np.abs(greedy).max() <= 1.0 and not np.allclose(sampled, greedy)
 
 
+def test_a_policy_plays_greedy_and_sampled_agents_in_one_batch(other_runs):
+    """Per-agent flags (a confirmation's two plays side by side): flagged agents draw, the others act greedily."""
+    from unity_nb.evaluate import evaluate
+    from unity_nb.evaluate.policy import load_policies
+
+    ball, _ = other_runs
+    policy = load_policies(ball.latest_checkpoint())["default_policy"]
+    obs = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    flags = np.arange(64) >= 32
+    mixed, greedy = policy.act(obs, sampled=flags), policy.act(obs)
+    assert mixed.shape == greedy.shape == (64, 2)
+    assert np.allclose(mixed[:32], greedy[:32]) and not np.allclose(mixed[32:], greedy[32:])
+    both = evaluate(None, "3DBall", episodes=12, num_areas=1, policies={"default_policy": policy}, play="both",
+                    max_steps=2000)
+    assert len(both.returns) == len(both.sampled.returns) == 12
+    assert both.play == "deterministic" and both.sampled.play == "sampled"
+
+
 def test_export_one_file_per_behavior(other_runs):
     from unity_nb.evaluate.policy import load_policies
 

@@ -328,8 +328,14 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     driver = Driver(run.path, None, resume=False)
     driver.trained = ["Basic"]
     checks = []
-    monkeypatch.setattr(driver, "_evaluate_live",
-                        lambda algo, seed, play: checks.append(seed) or Evaluation([0.5] * 5, play=play))
+
+    def played(mean):
+        def evaluate_live(algo, seed, play):  # the confirm setting's plays, as evaluate gives them
+            checks.append((seed, play))
+            return Evaluation([mean] * 5, play="deterministic", sampled=Evaluation([mean - 0.01] * 5, play="sampled"))
+        return evaluate_live
+
+    monkeypatch.setattr(driver, "_evaluate_live", played(0.5))
     last = {"env_steps": 100, "iteration": 3, "episode_return_mean": 0.95}
     driver.window.add(("", 0.95, 5) for _ in range(9))
     assert not driver._target_confirmed(None, last) and not checks  # 9 episodes: the window is not full
@@ -338,13 +344,12 @@ def test_a_confirmation_that_falls_short_trains_on(tmp_path, monkeypatch):
     driver.window.add([("", 0.95, 5)])
     assert not driver._target_confirmed(None, last) and len(checks) == 1  # waits for a renewed window
     driver.window.add(("", 0.95, 5) for _ in range(2))
-    monkeypatch.setattr(driver, "_evaluate_live",
-                        lambda algo, seed, play: checks.append((seed, play)) or Evaluation([0.93] * 5, play=play))
-    assert driver._target_confirmed(None, last) and [p for _, p in checks[1:]] == ["deterministic", "sampled"]
+    monkeypatch.setattr(driver, "_evaluate_live", played(0.94))
+    assert driver._target_confirmed(None, last) and [p for _, p in checks] == ["both", "both"]
     driver.out.close()
     confirmations = [e for e in run.events() if e["event"] == "confirmation"]
     assert [c["passed"] for c in confirmations] == [False, True]
-    assert "sampled" not in confirmations[0]  # the greedy play fell short: the sampled one was not needed
+    assert confirmations[0]["deterministic"]["mean"] == pytest.approx(0.5)
     assert confirmations[1]["sampled"]["mean"] == pytest.approx(0.93)
     assert any("not confirmed: training goes on" in e.get("message", "") for e in run.events())
 

@@ -51,9 +51,11 @@ class Policy:
         # a squashed one (SAC) is already within the bounds
         self._raw_gaussian = self._dist.__name__ == "TorchDiagGaussian"
 
-    def act(self, observations, action_mask: np.ndarray | None = None, sampled: bool = False) -> np.ndarray:
+    def act(self, observations, action_mask: np.ndarray | None = None,
+            sampled: bool | np.ndarray = False) -> np.ndarray:
         """Actions for a batch of observations (a tuple of batches for several sensors): the greedy ones,
-        or with ``sampled`` a draw from the policy's distribution (torch's random numbers).
+        or with ``sampled`` a draw from the policy's distribution (torch's random numbers); ``sampled`` may
+        also be one flag per agent (a draw for those flagged, the greedy action for the others).
 
         ``action_mask``: the allowed actions of each agent (1 = allowed, as ``info["action_mask"]``);
         a masked action is never chosen. None: every action allowed.
@@ -73,7 +75,11 @@ class Policy:
         with torch.no_grad():
             out = self.module.forward_inference({"obs": obs})
             dist = self._dist.from_logits(out["action_dist_inputs"])
-            actions = (dist.sample() if sampled else dist.to_deterministic().sample()).cpu().numpy()
+            if isinstance(sampled, np.ndarray):  # per agent: a draw where True, the greedy action elsewhere
+                drawn, greedy = dist.sample().cpu().numpy(), dist.to_deterministic().sample().cpu().numpy()
+                actions = np.where(sampled.reshape((-1,) + (1,) * (greedy.ndim - 1)), drawn, greedy)
+            else:
+                actions = (dist.sample() if sampled else dist.to_deterministic().sample()).cpu().numpy()
         return policy_to_unity(self.module.action_space, actions) if self._raw_gaussian else actions
 
 

@@ -92,7 +92,10 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
         raise ValueError(f"play must be one of {', '.join(PLAYS)} or both, got {play!r}")
     if policies is None:
         policies = load_policies(checkpoint)
-    if play == "both":
+    # both plays at once, on twice the areas (half the agents each): a built-in scene's areas are free to add,
+    # and one pass costs little more than one play; a Unity build's areas are its own, so it plays twice
+    side_by_side = play == "both" and mode == "inprocess" and set(policies) == {SINGLE}
+    if play == "both" and not side_by_side:
         kwargs = dict(episodes=episodes, mode=mode, seed=seed, num_areas=num_areas, params=params, behavior=behavior,
                       max_steps=max_steps, policies=policies)
         greedy = evaluate(checkpoint, scene, play="deterministic", **kwargs)
@@ -101,12 +104,14 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     import torch
 
     sampled = play == "sampled"
-    source = EnvSource(scene, mode=mode, seed=seed, num_areas=num_areas, params=params)
+    source = EnvSource(scene, mode=mode, seed=seed, num_areas=num_areas * (2 if side_by_side else 1), params=params)
     # the draws come from torch's random numbers, seeded here without touching a training process's own
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            if set(policies) == {SINGLE}:
+            if side_by_side:
+                result = _play_both(UnityVectorEnv(source, behavior=behavior), policies[SINGLE], episodes, max_steps)
+            elif set(policies) == {SINGLE}:
                 env = UnityVectorEnv(source, behavior=behavior)
                 result = _play_one(env, policies[SINGLE], episodes, max_steps, sampled)
             else:
@@ -115,7 +120,8 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
                 result = _play_behaviors(UnityBehaviorsEnv(source), policies, episodes, max_steps, sampled)
         finally:
             source.close()
-    result.play = play
+    if not side_by_side:
+        result.play = play
     return result
 
 
@@ -137,6 +143,39 @@ def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int
         if len(returns) >= episodes:
             break
     return Evaluation(returns[:episodes], lengths[:episodes])
+
+
+def _play_both(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int) -> Evaluation:
+    """The greedy play on the first half of the agents and the sampled one on the other half, in one pass:
+    the greedy evaluation with its sampled twin in ``.sampled``."""
+    draws = np.arange(env.num_envs) >= env.num_envs // 2  # the agents that play sampled
+    plays = {False: ([], []), True: ([], [])}
+    obs, info = env.reset()
+    for _ in range(max_steps):
+        mask = info.get("action_mask")
+        if isinstance(policy, Policy):  # one forward pass for both plays
+            actions = policy.act(obs, mask, sampled=draws)
+        else:
+            greedy, drawn = _act(policy, obs, mask, False), _act(policy, obs, mask, True)
+            actions = np.where(_column(draws, greedy), drawn, greedy)
+        obs, _, _, _, info = env.step(actions)
+        if "episode_return" in info:
+            done = info["_episode_return"]
+            for drawn, (returns, lengths) in plays.items():
+                ended = done & (draws == drawn)
+                returns += info["episode_return"][ended].tolist()
+                lengths += info["episode_length"][ended].tolist()
+        if min(len(returns) for returns, _ in plays.values()) >= episodes:
+            break
+    (greedy_returns, greedy_lengths), (drawn_returns, drawn_lengths) = plays[False], plays[True]
+    greedy = Evaluation(greedy_returns[:episodes], greedy_lengths[:episodes], play="deterministic")
+    greedy.sampled = Evaluation(drawn_returns[:episodes], drawn_lengths[:episodes], play="sampled")
+    return greedy
+
+
+def _column(rows: np.ndarray, actions) -> np.ndarray:
+    """A per-agent flag shaped to broadcast over a batch of actions (one row per agent)."""
+    return rows.reshape((-1,) + (1,) * (np.ndim(actions) - 1))
 
 
 def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = None, sampled: bool = False,
