@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from unity_nb.train.share import Share, find_share, parse_cpus, parse_size
+from unity_nb.train.share import Share, find_share, parse_cpus, parse_size, silent_death
 
 GiB = 2**30
 
@@ -157,3 +157,19 @@ def test_a_process_killed_for_memory_is_named_so(tmp_path):
         subprocess.run(["sh", "-c", f"cat {group}/cgroup.procs | xargs -r kill -9"], capture_output=True)
         time.sleep(0.2)
         group.rmdir()
+
+
+def test_a_process_whose_runtime_ended_first_says_so(tmp_path):
+    """Ray's client exits the moment its raylet does, often before the run can say so: the reader then puts
+    the death down to the runtime its standby noted (raylet gone, then `ray start`'s reason once it has ended)."""
+    log = tmp_path / "ray-start.log"
+    log.write_text("Some Ray subprocesses exited unexpectedly:\n  raylet [exit code=-9]\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    alive = os.getpid()
+    assert "runtime" not in silent_death({"guard": alive, "raylet": alive, "log": str(log)})
+    assert silent_death({"guard": alive, "raylet": dead.pid, "log": str(log)}) == \
+        f"the training runtime stopped under the run: Ray's raylet ended (the whole log: {log})"
+    assert silent_death({"guard": dead.pid, "raylet": None, "log": str(log)}) == (
+        "the training runtime stopped under the run: Some Ray subprocesses exited unexpectedly: raylet [exit code=-9] "
+        f"(the whole log: {log})")

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..processes import log_cause, pid_alive
+
 CPUS_ENV, MEMORY_ENV = "UNITY_NB_CPUS", "UNITY_NB_MEMORY"
 MIN_OBJECT_STORE = 100 * 2**20  # Ray refuses less than 75 MiB
 MAX_OBJECT_STORE = 2**30  # runs keep weights and sample batches there: 1 GiB holds GridWorld's camera batches many times
@@ -196,9 +198,14 @@ def cgroup_oom_kills(root: Path = Path("/")) -> int:
     return kills
 
 
-def silent_death() -> str:
-    """What to say of a training process that ended without a word: killed for memory, when this session's
-    memory limit says it killed something."""
+def silent_death(runtime: dict | None = None) -> str:
+    """What to say of a training process that ended without a word: its Ray runtime ended under it, when
+    ``runtime`` (the ``guard`` and ``raylet`` pids and ``log`` its standby noted) says so; killed for memory,
+    when this session's memory limit says it killed something."""
+    if runtime and not all(pid_alive(runtime.get(name)) for name in ("guard", "raylet") if runtime.get(name)):
+        # Ray's client in the run exits the moment its raylet does, often before `ray start` has logged why
+        said = log_cause(runtime.get("log")) if not pid_alive(runtime.get("guard")) else "Ray's raylet ended"
+        return f"the training runtime stopped under the run: {said} (the whole log: {runtime.get('log')})"
     kills = cgroup_oom_kills()
     if not kills:
         return "the training process ended without saying why (killed?)"

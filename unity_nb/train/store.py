@@ -154,7 +154,7 @@ class Run:
             status["attached"] = False
         elif status["state"] in ACTIVE and not pid_alive(status.get("pid")):
             status["state"] = State.FAILED
-            status.setdefault("error", silent_death())
+            status.setdefault("error", silent_death(status.get("runtime")))
         elif status["state"] == State.RUNNING and self.stop_requested:
             status["state"] = State.STOPPING
         return status

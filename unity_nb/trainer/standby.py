@@ -21,13 +21,19 @@ from pathlib import Path
 
 from ..processes import log_cause, pid_alive, reach, watch_parent
 from ..train.config import TrainConfig
+from ..train.runtime import START_TIMEOUT
 from ..train.schema import ACTIVE, State
 from ..train.store import Run
 from .driver import Driver, exit_at_once, join_ray
 
 
-def standby(address: str, join_timeout: float = 180.0, guess: Path | None = None, ray_pid: int | None = None,
-            ray_log: Path | None = None) -> int:
+JOIN_TIMEOUT_S = 180.0  # a Ray runtime of somebody else's (a cluster) that does not answer by then is not coming
+# Our own runtime, alive and still starting, is waited for as long as its start is
+OWN_RUNTIME_JOIN_TIMEOUT_S = START_TIMEOUT
+
+
+def standby(address: str, join_timeout: float = JOIN_TIMEOUT_S, guess: Path | None = None, ray_pid: int | None = None,
+            ray_log: Path | None = None, own_join_timeout: float = OWN_RUNTIME_JOIN_TIMEOUT_S) -> int:
     """Import everything and join Ray now, then wait for a run on stdin: a warm start for the next run.
 
     Started while the session's Ray runtime may still be starting: the imports overlap its
@@ -48,7 +54,7 @@ def standby(address: str, join_timeout: float = 180.0, guess: Path | None = None
     imported = time.time()
 
     error = None
-    deadline = time.monotonic() + join_timeout
+    start = time.monotonic()
     while True:
         try:
             reach(address)
@@ -58,8 +64,9 @@ def standby(address: str, join_timeout: float = 180.0, guess: Path | None = None
             if ray_pid is not None and not pid_alive(ray_pid):
                 error = f"the Ray runtime failed to start: {log_cause(ray_log)} (the whole log: {ray_log})"
                 break
-            if time.monotonic() > deadline:
-                error = f"could not join the Ray runtime at {address}: {err}"
+            waited = time.monotonic() - start
+            if waited > (join_timeout if ray_pid is None else own_join_timeout):
+                error = f"could not join the Ray runtime at {address} within {waited:.0f} s: {err}"
                 break
             time.sleep(0.2)
     joined = time.time()
@@ -87,18 +94,41 @@ def standby(address: str, join_timeout: float = 180.0, guess: Path | None = None
         driver.out.close()
         return 1
     if ray_pid is not None:
-        threading.Thread(target=_fail_with_runtime, args=(driver, ray_pid, ray_log), daemon=True).start()
+        runtime = {"guard": ray_pid, "raylet": _raylet_of(ray_log), "log": str(ray_log)}
+        driver.out.note(runtime=runtime)  # so a reader can say why, should Ray's client end us before we can
+        threading.Thread(target=_fail_with_runtime, args=(driver, runtime), daemon=True).start()
     return driver.run()
 
 
-def _fail_with_runtime(driver: Driver, ray_pid: int, ray_log: Path | None) -> None:
+def _raylet_of(ray_log: Path | None) -> int | None:
+    """The pid of the raylet of our own runtime (whose temp folder holds ``ray_log``), if one runs."""
+    if ray_log is None:
+        return None
+    for entry in os.listdir("/proc"):
+        try:
+            words = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace") if entry.isdigit() else ""
+        except OSError:
+            continue
+        if "raylet/raylet" in words and str(ray_log.parent) in words:
+            return int(entry)
+    return None
+
+
+def _fail_with_runtime(driver: Driver, runtime: dict) -> None:
     """A run whose Ray runtime ends under it fails at once with the runtime's reason; Ray's own client
     would wait a minute for the lost runtime and then abort the process without a word."""
-    while pid_alive(ray_pid):
-        time.sleep(0.5)
+    while all(pid_alive(runtime[name]) for name in ("guard", "raylet") if runtime[name]):
+        time.sleep(0.2)
+    if not pid_alive(runtime["guard"]):
+        said = log_cause(runtime["log"])
+    else:  # the raylet went first; `ray start` says why a moment later
+        waited = time.monotonic()
+        while pid_alive(runtime["guard"]) and time.monotonic() - waited < 2.0:
+            time.sleep(0.1)
+        said = log_cause(runtime["log"]) if not pid_alive(runtime["guard"]) else "Ray's raylet ended"
     if State(driver.out.status["state"]) in ACTIVE:
-        driver.out.set_state(State.FAILED, error=f"the training runtime stopped under the run: {log_cause(ray_log)} "
-                                                 f"(the whole log: {ray_log})")
+        driver.out.set_state(State.FAILED, error=f"the training runtime stopped under the run: {said} "
+                                                 f"(the whole log: {runtime['log']})")
         driver.out.close()
         os._exit(1)
 
