@@ -173,3 +173,18 @@ def test_a_process_whose_runtime_ended_first_says_so(tmp_path):
     assert silent_death({"guard": dead.pid, "raylet": None, "log": str(log)}) == (
         "the training runtime stopped under the run: Some Ray subprocesses exited unexpectedly: raylet [exit code=-9] "
         f"(the whole log: {log})")
+
+
+def test_a_run_needing_more_cpus_than_the_share_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    """num_env_runners above the runtime's CPUs would wait for Ray's resources forever: refused with the numbers,
+    and no run folder is made. A Ray cluster (address=) has resources of its own, so it is not checked here."""
+    import unity_nb.train as ut
+
+    monkeypatch.setenv("UNITY_NB_CPUS", "2")
+    with pytest.raises(ut.ConfigError) as refused:
+        ut.train("Basic", runs_dir=tmp_path / "runs", num_env_runners=3)
+    assert str(refused.value) == (
+        "num_env_runners 3 needs 3 CPUs (one per env runner), and this machine's training runtime has 2 "
+        "(UNITY_NB_CPUS): set num_env_runners to 2 or fewer (0 samples in the training process itself), or train "
+        "on a Ray cluster (address=)")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

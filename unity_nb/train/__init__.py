@@ -77,8 +77,23 @@ def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None,
 
     if cfg.scene_name is None and not cfg.address:
         check_build(cfg.scene)  # a bad path fails here, not in the background
+    if not cfg.address:
+        _check_fits(cfg)
     run = start_run(cfg, runs_dir)
     return run.wait() if wait else run
+
+
+def _check_fits(cfg: TrainConfig) -> None:
+    """A run this machine's runtime cannot hold is refused before anything starts: Ray would otherwise wait
+    for the CPUs of its env runners (one each) forever, the run never leaving "starting"."""
+    from .share import find_share
+
+    share = find_share()
+    if cfg.num_env_runners > share.cpus:
+        raise ConfigError(f"num_env_runners {cfg.num_env_runners} needs {cfg.num_env_runners} CPUs (one per env "
+                          f"runner), and this machine's training runtime has {share.cpus} ({share.cpus_from}): set "
+                          f"num_env_runners to {share.cpus} or fewer (0 samples in the training process itself), "
+                          "or train on a Ray cluster (address=)")
 
 
 def _check_user_code(cfg: TrainConfig) -> None:
