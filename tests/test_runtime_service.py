@@ -367,3 +367,26 @@ def test_two_linux_users_train_at_once(own_runtime, tmp_path):
     finally:
         subprocess.run(["pkill", "-KILL", "-u", OTHER_USER], capture_output=True)
         subprocess.run(["userdel", "--remove", OTHER_USER], capture_output=True)
+
+
+def test_failed_starts_folders_are_swept_after_a_day(tmp_path):
+    """A failed start keeps its folder (its error names the log in it); the next start removes such folders once
+    they are a day old, unless a process still names them (a runtime up for days)."""
+    from unity_nb.train.runtime import FOLDER_PREFIX, sweep_failed_folders
+
+    old, young, used = (tmp_path / f"{FOLDER_PREFIX}{name}" for name in ("old", "young", "used"))
+    for folder in (old, young, used):
+        folder.mkdir()
+        (folder / "ray-start.log").write_text("Ray failed to start\n")
+    two_days_ago = time.time() - 2 * 86400
+    for folder in (old, used):
+        os.utime(folder, (two_days_ago, two_days_ago))
+    (tmp_path / "unrelated").mkdir()
+    os.utime(tmp_path / "unrelated", (two_days_ago, two_days_ago))
+    user = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(used)])
+    try:
+        assert sweep_failed_folders(str(tmp_path)) == [old]
+    finally:
+        user.kill()
+        user.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["unrelated", f"{FOLDER_PREFIX}used", f"{FOLDER_PREFIX}young"])

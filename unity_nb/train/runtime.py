@@ -64,6 +64,39 @@ def private_token(folder: Path, token: str | None = None) -> Path:
     return path
 
 
+FOLDER_PREFIX = "unity-nb-ray-"
+FAILED_KEPT_S = 86400.0  # a failed start keeps its folder (its error names the log there) for a day
+
+
+def sweep_failed_folders(root: str | None = None, kept_s: float = FAILED_KEPT_S) -> list[Path]:
+    """Remove this user's runtime folders older than ``kept_s`` that no process uses any more: those of failed
+    starts, kept for their logs (a stopped runtime removes its own). Returns what was removed."""
+    root = Path(root or tempfile.gettempdir())
+    old = [p for p in root.glob(FOLDER_PREFIX + "*") if _owned_and_older(p, kept_s)]
+    if not old:
+        return []
+    in_use = set()
+    for entry in os.listdir("/proc"):
+        try:
+            words = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace") if entry.isdigit() else ""
+        except OSError:
+            continue
+        in_use.update(p for p in old if str(p) in words)
+    removed = [p for p in old if p not in in_use]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
+def _owned_and_older(path: Path, kept_s: float) -> bool:
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return path.is_dir() and not path.is_symlink() and info.st_uid == os.getuid() and \
+        time.time() - info.st_mtime > kept_s
+
+
 class LocalRuntime:
     """One Ray runtime for this process's training runs."""
 
@@ -95,7 +128,8 @@ class LocalRuntime:
     def _launch(self) -> None:
         self._ready.clear()
         self._error = None
-        self.folder = Path(tempfile.mkdtemp(prefix="unity-nb-ray-"))
+        sweep_failed_folders()
+        self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
         self.token = private_token(self.folder)
         port = free_port()
         self.address = f"127.0.0.1:{port}"
