@@ -64,14 +64,27 @@ def test_the_wheel_carries_the_prebuilt_extension(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     wheel = next(tmp_path.glob("unity_nb-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    data = "unity_nb-0.1.0.data/data/"
+    version = json.loads((REPO / "labextension" / "package.json").read_text())["version"]
+    assert wheel.name.startswith(f"unity_nb-{version}-"), wheel.name  # one version source: package.json
+    data = f"unity_nb-{version}.data/data/"
     ext = data + "share/jupyter/labextensions/unity-nb/"
     for required in (ext + "package.json", ext + "install.json", ext + "static/style.js",
                      ext + "schemas/unity-nb/plugin.json",
                      data + "etc/jupyter/jupyter_server_config.d/unity_nb.json",
-                     "unity_nb/server/quickstart.ipynb", "unity_nb/server/routes.py"):
+                     "unity_nb/server/quickstart.ipynb", "unity_nb/server/routes.py", "unity_nb/notebook/chart.js"):
         assert required in names, f"{required} not in the wheel"
     assert any(n.startswith(ext + "static/remoteEntry.") for n in names)
     assert not any("node_modules" in n or n.endswith(".ts") for n in names)
     print(f"wheel {wheel.stat().st_size / 1024:.0f} KiB; extension JS "
           f"{sum(zipfile.ZipFile(wheel).getinfo(n).file_size for n in names if n.startswith(ext) and n.endswith('.js')) / 1024:.1f} KiB")
+
+
+def test_the_version_is_written_once():
+    """labextension/package.json holds it; the package's metadata (pyproject's dynamic version) and
+    ``unity_nb.__version__`` read it from there, and `unity-nb --version` prints it."""
+    import unity_nb
+
+    version = json.loads((REPO / "labextension" / "package.json").read_text())["version"]
+    assert unity_nb.__version__ == version
+    out = subprocess.run([str(Path(sys.executable).with_name("unity-nb")), "--version"], capture_output=True, text=True)
+    assert out.stdout.strip() == f"unity-nb {version}"

@@ -9,7 +9,7 @@ import pytest
 from kernel import Kernel
 
 MAGICS = ["unity_envs", "unity_train", "unity_runs", "unity_stop", "unity_eval", "unity_video", "unity_dashboard",
-          "unity_compare", "unity_panel", "unity_doctor"]
+          "unity_compare", "unity_panel", "unity_doctor", "unity_debug"]
 
 pytestmark = pytest.mark.kernel  # every test talks to a real IPython kernel; those that train are also `ray`
 
@@ -90,6 +90,17 @@ def test_envs_lists_scenes_and_builds(kernel, tmp_path):
 ])
 def test_bad_input_names_the_argument(kernel, line, message):
     assert message in usage_error(kernel, line)
+
+
+def test_unity_debug_shows_the_kits_tracebacks_then_one_line_again(kernel):
+    assert kernel.ok("%unity_debug").value == "False"
+    kernel.ok("%unity_debug on")
+    reply = kernel.run("%unity_train Basic --steps 0")
+    assert reply.status == "error" and reply.error["ename"] == "ConfigError", reply.text
+    assert "steps must be >= 1, got 0" in reply.error["evalue"] and len(reply.error["traceback"]) > 1
+    kernel.ok("%unity_debug off")
+    assert "steps must be >= 1, got 0" in usage_error(kernel, "%unity_train Basic --steps 0")
+    assert "invalid choice: 'maybe'" in usage_error(kernel, "%unity_debug maybe")
 
 
 def test_yaml_cell_that_does_not_parse_gives_line_and_column(kernel):

@@ -11,7 +11,12 @@ Importing it makes the real ``mlagents_envs`` client load on modern protobuf
 (see ``unity_nb.envs._protobuf_compat``); import it before ``mlagents_envs``.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
+
+try:  # one source: labextension/package.json, which the package's metadata takes at install time
+    __version__ = _version("unity-nb")
+except _NotInstalled:  # a checkout on sys.path, not installed
+    __version__ = "0+unknown"
 
 import os as _os  # noqa: E402
 

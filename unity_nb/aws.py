@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import BadValue
+
 DEFAULT_INSTANCE_TYPE = "ml.c5.2xlarge"
 DEFAULT_MAX_RUN = 86_400  # seconds: SageMaker's own default limit is 1 day
 # The PyTorch training images the kit's requirements install into (Python 3.11/3.12), newest first.
@@ -26,7 +28,7 @@ RETRIES = {"mode": "adaptive", "max_attempts": 8}  # throttling and 5xx: backoff
 INSTALL_HINT = "pip install 'unity-nb[sagemaker]'"
 
 
-class SageMakerSetupError(ValueError):
+class SageMakerSetupError(BadValue):
     """Something a SageMaker run needs is missing or wrong (the message says how to fix it)."""
 
 

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 
 from . import __version__
 from .train.schema import confirmation_plays, confirmation_text
@@ -22,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train and try reinforcement-learning agents for Unity ML-Agents environments.",
     )
     parser.add_argument("--version", action="version", version=f"unity-nb {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the whole traceback of an error, not only its one line (for a bug report)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for verb in VERBS.values():
         if CLI in verb.faces:
@@ -325,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return show(result, args)
     except USER_ERRORS as err:
+        if args.debug:
+            traceback.print_exc()
         print(f"unity-nb {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

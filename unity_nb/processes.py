@@ -1,6 +1,6 @@
 """Process helpers shared by the player, the training process and the Ray runtime guard.
 
-Nothing here imports the rest of the package, so any layer may use it.
+Nothing here imports the rest of the package (but its error family, ``errors``), so any layer may use it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from typing import Callable
+from .errors import BadValue
 
 
 def free_port() -> int:
@@ -42,7 +43,7 @@ def split_address(address: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (or ``"ray://HOST:PORT"``) as ``(host, port)``; ValueError if it is not one."""
     host, sep, port = address.replace("ray://", "").rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379)")
+        raise BadValue(f"address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379)")
     return host, int(port)
 
 

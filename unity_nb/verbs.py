@@ -19,21 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .envs.errors import UnityNbError
+from .errors import BadValue, MissingFile, UnityNbError
 from .train.flags import add_config_flags, positive_int
 
 CLI, MAGIC = "cli", "magic"  # the two faces: a verb may give one of them extra flags
 
-# Errors a person can fix: each face shows them as one line (no traceback).
-USER_ERRORS = (UnityNbError, ValueError, KeyError, RuntimeError, PermissionError, ConnectionError, FileNotFoundError,
-               NotImplementedError, TimeoutError)
+# What each face shows as one line, no traceback: the kit's own errors (a person can fix them), and the
+# machine's (a full disk, a folder not ours). Anything else is a bug of the kit's: its traceback shows.
+USER_ERRORS = (UnityNbError, OSError)
 
 RUN_ID_HELP = "a run id as `unity-nb runs` / %%unity_runs shows it (default: the latest run)"
 # Folders the scene listing does not look into for Unity builds
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "runs", "__pycache__", ".ipynb_checkpoints"}
 
 
-class NoRunError(ValueError):
+class NoRunError(BadValue):
     """No run to act on (none yet, or none running)."""
 
 
@@ -119,7 +119,7 @@ def scenes(args):
     for folder in args.path or [".", "builds"]:
         if not os.path.isdir(folder):
             if args.path:
-                raise FileNotFoundError(f"--path {folder!r}: no such folder")
+                raise MissingFile(f"--path {folder!r}: no such folder")
             continue
         for build in find_builds(Path(folder)):
             rows.append({"name": build.stem, "kind": "Unity build", "agents": pd.NA, "behaviors": "",
@@ -278,7 +278,7 @@ def train(args, config=None):
 
     if config is not None:
         if args.config:
-            raise ValueError("give settings either in the cell or with --config, not both")
+            raise BadValue("give settings either in the cell or with --config, not both")
         target = config.replace(scene=args.scene) if isinstance(config, TrainConfig) else config
     else:
         target = args.scene
@@ -462,11 +462,11 @@ def deploy(args):
     given = {k: getattr(args, k) for k in SAGEMAKER_DEPLOY_FLAGS if getattr(args, k, None) is not None}
     if args.target == "sagemaker":
         if args.port is not None or args.host != "127.0.0.1":
-            raise ValueError("--port and --host are for a local endpoint; SageMaker chooses its own address")
+            raise BadValue("--port and --host are for a local endpoint; SageMaker chooses its own address")
         return run.deploy(behavior=args.behavior, target="sagemaker", progress=lambda line: print(line, flush=True),
                           **given)
     if given:
-        raise ValueError(f"--{next(iter(given)).replace('_', '-')} is for --target sagemaker")
+        raise BadValue(f"--{next(iter(given)).replace('_', '-')} is for --target sagemaker")
     return run.deploy(port=args.port, behavior=args.behavior, host=args.host)
 
 
@@ -490,7 +490,7 @@ def endpoints(args) -> list:
         chosen = [e for e in found if not isinstance(e, SageMakerNote)] if args.stop == "all" else \
             [e for e in found if str(getattr(e, "port", "")) == args.stop or getattr(e, "name", None) == args.stop]
         if not chosen:
-            raise ValueError(f"--stop {args.stop}: no such endpoint; running: "
+            raise BadValue(f"--stop {args.stop}: no such endpoint; running: "
                              f"{', '.join(_endpoint_key(e) for e in found if not isinstance(e, SageMakerNote)) or 'none'}")
         for endpoint in chosen:
             endpoint.stop()

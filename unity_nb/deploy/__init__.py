@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .export import Contract, NotExportable
+from ..errors import NotPossible
 
 VERIFY_OBSERVATIONS = 1000  # observations from real rollouts the file must agree on (and as many random ones)
 
@@ -193,7 +194,7 @@ def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
 
     checkpoint = run.latest_checkpoint()
     if checkpoint is None:
-        raise RuntimeError(f"run {run.id} has no checkpoint yet: wait for its first one (or for the end)")
+        raise NotPossible(f"run {run.id} has no checkpoint yet: wait for its first one (or for the end)")
     config = run.config
     if config.algorithm not in ("PPO", "APPO", "IMPALA", "SAC", "DQN"):
         raise NotExportable(f"{config.algorithm}: policies of your own algorithm are not exported (the kit knows how "

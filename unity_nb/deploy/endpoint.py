@@ -28,6 +28,7 @@ from pathlib import Path
 from ..envs.builds import _cache_dir
 from ..processes import free_port, pid_alive, port_open
 from .handler import JSON, MAX_BODY, PolicyHandler
+from ..errors import BadValue, MissingFile, NotPossible, PortInUse, TimedOut
 
 START_TIMEOUT = 60.0
 
@@ -156,7 +157,7 @@ class Endpoint:
             with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return json.loads(reply.read())["actions"]
         except urllib.error.HTTPError as err:
-            raise ValueError(f"the endpoint refused the request ({err.code}): "
+            raise BadValue(f"the endpoint refused the request ({err.code}): "
                              f"{json.loads(err.read()).get('error')}") from None
 
     @property
@@ -207,11 +208,11 @@ def start(model: str | Path, port: int | None = None, host: str = "127.0.0.1", r
     """Start serving ``model`` in a background process; returns once it answers /ping."""
     model = Path(model)
     if not model.is_file():
-        raise FileNotFoundError(f"no exported model at {str(model)!r}: export the run first (unity-nb export RUN)")
+        raise MissingFile(f"no exported model at {str(model)!r}: export the run first (unity-nb export RUN)")
     if port is not None and not (isinstance(port, int) and 0 < port < 65536):
-        raise ValueError(f"port must be a whole number from 1 to 65535, got {port!r}")
+        raise BadValue(f"port must be a whole number from 1 to 65535, got {port!r}")
     if port is not None and port_open(f"127.0.0.1:{port}"):
-        raise OSError(f"port {port} is already in use on this machine; choose another port (or leave it out)")
+        raise PortInUse(f"port {port} is already in use on this machine; choose another port (or leave it out)")
     port = port or free_port()
     log = _cache_dir() / "endpoints" / f"{port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +225,7 @@ def start(model: str | Path, port: int | None = None, host: str = "127.0.0.1", r
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the endpoint exited before serving: {log.read_text().strip()[-500:]}")
+            raise NotPossible(f"the endpoint exited before serving: {log.read_text().strip()[-500:]}")
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=1) as reply:
                 if reply.status == 200:
@@ -232,7 +233,7 @@ def start(model: str | Path, port: int | None = None, host: str = "127.0.0.1", r
         except OSError:
             time.sleep(0.05)
     process.kill()
-    raise TimeoutError(f"the endpoint did not answer /ping within {START_TIMEOUT:.0f} s; see {log}")
+    raise TimedOut(f"the endpoint did not answer /ping within {START_TIMEOUT:.0f} s; see {log}")
 
 
 def endpoints() -> list[Endpoint]:

@@ -23,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadValue
+
 CONTRACT_VERSION = 3  # "ML-Agents 2.0" model API; Unity accepts 2 and 3
 OPSET = 9  # ML-Agents' own exporter uses 9; Unity's inference engine loads opsets 7-15
 MASK_FILL = 1e8  # masked logits: logits * mask - 1e8 * (1 - mask), as ML-Agents' graph does
 CONTINUOUS_CLIP = 3.0
 
 
-class NotExportable(ValueError):
+class NotExportable(BadValue):
     """The policy cannot be expressed in Unity's model contract (the message says why)."""
 
 

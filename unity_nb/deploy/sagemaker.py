@@ -34,6 +34,7 @@ from typing import Callable
 
 from ..aws import client, ensure_bucket, resolve, framework_image, resolve_region, resource_name
 from ..aws import SageMakerSetupError
+from ..errors import BadValue, NotPossible, TimedOut, UnityNbError
 
 TAG_RUN, TAG_BY = "unity-nb:run", "unity-nb:created-by"
 SERVERLESS_MEMORY = 2048  # MB (1024-6144, steps of 1024)
@@ -75,7 +76,7 @@ def transform_fn(handler, body, content_type, accept):
 '''
 
 
-class EndpointGone(LookupError):
+class EndpointGone(UnityNbError, LookupError):
     """The endpoint no longer exists (deleted elsewhere, or never made)."""
 
 
@@ -136,7 +137,7 @@ class SageMakerEndpoint:
                                    "(deleted elsewhere?); deploy the run again") from None
             if error.get("Code") == "ModelError":
                 original = err.response.get("OriginalMessage") or message
-                raise ValueError(f"the endpoint refused the request ({err.response.get('OriginalStatusCode', 400)}): "
+                raise BadValue(f"the endpoint refused the request ({err.response.get('OriginalStatusCode', 400)}): "
                                  f"{_error_text(original)}") from None
             raise
 
@@ -167,10 +168,10 @@ class SageMakerEndpoint:
             if self.status == "InService":
                 return self
             if self.status in ("Failed", "OutOfService"):
-                raise RuntimeError(f"SageMaker endpoint {self.name} {self.status.lower()}: "
+                raise NotPossible(f"SageMaker endpoint {self.name} {self.status.lower()}: "
                                    f"{about.get('FailureReason', 'no reason given')}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"SageMaker endpoint {self.name} still {self.status} after {timeout:.0f} s "
+                raise TimedOut(f"SageMaker endpoint {self.name} still {self.status} after {timeout:.0f} s "
                                    f"(it goes on; endpoint.wait() again, or endpoint.stop())")
             time.sleep(poll)
 
@@ -262,7 +263,7 @@ def deploy(run, behavior: str | None = None, instance_type: str | None = None,
 
     state = run.backend_state
     if serverless_memory not in range(1024, 6145, 1024):
-        raise ValueError(f"serverless_memory must be 1024, 2048, ... 6144 MB, got {serverless_memory}")
+        raise BadValue(f"serverless_memory must be 1024, 2048, ... 6144 MB, got {serverless_memory}")
     found = resolve(role or state.get("role"), region or state.get("region"), bucket or state.get("bucket"))
     if instance_type is not None:
         known = client("sagemaker", found.region).meta.service_model.shape_for(

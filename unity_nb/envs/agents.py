@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import spaces
+from ..errors import BadValue
 
 log = logging.getLogger("unity_nb.envs")
 
@@ -180,7 +181,7 @@ def check_unique_ids(owner: str, behavior: str, decision, terminal) -> None:
         ids = steps.agent_id
         if len(ids) > 1 and len(np.unique(ids)) != len(ids):
             values, counts = np.unique(ids, return_counts=True)
-            raise ValueError(
+            raise BadValue(
                 f"{owner} sent agent {int(values[counts > 1][0])} of behavior {behavior!r} twice in one {what}; an "
                 "agent asks for one decision per step. Check that each Agent component is on its own GameObject "
                 "and that nothing calls RequestDecision() twice per step.")
@@ -221,7 +222,7 @@ def send_actions(env, action_dict: dict, agent_keys: Callable[[str, Sequence], l
         unasked = [k for k in action_dict if k != "__all__" and behavior_of(k) == b and k not in asked]
         if unasked:
             who = ", ".join(k for k in keys[:5] if k) + (" ..." if len(keys) > 5 else "") if any(keys) else "none"
-            raise ValueError(f"an action for agent {unasked[0]!r} of behavior {b!r}, which did not ask for a decision "
+            raise BadValue(f"an action for agent {unasked[0]!r} of behavior {b!r}, which did not ask for a decision "
                              f"this step (the agents that asked: {who}). Give actions to the agents in env.agents only: "
                              "an agent whose episode just ended, or that asked for no decision, gets none")
         driven = [(row, k) for row, k in enumerate(keys) if k is not None]
@@ -231,7 +232,7 @@ def send_actions(env, action_dict: dict, agent_keys: Callable[[str, Sequence], l
         if missing:
             if allow_idle_behaviors and len(missing) == len(driven):
                 continue  # nobody of this behavior acted: Unity gets empty actions
-            raise ValueError(f"no action for agents {missing[:5]} of behavior {b!r}; every agent that asked needs one")
+            raise BadValue(f"no action for agents {missing[:5]} of behavior {b!r}; every agent that asked needs one")
         space = env.get_action_space(driven[0][1])
         batch = spaces.to_action_tuple(space, spec, [action_dict[k] for _, k in driven], f"{b} agents")
         env.source.call("set_actions", b, spaces.in_rows(spec, batch, [row for row, _ in driven], len(keys)))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..errors import UnityNbError
 
-class UnityNbError(Exception):
-    """Base of the kit's own errors."""
+__all__ = ["UnityNbError", "UnityBuildError", "UnityConnectError", "UnityPlayerDied"]
 
 
 class UnityBuildError(UnityNbError, ValueError):

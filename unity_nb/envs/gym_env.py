@@ -9,6 +9,7 @@ from gymnasium.vector.utils import batch_space
 from . import spaces
 from .agents import VANISH_AFTER, Slots
 from .source import EnvSource
+from ..errors import BadValue, NotPossible
 
 MAX_IDLE_EXCHANGES = 10_000  # exchanges to wait for an agent that requests no decision
 
@@ -17,16 +18,16 @@ def pick_behavior(source: EnvSource, behavior: str | None) -> str:
     """The behavior to drive: the given one, or the only one there is."""
     names = list(source.base.behavior_specs)
     if not names:
-        raise RuntimeError(f"{source.name} reported no behaviors: does the scene contain an agent with Behavior Parameters?")
+        raise NotPossible(f"{source.name} reported no behaviors: does the scene contain an agent with Behavior Parameters?")
     if behavior is None:
         if len(names) > 1:
-            raise ValueError(
+            raise BadValue(
                 f"{source.name} has several behaviors ({', '.join(names)}): pass behavior=NAME, "
                 "or use unity_nb.envs.make_multi_agent() to drive them all"
             )
         return names[0]
     if behavior not in names:
-        raise ValueError(f"{source.name} has no behavior {behavior!r}; its behaviors: {', '.join(names)}")
+        raise BadValue(f"{source.name} has no behavior {behavior!r}; its behaviors: {', '.join(names)}")
     return behavior
 
 
@@ -35,7 +36,7 @@ class _UnityGymBase:
 
     def _setup(self, source: EnvSource, behavior: str | None, render_mode: str | None, reset_done: bool):
         if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+            raise BadValue(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.source = source
         self.render_mode = render_mode
         if not reset_done:
@@ -67,7 +68,7 @@ class _UnityGymBase:
         for o in decision.obs:
             if o.ndim == 4 and len(o):
                 return np.rint(o[0] * 255).astype(np.uint8)
-        raise RuntimeError(
+        raise NotPossible(
             f"{self.source.name} has no frames to show: its agents have no camera observation. Add a Camera Sensor "
             "component to an agent in Unity (or build with a RenderTexture sensor) to record videos."
         )
@@ -100,7 +101,7 @@ class UnityGymEnv(_UnityGymBase, gym.Env):
         self._restart(seed)
         decision, _ = self._steps()
         if len(decision) != 1:
-            raise RuntimeError(
+            raise NotPossible(
                 f"{self.source.name} has {len(decision)} agents in behavior {self.behavior!r}; "
                 "use unity_nb.envs.make() (a vector env for many agents) or make_multi_agent()"
             )
@@ -113,7 +114,7 @@ class UnityGymEnv(_UnityGymBase, gym.Env):
 
     def step(self, action):
         if self._done:
-            raise RuntimeError("the episode is over (or never started): call reset() before step()")
+            raise NotPossible("the episode is over (or never started): call reset() before step()")
         batch = spaces.to_action_tuple(self.action_space, self.behavior_spec, [action], self.source.name)
         self.source.call("set_actions", self.behavior, batch)
         reward = 0.0
@@ -131,7 +132,7 @@ class UnityGymEnv(_UnityGymBase, gym.Env):
                 i = int(np.flatnonzero(decision.agent_id == self._agent)[0])
                 reward += float(decision.reward[i])
                 return spaces.to_observation(decision.obs, i), reward, False, False, self._info(decision, i)
-        raise RuntimeError(f"agent {self._agent} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
+        raise NotPossible(f"agent {self._agent} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
 
 
 class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
@@ -148,7 +149,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
                  reset_done: bool = False, autoreset_mode: str = "same_step"):
         modes = {"same_step": gym.vector.AutoresetMode.SAME_STEP, "next_step": gym.vector.AutoresetMode.NEXT_STEP}
         if autoreset_mode not in modes:
-            raise ValueError(f"autoreset_mode must be 'same_step' or 'next_step', got {autoreset_mode!r}")
+            raise BadValue(f"autoreset_mode must be 'same_step' or 'next_step', got {autoreset_mode!r}")
         self.autoreset_mode = modes[autoreset_mode]
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         obs_space, act_space = self._setup(source, behavior, render_mode, reset_done)
@@ -172,7 +173,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         self._restart(seed)
         decision, _ = self._steps()
         if len(decision) != self.num_envs:
-            raise RuntimeError(f"{self.source.name} now has {len(decision)} agents, not {self.num_envs}")
+            raise NotPossible(f"{self.source.name} now has {len(decision)} agents, not {self.num_envs}")
         self._slots.restart(decision)
         self._clear_episodes()
         self._shown = self._batch_obs(decision)
@@ -234,7 +235,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
             if not waiting:
                 break
         else:
-            raise RuntimeError(f"agents in slots {sorted(waiting)} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
+            raise NotPossible(f"agents in slots {sorted(waiting)} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
         done = terminated | truncated
         counted = done & ~lost  # a lost episode is not an episode anyone finished: no return for it
         self._returns += rewards
@@ -266,7 +267,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
         return obs, rewards, terminated, truncated, self._infos(decision, extra)
 
     def _slots_left_error(self, slot: int):
-        raise RuntimeError(
+        raise NotPossible(
             f"{self.source.name}: the agent in place {slot} of behavior {self.behavior!r} left (its episode ended and "
             f"it asked for no decision in {VANISH_AFTER} exchanges) and no new agent took its place. This view "
             "holds a fixed number of agents; for scenes whose agents come and go use "
@@ -279,7 +280,7 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
             return [(c[i], d[i]) for i in range(self.num_envs)]
         arr = np.asarray(actions)
         if arr.shape[:1] != (self.num_envs,):
-            raise ValueError(
+            raise BadValue(
                 f"expected one action per agent: {self.num_envs} actions (shape ({self.num_envs}, ...)), got shape {arr.shape}"
             )
         return list(arr)

@@ -33,6 +33,7 @@ from mlagents_envs.base_env import ActionTuple, BaseEnv, DecisionSteps  # noqa: 
 
 from . import spaces  # noqa: E402
 from .errors import UnityNbError  # noqa: E402
+from ..errors import BadValue, NotPossible, WrongType
 
 MAX_IDLE_EXCHANGES = 10_000  # exchanges to wait for an agent that requests no decision
 _MAKE_HINT = (
@@ -96,15 +97,15 @@ class UnityToGymWrapper(gym.Env):
         for flag, value in (("uint8_visual", uint8_visual), ("flatten_branched", flatten_branched),
                             ("allow_multiple_obs", allow_multiple_obs)):
             if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"UnityToGymWrapper: {flag} must be True or False, got {value!r} ({type(value).__name__})")
+                raise WrongType(f"UnityToGymWrapper: {flag} must be True or False, got {value!r} ({type(value).__name__})")
         if action_space_seed is not None:
             if isinstance(action_space_seed, (bool, np.bool_)) or not isinstance(action_space_seed, numbers.Integral):
-                raise TypeError(
+                raise WrongType(
                     f"UnityToGymWrapper: action_space_seed must be a whole number or None, "
                     f"got {action_space_seed!r} ({type(action_space_seed).__name__})"
                 )
             if action_space_seed < 0:
-                raise ValueError(f"UnityToGymWrapper: action_space_seed must be >= 0, got {action_space_seed}")
+                raise BadValue(f"UnityToGymWrapper: action_space_seed must be >= 0, got {action_space_seed}")
 
         self._env = unity_env
         self._closed = False
@@ -219,7 +220,7 @@ class UnityToGymWrapper(gym.Env):
         """
         self._check_open()
         if self.game_over or self._agent is None:
-            raise RuntimeError("the episode is over (or never started): call reset() before step()")
+            raise NotPossible("the episode is over (or never started): call reset() before step()")
         self._env.set_actions(self.name, self._to_unity(action))
         reward = 0.0
         for _ in range(MAX_IDLE_EXCHANGES):
@@ -234,7 +235,7 @@ class UnityToGymWrapper(gym.Env):
             if len(decision):
                 reward += float(decision.reward[0])
                 return self._observation(decision, 0), reward, False, False, self._info(decision, 0)
-        raise RuntimeError(f"the agent of {self.name!r} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
+        raise NotPossible(f"the agent of {self.name!r} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
 
     def render(self):
         """The latest camera observation as an RGB uint8 image (height, width, 3), or None without a camera.
@@ -269,7 +270,7 @@ class UnityToGymWrapper(gym.Env):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("this UnityToGymWrapper is closed, and so is its Unity environment; open a new one")
+            raise NotPossible("this UnityToGymWrapper is closed, and so is its Unity environment; open a new one")
 
     def _check_agents(self, decision, terminal) -> None:
         n = max(len(decision), len(terminal))
@@ -288,7 +289,7 @@ class UnityToGymWrapper(gym.Env):
                 self._agent = int(decision.agent_id[0])
                 return decision
             self._env.step()
-        raise RuntimeError(f"no agent of {self.name!r} requested a decision in {MAX_IDLE_EXCHANGES} exchanges")
+        raise NotPossible(f"no agent of {self.name!r} requested a decision in {MAX_IDLE_EXCHANGES} exchanges")
 
     def _observation(self, steps, index: int):
         images = [self._image(steps.obs[i][index]) for i in self._visual]
@@ -326,7 +327,7 @@ class UnityToGymWrapper(gym.Env):
         flat = np.asarray(action)
         n = self.action_space.n
         if not (flat.shape in ((), (1,)) and np.issubdtype(flat.dtype, np.integer) and 0 <= int(flat.reshape(())) < n):
-            raise ValueError(
+            raise BadValue(
                 f"invalid action for {who}: {action!r}; expected an integer in [0, {n}) "
                 f"(flatten_branched=True: one action for each combination of the branches {self._branches})"
             )
@@ -338,16 +339,16 @@ def _check_env_argument(unity_env) -> None:
     if isinstance(unity_env, BaseEnv):
         return
     if isinstance(unity_env, gym.Env):
-        raise TypeError(
+        raise WrongType(
             f"UnityToGymWrapper wraps an mlagents_envs environment (a BaseEnv such as UnityEnvironment); "
             f"{type(unity_env).__name__} is already a gymnasium Env: use it as it is"
         )
     if isinstance(unity_env, (str, os.PathLike)):
-        raise TypeError(
+        raise WrongType(
             f"UnityToGymWrapper takes an opened environment, not a path ({unity_env!r}): "
             f"UnityToGymWrapper(UnityEnvironment(file_name={str(unity_env)!r})), or unity_nb.envs.make({str(unity_env)!r})"
         )
-    raise TypeError(
+    raise WrongType(
         f"UnityToGymWrapper needs an mlagents_envs BaseEnv (e.g. mlagents_envs.environment.UnityEnvironment), "
         f"got {type(unity_env).__name__}"
     )

@@ -18,6 +18,7 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv
 from . import spaces
 from .agents import Roster, behavior_of, runner_seed, send_actions
 from .source import EnvSource
+from ..errors import BadValue
 
 DEFAULT_HORIZON = 1000
 
@@ -38,11 +39,11 @@ class UnityMultiAgentEnv(MultiAgentEnv):
         scene = config.pop("scene", "Basic")
         horizon = config.pop("episode_horizon", DEFAULT_HORIZON)
         if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
-            raise ValueError(f"episode_horizon must be a whole number >= 1, got {horizon!r}")
+            raise BadValue(f"episode_horizon must be a whole number >= 1, got {horizon!r}")
         self.episode_horizon = horizon
         seed = config.pop("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
+            raise BadValue(f"seed must be an integer, got {seed!r}")
         self.source = EnvSource(scene, seed=runner_seed(context, seed), **config)
         self.source.call("reset")
         self.specs = dict(self.source.base.behavior_specs)

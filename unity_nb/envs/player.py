@@ -55,6 +55,7 @@ from .protocol import (  # noqa: E402
 )
 from .scenes import ActionBatch, AgentBatch, BehaviorInfo, Scene, scene_class  # noqa: E402
 from . import samplers  # noqa: E402
+from ..errors import BadValue
 
 
 def _kit_version() -> str:
@@ -131,7 +132,7 @@ def encode_png(image: np.ndarray) -> bytes:
     """
     height, width, channels = image.shape
     if channels not in _PNG_COLOR_TYPE or image.dtype != np.uint8:
-        raise ValueError(f"a camera frame must be uint8 (height, width, 3), got {image.dtype} {image.shape}")
+        raise BadValue(f"a camera frame must be uint8 (height, width, 3), got {image.dtype} {image.shape}")
     rows = np.empty((height, 1 + width * channels), dtype=np.uint8)
     rows[:, 0] = 0  # filter type 0 (none) on every row
     rows[:, 1:] = image.reshape(height, width * channels)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 import numpy as np
+from ..errors import BadValue
 
 # sampler_type -> its sampler_parameters and their defaults (mlagents' settings.py)
 SAMPLERS: dict[str, dict[str, Any]] = {
@@ -42,27 +43,27 @@ def is_sampler(value) -> bool:
 def parse(spec, where: str = "sampler") -> dict[str, Any]:
     """The sampler ``spec`` checked and written out in full (defaults filled in); ValueError naming the key."""
     if not isinstance(spec, Mapping):
-        raise ValueError(f"{where}: expected a sampler like {EXAMPLE}, got {spec!r}")
+        raise BadValue(f"{where}: expected a sampler like {EXAMPLE}, got {spec!r}")
     unknown = [k for k in spec if k not in ("sampler_type", "sampler_parameters")]
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}; a sampler has sampler_type and sampler_parameters "
+        raise BadValue(f"{where}: unknown key {unknown[0]!r}; a sampler has sampler_type and sampler_parameters "
                          f"(e.g. {EXAMPLE})")
     kind = spec.get("sampler_type")
     if kind not in SAMPLERS:
-        raise ValueError(f"{where}.sampler_type: {kind!r} is not a sampler type; use one of {', '.join(SAMPLERS)}")
+        raise BadValue(f"{where}.sampler_type: {kind!r} is not a sampler type; use one of {', '.join(SAMPLERS)}")
     if "sampler_parameters" not in spec:
-        raise ValueError(f"{where}: sampler_parameters missing; a {kind} sampler takes "
+        raise BadValue(f"{where}: sampler_parameters missing; a {kind} sampler takes "
                          f"{', '.join(SAMPLERS[kind])} (as mlagents-learn, the key is required)")
     given = spec["sampler_parameters"]
     if given is None:
         given = {}
     here = f"{where}.sampler_parameters"
     if not isinstance(given, Mapping):
-        raise ValueError(f"{here}: expected a mapping of {', '.join(SAMPLERS[kind])}, got {given!r}")
+        raise BadValue(f"{here}: expected a mapping of {', '.join(SAMPLERS[kind])}, got {given!r}")
     allowed = [*SAMPLERS[kind], "seed"]
     for key in given:
         if key not in allowed:
-            raise ValueError(f"{here}.{key}: unknown key for a {kind} sampler; its keys: {', '.join(allowed)}")
+            raise BadValue(f"{here}.{key}: unknown key for a {kind} sampler; its keys: {', '.join(allowed)}")
     params = {**SAMPLERS[kind], **given}
     out: dict[str, Any] = {}
     for key in SAMPLERS[kind]:
@@ -71,14 +72,14 @@ def parse(spec, where: str = "sampler") -> dict[str, Any]:
         else:
             out[key] = _number(params[key], f"{here}.{key}")
     if kind == "uniform" and out["min_value"] > out["max_value"]:
-        raise ValueError(f"{here}: min_value ({out['min_value']:g}) is greater than max_value ({out['max_value']:g}); "
+        raise BadValue(f"{here}: min_value ({out['min_value']:g}) is greater than max_value ({out['max_value']:g}); "
                          "swap them")
     if kind == "gaussian" and out["st_dev"] < 0:
-        raise ValueError(f"{here}.st_dev: must be >= 0 (a standard deviation), got {out['st_dev']:g}")
+        raise BadValue(f"{here}.st_dev: must be >= 0 (a standard deviation), got {out['st_dev']:g}")
     if "seed" in given and given["seed"] is not None:
         seed = given["seed"]
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"{here}.seed: must be a whole number, got {seed!r}")
+            raise BadValue(f"{here}.seed: must be a whole number, got {seed!r}")
         if int(seed) != -1:  # -1 is mlagents' "not given": the run's seed decides
             out["seed"] = int(seed)
     return {"sampler_type": kind, "sampler_parameters": out}
@@ -86,21 +87,21 @@ def parse(spec, where: str = "sampler") -> dict[str, Any]:
 
 def _number(value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
-        raise ValueError(f"{where}: must be a number, got {value!r}")
+        raise BadValue(f"{where}: must be a number, got {value!r}")
     return float(value)
 
 
 def _intervals(value, where: str) -> list[list[float]]:
     shape = "a list of [min, max] pairs, e.g. [[0.5, 1.0], [2.0, 3.0]]"
     if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(f"{where}: must be {shape}, got {value!r}")
+        raise BadValue(f"{where}: must be {shape}, got {value!r}")
     out = []
     for i, pair in enumerate(value):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise ValueError(f"{where}[{i}]: must be a [min, max] pair, got {pair!r} ({shape})")
+            raise BadValue(f"{where}[{i}]: must be a [min, max] pair, got {pair!r} ({shape})")
         low, high = _number(pair[0], f"{where}[{i}][0]"), _number(pair[1], f"{where}[{i}][1]")
         if low > high:
-            raise ValueError(f"{where}[{i}]: min ({low:g}) is greater than max ({high:g}); write it as [{high:g}, {low:g}]")
+            raise BadValue(f"{where}[{i}]: min ({low:g}) is greater than max ({high:g}); write it as [{high:g}, {low:g}]")
         out.append([low, high])
     return out
 
@@ -194,19 +195,19 @@ def check_scene_value(scene_cls, key: str, value, where: str) -> Any:
     value, or ValueError naming the key, the scene's known parameters and its limits."""
     if key not in scene_cls.default_params:
         known = ", ".join(scene_cls.default_params) or "none"
-        raise ValueError(f"{where}: {key!r} is not a {scene_cls.name} parameter; its parameters: {known}")
+        raise BadValue(f"{where}: {key!r} is not a {scene_cls.name} parameter; its parameters: {known}")
     if is_sampler(value):
         value = parse(value, where)
         for name, edge in bounds(value):
             try:
                 scene_cls(params={key: edge})
             except (KeyError, ValueError) as err:
-                raise ValueError(f"{where}.sampler_parameters.{name}: {err}") from None
+                raise BadValue(f"{where}.sampler_parameters.{name}: {err}") from None
         return value
     try:
         scene_cls(params={key: value})
     except (KeyError, ValueError) as err:
-        raise ValueError(f"{where}: {err}") from None
+        raise BadValue(f"{where}: {err}") from None
     return float(value)
 
 

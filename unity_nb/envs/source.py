@@ -27,6 +27,7 @@ from .protocol import RENDER_CHANNEL  # noqa: E402
 from .scenes import SCENES, is_builtin, scene_class  # noqa: E402
 from . import samplers  # noqa: E402
 from .unity import UnityConnection  # noqa: E402
+from ..errors import BadValue, NotPossible
 
 MODES = ("player", "inprocess")
 
@@ -64,17 +65,17 @@ class EnvSource:
         if isinstance(target, os.PathLike):
             target = os.fspath(target)
         if not isinstance(target, str) or not target.strip():
-            raise ValueError(
+            raise BadValue(
                 f"scene_or_path must be a built-in scene ({', '.join(SCENES)}), a path to a Unity build, "
                 f"or 'editor'; got {target!r}"
             )
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+            raise BadValue(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         builtin = is_builtin(target)
         if mode == "inprocess" and not builtin:
-            raise ValueError(f"mode='inprocess' runs built-in scenes only ({', '.join(SCENES)}); {target!r} is not one")
+            raise BadValue(f"mode='inprocess' runs built-in scenes only ({', '.join(SCENES)}); {target!r} is not one")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
+            raise BadValue(f"seed must be an integer, got {seed!r}")
         self.target = target
         self.mode = mode
         self.builtin = builtin
@@ -127,7 +128,7 @@ class EnvSource:
                 try:
                     cls(params={key: edge})
                 except ValueError as err:
-                    raise ValueError(f"parameter {key!r}: sampler_parameters.{name}: {err}") from None
+                    raise BadValue(f"parameter {key!r}: sampler_parameters.{name}: {err}") from None
         return spec
 
     def set_param(self, key: str, value) -> None:
@@ -144,7 +145,7 @@ class EnvSource:
     def call(self, method: str, *args):
         """Call the BaseEnv, turning a dead Unity process into UnityPlayerDied."""
         if self.base is None:
-            raise RuntimeError(f"the {self.name} environment is closed; make a new one")
+            raise NotPossible(f"the {self.name} environment is closed; make a new one")
         try:
             result = getattr(self.base, method)(*args)
         except (UnityException, UnityCommunicatorStoppedException) as err:

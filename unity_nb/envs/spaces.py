@@ -10,6 +10,7 @@ from . import _protobuf_compat
 _protobuf_compat.install()
 
 from mlagents_envs.base_env import ActionTuple, BehaviorSpec, ObservationType  # noqa: E402
+from ..errors import BadValue
 
 
 def observation_space(spec: BehaviorSpec) -> gym.Space:
@@ -84,7 +85,7 @@ def allowed_actions(decision, index: int) -> np.ndarray | None:
         return None
     for branch, forbidden in enumerate(decision.action_mask):
         if forbidden[index].all():
-            raise ValueError(
+            raise BadValue(
                 f"the action mask of agent {int(decision.agent_id[index])} forbids every action of branch {branch} "
                 f"({forbidden.shape[1]} actions): a mask must leave at least one action allowed per branch "
                 "(check the scene's WriteDiscreteActionMask)")
@@ -123,7 +124,7 @@ def to_action_tuple(space: gym.Space, spec: BehaviorSpec, actions: list, who: st
     continuous, discrete = [], []
     for action in actions:
         if not _contains(space, action):
-            raise ValueError(f"invalid action for {who}: {_describe(action)}; expected {_expect(space)}")
+            raise BadValue(f"invalid action for {who}: {_describe(action)}; expected {_expect(space)}")
         if isinstance(space, gym.spaces.Tuple):
             c, d = action
         elif a.continuous_size:

@@ -44,6 +44,7 @@ from ..processes import free_port  # noqa: E402
 from .builds import EDITOR, check_build  # noqa: E402
 from . import samplers  # noqa: E402
 from .errors import UnityConnectError, UnityPlayerDied  # noqa: E402
+from ..errors import BadValue
 
 EDITOR_PORT = UnityEnvironment.DEFAULT_EDITOR_PORT
 DEFAULT_CONNECT_TIMEOUT = 30.0
@@ -209,7 +210,7 @@ class UnityConnection:
         side_channels: list | None = None,
     ):
         if not isinstance(connect_timeout, (int, float)) or connect_timeout <= 0:
-            raise ValueError(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
+            raise BadValue(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
         self.editor = target == EDITOR
         self.file_name = None if self.editor else check_build(target)
         self.log_folder = None if self.editor else (log_folder or tempfile.mkdtemp(prefix="unity-nb-player-"))

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..envs.spaces import ACTION_MASK, OBSERVATIONS, policy_to_unity
+from ..errors import MissingFile, NotFound, NotSupported
 
 SINGLE = "default_policy"  # RLlib's module id when one policy serves every agent
 
@@ -94,12 +95,12 @@ def load_policies(checkpoint: str | Path, module_ids: list[str] | None = None) -
     checkpoint = Path(checkpoint).resolve()  # RLlib reads it through pyarrow, which needs an absolute path
     modules_dir = checkpoint / "learner_group" / "learner" / "rl_module"
     if not modules_dir.is_dir():
-        raise FileNotFoundError(f"{checkpoint} is not a unity-nb/RLlib checkpoint (no {modules_dir.relative_to(checkpoint)})")
+        raise MissingFile(f"{checkpoint} is not a unity-nb/RLlib checkpoint (no {modules_dir.relative_to(checkpoint)})")
     found = sorted(p.name for p in modules_dir.iterdir() if p.is_dir())
     wanted = found if module_ids is None else module_ids
     missing = [m for m in wanted if m not in found]
     if missing:
-        raise KeyError(f"{checkpoint.name} has no policy {missing[0]!r}; it has {', '.join(found)}")
+        raise NotFound(f"{checkpoint.name} has no policy {missing[0]!r}; it has {', '.join(found)}")
     normalizers = _normalizers(checkpoint)
     policies = {}
     for module_id in wanted:
@@ -136,7 +137,7 @@ def _normalizer_of(normalizers: dict, module_id: str):
         return normalizers[module_id]
     if len(normalizers) == 1:
         return next(iter(normalizers.values()))
-    raise KeyError(f"the run normalised observations per behavior ({', '.join(map(str, normalizers))}), "
+    raise NotFound(f"the run normalised observations per behavior ({', '.join(map(str, normalizers))}), "
                    f"but has no statistics for policy {module_id!r}")
 
 
@@ -151,7 +152,7 @@ def _filters_from_state(state) -> dict:
     for key, saved in state.items():
         stats = [RunningStat.from_state(s) for s in saved["running_stats"]]
         if len(stats) != 1:
-            raise NotImplementedError("normalised observations with several parts (dict spaces) are not supported")
+            raise NotSupported("normalised observations with several parts (dict spaces) are not supported")
         flt = MeanStdFilter(tuple(saved["shape"]), demean=saved["de_mean_to_zero"], destd=saved["de_std_to_one"],
                             clip=saved["clip_by_value"])
         flt.running_stats = stats[0]

@@ -10,6 +10,7 @@ from ..envs.gym_env import UnityVectorEnv
 from ..envs.source import EnvSource
 from ..train.schema import PLAYS
 from .policy import SINGLE, Policy, load_policies
+from ..errors import BadValue, NotFound
 
 
 @dataclass
@@ -87,9 +88,9 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     being trained (the run's confirmation of a reached target).
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
-        raise ValueError(f"episodes must be a whole number >= 1, got {episodes!r}")
+        raise BadValue(f"episodes must be a whole number >= 1, got {episodes!r}")
     if play not in (*PLAYS, "both"):
-        raise ValueError(f"play must be one of {', '.join(PLAYS)} or both, got {play!r}")
+        raise BadValue(f"play must be one of {', '.join(PLAYS)} or both, got {play!r}")
     if policies is None:
         policies = load_policies(checkpoint)
     # both plays at once, on twice the areas (half the agents each): a built-in scene's areas are free to add,
@@ -207,7 +208,7 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
 
     missing = [b for b in env.specs if b not in policies]
     if missing:
-        raise KeyError(f"the scene's behavior {missing[0]!r} has no trained policy (the run has {', '.join(policies)})")
+        raise NotFound(f"the scene's behavior {missing[0]!r} has no trained policy (the run has {', '.join(policies)})")
     returns = {b: [] for b in env.specs}
     lengths: list[int] = []
     obs, infos = env.reset()

@@ -28,6 +28,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .policy import SINGLE
+from ..errors import BadValue, NotPossible
 
 FORMATS = {"mp4": "video/mp4", "gif": "image/gif"}
 MAX_FPS = 120
@@ -82,7 +83,7 @@ class Video:
         if not path.suffix:
             path = path.with_name(path.name + "." + self.format)
         elif path.suffix.lower() not in ("." + self.format, ".m4v" if self.format == "mp4" else ".gif"):
-            raise ValueError(
+            raise BadValue(
                 f"path {str(path)!r}: this video is {self.format.upper()}; save it as a .{self.format} file"
             )
         path.write_bytes(self.data)
@@ -97,13 +98,13 @@ def _size(n: int) -> str:
 # ---- checking input
 def _check_fps(fps) -> float:
     if isinstance(fps, bool) or not isinstance(fps, Real) or not math.isfinite(fps) or not 1 <= fps <= MAX_FPS:
-        raise ValueError(f"fps must be a number of frames per second in 1..{MAX_FPS}, got {fps!r}")
+        raise BadValue(f"fps must be a number of frames per second in 1..{MAX_FPS}, got {fps!r}")
     return float(fps)
 
 
 def _check_fmt(fmt) -> str:
     if not isinstance(fmt, str) or fmt.lower().lstrip(".") not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(map(repr, FORMATS))}, got {fmt!r}")
+        raise BadValue(f"fmt must be one of {', '.join(map(repr, FORMATS))}, got {fmt!r}")
     return fmt.lower().lstrip(".")
 
 
@@ -115,14 +116,14 @@ def _check_frame(frame, index: int, shape: tuple | None) -> np.ndarray:
         got = f"shape {arr.shape}"
         if arr.ndim == 3 and arr.shape[2] in (1, 4):
             got += f" ({'grey' if arr.shape[2] == 1 else 'RGBA'}: convert to RGB first)"
-        raise ValueError(f"{where} must be an RGB image of shape (height, width, 3), got {got}")
+        raise BadValue(f"{where} must be an RGB image of shape (height, width, 3), got {got}")
     if arr.dtype != np.uint8:
         hint = " (scale floats in 0..1 with (frame * 255).astype(np.uint8))" if arr.dtype.kind == "f" else ""
-        raise ValueError(f"{where} must have dtype uint8 (values 0..255), got {arr.dtype}{hint}")
+        raise BadValue(f"{where} must have dtype uint8 (values 0..255), got {arr.dtype}{hint}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"{where} must be at least 1x1 pixels, got shape {arr.shape}")
+        raise BadValue(f"{where} must be at least 1x1 pixels, got shape {arr.shape}")
     if shape is not None and arr.shape != shape:
-        raise ValueError(
+        raise BadValue(
             f"frames must all have one size: frames[0] is {shape[1]}x{shape[0]} (width x height), "
             f"{where} is {arr.shape[1]}x{arr.shape[0]}"
         )
@@ -132,22 +133,22 @@ def _check_frame(frame, index: int, shape: tuple | None) -> np.ndarray:
 def _frames(frames) -> Iterator[np.ndarray]:
     """Checked frames, lazily (a generator of frames is never held in memory at once)."""
     if isinstance(frames, (str, bytes)) or frames is None:
-        raise ValueError(f"frames must be HxWx3 uint8 images (a list, an iterable or an array of shape (N, H, W, 3)), "
+        raise BadValue(f"frames must be HxWx3 uint8 images (a list, an iterable or an array of shape (N, H, W, 3)), "
                          f"got {type(frames).__name__}")
     if isinstance(frames, np.ndarray) and frames.ndim != 4:
         hint = " (one frame? pass [frame])" if frames.ndim == 3 else ""
-        raise ValueError(f"frames as an array must have shape (N, height, width, 3), got shape {frames.shape}{hint}")
+        raise BadValue(f"frames as an array must have shape (N, height, width, 3), got shape {frames.shape}{hint}")
     try:
         iterator = iter(frames)
     except TypeError:
-        raise ValueError(f"frames must be an iterable of HxWx3 uint8 images, got {type(frames).__name__}") from None
+        raise BadValue(f"frames must be an iterable of HxWx3 uint8 images, got {type(frames).__name__}") from None
     shape = None
     for i, frame in enumerate(iterator):
         arr = _check_frame(frame, i, shape)
         shape = arr.shape
         yield arr
     if shape is None:
-        raise ValueError("frames is empty: no frames to encode")
+        raise BadValue("frames is empty: no frames to encode")
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -170,7 +171,7 @@ def encode(frames: Iterable[np.ndarray], fps: float = 25, fmt: str = "mp4") -> V
     stream = _frames(frames)
     first = next(stream, None)
     if first is None:  # the generator raises for an empty input; this line is for safety
-        raise ValueError("frames is empty: no frames to encode")
+        raise BadValue("frames is empty: no frames to encode")
     if fmt == "mp4":
         exe, why = _ffmpeg()
         if exe is not None:
@@ -244,7 +245,7 @@ def _encode_mp4(exe: str, first: np.ndarray, rest: Iterator[np.ndarray], fps: fl
             code = proc.wait()
         if code != 0 or broken or not os.path.exists(out):
             tail = Path(log).read_text(errors="replace").strip().splitlines()[-12:]
-            raise RuntimeError(
+            raise NotPossible(
                 f"ffmpeg failed to encode the video (exit code {code}, {exe}):\n" + ("\n".join(tail) or "(no output)")
             )
         data = Path(out).read_bytes()
@@ -298,7 +299,7 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
         if name == "episodes" and value is None:
             continue
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+            raise BadValue(f"{name} must be a whole number >= 1, got {value!r}")
     fps, fmt = _check_fps(fps), _check_fmt(fmt)
     if mode == "inprocess" and isinstance(scene, str) and scene.strip() and not is_builtin(scene):
         mode = "player"  # a Unity build runs as its own process

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..train.store import Run
 from .figures import DRAW_LOCK, bundle, live_figure
+from ..errors import BadValue
 
 
 class Comparison:
@@ -31,7 +32,7 @@ class Comparison:
         if isinstance(runs, (str, Run)):
             runs = [runs]
         if not runs:
-            raise ValueError("runs: give at least one run (a Run or a run id; `%unity_runs` lists them)")
+            raise BadValue("runs: give at least one run (a Run or a run id; `%unity_runs` lists them)")
         self.runs = [r if isinstance(r, Run) else get_run(r, self.runs_dir) for r in runs]
         self.table = pd.DataFrame([r.summary() for r in self.runs])
         labels = _labels(self.runs)

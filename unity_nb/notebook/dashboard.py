@@ -18,6 +18,7 @@ import time
 from ..train.schema import TERMINAL, confirmation_low, confirmation_text
 from ..train.store import Run
 from .figures import DRAW_LOCK, bundle, live_figure
+from ..errors import BadValue, WrongType
 
 STATE_COLORS = {"starting": "#888", "running": "#1a73e8", "stopping": "#b06000", "finished": "#188038", "stopped": "#b06000",
                 "failed": "#d93025", "unknown": "#888"}
@@ -45,11 +46,11 @@ class Dashboard:
 
             run = get_run(run, runs_dir)
         if not isinstance(run, Run):
-            raise TypeError(f"run must be a Run or a run id, got {type(run).__name__}")
+            raise WrongType(f"run must be a Run or a run id, got {type(run).__name__}")
         if not isinstance(max_updates_per_s, (int, float)) or not 0 < max_updates_per_s <= 60:
-            raise ValueError(f"max_updates_per_s must be a number in (0, 60], got {max_updates_per_s!r}")
+            raise BadValue(f"max_updates_per_s must be a number in (0, 60], got {max_updates_per_s!r}")
         if figure not in ("browser", "matplotlib"):
-            raise ValueError(f"figure must be 'browser' (curves drawn by the browser) or 'matplotlib' (a live ipympl "
+            raise BadValue(f"figure must be 'browser' (curves drawn by the browser) or 'matplotlib' (a live ipympl "
                              f"figure), got {figure!r}")
         self.figure_mode = figure
         self.run = run

@@ -6,6 +6,7 @@ import html
 import json
 
 from ..deploy.handler import example_request
+from ..errors import BadValue
 
 
 class EndpointView:
@@ -45,7 +46,7 @@ class EndpointView:
             try:
                 value = json.loads(observation) if isinstance(observation, str) else observation
             except json.JSONDecodeError as err:
-                raise ValueError(f"the observation is not a JSON list of numbers ({err})") from None
+                raise BadValue(f"the observation is not a JSON list of numbers ({err})") from None
             actions = self.endpoint.invoke([value] if len(self.widths) == 1 else value)
             self.answer.value = f"action: <code>{html.escape(json.dumps(actions[0]))}</code>"
         except (ValueError, OSError, LookupError) as err:

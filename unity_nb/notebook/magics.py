@@ -32,6 +32,11 @@ def _verb(name: str, parser: MagicArgumentParser | None = None):
     return decorate
 
 
+DEBUG = MagicArgumentParser(prog="unity_debug", add_help=False,
+                            description="Show the whole traceback of the kit's errors (for a bug report), or only "
+                                        "their one line again; with no argument, say which.")
+DEBUG.add_argument("state", nargs="?", choices=["on", "off"], help="on: tracebacks; off: one line (the default)")
+
 PANEL = MagicArgumentParser(prog="unity_panel", add_help=False,
                             description="Show the hyperparameter panel: settings, a Train button, and a compare view.")
 PANEL.add_argument("scene", nargs="?", default="Basic", help="scene whose defaults fill the panel (default: Basic)")
@@ -45,6 +50,7 @@ class UnityMagics(Magics):
     runs_dir = Unicode(None, allow_none=True, config=True,
                        help="where run folders go (default ./runs or $UNITY_NB_RUNS)")
     dashboard = Bool(True, config=True, help="show the live dashboard when %unity_train starts a run")
+    debug = Bool(False, config=True, help="show the whole traceback of the kit's errors, not only their one line")
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
@@ -62,12 +68,13 @@ class UnityMagics(Magics):
             args.runs_dir = args.runs_dir or self.runs_dir
         return args
 
-    @staticmethod
-    def _call(verb_name: str, args, **kwargs):
-        """Run a verb; an error a person can fix becomes one line, not a traceback."""
+    def _call(self, verb_name: str, args, **kwargs):
+        """Run a verb; an error a person can fix becomes one line, not a traceback (unless %unity_debug is on)."""
         try:
             return VERBS[verb_name].call(args, **kwargs)
         except USER_ERRORS as err:
+            if self.debug:
+                raise
             raise UsageError(str(err)) from None
 
     def _show_run(self, run, args):
@@ -131,6 +138,8 @@ class UnityMagics(Magics):
             try:
                 config = TrainConfig.from_yaml(cell, source="%%unity_train cell")
             except USER_ERRORS as err:
+                if self.debug:
+                    raise
                 raise UsageError(str(err)) from None
         return self._show_run(self._call("train", args, config=config), args)
 
@@ -233,6 +242,16 @@ class UnityMagics(Magics):
             return Panel(args.scene, runs_dir=args.runs_dir)
         except ValueError as err:
             raise UsageError(str(err)) from None
+
+    @line_magic
+    @_verb("debug", DEBUG)
+    def unity_debug(self, line=""):
+        """Turn tracebacks of the kit's errors on or off (``%config UnityMagics.debug`` too); returns the state."""
+        args = self._args(self.unity_debug, line)
+        if args.state is not None:
+            self.debug = args.state == "on"
+        print(f"unity-nb errors: {'whole tracebacks' if self.debug else 'one line each (%unity_debug on shows tracebacks)'}")
+        return self.debug
 
 
 def load_ipython_extension(ipython) -> None:

@@ -14,6 +14,7 @@ from ..train.config import ALGORITHMS, SCENE_DEFAULTS, ConfigError
 from ..train.flags import HELP
 from .compare import Comparison
 from .dashboard import Dashboard
+from ..errors import BadValue
 
 BACKENDS = {"this machine (local Ray)": "local", "Ray cluster (address below)": "cluster",
             "Amazon SageMaker (instances below)": "sagemaker"}
@@ -34,7 +35,7 @@ class Panel:
         import ipywidgets as w
 
         if scene not in SCENES:
-            raise ValueError(f"scene must be a built-in scene ({', '.join(SCENES)}), got {scene!r}; "
+            raise BadValue(f"scene must be a built-in scene ({', '.join(SCENES)}), got {scene!r}; "
                              "for your own build use %unity_train PATH")
         self.runs_dir = runs_dir
         self.runs: list = []

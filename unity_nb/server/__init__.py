@@ -16,6 +16,7 @@ from traitlets.config import Configurable
 
 from .index import RunIndex
 from .jobs import Jobs
+from ..errors import BadValue
 
 MAX_STORES = 16  # run stores whose index is kept (the server's, and folders the settings name)
 
@@ -43,11 +44,11 @@ class UnityRL(Configurable):
             root = self.default_root
         else:
             if "\0" in runs_dir or len(runs_dir) > 1024:
-                raise ValueError("runs_dir is not a folder name")
+                raise BadValue("runs_dir is not a folder name")
             root = (self.root_dir / runs_dir).absolute()
             real, top = Path(os.path.realpath(root)), Path(os.path.realpath(self.root_dir))
             if real != top and top not in real.parents:
-                raise ValueError(f"runs_dir must be a folder inside the server's root folder, got {runs_dir[:100]!r}")
+                raise BadValue(f"runs_dir must be a folder inside the server's root folder, got {runs_dir[:100]!r}")
         if root not in self._indexes:
             if len(self._indexes) >= MAX_STORES:  # many folders asked for: forget the oldest index
                 self._indexes.pop(next(iter(self._indexes)))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..train.store import Run
+from ..errors import BadValue, NotPossible
 
 ACTIONS = ("export", "deploy", "video")
 URL = re.compile(r"https?://[\w.:-]+")
@@ -66,7 +67,7 @@ class Jobs:
 
     def start(self, action: str, run: Run, runs_root: Path) -> Job:
         if action not in ACTIONS:
-            raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+            raise BadValue(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         running = [j for j in self._jobs.values()
                    if j.run.id == run.id and j.action == action and j.running]
         if running:  # a second click while the first is busy joins it
@@ -77,7 +78,7 @@ class Jobs:
         if action == "video":
             checkpoint = run.latest_checkpoint()
             if checkpoint is None:
-                raise RuntimeError(f"run {run.id} has no checkpoint yet: a video needs trained weights")
+                raise NotPossible(f"run {run.id} has no checkpoint yet: a video needs trained weights")
             video = run.videos_dir / f"{checkpoint.name}.mp4"
             if video.exists():  # this checkpoint was filmed already: nothing to run
                 job = self._jobs[job_id] = Job(job_id, action, run, None, None, video=video)

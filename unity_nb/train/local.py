@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 from ..processes import log_tail, reach, split_address
+from ..errors import Unreachable
 from .config import TrainConfig
 from . import service
 from .store import Run, RunStore
 
 
-class ClusterUnreachable(ConnectionError):
+class ClusterUnreachable(Unreachable):
     pass
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from ..errors import BadValue
 
 CATALOGUE = Path(__file__).with_name("rllib_keys.json")
 
@@ -83,7 +84,7 @@ def parse_flag(text: str) -> tuple[str, Any]:
         text = text[1:-1]
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"expected KEY=VALUE (e.g. --rllib training.kl_coeff=0.3), got {text!r}")
+        raise BadValue(f"expected KEY=VALUE (e.g. --rllib training.kl_coeff=0.3), got {text!r}")
     try:
         return key.strip(), yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:

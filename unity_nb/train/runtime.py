@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..processes import free_port, group_members, kill_group, log_cause, port_open, watch_parent
 from .share import Share, find_share
+from ..errors import NotPossible
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
 # A one-machine runtime needs no autoscaler monitor, no log monitor (drivers do not print workers' logs)
@@ -168,9 +169,9 @@ class LocalRuntime:
     def wait_ready(self, timeout: float = START_TIMEOUT) -> str:
         """Block until the runtime accepts drivers; return its address."""
         if not self._ready.wait(timeout):
-            raise RuntimeError(f"Ray did not start within {timeout:.0f} s")
+            raise NotPossible(f"Ray did not start within {timeout:.0f} s")
         if self._error:
-            raise RuntimeError(self._error)
+            raise NotPossible(self._error)
         return self.address
 
     def driver_env(self) -> dict[str, str]:

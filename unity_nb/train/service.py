@@ -36,13 +36,14 @@ from pathlib import Path
 from ..processes import pid_alive
 from .share import find_share
 from .store import Run
+from ..errors import BadValue, NotPermitted, NotPossible, Unreachable
 
 DEFAULT_IDLE = 600.0  # seconds a runtime nobody uses stays up (UNITY_NB_IDLE, `unity-nb up --idle`)
 START_TIMEOUT = 60.0  # for the service's socket to answer (Ray itself starts behind it)
 REQUEST_TIMEOUT = 30.0
 
 
-class RuntimeRefused(RuntimeError):
+class RuntimeRefused(NotPossible):
     """The training runtime could not start or refused a request (the message says why)."""
 
 
@@ -58,7 +59,7 @@ def runtime_dir() -> Path:
         folder = base / hashlib.sha256(key.encode()).hexdigest()[:12]
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
-        raise PermissionError(f"{folder} must belong to you and be private (chmod 700): the training runtime's "
+        raise NotPermitted(f"{folder} must belong to you and be private (chmod 700): the training runtime's "
                               f"socket and token live there")
     return folder
 
@@ -78,9 +79,9 @@ def parse_idle(text: str | float, name: str = "--idle") -> float:
     try:
         seconds = float(number) * (scale or 1)
     except ValueError:
-        raise ValueError(f"{name} must be a time such as 600, 90s, 10m or 1h, got {text!r}") from None
+        raise BadValue(f"{name} must be a time such as 600, 90s, 10m or 1h, got {text!r}") from None
     if not 1 <= seconds <= 7 * 86400 or seconds != seconds:
-        raise ValueError(f"{name} must be between 1 s and 7 days, got {text!r}")
+        raise BadValue(f"{name} must be between 1 s and 7 days, got {text!r}")
     return seconds
 
 
@@ -98,7 +99,7 @@ def request(op: str, folder: Path | None = None, timeout: float = REQUEST_TIMEOU
         s.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
         answer = s.makefile("r").readline()
     if not answer:
-        raise ConnectionError("the training runtime closed the connection without answering")
+        raise Unreachable("the training runtime closed the connection without answering")
     reply = json.loads(answer)
     if not reply.get("ok"):
         raise RuntimeRefused(reply.get("error", "the training runtime refused the request"))
@@ -343,7 +344,7 @@ class Service:
             return self.status()
         if op == "train":
             if not isinstance(message.get("run_dir"), str):
-                raise ValueError("train needs run_dir")
+                raise BadValue("train needs run_dir")
             return self.train(message)
         if op == "hold":
             return self._hold(connection)
@@ -355,7 +356,7 @@ class Service:
                                     f"stop them first, or use --force (each checkpoints, then stops)")
             threading.Thread(target=self.shutdown, daemon=True).start()
             return {"stopping": True, "runs_stopped": [Path(r).name for r in active]}
-        raise ValueError(f"unknown request {op!r}")
+        raise BadValue(f"unknown request {op!r}")
 
     def _hold(self, connection) -> None:
         with self.lock:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..processes import log_cause, pid_alive
+from ..errors import BadValue
 
 CPUS_ENV, MEMORY_ENV = "UNITY_NB_CPUS", "UNITY_NB_MEMORY"
 MIN_OBJECT_STORE = 100 * 2**20  # Ray refuses less than 75 MiB
@@ -79,7 +80,7 @@ def parse_size(text: str, name: str = MEMORY_ENV) -> int:
     """``"4G"``, ``"512M"``, ``"1.5g"``, ``"2000000000"`` as bytes; ValueError naming ``name`` otherwise."""
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", str(text), re.I)
     if not found or float(found.group(1)) <= 0:
-        raise ValueError(f"{name} must be a size such as 4G, 512M or 2000000000 (bytes), got {text!r}")
+        raise BadValue(f"{name} must be a size such as 4G, 512M or 2000000000 (bytes), got {text!r}")
     return int(float(found.group(1)) * UNITS[found.group(2).lower()])
 
 
@@ -90,7 +91,7 @@ def parse_cpus(text: str, name: str = CPUS_ENV) -> int:
     except (TypeError, ValueError):
         value = float("nan")
     if not value > 0 or math.isinf(value):
-        raise ValueError(f"{name} must be a number of CPUs above 0, such as 2, got {text!r}")
+        raise BadValue(f"{name} must be a number of CPUs above 0, such as 2, got {text!r}")
     return math.ceil(value)
 
 
@@ -111,7 +112,7 @@ def find_share(env: dict | None = None, root: Path = Path("/")) -> Share:
         memory, memory_from = (limit, "cgroup") if limit is not None and limit < host_memory else (host_memory, "host")
     if memory < MIN_MEMORY:
         where = MEMORY_ENV if memory_from == MEMORY_ENV else f"the memory limit of this session ({memory_from})"
-        raise ValueError(f"{where} gives the training runtime {memory / 2**20:.0f} MiB; it needs at least "
+        raise BadValue(f"{where} gives the training runtime {memory / 2**20:.0f} MiB; it needs at least "
                          f"{MIN_MEMORY / 2**20:.0f} MiB (a Basic run peaks near 1 GB): ask for more memory")
     return Share(cpus, memory, cpus_from, memory_from)
 

@@ -32,15 +32,15 @@ from ..processes import pid_alive
 from .config import TrainConfig
 from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State, confirmation_plays
 from .share import silent_death
+from ..errors import BadValue, NotFound, NotPermitted, NotPossible, TimedOut
 
 PROGRESS_FILE = "unity_nb_progress.json"  # in a checkpoint: what RLlib does not restore (wall time, window)
 COMPLETE_MARK = ".complete"  # written last into a checkpoint folder: only then is it a checkpoint
 MAX_ID_LENGTH = 200  # run ids the kit makes are ~30 characters; anything much longer is not one
 
 
-class RunNotFound(KeyError):
-    def __str__(self):
-        return self.args[0]
+class RunNotFound(NotFound):
+    """No run of that id in the store (the message lists what to do)."""
 
 
 def default_root() -> Path:
@@ -254,7 +254,7 @@ class Run:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.state not in TERMINAL:
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {self.id} still {self.state} after {timeout} s")
+                raise TimedOut(f"run {self.id} still {self.state} after {timeout} s")
             time.sleep(0.2)
         return self
 
@@ -278,9 +278,9 @@ class Run:
     def prepare_resume(self, steps: int | None = None) -> None:
         """Make an ended run ready to go on: no stop pending; ``steps`` a new step budget."""
         if self.state in ACTIVE:
-            raise RuntimeError(f"run {self.id} is still {self.state}; stop it before resuming")
+            raise NotPossible(f"run {self.id} is still {self.state}; stop it before resuming")
         if self.latest_checkpoint() is None:
-            raise RuntimeError(f"run {self.id} has no checkpoint to resume from")
+            raise NotPossible(f"run {self.id} has no checkpoint to resume from")
         if steps is not None:
             (self.path / "config.yaml").write_text(self.config.replace(steps=steps).to_yaml())
         (self.path / "stop").unlink(missing_ok=True)
@@ -321,7 +321,7 @@ class Run:
     def discard(self) -> None:
         """Remove a run that never started (its launch was refused before anything ran)."""
         if self.events() and any(e.get("event") == "iteration" for e in self.events()):
-            raise RuntimeError(f"run {self.id} has trained: it is not discarded")
+            raise NotPossible(f"run {self.id} has trained: it is not discarded")
         shutil.rmtree(self.path, ignore_errors=True)
 
     def writer(self) -> "RunWriter":
@@ -359,7 +359,7 @@ class Run:
         from ..deploy import export_run
 
         if self.state == State.STARTING:
-            raise RuntimeError(f"run {self.id} is still starting: export it once it has a checkpoint")
+            raise NotPossible(f"run {self.id} is still starting: export it once it has a checkpoint")
         return export_run(self, verify=verify)
 
     def deploy(self, port: int | None = None, behavior: str | None = None, host: str = "127.0.0.1",
@@ -376,9 +376,9 @@ class Run:
 
             return deploy(self, behavior=behavior, **sagemaker)
         if target != "local":
-            raise ValueError(f"target must be 'local' or 'sagemaker', got {target!r}")
+            raise BadValue(f"target must be 'local' or 'sagemaker', got {target!r}")
         if sagemaker:
-            raise ValueError(f"{', '.join(sagemaker)}: SageMaker settings; add target='sagemaker'")
+            raise BadValue(f"{', '.join(sagemaker)}: SageMaker settings; add target='sagemaker'")
         from ..deploy.endpoint import start
 
         return start(self.model_for(behavior), port=port, host=host, run_id=self.id)
@@ -392,11 +392,11 @@ class Run:
         if behavior is not None:
             path = self.export_path(behavior)
             if not path.exists():
-                raise KeyError(f"run {self.id} has no exported behavior {behavior!r}; it has "
+                raise NotFound(f"run {self.id} has no exported behavior {behavior!r}; it has "
                                f"{', '.join(p.stem for p in exported)}")
             return path
         if len(exported) > 1:
-            raise ValueError(f"run {self.id} has one model per behavior ({', '.join(p.stem for p in exported)}): "
+            raise BadValue(f"run {self.id} has one model per behavior ({', '.join(p.stem for p in exported)}): "
                              "say which to serve with behavior=")
         return exported[0]
 
@@ -432,7 +432,7 @@ class Run:
         """The checkpoint, scene and settings to play the trained policy with."""
         checkpoint = self.latest_checkpoint()
         if checkpoint is None:
-            raise RuntimeError(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
+            raise NotPossible(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
         config = self.config
         # a run with one policy per behavior plays each behavior's agents with its own policy
         # a curriculum plays its last lesson: the task it led to
@@ -603,7 +603,7 @@ class RunStore:
             probe.touch()
             probe.unlink()
         except OSError as err:
-            raise PermissionError(
+            raise NotPermitted(
                 f"cannot write runs to {str(self.root)!r} ({err.strerror}); choose another folder with "
                 "runs_dir= / --runs-dir or UNITY_NB_RUNS"
             ) from None

@@ -26,6 +26,7 @@ from ..train.schema import State
 from ..train.store import Run
 from .curriculum import Curriculum, apply_to_runner
 from .window import EpisodeWindow, iteration_stats
+from ..errors import NotPossible
 
 # Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
 NOT_BUILT = ("steps", "target_return", "return_window", "confirm_episodes", "confirm", "checkpoint_every", "checkpoint_interval",
@@ -150,7 +151,7 @@ class Driver:
         if self.resume:
             checkpoint = self.run_folder.latest_checkpoint()
             if checkpoint is None:
-                raise RuntimeError("nothing to resume: the run has no complete checkpoint yet")
+                raise NotPossible("nothing to resume: the run has no complete checkpoint yet")
             algo.restore_from_path(str(checkpoint))
             offset = Run.progress(checkpoint)
             self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
@@ -307,11 +308,11 @@ class Driver:
         if Run(path).checkpoints_dir.is_dir():
             latest = Run(path).latest_checkpoint()
             if latest is None:
-                raise RuntimeError(f"init_path {path} has no complete checkpoint to start from")
+                raise NotPossible(f"init_path {path} has no complete checkpoint to start from")
             path = latest
         modules = path / "learner_group" / "learner" / "rl_module"
         if not modules.is_dir():
-            raise RuntimeError(f"init_path {path} is neither a run folder nor a checkpoint (no {modules.relative_to(path)})")
+            raise NotPossible(f"init_path {path} is neither a run folder nor a checkpoint (no {modules.relative_to(path)})")
         algo.restore_from_path(str(modules.resolve()), component="learner_group/learner/rl_module")
         algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
         self.emit({"event": "log", "message": f"weights initialised from {path}"})
@@ -339,7 +340,7 @@ class Driver:
         reached = algo.env_runner_group.foreach_env_runner(partial(apply_to_runner, values=values, reset=reset),
                                                            local_env_runner=True)
         if not sum(reached):
-            raise RuntimeError("the curriculum's new values reached no Unity process (no env runner has an env)")
+            raise NotPossible("the curriculum's new values reached no Unity process (no env runner has an env)")
 
     def _emit_lesson(self, change, last: dict) -> None:
         self.emit(change.event(env_steps=last["env_steps"], iteration=last.get("iteration"), time_s=last["time_s"]))

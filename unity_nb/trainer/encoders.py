@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ..errors import BadValue
 
 # The smallest image side each encoder accepts (ML-Agents' published minimums).
 MIN_SIDE = {"simple": 20, "nature_cnn": 36, "resnet": 15, "match3": 5, "fully_connected": 1}
@@ -23,11 +24,11 @@ ENCODERS = tuple(MIN_SIDE)
 def check_image(shape: tuple[int, ...], kind: str, name: str) -> None:
     """Refuse a camera too small for the encoder (ValueError saying which encoders would fit)."""
     if kind not in MIN_SIDE:
-        raise ValueError(f"vis_encode_type must be one of {', '.join(ENCODERS)}, got {kind!r}")
+        raise BadValue(f"vis_encode_type must be one of {', '.join(ENCODERS)}, got {kind!r}")
     height, width = shape[0], shape[1]
     if min(height, width) < MIN_SIDE[kind]:
         fits = [k for k, side in MIN_SIDE.items() if side <= min(height, width)]
-        raise ValueError(f"vis_encode_type {kind} needs images of at least {MIN_SIDE[kind]}x{MIN_SIDE[kind]} pixels; "
+        raise BadValue(f"vis_encode_type {kind} needs images of at least {MIN_SIDE[kind]}x{MIN_SIDE[kind]} pixels; "
                          f"camera {name} is {height}x{width}. Encoders that fit: {', '.join(fits)}")
 
 
@@ -76,7 +77,7 @@ class ImageEncoder(nn.Module):
         elif kind == "fully_connected":
             convs = nn.Identity()
         else:
-            raise ValueError(f"vis_encode_type must be one of {', '.join(ENCODERS)}, got {kind!r}")
+            raise BadValue(f"vis_encode_type must be one of {', '.join(ENCODERS)}, got {kind!r}")
         self.convs = convs
         with torch.no_grad():
             flat = self.convs(torch.zeros(1, channels, height, width)).numel()

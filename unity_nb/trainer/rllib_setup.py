@@ -33,6 +33,7 @@ from ..train.config import SCHEDULE_FLOORS, ConfigError, TrainConfig, time_horiz
 from .encoders import check_image
 from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
 from .user_module import load_class, user_frame
+from ..errors import NotPossible
 
 ENV_NAME = "unity_nb_agents"
 ENV_NAME_BEHAVIORS = "unity_nb_behaviors"
@@ -127,7 +128,7 @@ def make_env(ctx) -> UnityVectorEnv:
     wanted = ctx.get("num_envs")
     if wanted is not None and env.num_envs != wanted:
         env.close()
-        raise RuntimeError(f"{env.source.name} has {env.num_envs} agents, expected {wanted}: agents must not come and go")
+        raise NotPossible(f"{env.source.name} has {env.num_envs} agents, expected {wanted}: agents must not come and go")
     return env
 
 

@@ -41,6 +41,7 @@ from ..train.runtime import private_token
 from ..train.sagemaker import contract
 from ..train.schema import SCHEMA_VERSION, State
 from ..train.store import Run, RunStore
+from ..errors import NotPossible, TimedOut
 
 RUN_FOLDER = "run"  # under the checkpoints folder, so SageMaker keeps it in S3
 HEAD_TIMEOUT = 300.0  # seconds a worker waits for the head's Ray to answer
@@ -115,7 +116,7 @@ def use_cluster_token(container: Container) -> None:
     a fresh one in the job's environment (UNITY_NB_RAY_TOKEN), so only the job's own hosts can join."""
     token = os.environ.get("UNITY_NB_RAY_TOKEN")
     if not token:
-        raise RuntimeError("several hosts but no UNITY_NB_RAY_TOKEN in the job's environment: launch the job "
+        raise NotPossible("several hosts but no UNITY_NB_RAY_TOKEN in the job's environment: launch the job "
                            "with unity_nb.train(..., backend='sagemaker'), which sends one")
     path = private_token(container.root, token)
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(path), RAY_USAGE_STATS_ENABLED="0")
@@ -157,9 +158,9 @@ def _wait(condition, timeout: float, what: str, process: subprocess.Popen | None
     deadline = time.monotonic() + timeout
     while not condition():
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} (ray start exited with {process.returncode})")
+            raise NotPossible(f"{what} (ray start exited with {process.returncode})")
         if time.monotonic() > deadline:
-            raise TimeoutError(what)
+            raise TimedOut(what)
         time.sleep(0.5)
 
 
@@ -182,7 +183,7 @@ def worker(container: Container) -> int:
     try:
         while port_open(f"{ip}:{port}", timeout=2):  # the head's Ray closes when its training is over
             if node.poll() is not None:
-                raise RuntimeError(f"this host's Ray node exited with {node.returncode}")
+                raise NotPossible(f"this host's Ray node exited with {node.returncode}")
             time.sleep(2)
     finally:
         _end(node)

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..envs.spaces import ACTION_MASK, OBSERVATIONS
 from .encoders import ImageEncoder
+from ..errors import BadValue
 
 MASK_FILL = 1e8  # a masked logit: logit * mask - 1e8 * (1 - mask), as ML-Agents' exported graphs do
 
@@ -144,7 +145,7 @@ class UnityPPOModule(TorchRLModule, ValueFunctionAPI):
             # one learned, state-independent log-std per action (starts at 0), as the kit's vector policies
             self.log_std = nn.Parameter(torch.zeros(logits))
         else:
-            raise ValueError(f"actions {space} (continuous and discrete together) are not supported with cameras "
+            raise BadValue(f"actions {space} (continuous and discrete together) are not supported with cameras "
                              "or masks yet")
         self.pi = nn.Linear(self.pi_body.out_size, logits)
         self.vf = nn.Linear(self.pi_body.out_size, 1)

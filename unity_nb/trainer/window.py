@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any, Iterable
 
 import numpy as np
+from ..errors import BadValue
 
 
 class EpisodeWindow:
@@ -19,7 +20,7 @@ class EpisodeWindow:
 
     def __init__(self, size: int = 100):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"the episode window must hold at least 1 episode, got {size!r}")
+            raise BadValue(f"the episode window must hold at least 1 episode, got {size!r}")
         self.size = size
         self.returns: deque[float] = deque(maxlen=size)
         self.lengths: deque[int] = deque(maxlen=size)

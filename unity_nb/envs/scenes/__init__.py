@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...errors import NotFound
 from .ball3d import Ball3D
 from .base import ActionBatch, AgentBatch, BehaviorInfo, ObservationInfo, Scene
 from .basic import Basic, BasicDuo
@@ -24,7 +25,7 @@ def is_builtin(target) -> bool:
     return isinstance(target, str) and target.lower() in {name.lower() for name in SCENES}
 
 
-class UnknownSceneError(KeyError):
+class UnknownSceneError(NotFound):
     def __init__(self, name):
         self.name = name
         super().__init__(name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
+from ...errors import BadValue
 
 DT = 0.02  # Unity's fixed timestep
 DECISION_PERIOD = 5
@@ -42,11 +43,11 @@ class Ball3D(Scene):
 
     def _check_param(self, key, value):
         if key in ("mass", "scale", "gravity") and value <= 0:
-            raise ValueError(f"3DBall parameter {key!r} must be > 0, got {value}")
+            raise BadValue(f"3DBall parameter {key!r} must be > 0, got {value}")
         if key == "scale" and value > 2 * HALF_SIZE:
-            raise ValueError(f"3DBall parameter 'scale' must be at most {2 * HALF_SIZE} (the platform's size), got {value}")
+            raise BadValue(f"3DBall parameter 'scale' must be at most {2 * HALF_SIZE} (the platform's size), got {value}")
         if key == "max_step" and (value < 0 or value != int(value)):
-            raise ValueError(f"3DBall parameter 'max_step' must be a whole number >= 0, got {value}")
+            raise BadValue(f"3DBall parameter 'max_step' must be a whole number >= 0, got {value}")
 
     def __init__(self, num_areas=1, seed=0, params=None):
         super().__init__(num_areas, seed, params)

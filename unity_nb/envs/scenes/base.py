@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from ...errors import BadValue, NotFound
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Scene:
 
     def __init__(self, num_areas: int = 1, seed: int = 0, params: dict[str, float] | None = None):
         if not isinstance(num_areas, (int, np.integer)) or isinstance(num_areas, bool) or num_areas < 1:
-            raise ValueError(f"num_areas must be a whole number >= 1, got {num_areas!r}")
+            raise BadValue(f"num_areas must be a whole number >= 1, got {num_areas!r}")
         self.num_areas = int(num_areas)
         self.n = self.agents_per_area * self.num_areas
         self.rng = np.random.default_rng(seed)
@@ -121,13 +122,13 @@ class Scene:
         """``value`` as the parameter ``key`` takes it (float), or ValueError/KeyError saying why not."""
         if key not in self.default_params:
             known = ", ".join(sorted(self.default_params)) or "none"
-            raise KeyError(f"{self.name} has no parameter {key!r}; its parameters: {known}")
+            raise NotFound(f"{self.name} has no parameter {key!r}; its parameters: {known}")
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{self.name} parameter {key!r} must be a number, got {value!r}") from None
+            raise BadValue(f"{self.name} parameter {key!r} must be a number, got {value!r}") from None
         if not np.isfinite(value):
-            raise ValueError(f"{self.name} parameter {key!r} must be finite, got {value!r}")
+            raise BadValue(f"{self.name} parameter {key!r} must be finite, got {value!r}")
         self._check_param(key, value)
         return value
 
@@ -256,7 +257,7 @@ class Scene:
                 if given is None or len(given) == 0:
                     continue
                 if given.shape != (n, full.shape[1]):
-                    raise ValueError(
+                    raise BadValue(
                         f"{self.name}: expected {name} actions of shape {(n, full.shape[1])} for behavior "
                         f"{behavior.name!r}, got {given.shape}"
                     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
+from ...errors import BadValue
 
 TRACK = 20  # positions 0..19, observed one-hot
 CELL = 16
@@ -31,9 +32,9 @@ class Basic(Scene):
     def _check_param(self, key, value):
         if key == "max_step":
             if value < 0 or value != int(value):
-                raise ValueError(f"Basic parameter 'max_step' must be a whole number >= 0, got {value}")
+                raise BadValue(f"Basic parameter 'max_step' must be a whole number >= 0, got {value}")
         elif not (0 <= value < TRACK and value == int(value)):
-            raise ValueError(f"Basic parameter {key!r} must be a whole position in 0..{TRACK - 1}, got {value}")
+            raise BadValue(f"Basic parameter {key!r} must be a whole position in 0..{TRACK - 1}, got {value}")
 
     def __init__(self, num_areas=1, seed=0, params=None):
         super().__init__(num_areas, seed, params)

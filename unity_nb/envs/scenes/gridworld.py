@@ -7,6 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from .base import BehaviorInfo, ObservationInfo, Scene, tile
+from ...errors import BadValue
 
 HEIGHT, WIDTH = 84, 64  # camera sensor resolution (rows, columns)
 NOOP, UP, DOWN, LEFT, RIGHT = range(5)
@@ -45,9 +46,9 @@ class TwoGoalGrid(Scene):
 
     def _check_param(self, key, value):
         if key == "gridSize" and not (3 <= value <= self.max_grid and value == int(value)):
-            raise ValueError(f"{self.name} parameter 'gridSize' must be a whole number in 3..{self.max_grid}, got {value}")
+            raise BadValue(f"{self.name} parameter 'gridSize' must be a whole number in 3..{self.max_grid}, got {value}")
         if key == "max_step" and (value < 0 or value != int(value)):
-            raise ValueError(f"{self.name} parameter 'max_step' must be a whole number >= 0, got {value}")
+            raise BadValue(f"{self.name} parameter 'max_step' must be a whole number >= 0, got {value}")
 
     def __init__(self, num_areas=1, seed=0, params=None):
         super().__init__(num_areas, seed, params)
