@@ -89,6 +89,7 @@ def main() -> None:
                   f"sampled {r['sampled']}" + ("" if r["confirmed"] else f" {r['tail']}"), flush=True)
 
     ratios: dict[str, list[float]] = {}
+    missing_peer = None  # why the mlagents-learn ratio is absent, said in the file too
     has_sb3 = subprocess.run([PY, "-c", "import stable_baselines3"], capture_output=True).returncode == 0
     for round_ in range(args.rounds):
         subprocess.run(UNITY_NB + ["down", "--force"], env=env, capture_output=True)
@@ -105,7 +106,8 @@ def main() -> None:
         if ml["available"] and ml["stopped_at_target"]:
             ratios.setdefault("mlagents-learn 3DBall.yaml (first summary >= 100)", []).append(ml["wall_seconds"])
         elif round_ == 0:
-            print(f"mlagents-learn: {ml.get('reason') or 'did not reach 100'}")
+            missing_peer = f"mlagents-learn: {ml.get('reason') or 'did not reach 100'}"
+            print(missing_peer)
         print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in ratios.items()), flush=True)
     subprocess.run(UNITY_NB + ["down", "--force"], env=env, capture_output=True)
 
@@ -132,6 +134,8 @@ def main() -> None:
     if key in med:
         lines.append(f"- cold 3DBall confirmed / mlagents-learn: "
                      f"{med['unity-nb train 3DBall, cold (confirmed 100)'] / med[key]:.2f} (the issue's target: <= 0.5)")
+    elif missing_peer:
+        lines.append(f"- no ratio to {missing_peer}")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     args.out.write_text(text)
