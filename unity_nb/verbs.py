@@ -491,7 +491,7 @@ def endpoints(args) -> list:
             [e for e in found if str(getattr(e, "port", "")) == args.stop or getattr(e, "name", None) == args.stop]
         if not chosen:
             raise BadValue(f"--stop {args.stop}: no such endpoint; running: "
-                             f"{', '.join(_endpoint_key(e) for e in found if not isinstance(e, SageMakerNote)) or 'none'}")
+                           f"{', '.join(_endpoint_key(e) for e in found if not isinstance(e, SageMakerNote)) or 'none'}")
         for endpoint in chosen:
             endpoint.stop()
         found = running() + _sagemaker_endpoints(args.region)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import Contract, NotExportable
 from ..errors import NotPossible
+from .export import Contract, NotExportable
 
 VERIFY_OBSERVATIONS = 1000  # observations from real rollouts the file must agree on (and as many random ones)
 

@@ -26,9 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ..envs.builds import _cache_dir
+from ..errors import BadValue, MissingFile, NotPossible, PortInUse, TimedOut
 from ..processes import free_port, pid_alive, port_open
 from .handler import JSON, MAX_BODY, PolicyHandler
-from ..errors import BadValue, MissingFile, NotPossible, PortInUse, TimedOut
 
 START_TIMEOUT = 60.0
 
@@ -158,7 +158,7 @@ class Endpoint:
                 return json.loads(reply.read())["actions"]
         except urllib.error.HTTPError as err:
             raise BadValue(f"the endpoint refused the request ({err.code}): "
-                             f"{json.loads(err.read()).get('error')}") from None
+                           f"{json.loads(err.read()).get('error')}") from None
 
     @property
     def alive(self) -> bool:

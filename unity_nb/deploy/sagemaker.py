@@ -138,7 +138,7 @@ class SageMakerEndpoint:
             if error.get("Code") == "ModelError":
                 original = err.response.get("OriginalMessage") or message
                 raise BadValue(f"the endpoint refused the request ({err.response.get('OriginalStatusCode', 400)}): "
-                                 f"{_error_text(original)}") from None
+                               f"{_error_text(original)}") from None
             raise
 
     def invoke(self, observations, action_masks=None, deterministic: bool = True):
@@ -169,10 +169,10 @@ class SageMakerEndpoint:
                 return self
             if self.status in ("Failed", "OutOfService"):
                 raise NotPossible(f"SageMaker endpoint {self.name} {self.status.lower()}: "
-                                   f"{about.get('FailureReason', 'no reason given')}")
+                                  f"{about.get('FailureReason', 'no reason given')}")
             if time.monotonic() > deadline:
                 raise TimedOut(f"SageMaker endpoint {self.name} still {self.status} after {timeout:.0f} s "
-                                   f"(it goes on; endpoint.wait() again, or endpoint.stop())")
+                               f"(it goes on; endpoint.wait() again, or endpoint.stop())")
             time.sleep(poll)
 
     def describe(self) -> dict:

@@ -223,8 +223,8 @@ def send_actions(env, action_dict: dict, agent_keys: Callable[[str, Sequence], l
         if unasked:
             who = ", ".join(k for k in keys[:5] if k) + (" ..." if len(keys) > 5 else "") if any(keys) else "none"
             raise BadValue(f"an action for agent {unasked[0]!r} of behavior {b!r}, which did not ask for a decision "
-                             f"this step (the agents that asked: {who}). Give actions to the agents in env.agents only: "
-                             "an agent whose episode just ended, or that asked for no decision, gets none")
+                           f"this step (the agents that asked: {who}). Give actions to the agents in env.agents only: "
+                           "an agent whose episode just ended, or that asked for no decision, gets none")
         driven = [(row, k) for row, k in enumerate(keys) if k is not None]
         if not driven:
             continue

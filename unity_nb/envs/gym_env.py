@@ -7,9 +7,9 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from . import spaces
+from ..errors import BadValue, NotPossible
 from .agents import VANISH_AFTER, Slots
 from .source import EnvSource
-from ..errors import BadValue, NotPossible
 
 MAX_IDLE_EXCHANGES = 10_000  # exchanges to wait for an agent that requests no decision
 

@@ -32,8 +32,8 @@ _protobuf_compat.install()
 from mlagents_envs.base_env import ActionTuple, BaseEnv, DecisionSteps  # noqa: E402
 
 from . import spaces  # noqa: E402
+from ..errors import BadValue, NotPossible, WrongType  # noqa: E402
 from .errors import UnityNbError  # noqa: E402
-from ..errors import BadValue, NotPossible, WrongType
 
 MAX_IDLE_EXCHANGES = 10_000  # exchanges to wait for an agent that requests no decision
 _MAKE_HINT = (

@@ -16,9 +16,9 @@ from __future__ import annotations
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from . import spaces
+from ..errors import BadValue
 from .agents import Roster, behavior_of, runner_seed, send_actions
 from .source import EnvSource
-from ..errors import BadValue
 
 DEFAULT_HORIZON = 1000
 

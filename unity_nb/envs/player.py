@@ -55,7 +55,7 @@ from .protocol import (  # noqa: E402
 )
 from .scenes import ActionBatch, AgentBatch, BehaviorInfo, Scene, scene_class  # noqa: E402
 from . import samplers  # noqa: E402
-from ..errors import BadValue
+from ..errors import BadValue  # noqa: E402
 
 
 def _kit_version() -> str:

@@ -47,13 +47,13 @@ def parse(spec, where: str = "sampler") -> dict[str, Any]:
     unknown = [k for k in spec if k not in ("sampler_type", "sampler_parameters")]
     if unknown:
         raise BadValue(f"{where}: unknown key {unknown[0]!r}; a sampler has sampler_type and sampler_parameters "
-                         f"(e.g. {EXAMPLE})")
+                       f"(e.g. {EXAMPLE})")
     kind = spec.get("sampler_type")
     if kind not in SAMPLERS:
         raise BadValue(f"{where}.sampler_type: {kind!r} is not a sampler type; use one of {', '.join(SAMPLERS)}")
     if "sampler_parameters" not in spec:
         raise BadValue(f"{where}: sampler_parameters missing; a {kind} sampler takes "
-                         f"{', '.join(SAMPLERS[kind])} (as mlagents-learn, the key is required)")
+                       f"{', '.join(SAMPLERS[kind])} (as mlagents-learn, the key is required)")
     given = spec["sampler_parameters"]
     if given is None:
         given = {}
@@ -73,7 +73,7 @@ def parse(spec, where: str = "sampler") -> dict[str, Any]:
             out[key] = _number(params[key], f"{here}.{key}")
     if kind == "uniform" and out["min_value"] > out["max_value"]:
         raise BadValue(f"{here}: min_value ({out['min_value']:g}) is greater than max_value ({out['max_value']:g}); "
-                         "swap them")
+                       "swap them")
     if kind == "gaussian" and out["st_dev"] < 0:
         raise BadValue(f"{here}.st_dev: must be >= 0 (a standard deviation), got {out['st_dev']:g}")
     if "seed" in given and given["seed"] is not None:

@@ -26,8 +26,8 @@ from .inprocess import InProcessEnv  # noqa: E402
 from .protocol import RENDER_CHANNEL  # noqa: E402
 from .scenes import SCENES, is_builtin, scene_class  # noqa: E402
 from . import samplers  # noqa: E402
+from ..errors import BadValue, NotPossible  # noqa: E402
 from .unity import UnityConnection  # noqa: E402
-from ..errors import BadValue, NotPossible
 
 MODES = ("player", "inprocess")
 

@@ -10,7 +10,7 @@ from . import _protobuf_compat
 _protobuf_compat.install()
 
 from mlagents_envs.base_env import ActionTuple, BehaviorSpec, ObservationType  # noqa: E402
-from ..errors import BadValue
+from ..errors import BadValue  # noqa: E402
 
 
 def observation_space(spec: BehaviorSpec) -> gym.Space:

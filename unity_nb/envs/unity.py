@@ -43,8 +43,8 @@ from mlagents_envs.side_channel.stats_side_channel import StatsSideChannel  # no
 from ..processes import free_port  # noqa: E402
 from .builds import EDITOR, check_build  # noqa: E402
 from . import samplers  # noqa: E402
+from ..errors import BadValue  # noqa: E402
 from .errors import UnityConnectError, UnityPlayerDied  # noqa: E402
-from ..errors import BadValue
 
 EDITOR_PORT = UnityEnvironment.DEFAULT_EDITOR_PORT
 DEFAULT_CONNECT_TIMEOUT = 30.0

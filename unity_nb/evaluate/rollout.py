@@ -8,9 +8,9 @@ import numpy as np
 
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.source import EnvSource
+from ..errors import BadValue, NotFound
 from ..train.schema import PLAYS
 from .policy import SINGLE, Policy, load_policies
-from ..errors import BadValue, NotFound
 
 
 @dataclass

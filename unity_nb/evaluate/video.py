@@ -27,8 +27,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .policy import SINGLE
 from ..errors import BadValue, NotPossible
+from .policy import SINGLE
 
 FORMATS = {"mp4": "video/mp4", "gif": "image/gif"}
 MAX_FPS = 120
@@ -134,7 +134,7 @@ def _frames(frames) -> Iterator[np.ndarray]:
     """Checked frames, lazily (a generator of frames is never held in memory at once)."""
     if isinstance(frames, (str, bytes)) or frames is None:
         raise BadValue(f"frames must be HxWx3 uint8 images (a list, an iterable or an array of shape (N, H, W, 3)), "
-                         f"got {type(frames).__name__}")
+                       f"got {type(frames).__name__}")
     if isinstance(frames, np.ndarray) and frames.ndim != 4:
         hint = " (one frame? pass [frame])" if frames.ndim == 3 else ""
         raise BadValue(f"frames as an array must have shape (N, height, width, 3), got shape {frames.shape}{hint}")

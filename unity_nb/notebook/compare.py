@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..errors import BadValue
 from ..train.store import Run
 from .figures import DRAW_LOCK, bundle, live_figure
-from ..errors import BadValue
 
 
 class Comparison:

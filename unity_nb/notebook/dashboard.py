@@ -15,10 +15,10 @@ import os
 import threading
 import time
 
+from ..errors import BadValue, WrongType
 from ..train.schema import TERMINAL, confirmation_low, confirmation_text
 from ..train.store import Run
 from .figures import DRAW_LOCK, bundle, live_figure
-from ..errors import BadValue, WrongType
 
 STATE_COLORS = {"starting": "#888", "running": "#1a73e8", "stopping": "#b06000", "finished": "#188038", "stopped": "#b06000",
                 "failed": "#d93025", "unknown": "#888"}
@@ -51,7 +51,7 @@ class Dashboard:
             raise BadValue(f"max_updates_per_s must be a number in (0, 60], got {max_updates_per_s!r}")
         if figure not in ("browser", "matplotlib"):
             raise BadValue(f"figure must be 'browser' (curves drawn by the browser) or 'matplotlib' (a live ipympl "
-                             f"figure), got {figure!r}")
+                           f"figure), got {figure!r}")
         self.figure_mode = figure
         self.run = run
         self.config = run.config

@@ -10,11 +10,11 @@ from __future__ import annotations
 import html
 
 from ..envs.scenes import SCENES
+from ..errors import BadValue
 from ..train.config import ALGORITHMS, SCENE_DEFAULTS, ConfigError
 from ..train.flags import HELP
 from .compare import Comparison
 from .dashboard import Dashboard
-from ..errors import BadValue
 
 BACKENDS = {"this machine (local Ray)": "local", "Ray cluster (address below)": "cluster",
             "Amazon SageMaker (instances below)": "sagemaker"}
@@ -36,7 +36,7 @@ class Panel:
 
         if scene not in SCENES:
             raise BadValue(f"scene must be a built-in scene ({', '.join(SCENES)}), got {scene!r}; "
-                             "for your own build use %unity_train PATH")
+                           "for your own build use %unity_train PATH")
         self.runs_dir = runs_dir
         self.runs: list = []
         self.dashboards: list[Dashboard] = []

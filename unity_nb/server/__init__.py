@@ -14,9 +14,9 @@ from pathlib import Path
 from traitlets import Unicode
 from traitlets.config import Configurable
 
+from ..errors import BadValue
 from .index import RunIndex
 from .jobs import Jobs
-from ..errors import BadValue
 
 MAX_STORES = 16  # run stores whose index is kept (the server's, and folders the settings name)
 

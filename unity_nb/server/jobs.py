@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..train.store import Run
 from ..errors import BadValue, NotPossible
+from ..train.store import Run
 
 ACTIONS = ("export", "deploy", "video")
 URL = re.compile(r"https?://[\w.:-]+")

@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..processes import log_tail, reach, split_address
 from ..errors import Unreachable
+from ..processes import log_tail, reach, split_address
 from .config import TrainConfig
 from . import service
 from .store import Run, RunStore

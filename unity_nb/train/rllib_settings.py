@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
 from ..errors import BadValue
+from .errors import ConfigError
 
 CATALOGUE = Path(__file__).with_name("rllib_keys.json")
 

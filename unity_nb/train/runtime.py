@@ -21,9 +21,9 @@ import threading
 import time
 from pathlib import Path
 
+from ..errors import NotPossible
 from ..processes import free_port, group_members, kill_group, log_cause, port_open, watch_parent
 from .share import Share, find_share
-from ..errors import NotPossible
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
 # A one-machine runtime needs no autoscaler monitor, no log monitor (drivers do not print workers' logs)

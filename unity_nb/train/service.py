@@ -33,10 +33,10 @@ import threading
 import time
 from pathlib import Path
 
+from ..errors import BadValue, NotPermitted, NotPossible, Unreachable
 from ..processes import pid_alive
 from .share import find_share
 from .store import Run
-from ..errors import BadValue, NotPermitted, NotPossible, Unreachable
 
 DEFAULT_IDLE = 600.0  # seconds a runtime nobody uses stays up (UNITY_NB_IDLE, `unity-nb up --idle`)
 START_TIMEOUT = 60.0  # for the service's socket to answer (Ray itself starts behind it)
@@ -60,7 +60,7 @@ def runtime_dir() -> Path:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
         raise NotPermitted(f"{folder} must belong to you and be private (chmod 700): the training runtime's "
-                              f"socket and token live there")
+                           f"socket and token live there")
     return folder
 
 

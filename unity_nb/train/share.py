@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..processes import log_cause, pid_alive
 from ..errors import BadValue
+from ..processes import log_cause, pid_alive
 
 CPUS_ENV, MEMORY_ENV = "UNITY_NB_CPUS", "UNITY_NB_MEMORY"
 MIN_OBJECT_STORE = 100 * 2**20  # Ray refuses less than 75 MiB
@@ -113,7 +113,7 @@ def find_share(env: dict | None = None, root: Path = Path("/")) -> Share:
     if memory < MIN_MEMORY:
         where = MEMORY_ENV if memory_from == MEMORY_ENV else f"the memory limit of this session ({memory_from})"
         raise BadValue(f"{where} gives the training runtime {memory / 2**20:.0f} MiB; it needs at least "
-                         f"{MIN_MEMORY / 2**20:.0f} MiB (a Basic run peaks near 1 GB): ask for more memory")
+                       f"{MIN_MEMORY / 2**20:.0f} MiB (a Basic run peaks near 1 GB): ask for more memory")
     return Share(cpus, memory, cpus_from, memory_from)
 
 

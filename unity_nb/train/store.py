@@ -28,11 +28,11 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..errors import BadValue, NotFound, NotPermitted, NotPossible, TimedOut
 from ..processes import pid_alive
 from .config import TrainConfig
 from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State, confirmation_plays
 from .share import silent_death
-from ..errors import BadValue, NotFound, NotPermitted, NotPossible, TimedOut
 
 PROGRESS_FILE = "unity_nb_progress.json"  # in a checkpoint: what RLlib does not restore (wall time, window)
 COMPLETE_MARK = ".complete"  # written last into a checkpoint folder: only then is it a checkpoint
@@ -397,7 +397,7 @@ class Run:
             return path
         if len(exported) > 1:
             raise BadValue(f"run {self.id} has one model per behavior ({', '.join(p.stem for p in exported)}): "
-                             "say which to serve with behavior=")
+                           "say which to serve with behavior=")
         return exported[0]
 
     # ---- a run's model as one folder (a SageMaker job's /opt/ml/model, unpacked here from model.tar.gz)

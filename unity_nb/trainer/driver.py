@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import NotPossible
 from ..evaluate.policy import SINGLE
 from ..train.config import ConfigError, TrainConfig
 from ..train.schema import State
 from ..train.store import Run
 from .curriculum import Curriculum, apply_to_runner
 from .window import EpisodeWindow, iteration_stats
-from ..errors import NotPossible
 
 # Settings that only say when to stop, checkpoint or log: a standby's algorithm built for other values still fits.
 NOT_BUILT = ("steps", "target_return", "return_window", "confirm_episodes", "confirm", "checkpoint_every", "checkpoint_interval",

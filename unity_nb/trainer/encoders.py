@@ -29,7 +29,7 @@ def check_image(shape: tuple[int, ...], kind: str, name: str) -> None:
     if min(height, width) < MIN_SIDE[kind]:
         fits = [k for k, side in MIN_SIDE.items() if side <= min(height, width)]
         raise BadValue(f"vis_encode_type {kind} needs images of at least {MIN_SIDE[kind]}x{MIN_SIDE[kind]} pixels; "
-                         f"camera {name} is {height}x{width}. Encoders that fit: {', '.join(fits)}")
+                       f"camera {name} is {height}x{width}. Encoders that fit: {', '.join(fits)}")
 
 
 def _conv_stack(channels: int, layers: list[tuple[int, int, int, int]], act) -> nn.Sequential:

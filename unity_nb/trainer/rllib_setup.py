@@ -29,11 +29,11 @@ from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
+from ..errors import NotPossible
 from ..train.config import SCHEDULE_FLOORS, ConfigError, TrainConfig, time_horizon_misfit
 from .encoders import check_image
 from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
 from .user_module import load_class, user_frame
-from ..errors import NotPossible
 
 ENV_NAME = "unity_nb_agents"
 ENV_NAME_BEHAVIORS = "unity_nb_behaviors"

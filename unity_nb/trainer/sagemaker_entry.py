@@ -36,12 +36,12 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import NotPossible, TimedOut
 from ..processes import port_open
 from ..train.runtime import private_token
 from ..train.sagemaker import contract
 from ..train.schema import SCHEMA_VERSION, State
 from ..train.store import Run, RunStore
-from ..errors import NotPossible, TimedOut
 
 RUN_FOLDER = "run"  # under the checkpoints folder, so SageMaker keeps it in S3
 HEAD_TIMEOUT = 300.0  # seconds a worker waits for the head's Ray to answer
@@ -117,7 +117,7 @@ def use_cluster_token(container: Container) -> None:
     token = os.environ.get("UNITY_NB_RAY_TOKEN")
     if not token:
         raise NotPossible("several hosts but no UNITY_NB_RAY_TOKEN in the job's environment: launch the job "
-                           "with unity_nb.train(..., backend='sagemaker'), which sends one")
+                          "with unity_nb.train(..., backend='sagemaker'), which sends one")
     path = private_token(container.root, token)
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(path), RAY_USAGE_STATS_ENABLED="0")
 

@@ -25,8 +25,8 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from ..envs.spaces import ACTION_MASK, OBSERVATIONS
-from .encoders import ImageEncoder
 from ..errors import BadValue
+from .encoders import ImageEncoder
 
 MASK_FILL = 1e8  # a masked logit: logit * mask - 1e8 * (1 - mask), as ML-Agents' exported graphs do
 
@@ -146,7 +146,7 @@ class UnityPPOModule(TorchRLModule, ValueFunctionAPI):
             self.log_std = nn.Parameter(torch.zeros(logits))
         else:
             raise BadValue(f"actions {space} (continuous and discrete together) are not supported with cameras "
-                             "or masks yet")
+                           "or masks yet")
         self.pi = nn.Linear(self.pi_body.out_size, logits)
         self.vf = nn.Linear(self.pi_body.out_size, 1)
         nn.init.orthogonal_(self.pi.weight, gain=0.01)  # a near-uniform first policy

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
 from ...errors import BadValue
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
 
 DT = 0.02  # Unity's fixed timestep
 DECISION_PERIOD = 5

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
 from ...errors import BadValue
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
 
 TRACK = 20  # positions 0..19, observed one-hot
 CELL = 16

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import BehaviorInfo, ObservationInfo, Scene, tile
 from ...errors import BadValue
+from .base import BehaviorInfo, ObservationInfo, Scene, tile
 
 HEIGHT, WIDTH = 84, 64  # camera sensor resolution (rows, columns)
 NOOP, UP, DOWN, LEFT, RIGHT = range(5)
