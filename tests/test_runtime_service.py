@@ -385,8 +385,47 @@ def test_failed_starts_folders_are_swept_after_a_day(tmp_path):
     os.utime(tmp_path / "unrelated", (two_days_ago, two_days_ago))
     user = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(used)])
     try:
-        assert sweep_failed_folders(str(tmp_path)) == [old]
+        deadline = time.monotonic() + 10
+        while str(used) not in Path(f"/proc/{user.pid}/cmdline").read_bytes().decode() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        removed = sweep_failed_folders(str(tmp_path))
+        assert user.poll() is None, "the process naming the folder ended before the sweep"
+        assert removed == [old], removed
     finally:
         user.kill()
         user.wait()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["unrelated", f"{FOLDER_PREFIX}used", f"{FOLDER_PREFIX}young"])
+
+
+def test_ray_starts_take_turns_on_a_host(tmp_path, monkeypatch):
+    """Eight runtimes starting at once on two cores all missed Ray's fixed 30 s for a raylet to register; the
+    guard now waits for the host's turn (a lock file every user can open), starts Ray, and passes the turn on as
+    soon as Ray says it started. Here a stand-in for `ray start` that says so, then keeps running."""
+    import threading
+
+    from unity_nb.train import runtime
+
+    monkeypatch.setattr(runtime, "START_TURN_LOCK", tmp_path / "unity-nb-ray-start.lock")
+    never = threading.Event()
+    held = runtime._start_turn(never)
+    assert held is not None and stat.S_IMODE(os.stat(tmp_path / "unity-nb-ray-start.lock").st_mode) == 0o644
+    assert runtime._start_turn(never, wait_s=0.5) is None  # one turn at a time
+    log = tmp_path / "ray-start.log"
+    log.touch()
+    fake_ray = f"echo 'Ray runtime started.' >> {log}; exec sleep 60"
+    guard = subprocess.Popen([sys.executable, "-m", "unity_nb.train.runtime", "--owner", str(os.getpid()),
+                              "--log", str(log), "--", "sh", "-c", fake_ray],
+                             env={**os.environ, "TMPDIR": str(tmp_path)}, start_new_session=True)
+    try:
+        time.sleep(2.0)
+        assert log.read_text() == "", "the guard started Ray before its turn"
+        os.close(held)  # our turn ends: the guard's begins
+        deadline = time.monotonic() + 30
+        while "Ray runtime started" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        again = runtime._start_turn(never, wait_s=10)  # Ray said it started: the turn is passed on
+        assert again is not None and guard.poll() is None
+        os.close(again)
+    finally:
+        guard.terminate()
+        assert guard.wait(timeout=30) is not None

@@ -10,6 +10,7 @@ the network is how exposed Ray clusters were taken over.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -225,6 +226,60 @@ def _yield_to_agents(pgid: int, watch_s: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+# One Ray start at a time on a host, whoever starts it: Ray gives a new raylet a fixed 30 s to register
+# (ray/_private/node.py, not configurable in 2.60), and eight starts at once on two cores (a class,
+# bench/class_on_one_machine.py) all missed it, twice. Taken in turn, each start has the CPU it needs.
+START_TURN_LOCK = Path(tempfile.gettempdir()) / "unity-nb-ray-start.lock"
+START_TURN_WAIT_S = 240.0  # a turn not given by then (a start stuck elsewhere) is taken anyway
+
+
+def _start_turn(stopping: threading.Event, wait_s: float = START_TURN_WAIT_S) -> int | None:
+    """Wait for this host's turn to start a Ray runtime: an exclusive lock on a shared file, which every user can
+    open read-only (it is never written). Returns the descriptor holding it (closing it passes the turn on),
+    or None when there is no turn to take (no such file can be made, ``wait_s`` passed, or we are stopping)."""
+    fd = _open_turn_lock()
+    if fd is None:
+        return None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            if time.monotonic() > deadline or stopping.wait(0.2):
+                os.close(fd)
+                return None
+
+
+def _open_turn_lock() -> int | None:
+    # opened without O_CREAT when it is there: the kernel refuses O_CREAT on another user's file in a sticky
+    # folder such as /tmp (fs.protected_regular), even to read it; made readable by all when we make it
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(2):
+        try:
+            return os.open(START_TURN_LOCK, flags)
+        except FileNotFoundError:
+            try:
+                fd = os.open(START_TURN_LOCK, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                os.fchmod(fd, 0o644)  # whatever our umask
+                return fd
+            except FileExistsError:
+                continue  # made by someone else just now: open theirs
+            except OSError:
+                return None
+        except OSError:
+            return None
+    return None
+
+
+def _starts_logged(log: Path | None) -> int:
+    """How many times `ray start` has said "Ray runtime started" in its log so far."""
+    try:
+        return log.read_text(errors="replace").count("Ray runtime started") if log is not None else 0
+    except OSError:
+        return 0
+
+
 def _guard(owner: int, command: list[str], log: Path | None = None) -> int:
     """Run ``command`` (again once, if Ray's start timed out on a busy machine); SIGTERM it when ``owner``
     dies or when we are told to stop; then end whatever of it is left."""
@@ -239,10 +294,16 @@ def _guard(owner: int, command: list[str], log: Path | None = None) -> int:
     if os.getppid() != owner:  # the owner died before the watch began
         stop()
     for attempt in range(1, START_ATTEMPTS + 1):
+        started_before = _starts_logged(log)
+        turn = _start_turn(stopping) if log is not None else None
         child = subprocess.Popen(command)
         threading.Thread(target=_yield_to_agents, args=(os.getpgid(0),), daemon=True).start()
         while child.poll() is None and not stopping.wait(0.5):
-            pass
+            if turn is not None and _starts_logged(log) > started_before:
+                os.close(turn)  # started: the next runtime on this host may start
+                turn = None
+        if turn is not None:
+            os.close(turn)
         if child.poll() is None:
             child.terminate()
         try:
