@@ -93,6 +93,19 @@ def log_cause(path, lines: int = 3) -> str:
     return cause
 
 
+def command_lines() -> dict[int, str]:
+    """Every process's command line we may read, by pid (arguments joined by NUL, as /proc has them)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    found[int(entry)] = f.read().decode(errors="replace")
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+    return found
+
+
 def group_members(pgid: int) -> list[int]:
     """The live processes of process group ``pgid`` (read from /proc; zombies are not counted)."""
     members = []

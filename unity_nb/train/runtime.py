@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from ..errors import NotPossible
-from ..processes import free_port, group_members, kill_group, log_cause, port_open, watch_parent
+from ..processes import command_lines, free_port, group_members, kill_group, log_cause, port_open, watch_parent
 from .share import Share, find_share
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # single node, 127.0.0.1 only
@@ -77,14 +77,8 @@ def sweep_failed_folders(root: str | None = None, kept_s: float = FAILED_KEPT_S)
     old = [p for p in root.glob(FOLDER_PREFIX + "*") if _owned_and_older(p, kept_s)]
     if not old:
         return []
-    in_use = set()
-    for entry in os.listdir("/proc"):
-        try:
-            words = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace") if entry.isdigit() else ""
-        except OSError:
-            continue
-        in_use.update(p for p in old if str(p) in words)
-    removed = [p for p in old if p not in in_use]
+    running = command_lines().values()
+    removed = [p for p in old if not any(str(p) in words for words in running)]
     for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
     return removed

@@ -19,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..processes import log_cause, pid_alive, reach, watch_parent
+from ..processes import command_lines, log_cause, pid_alive, reach, watch_parent
 from ..train.config import TrainConfig
 from ..train.runtime import START_TIMEOUT
 from ..train.schema import ACTIVE, State
@@ -104,14 +104,8 @@ def _raylet_of(ray_log: Path | None) -> int | None:
     """The pid of the raylet of our own runtime (whose temp folder holds ``ray_log``), if one runs."""
     if ray_log is None:
         return None
-    for entry in os.listdir("/proc"):
-        try:
-            words = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace") if entry.isdigit() else ""
-        except OSError:
-            continue
-        if "raylet/raylet" in words and str(ray_log.parent) in words:
-            return int(entry)
-    return None
+    return next((pid for pid, words in command_lines().items()
+                 if "raylet/raylet" in words and str(ray_log.parent) in words), None)
 
 
 def _fail_with_runtime(driver: Driver, runtime: dict) -> None:
