@@ -429,3 +429,20 @@ def test_ray_starts_take_turns_on_a_host(tmp_path, monkeypatch):
     finally:
         guard.terminate()
         assert guard.wait(timeout=30) is not None
+
+
+def test_up_wait_says_when_the_runtime_is_not_ready_in_time(monkeypatch, tmp_path):
+    """`unity-nb up --wait` used to return after 180 s as if done, with the runtime still starting (a run waits 900 s
+    now). A runtime that never gets ready is a stand-in here: the service's answers, always "starting" (a real one
+    cannot be held there on purpose)."""
+    from unity_nb.train import local
+
+    status = {"standby": "starting", "folder": str(tmp_path)}
+    monkeypatch.setattr(local.service, "ensure", lambda idle=None: dict(status))
+    monkeypatch.setattr(local.service, "request", lambda op, **kw: dict(status))
+    monkeypatch.setattr(local, "READY_TIMEOUT_S", 0.5)
+    backend = local.LocalBackend(hold=False)
+    with pytest.raises(service.RuntimeRefused, match=r"the training runtime was not ready within 0 s \(a busy "
+                                                     rf"machine, .*its logs are in {tmp_path}"):
+        backend.warm_up(wait=True)
+    backend.warm_up(wait=False)  # without --wait it returns at once, as before

@@ -521,7 +521,8 @@ def _up_args(p, face):
     p.add_argument("--idle", metavar="TIME",
                    help="stop by itself after this long with no run, no notebook session and no request: 600, 90s, "
                         "10m, 1h (default: 10m, or $UNITY_NB_IDLE)")
-    p.add_argument("--wait", action="store_true", help="return once the runtime can start a run at once")
+    p.add_argument("--wait", action="store_true",
+                   help="return once the runtime can start a run at once (an error after 15 minutes)")
 
 
 def up(args):

@@ -18,7 +18,11 @@ from ..errors import Unreachable
 from ..processes import log_tail, reach, split_address
 from .config import TrainConfig
 from . import service
+from .runtime import START_TIMEOUT
 from .store import Run, RunStore
+
+
+READY_TIMEOUT_S = START_TIMEOUT  # `up --wait` waits as long as a run would for its starting runtime
 
 
 class ClusterUnreachable(Unreachable):
@@ -66,11 +70,15 @@ class LocalBackend:
         found = self._ensure(idle)
         # the next run is most likely this session's last one (the runtime remembers the machine's last)
         service.request("warm", guess=self.guess.to_yaml() if self.guess is not None else None)
-        deadline = time.monotonic() + 180
-        while wait and found.get("standby") != "ready" and time.monotonic() < deadline:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while wait and found.get("standby") != "ready":
             if found.get("standby") == "failed":
                 log = Path(found["folder"]) / "standby.log"
                 raise service.RuntimeRefused(f"the training runtime's driver could not start: {log_tail(log)} (see {log})")
+            if time.monotonic() > deadline:
+                raise service.RuntimeRefused(
+                    f"the training runtime was not ready within {READY_TIMEOUT_S:.0f} s (a busy machine, or many "
+                    f"runtimes starting at once); `unity-nb up` shows how far it got, its logs are in {found['folder']}")
             time.sleep(0.1)
             found = service.request("status")
 
