@@ -35,6 +35,7 @@ LEAN_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver
 # A start that fails ends its process at once (and says why); one still going is waited for this long:
 # eight runtimes starting at once on two cores (a class, bench/class_on_one_machine.py) took over four minutes
 START_TIMEOUT = 900.0
+STARTED = "Ray runtime started"  # what `ray start` logs once its head is up
 
 
 def own_ports() -> list[str]:
@@ -153,7 +154,7 @@ class LocalRuntime:
                                f"(exit {self.process.returncode}; the whole log: {self.folder}/ray-start.log)")
                 break
             text = (self.folder / "ray-start.log").read_text(errors="replace")
-            if "Ray runtime started" in text and port_open(self.address):
+            if STARTED in text and port_open(self.address):
                 self._ready.set()
                 return
             time.sleep(0.2)
@@ -269,7 +270,7 @@ def _open_turn_lock() -> int | None:
 def _starts_logged(log: Path | None) -> int:
     """How many times `ray start` has said "Ray runtime started" in its log so far."""
     try:
-        return log.read_text(errors="replace").count("Ray runtime started") if log is not None else 0
+        return log.read_text(errors="replace").count(STARTED) if log is not None else 0
     except OSError:
         return 0
 
@@ -307,7 +308,7 @@ def _guard(owner: int, command: list[str], log: Path | None = None) -> int:
             code = child.wait()
         kill_group(os.getpgid(0), spare=os.getpid())  # Ray's processes that outlived it (its owner may be gone)
         text = log.read_text(errors="replace") if log is not None else ""
-        slow = "Ray runtime started" not in text and any(words in text for words in SLOW_START)
+        slow = STARTED not in text and any(words in text for words in SLOW_START)
         if stopping.is_set() or code == 0 or not slow or attempt == START_ATTEMPTS:
             return code
         print(f"unity-nb: Ray's start timed out on a busy machine; starting it again (attempt {attempt + 1})",

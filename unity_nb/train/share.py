@@ -199,14 +199,22 @@ def cgroup_oom_kills(root: Path = Path("/")) -> int:
     return kills
 
 
+def runtime_ended(runtime: dict | None) -> str | None:
+    """Why a run's Ray runtime ended under it, if it did: ``runtime`` holds the ``guard`` and ``raylet`` pids and
+    the ``log`` its standby noted. `ray start`'s reason once its guard has ended; before that, only that the
+    raylet did (Ray's client in the run exits the moment its raylet does, often before `ray start` has logged why)."""
+    if not runtime or all(pid_alive(runtime.get(name)) for name in ("guard", "raylet") if runtime.get(name)):
+        return None
+    said = log_cause(runtime.get("log")) if not pid_alive(runtime.get("guard")) else "Ray's raylet ended"
+    return f"the training runtime stopped under the run: {said} (the whole log: {runtime.get('log')})"
+
+
 def silent_death(runtime: dict | None = None) -> str:
-    """What to say of a training process that ended without a word: its Ray runtime ended under it, when
-    ``runtime`` (the ``guard`` and ``raylet`` pids and ``log`` its standby noted) says so; killed for memory,
-    when this session's memory limit says it killed something."""
-    if runtime and not all(pid_alive(runtime.get(name)) for name in ("guard", "raylet") if runtime.get(name)):
-        # Ray's client in the run exits the moment its raylet does, often before `ray start` has logged why
-        said = log_cause(runtime.get("log")) if not pid_alive(runtime.get("guard")) else "Ray's raylet ended"
-        return f"the training runtime stopped under the run: {said} (the whole log: {runtime.get('log')})"
+    """What to say of a training process that ended without a word: its Ray runtime ended under it
+    (``runtime_ended``); killed for memory, when this session's memory limit says it killed something."""
+    ended = runtime_ended(runtime)
+    if ended:
+        return ended
     kills = cgroup_oom_kills()
     if not kills:
         return "the training process ended without saying why (killed?)"

@@ -23,6 +23,7 @@ from ..processes import command_lines, log_cause, pid_alive, reach, watch_parent
 from ..train.config import TrainConfig
 from ..train.runtime import START_TIMEOUT
 from ..train.schema import ACTIVE, State
+from ..train.share import runtime_ended
 from ..train.store import Run
 from .driver import Driver, exit_at_once, join_ray
 
@@ -111,18 +112,13 @@ def _raylet_of(ray_log: Path | None) -> int | None:
 def _fail_with_runtime(driver: Driver, runtime: dict) -> None:
     """A run whose Ray runtime ends under it fails at once with the runtime's reason; Ray's own client
     would wait a minute for the lost runtime and then abort the process without a word."""
-    while all(pid_alive(runtime[name]) for name in ("guard", "raylet") if runtime[name]):
+    while runtime_ended(runtime) is None:
         time.sleep(0.2)
-    if not pid_alive(runtime["guard"]):
-        said = log_cause(runtime["log"])
-    else:  # the raylet went first; `ray start` says why a moment later
-        waited = time.monotonic()
-        while pid_alive(runtime["guard"]) and time.monotonic() - waited < 2.0:
-            time.sleep(0.1)
-        said = log_cause(runtime["log"]) if not pid_alive(runtime["guard"]) else "Ray's raylet ended"
+    waited = time.monotonic()  # the raylet may go first: `ray start` says why a moment later
+    while pid_alive(runtime["guard"]) and time.monotonic() - waited < 2.0:
+        time.sleep(0.1)
     if State(driver.out.status["state"]) in ACTIVE:
-        driver.out.set_state(State.FAILED, error=f"the training runtime stopped under the run: {said} "
-                                                 f"(the whole log: {runtime['log']})")
+        driver.out.set_state(State.FAILED, error=runtime_ended(runtime))
         driver.out.close()
         os._exit(1)
 
