@@ -186,7 +186,7 @@ def main() -> None:
     for name in ("unity-nb cold", "unity-nb warm"):
         run = rows.get(name, {}).get("run")
         if run:
-            from unity_nb.train import Run
+            from unity_nb import Run
 
             print(f"{name}: greedy evaluation {Run(run).evaluate(episodes=100)}")
     if not args.skip_3dball:

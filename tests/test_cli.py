@@ -29,9 +29,10 @@ def test_train_help_quotes_each_scenes_defaults_from_the_code():
     out = run("train", "--help")
     text = " ".join(out.stdout.split())
     assert out.returncode == 0
-    assert "--gamma X discount factor, 0-1; defaults: 0.99 (Basic, BasicDuo, 3DBall, your build), 0.9 (GridWorld, " \
+    # scenes in the order `unity-nb scenes` lists them
+    assert "--gamma X discount factor, 0-1; defaults: 0.99 (Basic, 3DBall, BasicDuo, your build), 0.9 (GridWorld, " \
            "SignPost)" in text
-    assert re.search(r"--normalize .*defaults: off \(Basic, BasicDuo, GridWorld, SignPost, your build\), on \(3DBall\)",
+    assert re.search(r"--normalize .*defaults: off \(Basic, GridWorld, BasicDuo, SignPost, your build\), on \(3DBall\)",
                      text)
     for scene, table in SCENE_DEFAULTS.items():
         assert f"{table['steps']:,} (" in text and scene in text

@@ -452,7 +452,7 @@ def test_a_curriculum_moves_on_reaches_the_scene_and_resumes_from_its_lesson(tmp
     assert after and max(after) > 1.05  # longer episodes: the scene got max_step 20
     assert any("max_step: lesson Long (2 of 2), value 20 — progress" in m and "(environments reset)" in m
                for m in (e.get("message", "") for e in run.events()))
-    progress = ut.Run.progress(run.latest_checkpoint())
+    progress = ut.RunFolder.progress(run.latest_checkpoint())
     assert progress["curriculum"]["lesson"] == {"max_step": 1}
 
     # resumed: the lesson reached, pushed to the new Unity processes (built with the first lesson's value)

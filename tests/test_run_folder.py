@@ -101,7 +101,7 @@ def test_a_full_disk_fails_the_run_saying_so_and_resume_goes_on(tmp_path):
         assert error.startswith(f"no space left on the disk of {disk} (") and f"unity-nb resume {run.id}" in error
         kept = run.latest_checkpoint()
         assert kept is not None and kept.name in error
-        steps = ut.Run.progress(kept)["env_steps"]
+        steps = ut.RunFolder.progress(kept)["env_steps"]
 
         subprocess.run(["mount", "-o", "remount,size=20m", str(disk)], check=True)
         again = ut.resume(run.id, runs_dir=disk, steps=steps + 1000, wait=True)

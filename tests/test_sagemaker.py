@@ -313,9 +313,9 @@ def test_a_3dball_run_through_the_whole_emulated_path(standin, tmp_path):
 
 
 def Run_progress(checkpoint):
-    from unity_nb.train.store import Run
+    from unity_nb.train.store import RunFolder
 
-    return Run.progress(checkpoint)
+    return RunFolder.progress(checkpoint)
 
 
 @pytest.mark.ray

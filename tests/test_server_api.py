@@ -339,16 +339,16 @@ def test_a_slow_store_never_stalls_the_server(jp_fetch, jp_asyncio_loop, jp_serv
     disk slow) delays the list, not the server: JupyterLab's own requests are answered meanwhile."""
     import asyncio
 
-    from unity_nb.train.store import Run
+    from unity_nb.train.store import RunFolder
 
     make_run(store, "Basic-a")
-    real = Run.scan_events
+    real = RunFolder.scan_events
 
     def slow(self, *args, **kwargs):
         time.sleep(1.5)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Run, "scan_events", slow)
+    monkeypatch.setattr(RunFolder, "scan_events", slow)
     done = {}
 
     async def timed(name, *parts):

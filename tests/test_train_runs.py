@@ -56,8 +56,8 @@ def test_runs_are_listed_and_reattached(recorded_run):
 def test_resume_continues_the_step_count(trained_basic, tmp_path):
     copy = tmp_path / trained_basic.id
     shutil.copytree(trained_basic.path, copy)
-    before = ut.Run(copy).last()
-    config = ut.Run(copy).config.replace(steps=before["env_steps"] + 2000, target_return=5.0)
+    before = ut.RunFolder(copy).last()
+    config = ut.RunFolder(copy).config.replace(steps=before["env_steps"] + 2000, target_return=5.0)
     (copy / "config.yaml").write_text(config.to_yaml())
     run = ut.resume(trained_basic.id, tmp_path)
     run.wait(timeout=300)

@@ -28,7 +28,9 @@ from .envs import _protobuf_compat as _compat  # noqa: E402
 
 _compat.install()
 
-_TRAIN_API = ("runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig", "Run")
+from . import run as _run  # noqa: E402  (run stores hand out the user's Run, with its actions, from now on)
+
+_TRAIN_API = ("runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig")
 
 
 def __getattr__(name):
@@ -37,6 +39,8 @@ def __getattr__(name):
 
     if name in _TRAIN_API:
         return getattr(importlib.import_module(".train", __name__), name)
+    if name == "Run":
+        return _run.Run
     if name in ("train", "envs", "evaluate", "notebook"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'unity_nb' has no attribute {name!r}")

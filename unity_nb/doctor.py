@@ -167,11 +167,9 @@ def check_shm():
 
 
 def check_scene():
-    from argparse import Namespace
+    from .envs.random_play import play_random
 
-    from .verbs import play
-
-    played = play(Namespace(scene="Basic", episodes=2, seed=0, mode="player", connect_timeout=30.0))
+    played = play_random("Basic", episodes=2, seed=0, mode="player")
     return OK, f"Basic opened through the real ML-Agents client and played 2 episodes in {played.seconds:.1f} s", ""
 
 

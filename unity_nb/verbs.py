@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,8 +28,6 @@ CLI, MAGIC = "cli", "magic"  # the two faces: a verb may give one of them extra 
 USER_ERRORS = (UnityNbError, OSError)
 
 RUN_ID_HELP = "a run id as `unity-nb runs` / %%unity_runs shows it (default: the latest run)"
-# Folders the scene listing does not look into for Unity builds
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "runs", "__pycache__", ".ipynb_checkpoints"}
 
 
 class NoRunError(BadValue):
@@ -105,6 +102,7 @@ def scenes(args):
     """The built-in scenes and the Unity builds found on disk, as a pandas DataFrame."""
     import pandas as pd
 
+    from .envs.builds import find_builds
     from .envs.scenes import SCENES
 
     rows = []
@@ -127,21 +125,6 @@ def scenes(args):
     table = pd.DataFrame(rows)
     table["agents"] = table["agents"].astype("Int64")  # a build's agent count is unknown until it runs
     return table
-
-
-def find_builds(folder: Path, depth: int = 3):
-    """Linux Unity builds (*.x86_64 files) under ``folder``."""
-    if depth < 0:
-        return
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_dir() and entry.name not in _SKIP_DIRS and not entry.name.startswith("."):
-            yield from find_builds(entry, depth - 1)
-        elif entry.suffix == ".x86_64" and entry.is_file():
-            yield entry
 
 
 # ---------------------------------------------------------------- player-file
@@ -167,82 +150,12 @@ def _play_args(p, face):
                    help="seconds to wait for Unity to connect (default: 30)")
 
 
-@dataclass
-class Played:
-    """Episodes played with random actions: each one's agent, return and length."""
+def play(args, report: Callable[[str], None] = lambda line: None):
+    """Play episodes with random actions through the real ML-Agents client; returns the Played table."""
+    from .envs.random_play import play_random
 
-    scene: str
-    episodes: list[dict]
-    seconds: float
-
-    @property
-    def mean(self) -> float:
-        return float(sum(e["return"] for e in self.episodes) / len(self.episodes))
-
-    def __str__(self):
-        return (f"mean return over {len(self.episodes)} episodes: {self.mean:.3f} (random actions; "
-                f"elapsed {self.seconds:.1f} s)")
-
-    def __repr__(self):
-        return f"Played({self.scene!r}, {len(self.episodes)} episodes, mean return {self.mean:.3f})"
-
-    def _repr_html_(self):
-        rows = "".join(f"<tr><td>{i}</td><td>{e['agent']}</td><td>{e['return']:.3f}</td><td>{e['length']}</td></tr>"
-                       for i, e in enumerate(self.episodes, 1))
-        return (f"<table><caption>{self.scene}: random actions</caption><tr><th>episode</th><th>agent</th>"
-                f"<th>return</th><th>length</th></tr>{rows}</table><p>{str(self)}</p>")
-
-
-def play(args, report: Callable[[str], None] = lambda line: None) -> Played:
-    """Play episodes with random actions through the real ML-Agents client; ``report`` gets a line per event.
-
-    Drives the client directly (no RLlib), so it starts in a second, also in a notebook kernel.
-    """
-    from .envs import spaces
-    from .envs.agents import Roster
-    from .envs.source import EnvSource
-
-    started = time.perf_counter()
-    source = EnvSource(args.scene, mode=args.mode, seed=args.seed, connect_timeout=args.connect_timeout)
-    episodes: list[dict] = []
-    running: dict[tuple[str, int], list] = {}  # (behavior, Unity agent id) -> [return, length] so far
-    try:
-        source.call("reset")
-        specs = dict(source.base.behavior_specs)
-        rosters = {b: Roster(source.name, b) for b in specs}
-        action_spaces = {b: spaces.action_space(spec) for b, spec in specs.items()}
-        for space in action_spaces.values():
-            space.seed(args.seed)
-        agents = sum(len(source.call("get_steps", b)[0]) for b in specs)
-        report(f"unity-nb: {source.name} ready in {time.perf_counter() - started:.1f} s "
-               f"(behaviors: {', '.join(specs)}; agents: {agents})")
-        while len(episodes) < args.episodes:
-            for b, spec in specs.items():
-                decision, terminal = source.call("get_steps", b)
-                exchange = rosters[b].read(decision, terminal)
-                for agent in exchange.vanished:
-                    running.pop((b, agent), None)
-                for agent, i in exchange.ended:
-                    so_far = running.pop((b, agent), [0.0, 0])
-                    if len(episodes) < args.episodes:
-                        episodes.append({"agent": f"{b}#{agent}", "return": so_far[0] + float(terminal.reward[i]),
-                                         "length": so_far[1] + 1})
-                        e = episodes[-1]
-                        report(f"episode {len(episodes):3d}  agent {e['agent']:14s} return {e['return']:8.3f}  "
-                               f"length {e['length']}")
-                for agent, _ in exchange.started:  # an agent episode begins: it has acted on nothing yet
-                    running[b, agent] = [0.0, 0]
-                for agent, i in exchange.going:
-                    running[b, agent][0] += float(decision.reward[i])
-                    running[b, agent][1] += 1
-                if len(decision):
-                    space = action_spaces[b]
-                    actions = [space.sample() for _ in decision.agent_id]
-                    source.call("set_actions", b, spaces.to_action_tuple(space, spec, actions, f"{b} agents"))
-            source.call("step")
-    finally:
-        source.close()
-    return Played(source.name, episodes, time.perf_counter() - started)
+    return play_random(args.scene, episodes=args.episodes, seed=args.seed, mode=args.mode,
+                       connect_timeout=args.connect_timeout, report=report)
 
 
 # ---------------------------------------------------------------- train
@@ -483,37 +396,11 @@ def endpoints(args) -> list:
 
     SageMaker is asked only when AWS credentials and a region are set up; otherwise the list says
     why it holds local endpoints only."""
-    from .deploy.endpoint import endpoints as running
+    from .deploy.listing import all_endpoints, stop_endpoints
 
-    found = running() + _sagemaker_endpoints(args.region)
     if args.stop:
-        chosen = [e for e in found if not isinstance(e, SageMakerNote)] if args.stop == "all" else \
-            [e for e in found if str(getattr(e, "port", "")) == args.stop or getattr(e, "name", None) == args.stop]
-        if not chosen:
-            raise BadValue(f"--stop {args.stop}: no such endpoint; running: "
-                           f"{', '.join(_endpoint_key(e) for e in found if not isinstance(e, SageMakerNote)) or 'none'}")
-        for endpoint in chosen:
-            endpoint.stop()
-        found = running() + _sagemaker_endpoints(args.region)
-    return found
-
-
-class SageMakerNote(str):
-    """Why an endpoint listing holds no SageMaker endpoints (no credentials, no region, no SDK)."""
-
-
-def _endpoint_key(endpoint) -> str:
-    return str(getattr(endpoint, "port", None) or endpoint.name)
-
-
-def _sagemaker_endpoints(region: str | None) -> list:
-    try:
-        from .deploy.sagemaker import endpoints as made
-
-        return made(region)
-    except Exception as err:  # a listing never fails because AWS is not set up
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return [SageMakerNote(f"SageMaker endpoints not listed: {first}")]
+        stop_endpoints(args.stop, args.region)
+    return all_endpoints(args.region)
 
 
 # ---------------------------------------------------------------- the training runtime

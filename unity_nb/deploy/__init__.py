@@ -158,8 +158,7 @@ def _rollout_observations(policies: dict, run, at_least: int) -> dict[str, _Batc
     recorders.update({m: _Recorder(p, at_least, recorders) for m, p in policies.items()})
     try:  # as many episodes as it takes (the recorders end it)
         evaluate(None, config.scene, episodes=1_000_000, policies=recorders, num_areas=config.num_areas,
-                 mode="inprocess" if config.scene_name else "player", params=config.scene_params(),
-                 behavior=config.behavior, seed=777, max_steps=100_000)
+                 seed=777, max_steps=100_000, **config.playback())
     except _Enough:
         pass
     return {m: r.batch() for m, r in recorders.items()}
@@ -203,8 +202,8 @@ def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
         raise NotExportable("DQN learns Q-values, not a policy head with action logits: Unity's model contract "
                             "has no place for them yet (export a PPO run)")
     policies = load_policies(checkpoint)
-    source = EnvSource(config.scene, mode="inprocess" if config.scene_name else "player", seed=0,
-                       params=config.scene_params())
+    playback = config.playback()
+    source = EnvSource(config.scene, mode=playback["mode"], seed=0, params=playback["params"])
     try:
         source.call("reset")
         specs = dict(source.base.behavior_specs)

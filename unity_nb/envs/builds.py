@@ -18,6 +18,8 @@ from .errors import UnityBuildError
 from .scenes import SCENES, scene_class
 
 EDITOR = "editor"  # the target that means "the Unity Editor, press Play"
+# Folders the scene listing does not look into for Unity builds
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "runs", "__pycache__", ".ipynb_checkpoints"}
 _ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "arm64": 183}
 
 
@@ -122,3 +124,18 @@ def check_build(path: str | os.PathLike) -> str:
             f"{given!r} is not executable (mode {stat.filemode(mode)}). Make it so with: chmod +x {shlex.quote(str(p))}"
         )
     return str(p.resolve())
+
+
+def find_builds(folder: Path, depth: int = 3):
+    """Linux Unity builds (*.x86_64 files) under ``folder``."""
+    if depth < 0:
+        return
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir() and entry.name not in _SKIP_DIRS and not entry.name.startswith("."):
+            yield from find_builds(entry, depth - 1)
+        elif entry.suffix == ".x86_64" and entry.is_file():
+            yield entry

@@ -292,7 +292,7 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
     fps, fmt: as for :func:`encode`.
     """
     from ..envs.gym_env import UnityVectorEnv
-    from ..envs.scenes import is_builtin
+    from ..envs.scenes import play_mode
     from ..envs.source import EnvSource
 
     for name, value in (("episodes", episodes), ("max_frames", max_frames)):
@@ -301,8 +301,8 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise BadValue(f"{name} must be a whole number >= 1, got {value!r}")
     fps, fmt = _check_fps(fps), _check_fmt(fmt)
-    if mode == "inprocess" and isinstance(scene, str) and scene.strip() and not is_builtin(scene):
-        mode = "player"  # a Unity build runs as its own process
+    if mode == "inprocess" and isinstance(scene, str) and scene.strip():
+        mode = play_mode(scene)  # a Unity build runs as its own process
     policies = None
     if checkpoint is not None:
         from .policy import load_policies

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import BadValue
-from ..train.store import Run
+from ..run import Run
 from .figures import DRAW_LOCK, bundle, live_figure
 
 

@@ -17,7 +17,7 @@ import time
 
 from ..errors import BadValue, WrongType
 from ..train.schema import TERMINAL, confirmation_low, confirmation_text
-from ..train.store import Run
+from ..run import Run
 from .figures import DRAW_LOCK, bundle, live_figure
 
 STATE_COLORS = {"starting": "#888", "running": "#1a73e8", "stopping": "#b06000", "finished": "#188038", "stopped": "#b06000",

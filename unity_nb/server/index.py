@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..train.schema import ACTIVE, confirmation_plays
-from ..train.store import Run, RunNotFound, RunStore
+from ..run import Run
+from ..train.store import RunNotFound, RunStore
 
 SERIES_POINTS = 200  # reward points kept per run for the sparkline (the sidebar draws fewer)
 PAGE_LIMIT = 50  # runs per list request unless asked otherwise

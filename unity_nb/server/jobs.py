@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadValue, NotPossible
-from ..train.store import Run
+from ..run import Run
 
 ACTIONS = ("export", "deploy", "video")
 URL = re.compile(r"https?://[\w.:-]+")

@@ -244,9 +244,9 @@ class EndpointsHandler(_Base):
 
 
 def _sagemaker_endpoints() -> tuple[list, str | None]:
-    from ..verbs import SageMakerNote, _sagemaker_endpoints as listed
+    from ..deploy.listing import SageMakerNote, sagemaker_endpoints
 
-    found = listed(None)
+    found = sagemaker_endpoints(None)
     notes = [str(e) for e in found if isinstance(e, SageMakerNote)]
     rows = [{"name": e.name, "url": getattr(e, "url", None), "status": getattr(e, "status", None),
              "run": getattr(e, "run", None)} for e in found if not isinstance(e, SageMakerNote)]

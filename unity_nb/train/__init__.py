@@ -6,6 +6,10 @@
     ut.train("3DBall", steps=50_000, lr=1e-3)
     ut.train(config="trainer_config.yaml")   # unity-nb YAML or Unity's mlagents-learn YAML
     ut.runs(); ut.get_run(run_id).stop(); ut.resume(run_id)
+
+A run is handed out as ``unity_nb.Run`` (``unity_nb/run.py``): its folder, kept here
+(``store.RunFolder``), with what can be done with its trained policy (evaluate, video,
+export, deploy), added above the layers that do those.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import types
 
 from . import rllib_settings, user_code
 from .config import ConfigError, TrainConfig
-from .store import Run, RunNotFound, RunStore
+from .store import RunFolder, RunNotFound, RunStore
 
 
 def make_config(scene: str | TrainConfig | None = None, *, config: str | os.PathLike | dict | None = None,
@@ -44,8 +48,8 @@ def make_config(scene: str | TrainConfig | None = None, *, config: str | os.Path
 
 
 def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None, wait: bool = False,
-          dry_run: bool = False, **overrides) -> Run:
-    """Start a training run in the background and return its ``Run``.
+          dry_run: bool = False, **overrides) -> RunFolder:
+    """Start a training run in the background and return its ``Run`` (``unity_nb.Run``).
 
     scene: a built-in scene (Basic, 3DBall) or the path of a Linux Unity build.
     config: a YAML file (unity-nb or mlagents-learn format) or a dict of settings.
@@ -109,17 +113,17 @@ def _check_user_code(cfg: TrainConfig) -> None:
         user_code.find_module(path, key)
 
 
-def runs(runs_dir=None) -> list[Run]:
+def runs(runs_dir=None) -> list[RunFolder]:
     """All runs in the store, oldest first (a SageMaker job nobody follows any more is followed again)."""
     return [_attached(run) for run in RunStore(runs_dir).list()]
 
 
-def get_run(run_id: str, runs_dir=None) -> Run:
+def get_run(run_id: str, runs_dir=None) -> RunFolder:
     """Re-attach to a run by id (also after a kernel restart: a SageMaker run's streaming resumes)."""
     return _attached(RunStore(runs_dir).get(run_id))
 
 
-def _attached(run: Run) -> Run:
+def _attached(run: RunFolder) -> RunFolder:
     if run.backend_state.get("backend") == "sagemaker":
         from . import sagemaker
 
@@ -127,12 +131,12 @@ def _attached(run: Run) -> Run:
     return run
 
 
-def stop(run_id: str, runs_dir=None, wait: bool = True) -> Run:
+def stop(run_id: str, runs_dir=None, wait: bool = True) -> RunFolder:
     """Ask a run to checkpoint and stop."""
     return get_run(run_id, runs_dir).stop(wait=wait)
 
 
-def resume(run_id: str, runs_dir=None, wait: bool = False, steps: int | None = None) -> Run:
+def resume(run_id: str, runs_dir=None, wait: bool = False, steps: int | None = None) -> RunFolder:
     """Continue a stopped or finished run from its last checkpoint (the step count goes on).
 
     steps: a new total step budget (e.g. more than the run had).
@@ -159,11 +163,11 @@ def warm_up(wait: bool = False) -> None:
 class _CallableModule(types.ModuleType):
     """Lets ``unity_nb.train(...)`` start a run while ``unity_nb.train`` stays this package."""
 
-    def __call__(self, *args, **kwargs) -> Run:
+    def __call__(self, *args, **kwargs) -> RunFolder:
         return train(*args, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["train", "runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig", "ConfigError",
-           "Run", "RunStore", "RunNotFound"]
+           "RunFolder", "RunStore", "RunNotFound"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..envs.scenes import SCENES
+from ..envs.scenes import SCENES, find_scene, play_mode
 from . import env_parameters, rllib_settings, user_code
 from .errors import ConfigError
 from .schema import PLAYS
@@ -46,45 +46,19 @@ TARGET_OFF = "off"  # target_return: train for the whole step budget
 CONFIRM_PLAYS = {**{play: (play,) for play in PLAYS}, "both": PLAYS}
 RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 
-# Settings that solve the built-in scenes quickly on a laptop (3DBall's budget is Unity's 500k max_steps: seeds
-# 0-4 confirmed at 188k-386k, bench/headline.md). Training stops early once the
-# mean return over the last `return_window` training episodes (actions sampled) reaches
-# target_return and `confirm_episodes` deterministic episodes confirm it (see driver).
-SCENE_DEFAULTS: dict[str, dict[str, Any]] = {
-    # lr 1e-3 and 2 epochs (with ML-Agents' near-uniform first policy, trainer/rllib_setup.py): at 3e-3 and 4
-    # epochs the policy committed to the near, small goal before it found the large one for 3 of seeds 0-14;
-    # now seeds 0-19 all play 0.93 greedy and sampled by 6-8k steps (bench/ball_ablation.py --scene Basic)
-    "Basic": dict(steps=20_000, num_areas=8, lr=1e-3, train_batch_size=256, minibatch_size=128, num_epochs=2,
-                  entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, normalize=False, target_return=0.9),
-    "BasicDuo": dict(steps=20_000, num_areas=4, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
-                     entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, normalize=False, target_return=0.9),
-    # 9 areas (108 agents) per Unity process: an exchange costs far less per agent with more agents, and
-    # a confirmed target needs a window of 100 episodes of 1,000 decisions each: with 100 agents or more
-    # they end together, one wave of 1,000 exchanges once the policy holds, where 48 agents needed
-    # at least two. lr 5e-4: at 3e-4 rare drops of the sampled play kept seeds 3 and 4 from confirming
-    # until 474k and 417k. Seeds 0, 3, 4 in-process: 4 areas and 3e-4 338k, 386k, 372k steps; 9 areas
-    # and 3e-4 166k, 474k, 417k; 9 areas and 5e-4 156k, 161k, 157k (all five: bench/headline.md).
-    # Normalised observations (as Unity's 3DBall.yaml): the platform's rotation arrives as quaternion parts
-    # of +-0.2 beside positions and speeds of metres; normalised, the sampled play was perfect over 324
-    # episodes by ~100k steps where it took 300-400k without (bench/ball_ablation.py, docs: confirmation)
-    "3DBall": dict(steps=500_000, num_areas=9, lr=5e-4, train_batch_size=4800, minibatch_size=1200, num_epochs=8,
-                   entropy_coeff=0.0, hidden_units=64, num_layers=2, gamma=0.99, shared_critic=False, normalize=True,
-                   target_return=100.0),
-    # Cameras: ML-Agents' GridWorld settings (gamma 0.9, time horizon 5, one layer of 128, small minibatches:
-    # many updates per sample) with one network for policy and value (half the CNN work per sample)
-    "GridWorld": dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=1024, minibatch_size=64, num_epochs=3,
-                      entropy_coeff=0.005, hidden_units=128, num_layers=1, gamma=0.9, time_horizon=5,
-                      shared_critic=True, normalize=False, target_return=0.8),
-    "SignPost": dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=1024, minibatch_size=64, num_epochs=3,
-                     entropy_coeff=0.005, hidden_units=128, num_layers=1, gamma=0.9, time_horizon=5,
-                     shared_critic=True, normalize=False, target_return=0.8),
-}
 # A Unity build the kit knows nothing about: one area, PPO settings that suit most vector
 # scenes (mlagents-learn's own defaults where it has them), no target: the whole budget.
 BUILD_DEFAULTS: dict[str, Any] = dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=10240, minibatch_size=1024,
                                       num_epochs=3, entropy_coeff=5e-3, hidden_units=128, num_layers=2,
                                       gamma=0.99, shared_critic=False, normalize=False,
                                       target_return=TARGET_OFF)
+
+
+# Each built-in scene's training defaults are declared beside its physics (``Scene.training``, envs/scenes/):
+# settings that solve it quickly on a laptop. Training stops early once the mean return over the last
+# `return_window` training episodes (actions sampled) reaches target_return and `confirm_episodes`
+# episodes confirm it (see driver). A setting a scene leaves out is the one for an unknown build.
+SCENE_DEFAULTS: dict[str, dict[str, Any]] = {name: {**BUILD_DEFAULTS, **scene.training} for name, scene in SCENES.items()}
 
 
 @dataclass
@@ -282,10 +256,19 @@ class TrainConfig:
     @property
     def scene_name(self) -> str | None:
         """The built-in scene's canonical name, or None for a Unity build path."""
-        for name in SCENES:
-            if name.lower() == str(self.scene).lower():
-                return name
-        return None
+        found = find_scene(self.scene)
+        return found.name if found else None
+
+    def playback(self, **overrides) -> dict[str, Any]:
+        """How this run's scene is played once trained (evaluation, videos, export's check, the confirmation
+        of a reached target): the scene, in-process if built in (else its player), a curriculum's last
+        lesson, and the behavior trained; ``overrides`` (a built-in scene through the player, other
+        parameters) on top, but a Unity build always runs as its own process."""
+        settings = {"mode": play_mode(self.scene), "params": self.scene_params(), "behavior": self.behavior,
+                    **overrides}
+        if self.scene_name is None:
+            settings["mode"] = "player"
+        return settings
 
     def validate(self, source: str = "config", params_key: str = "env_params") -> None:
         def fail(key, message):

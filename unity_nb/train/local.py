@@ -19,7 +19,7 @@ from ..processes import log_tail, reach, split_address
 from .config import TrainConfig
 from . import service
 from .runtime import START_TIMEOUT
-from .store import Run, RunStore
+from .store import RunFolder, RunStore
 
 
 READY_TIMEOUT_S = START_TIMEOUT  # `up --wait` waits as long as a run would for its starting runtime
@@ -82,7 +82,7 @@ class LocalBackend:
             time.sleep(0.1)
             found = service.request("status")
 
-    def start(self, run: Run, config: TrainConfig, resume: bool = False) -> Run:
+    def start(self, run: RunFolder, config: TrainConfig, resume: bool = False) -> RunFolder:
         if config.address:
             check_address(config.address)
             return self._spawn(run, config.address, dict(os.environ), resume)
@@ -94,7 +94,7 @@ class LocalBackend:
                         launched=run.status.get("created"), cwd=_cwd())
         return run
 
-    def _spawn(self, run: Run, address: str, env: dict, resume: bool) -> Run:
+    def _spawn(self, run: RunFolder, address: str, env: dict, resume: bool) -> RunFolder:
         log = open(run.log_path(), "ab")
         args = [sys.executable, "-m", "unity_nb.trainer.driver", str(run.path.resolve()), "--address", address]
         if resume:
@@ -132,12 +132,12 @@ def backend() -> LocalBackend:
     return _BACKEND
 
 
-def start_run(config: TrainConfig, runs_dir: str | os.PathLike | None = None) -> Run:
+def start_run(config: TrainConfig, runs_dir: str | os.PathLike | None = None) -> RunFolder:
     run = RunStore(runs_dir).create(config)
     return backend().start(run, config)
 
 
-def resume_run(run: Run, steps: int | None = None) -> Run:
+def resume_run(run: RunFolder, steps: int | None = None) -> RunFolder:
     """Start an ended run again from its last checkpoint (``steps``: a new step budget)."""
     run.prepare_resume(steps)
     return backend().start(run, run.config, resume=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 from ..errors import BadValue, NotPermitted, NotPossible, Unreachable
 from ..processes import pid_alive
 from .share import find_share
-from .store import Run
+from .store import RunFolder
 
 DEFAULT_IDLE = 600.0  # seconds a runtime nobody uses stays up (UNITY_NB_IDLE, `unity-nb up --idle`)
 START_TIMEOUT = 60.0  # for the service's socket to answer (Ray itself starts behind it)
@@ -282,7 +282,7 @@ class Service:
             standby, self.standby = self.prepare(), None
             warm = standby.ready.is_set()
             # noted before the order leaves: a driver that fails at once finds (and keeps) its pid there
-            Run(order["run_dir"]).note_launch(standby.process.pid)
+            RunFolder(order["run_dir"]).note_launch(standby.process.pid)
             standby.hand({"run_dir": order["run_dir"], "resume": bool(order.get("resume")), "cwd": order.get("cwd"),
                           "launched": order.get("launched") or time.time(), "warm": warm})
             self.drivers[standby.process.pid] = order["run_dir"]
@@ -311,12 +311,12 @@ class Service:
     def _training(self) -> list[str]:
         """The run folders still training (a driver whose run has ended may be tidying up a moment longer)."""
         from .schema import ACTIVE
-        from .store import Run
+        from .store import RunFolder
 
         training = []
         for pid, run in self.drivers.items():
             try:
-                if pid_alive(pid) and Run(run).state in ACTIVE:
+                if pid_alive(pid) and RunFolder(run).state in ACTIVE:
                     training.append(run)
             except Exception:  # a run folder deleted under it
                 continue

@@ -10,7 +10,7 @@
               backend.json    where a remote run lives (SageMaker: job name, region, S3 paths, log positions)
 
 The kernel side creates runs, records the launched process, asks for stops and
-changes the step budget (``RunStore``, ``Run``); the training process appends
+changes the step budget (``RunStore``, ``RunFolder``); the training process appends
 events, moves the state on and saves checkpoints (``RunWriter``). Each file has
 one writer: status.json the launcher until the training process starts, then
 the training process; ``stop`` and config.yaml the kernel side. The location is
@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import BadValue, NotFound, NotPermitted, NotPossible, TimedOut
+from ..errors import NotFound, NotPermitted, NotPossible, TimedOut
 from ..processes import pid_alive
 from .config import TrainConfig
 from .schema import ACTIVE, SCHEMA_VERSION, TERMINAL, State, confirmation_plays
@@ -70,8 +70,11 @@ def parse_events(lines) -> tuple[list[dict[str, Any]], int]:
     return out, bad
 
 
-class Run:
-    """A handle on one run folder (live or finished)."""
+class RunFolder:
+    """A handle on one run folder (live or finished): its files, state, events and checkpoints.
+
+    What a person does with a trained run (evaluate, video, export, deploy) is added above the
+    layers that do it, by ``unity_nb.run.Run``; the stores hand that out (``RunStore.opens``)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).absolute()  # still right if the notebook changes folder later
@@ -79,7 +82,7 @@ class Run:
         self._config: tuple[tuple, TrainConfig] | None = None  # (file signature, parsed)
 
     def __repr__(self):
-        return f"Run({self.id!r}, state={str(self.state)!r})"
+        return f"{type(self).__name__}({self.id!r}, state={str(self.state)!r})"
 
     # ---- where things are
     @property
@@ -249,7 +252,7 @@ class Run:
             if not events:
                 time.sleep(poll)
 
-    def wait(self, timeout: float | None = None) -> "Run":
+    def wait(self, timeout: float | None = None) -> "RunFolder":
         """Block until the run ends; raise TimeoutError after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.state not in TERMINAL:
@@ -259,7 +262,7 @@ class Run:
         return self
 
     # ---- control (the kernel side)
-    def stop(self, wait: bool = True, timeout: float = 120.0) -> "Run":
+    def stop(self, wait: bool = True, timeout: float = 120.0) -> "RunFolder":
         """Ask the run to checkpoint and stop. Stopping a run that has ended does nothing."""
         if self.state in TERMINAL:
             return self
@@ -328,78 +331,6 @@ class Run:
         """The training process's pen for this folder (one per process)."""
         return RunWriter(self)
 
-    def evaluate(self, episodes: int = 100, mode: str = "inprocess", play: str = "both", **kwargs):
-        """Play ``episodes`` episodes with the latest checkpoint's policy: greedily, and (``play="both"``,
-        the default) again with sampled actions, in the result's ``.sampled`` (``play="deterministic"`` or
-        ``"sampled"``: one way only).
-
-        Takes the keyword arguments of :func:`unity_nb.evaluate.evaluate` (``seed``, ``params``
-        to try other scene parameters, ...); the run's own are the defaults.
-        """
-        from ..evaluate import evaluate
-
-        checkpoint, scene, kwargs = self._playback("evaluating", dict(kwargs, mode=mode, play=play))
-        return evaluate(checkpoint, scene, episodes=episodes, **kwargs)
-
-    def video(self, episodes: int | None = None, max_frames: int = 500, **kwargs):
-        """A video (inline in a notebook) of the latest checkpoint's policy playing.
-
-        episodes: whole episodes to show (default: enough for 4 s of video).
-        Takes the keyword arguments of :func:`unity_nb.evaluate.record` (``fps``, ``fmt``, ``seed``, ``params`` ...).
-        """
-        from ..evaluate import record
-
-        checkpoint, scene, kwargs = self._playback("videos of", kwargs)
-        return record(checkpoint, scene, episodes=episodes, max_frames=max_frames, **kwargs)
-
-    def export(self, verify: int = 1000):
-        """Export the latest checkpoint's policies as ONNX files Unity loads (``export/<behavior>.onnx``),
-        each checked against Unity's model contract and against the trained policy on ``verify``
-        real observations. Returns the ``Exported`` (its text is the contract table)."""
-        from ..deploy import export_run
-
-        if self.state == State.STARTING:
-            raise NotPossible(f"run {self.id} is still starting: export it once it has a checkpoint")
-        return export_run(self, verify=verify)
-
-    def deploy(self, port: int | None = None, behavior: str | None = None, host: str = "127.0.0.1",
-               target: str = "local", **sagemaker):
-        """Serve the exported model on an endpoint (exports first if needed); returns the endpoint.
-
-        target: "local" (a process on this machine: port= default a free one; host= 127.0.0.1, this
-        machine only, unless you ask for another address) or "sagemaker" (a SageMaker endpoint:
-        instance_type= default serverless, serverless_memory=, role=, region=, bucket=, progress=).
-        behavior: which one, for a run with one policy per behavior.
-        """
-        if target == "sagemaker":
-            from ..deploy.sagemaker import deploy
-
-            return deploy(self, behavior=behavior, **sagemaker)
-        if target != "local":
-            raise BadValue(f"target must be 'local' or 'sagemaker', got {target!r}")
-        if sagemaker:
-            raise BadValue(f"{', '.join(sagemaker)}: SageMaker settings; add target='sagemaker'")
-        from ..deploy.endpoint import start
-
-        return start(self.model_for(behavior), port=port, host=host, run_id=self.id)
-
-    def model_for(self, behavior: str | None = None) -> Path:
-        """The exported model to serve (exported first if there is none)."""
-        exported = sorted(self.export_dir.glob("*.onnx"))
-        if not exported:
-            self.export()
-            exported = sorted(self.export_dir.glob("*.onnx"))
-        if behavior is not None:
-            path = self.export_path(behavior)
-            if not path.exists():
-                raise NotFound(f"run {self.id} has no exported behavior {behavior!r}; it has "
-                               f"{', '.join(p.stem for p in exported)}")
-            return path
-        if len(exported) > 1:
-            raise BadValue(f"run {self.id} has one model per behavior ({', '.join(p.stem for p in exported)}): "
-                           "say which to serve with behavior=")
-        return exported[0]
-
     # ---- a run's model as one folder (a SageMaker job's /opt/ml/model, unpacked here from model.tar.gz)
     MODEL_PARTS = ("checkpoints", "export")  # what of a model folder belongs in the run folder
 
@@ -427,19 +358,6 @@ class Run:
             members = [m for m in tar.getmembers() if m.name.lstrip("./").split("/")[0] in self.MODEL_PARTS]
             tar.extractall(self.path, members=members, filter="data")
         return self.latest_checkpoint()
-
-    def _playback(self, what: str, kwargs: dict):
-        """The checkpoint, scene and settings to play the trained policy with."""
-        checkpoint = self.latest_checkpoint()
-        if checkpoint is None:
-            raise NotPossible(f"run {self.id} has no checkpoint yet: wait for its first one or for the end")
-        config = self.config
-        # a run with one policy per behavior plays each behavior's agents with its own policy
-        # a curriculum plays its last lesson: the task it led to
-        settings = {"params": config.scene_params(), "behavior": config.behavior, **kwargs}
-        if config.scene_name is None:
-            settings["mode"] = "player"  # a Unity build runs as its own process
-        return checkpoint, config.scene, settings
 
     def summary(self) -> dict[str, Any]:
         """One row about the run: ``return_mean`` is over the last ``episodes_window`` episodes;
@@ -473,7 +391,7 @@ FULL_BELOW = 1024 * 1024  # bytes free under which a failure is put down to a fu
 class RunWriter:
     """What the training process writes: state changes, events, checkpoints, the error."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: RunFolder):
         self.run = run
         self._events = open(run.events_path, "a", buffering=1, encoding="utf-8")
         old = run._stored_status()
@@ -592,10 +510,14 @@ class RunWriter:
 class RunStore:
     """All runs under one root folder."""
 
+    # What ``create``, ``get`` and ``list`` hand out: the folder here; ``unity_nb.run`` (above evaluation
+    # and deploy) makes it the user's ``Run``, whose actions live there, when ``unity_nb`` is imported.
+    opens: type[RunFolder] = RunFolder
+
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_root()
 
-    def create(self, config: TrainConfig, run_id: str | None = None) -> Run:
+    def create(self, config: TrainConfig, run_id: str | None = None) -> RunFolder:
         """A new run folder for ``config`` (``run_id``: a fixed name, as the SageMaker container uses)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -616,7 +538,7 @@ class RunStore:
         (path / "config.yaml").write_text(config.to_yaml())
         (path / "metrics.jsonl").touch()
         _write_json_atomic(path / "status.json", {"state": State.STARTING, "created": time.time()})
-        return Run(path)
+        return self.opens(path)
 
     @staticmethod
     def valid_id(run_id) -> bool:
@@ -625,7 +547,7 @@ class RunStore:
                 and not run_id.startswith(".") and not any(c in run_id for c in "/\\\0")
                 and run_id.isprintable())
 
-    def get(self, run_id: str) -> Run:
+    def get(self, run_id: str) -> RunFolder:
         if not self.valid_id(run_id):
             shown = repr(run_id) if len(str(run_id)) <= 80 else repr(str(run_id)[:60]) + f"... ({len(run_id)} characters)"
             raise RunNotFound(f"{shown} is not a run id (ids look like Basic-20260101-120000-ab12)")
@@ -636,11 +558,11 @@ class RunStore:
             known = [r.id for r in self.list()[-5:]]
             hint = f"; recent runs: {', '.join(known)}" if known else f"; {self.root} holds no runs yet"
             raise RunNotFound(f"no run {run_id!r} in {str(self.root)!r}{hint}")
-        return Run(path)
+        return self.opens(path)
 
-    def list(self) -> list[Run]:
+    def list(self) -> list[RunFolder]:
         """Every run, oldest first."""
-        return [Run(self.root / run_id) for _, run_id in self.ids()]
+        return [self.opens(self.root / run_id) for _, run_id in self.ids()]
 
     def ids(self) -> list[tuple[float, str]]:
         """(settings file's modification time, id) of every run, oldest first (the order ``list`` gives):

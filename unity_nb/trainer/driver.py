@@ -24,7 +24,7 @@ from ..errors import NotPossible
 from ..evaluate.policy import SINGLE
 from ..train.config import ConfigError, TrainConfig
 from ..train.schema import State
-from ..train.store import Run
+from ..train.store import RunFolder
 from .curriculum import Curriculum, apply_to_runner
 from .window import EpisodeWindow, iteration_stats
 
@@ -45,7 +45,7 @@ def build_key(cfg: TrainConfig) -> dict:
 
 class Driver:
     def __init__(self, run_dir: Path, address: str | None, resume: bool, prebuilt=None, timing: dict | None = None):
-        self.run_folder = Run(run_dir)
+        self.run_folder = RunFolder(run_dir)
         self.address = address
         self.resume = resume
         self.config = self.run_folder.config.resolved()
@@ -153,7 +153,7 @@ class Driver:
             if checkpoint is None:
                 raise NotPossible("nothing to resume: the run has no complete checkpoint yet")
             algo.restore_from_path(str(checkpoint))
-            offset = Run.progress(checkpoint)
+            offset = RunFolder.progress(checkpoint)
             self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
             self.curriculum.restore(offset.get("curriculum"))
             self._last_checkpoint_steps = self._last_steps = offset["env_steps"]
@@ -287,8 +287,7 @@ class Driver:
         cfg = self.config
         # a curriculum's last lessons: the task it leads to is the one a reached target must hold on
         return evaluate(None, cfg.scene, episodes=cfg.confirm_episodes, seed=seed, num_areas=self._confirm_areas(),
-                        mode="inprocess" if cfg.scene_name else "player", params=cfg.scene_params(),
-                        behavior=cfg.behavior, policies=live_policies(algo, self.per_behavior), play=play)
+                        policies=live_policies(algo, self.per_behavior), play=play, **cfg.playback())
 
     def _confirm_areas(self) -> int:
         """Areas for a confirmation: a built-in scene in-process gets one agent per episode wanted (each
@@ -305,8 +304,8 @@ class Driver:
 
     def _initialize_from(self, algo, path: Path) -> None:
         """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""
-        if Run(path).checkpoints_dir.is_dir():
-            latest = Run(path).latest_checkpoint()
+        if RunFolder(path).checkpoints_dir.is_dir():
+            latest = RunFolder(path).latest_checkpoint()
             if latest is None:
                 raise NotPossible(f"init_path {path} has no complete checkpoint to start from")
             path = latest

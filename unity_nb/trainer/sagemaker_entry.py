@@ -41,7 +41,8 @@ from ..processes import port_open
 from ..train.runtime import private_token
 from ..train.sagemaker import contract
 from ..train.schema import SCHEMA_VERSION, State
-from ..train.store import Run, RunStore
+from ..run import Run
+from ..train.store import RunStore
 
 RUN_FOLDER = "run"  # under the checkpoints folder, so SageMaker keeps it in S3
 HEAD_TIMEOUT = 300.0  # seconds a worker waits for the head's Ray to answer

@@ -24,7 +24,7 @@ from ..train.config import TrainConfig
 from ..train.runtime import START_TIMEOUT
 from ..train.schema import ACTIVE, State
 from ..train.share import runtime_ended
-from ..train.store import Run
+from ..train.store import RunFolder
 from .driver import Driver, exit_at_once, join_ray
 
 
@@ -82,7 +82,7 @@ def standby(address: str, join_timeout: float = JOIN_TIMEOUT_S, guess: Path | No
     order = json.loads(line)
     if order.get("cwd") and os.path.isdir(order["cwd"]):
         os.chdir(order["cwd"])  # the caller's folder: relative paths in its settings mean what they meant there
-    run = Run(order["run_dir"])
+    run = RunFolder(order["run_dir"])
     log = os.open(run.log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)

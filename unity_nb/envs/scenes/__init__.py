@@ -9,20 +9,37 @@ from .basic import Basic, BasicDuo
 from .gridworld import GridWorld
 from .signpost import SignPost
 
+# The built-in scenes, in the order they are listed. A new scene is its file (physics, behavior, training
+# defaults, target and benchmark: see Scene) and its class here.
 SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost)}
+_BY_LOWER_NAME = {name.lower(): cls for name, cls in SCENES.items()}
+
+
+def find_scene(target) -> type[Scene] | None:
+    """The built-in scene ``target`` names (case-insensitive), or None (a Unity build's path, 'editor', ...):
+    the one place a scene's name is resolved."""
+    if not isinstance(target, str):
+        return None
+    return _BY_LOWER_NAME.get(target.lower())
 
 
 def scene_class(name: str) -> type[Scene]:
     """Look a built-in scene up by name (case-insensitive), with a helpful error."""
-    for key, cls in SCENES.items():
-        if key.lower() == str(name).lower():
-            return cls
-    raise UnknownSceneError(name)
+    found = find_scene(name)
+    if found is None:
+        raise UnknownSceneError(name)
+    return found
 
 
 def is_builtin(target) -> bool:
     """Whether ``target`` names a built-in scene (case-insensitive), rather than a Unity build."""
-    return isinstance(target, str) and target.lower() in {name.lower() for name in SCENES}
+    return find_scene(target) is not None
+
+
+def play_mode(target) -> str:
+    """How a trained policy plays ``target`` unless asked otherwise: a built-in scene in this process (fast,
+    the same trajectories as through the player), a Unity build as its own process ("player")."""
+    return "inprocess" if is_builtin(target) else "player"
 
 
 class UnknownSceneError(NotFound):
@@ -37,5 +54,5 @@ class UnknownSceneError(NotFound):
         )
 
 
-__all__ = ["SCENES", "scene_class", "is_builtin", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "SignPost", "ActionBatch", "AgentBatch",
+__all__ = ["SCENES", "find_scene", "scene_class", "is_builtin", "play_mode", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "SignPost", "ActionBatch", "AgentBatch",
            "BehaviorInfo", "ObservationInfo", "UnknownSceneError"]

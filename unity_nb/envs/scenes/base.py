@@ -89,7 +89,11 @@ class Scene:
     default_params: dict[str, float] = {}
     param_help: dict[str, str] = {}
     description: str = ""
-    benchmark_return: float | None = None
+    benchmark_return: float | None = None  # the return Unity's own trained model of the scene reaches
+    # The settings a run of this scene trains with unless told otherwise (TrainConfig's fields; its
+    # ``target_return`` stops the run early once reached and confirmed). What a scene leaves out takes
+    # the settings for a Unity build the kit knows nothing about (train/config.py, BUILD_DEFAULTS).
+    training: dict = {}
 
     def __init__(self, num_areas: int = 1, seed: int = 0, params: dict[str, float] | None = None):
         if not isinstance(num_areas, (int, np.integer)) or isinstance(num_areas, bool) or num_areas < 1:

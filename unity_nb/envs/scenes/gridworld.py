@@ -43,6 +43,11 @@ class TwoGoalGrid(Scene):
 
     camera_shape: tuple[int, int, int]
     max_grid = 10
+    # Cameras: ML-Agents' GridWorld settings (gamma 0.9, time horizon 5, one layer of 128, small minibatches:
+    # many updates per sample) with one network for policy and value (half the CNN work per sample)
+    training = dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=1024, minibatch_size=64, num_epochs=3,
+                    entropy_coeff=0.005, hidden_units=128, num_layers=1, gamma=0.9, time_horizon=5,
+                    shared_critic=True, normalize=False, target_return=0.8)
 
     def _check_param(self, key, value):
         if key == "gridSize" and not (3 <= value <= self.max_grid and value == int(value)):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..config import TrainConfig
 from ..schema import ACTIVE
-from ..store import Run
+from ..store import RunFolder
 from ...aws import check_instance_type, ensure_bucket, framework_image, resolve
 from ...aws import DEFAULT_INSTANCE_TYPE, SageMakerSetupError
 
@@ -81,7 +81,7 @@ def dry_run(config: TrainConfig) -> DryRun:
     return DryRun(describe(job_plan), request(job_plan, build_uri))
 
 
-def start(run: Run, config: TrainConfig) -> Run:
+def start(run: RunFolder, config: TrainConfig) -> RunFolder:
     """Check and resolve everything here (errors reach the caller at once), then hand the run
     to a follower process that uploads, submits and follows the job."""
     warm_up()  # the follower imports the SDK (seconds) while the settings are resolved here
@@ -94,7 +94,7 @@ def start(run: Run, config: TrainConfig) -> Run:
     return run
 
 
-def resume(run: Run, steps: int | None = None) -> Run:
+def resume(run: RunFolder, steps: int | None = None) -> RunFolder:
     """A new job for an ended run: it starts from the run's checkpoints in S3 (the step count goes on)."""
     run.prepare_resume(steps)
     run.note_backend(job_name=None, previous_jobs=[*run.backend_state.get("previous_jobs", []),
@@ -103,7 +103,7 @@ def resume(run: Run, steps: int | None = None) -> Run:
     return run
 
 
-def attach(run: Run) -> Run:
+def attach(run: RunFolder) -> RunFolder:
     """Follow a live job again whose follower is gone (after a restart); nothing if it is followed."""
     if run.backend_state.get("job_name") and run.status["state"] in ACTIVE and run.status.get("attached") is False:
         _spawn(run, launch=False)
@@ -125,7 +125,7 @@ def warm_up() -> None:
                                         start_new_session=True, text=True)
 
 
-def _spawn(run: Run, launch: bool) -> None:
+def _spawn(run: RunFolder, launch: bool) -> None:
     global _STANDBY
     process = None
     if launch:

@@ -5,7 +5,7 @@ With ``--launch`` it first uploads the Unity build and submits the job. Then, ev
 ``poll`` seconds, it reads the job's status (``DescribeTrainingJob``: each status
 transition becomes a ``log`` event) and its CloudWatch log streams (one per host; the
 entry point's event lines become the run folder's events, every line is kept in
-``logs/sagemaker.log``). A stop request (the ``stop`` file, or SIGTERM from ``Run.stop``)
+``logs/sagemaker.log``). A stop request (the ``stop`` file, or SIGTERM from ``RunFolder.stop``)
 becomes ``StopTrainingJob``. When the job ends, ``model.tar.gz`` is unpacked into the run
 folder and the run takes its final state.
 
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from ..schema import State
-from ..store import Run
+from ..store import RunFolder
 from . import contract
 from ...aws import client
 
@@ -45,7 +45,7 @@ def poll_interval() -> float:
 
 
 class Follower:
-    def __init__(self, run: Run, poll: float | None = None):
+    def __init__(self, run: RunFolder, poll: float | None = None):
         self.run = run
         self.poll = poll_interval() if poll is None else poll
         state = run.backend_state
@@ -253,7 +253,7 @@ class Follower:
         self.out.emit({"event": "log", "message": f"fetched model.tar.gz ({size / 1e6:.1f} MB): "
                                                   f"{checkpoint.name if checkpoint else 'no checkpoint'}"})
         if checkpoint is not None:
-            self.out.emit({"event": "checkpoint", "path": str(checkpoint), "env_steps": Run.progress(checkpoint).get("env_steps")})
+            self.out.emit({"event": "checkpoint", "path": str(checkpoint), "env_steps": RunFolder.progress(checkpoint).get("env_steps")})
 
 
 def _transient(err: Exception) -> bool:
@@ -273,7 +273,7 @@ def _short(err: Exception) -> str:
     return str(err).splitlines()[0][:200]
 
 
-def standby() -> Run | None:
+def standby() -> RunFolder | None:
     """Import what a launch needs (the SDK takes seconds), then wait for a run folder
     and the launcher's environment (one JSON line on stdin); quit on EOF or when the notebook that
     started it is gone."""
@@ -291,7 +291,7 @@ def standby() -> Run | None:
     handed_over = json.loads(line)
     os.environ.clear()  # the launching process's environment as it is now (its AWS settings)
     os.environ.update(handed_over["env"])
-    run = Run(handed_over["run"])
+    run = RunFolder(handed_over["run"])
     # from now on this process is the run's follower: its output goes to the run's log
     log = os.open(run.log_path("follow"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(log, 1)
@@ -315,7 +315,7 @@ def main(argv=None) -> int:
     elif args.run_dir is None:
         parser.error("give a run folder (or --standby)")
     else:
-        run = Run(args.run_dir)
+        run = RunFolder(args.run_dir)
     follower = Follower(run)
 
     def work() -> int:
