@@ -26,7 +26,7 @@ def test_the_chart_follows_the_run_and_the_figure_waits_for_the_end(recorded_run
     assert dash.state == "finished" and len(dash.chart.series["x"]) == len(dash.points) == 23
     assert dash.chart.markers == {"x": [5982], "y": [0.9192]}  # the confirmation, at its lowest play (sampled)
     assert dash.draws == 1  # the picture of the end, for nbconvert/GitHub
-    xs, ys = dash.line_return.get_data()
+    xs, ys = dash.lines["episode_return_mean"].get_data()
     assert list(xs) == dash.chart.series["x"]
     bundle = dash._bundle()
     assert {"image/png", "application/vnd.jupyter.widget-view+json", "text/plain"} <= set(bundle)
@@ -34,7 +34,7 @@ def test_the_chart_follows_the_run_and_the_figure_waits_for_the_end(recorded_run
 
 def test_a_still_running_run_is_pictured_with_what_is_there(recorded_runs):
     dash = Dashboard(recorded_runs(iterations=2).run, start=False)
-    assert "image/png" in dash._bundle() and len(dash.line_return.get_data()[0]) == 2
+    assert "image/png" in dash._bundle() and len(dash.lines["episode_return_mean"].get_data()[0]) == 2
 
 
 def test_matplotlib_figure_on_request(recorded_run):

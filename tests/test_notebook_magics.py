@@ -151,7 +151,7 @@ def test_train_line_form_dashboard_follows_the_run(kernel):
               "dash.wait(300)")
     check = ("import math\n"
              "m = run.metrics\n"
-             "xs, ys = dash.line_return.get_data()\n"
+             "xs, ys = dash.lines['episode_return_mean'].get_data()\n"
              "same_y = all((math.isnan(a) and b is None) or a == b for a, b in zip(ys, [None if v != v else v for v in m.episode_return_mean]))\n"
              "(run.state, len(dash.points), len(m), list(xs) == list(m.env_steps), same_y, dash.points_label.value,\n"
              " dash.stop_button.disabled, round(dash.progress.value, 3))")

@@ -122,7 +122,7 @@ def _():
         assert dash.update() is True
         assert len(dash.points) == 4 and dash.state == "finished", repr(dash)
         assert len(dash.chart.series["x"]) == 4 and dash.stop_button.disabled
-        assert len(dash.line_return.get_data()[0]) == 4  # the still picture of the end
+        assert len(dash.lines["episode_return_mean"].get_data()[0]) == 4  # the still picture of the end
         assert len(run.metrics) == 4
         return f"{dash!r}, chart={type(dash.chart).__name__}"
     finally:

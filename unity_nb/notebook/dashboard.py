@@ -16,6 +16,7 @@ import threading
 import time
 
 from ..errors import BadValue, WrongType
+from ..train.metrics import BLUE, GREEN, HEADLINE, PANELS, drawn
 from ..train.schema import TERMINAL, confirmation_low, confirmation_text
 from ..run import Run
 from .figures import DRAW_LOCK, bundle, live_figure
@@ -83,37 +84,43 @@ class Dashboard:
         import ipywidgets as w
 
         cfg = self.config
-        self.fig, axes, self.canvas = live_figure(9.5, 5.2, 2, 2, left=0.07, right=0.94, bottom=0.09, top=0.94,
-                                                  wspace=0.28, hspace=0.42, widget=self.figure_mode == "matplotlib")
+        rows = -(-len(PANELS) // 2)  # two panels a row: the grid grows with the metric table's panels
+        self.fig, axes, self.canvas = live_figure(9.5, 2.6 * rows, rows, 2, left=0.07, right=0.94,
+                                                  bottom=0.18 / rows, top=1 - 0.12 / rows, wspace=0.28, hspace=0.42,
+                                                  widget=self.figure_mode == "matplotlib")
+        for ax in axes[len(PANELS):]:
+            ax.set_visible(False)
         self.chart = _chart(cfg) if self.figure_mode == "browser" else None
-        self.ax_return, self.ax_length, self.ax_loss, self.ax_speed = axes
-        self.ax_return.set_title(f"return over the last {cfg.return_window} episodes (mean, min-max band)", fontsize=9)
-        self.ax_length.set_title("episode length (mean)", fontsize=9)
-        self.ax_loss.set_title("losses and entropy", fontsize=9)
-        self.ax_speed.set_title("agent steps per second", fontsize=9)
-        for ax in axes:
+        self.axes: dict[str, object] = {}  # panel name -> its axes (and "<name>/right" for a second axis)
+        self.lines: dict[str, object] = {}  # metric key -> its line
+        self.bands: dict[str, object] = {}  # panel name -> its shaded band (redrawn each time)
+        for panel, ax in zip(PANELS, axes):
+            self.axes[panel.name] = ax
+            ax.set_title(_title(panel, cfg), fontsize=9)
             ax.set_xlabel("agent steps", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-        if cfg.target is not None:
-            self.ax_return.axhline(cfg.target, color="#188038", ls="--", lw=0.8, label="target")
-        (self.line_return,) = self.ax_return.plot([], [], color="#1a73e8", lw=1.5, label=f"mean, last {cfg.return_window}")
-        # the episodes that ended in each iteration alone: noisier, and never what early stopping uses
-        (self.line_iteration,) = self.ax_return.plot([], [], color="#1a73e8", lw=0, marker=".", ms=2.5, alpha=0.45,
-                                                     label="mean, this iteration")
-        (self.line_confirm,) = self.ax_return.plot([], [], ls="", marker="D", ms=5, color="#188038",
-                                                   label="confirmation (its lowest play)")
-        self.band = None
-        self._lesson_artists: list = []  # the lesson changes' lines and labels on the return panel
-        (self.line_length,) = self.ax_length.plot([], [], color="#9334e6", lw=1.2)
-        (self.line_policy,) = self.ax_loss.plot([], [], lw=1.2, color="#1a73e8", label="policy loss")
-        (self.line_vf,) = self.ax_loss.plot([], [], lw=1.2, color="#9334e6", label="value loss")
-        self.ax_entropy = self.ax_loss.twinx()
-        self.ax_entropy.tick_params(labelsize=7)
-        (self.line_entropy,) = self.ax_entropy.plot([], [], lw=1.2, color="#e37400", label="entropy")
-        self.ax_loss.legend(handles=[self.line_policy, self.line_vf, self.line_entropy], fontsize=7, loc="upper right")
-        (self.line_speed,) = self.ax_speed.plot([], [], color="#12b5cb", lw=1.2)
-        self.ax_return.legend(fontsize=7, loc="lower right")
+            legend = []  # what the panel's legend names
+            if panel.target and cfg.target is not None:
+                legend.append(ax.axhline(cfg.target, color=GREEN, ls="--", lw=0.8, label="target"))
+            for metric in drawn(panel.name):
+                on = ax
+                if metric.axis == "right":
+                    on = self.axes.get(f"{panel.name}/right") or ax.twinx()
+                    on.tick_params(labelsize=7)
+                    self.axes[f"{panel.name}/right"] = on
+                style = dict(lw=0, marker=".", ms=2.5, alpha=0.45) if metric.dots else \
+                    dict(lw=1.5 if metric.key == HEADLINE else 1.2)
+                (self.lines[metric.key],) = on.plot([], [], color=metric.color, label=_label(metric, cfg), **style)
+                if metric.label:
+                    legend.append(self.lines[metric.key])
+            if panel.confirmations:
+                (self.line_confirm,) = ax.plot([], [], ls="", marker="D", ms=5, color=GREEN,
+                                               label="confirmation (its lowest play)")
+                legend.append(self.line_confirm)
+            if legend:
+                ax.legend(handles=legend, fontsize=7, loc="lower right" if panel.target else "upper right")
+        self._lesson_artists: list = []  # the lesson changes' lines and labels on the lessons panel
 
         where = min(str(self.run.path), os.path.relpath(self.run.path), key=len)
         self.title = w.HTML(f"<b>{html.escape(self.run.id)}</b> &nbsp; {html.escape(cfg.algorithm)} on "
@@ -226,28 +233,29 @@ class Dashboard:
             return [_nan(p.get(key)) for p in pts]
 
         with DRAW_LOCK:
-            self.line_return.set_data(x, col("episode_return_mean"))
-            self.line_iteration.set_data(x, col("iteration_return_mean"))
-            self.line_confirm.set_data([c["env_steps"] for c in self.confirmations],
-                                       [confirmation_low(c) for c in self.confirmations])
-            if self.band is not None:
-                self.band.remove()
-            self.band = self.ax_return.fill_between(x, col("episode_return_min"), col("episode_return_max"),
-                                                    color="#1a73e8", alpha=0.15, lw=0)
-            self.line_length.set_data(x, col("episode_length_mean"))
-            self.line_policy.set_data(x, col("policy_loss"))
-            self.line_vf.set_data(x, col("vf_loss"))
-            self.line_entropy.set_data(x, col("entropy"))
-            self.line_speed.set_data(x, col("steps_per_s"))
-            for artist in self._lesson_artists:
-                artist.remove()
-            self._lesson_artists = []
-            for e in self.lesson_changes():
-                self._lesson_artists.append(self.ax_return.axvline(e["env_steps"], color="#b06000", ls=":", lw=0.9))
-                self._lesson_artists.append(self.ax_return.annotate(
-                    _lesson_label(e), (e["env_steps"], 0.02), xycoords=("data", "axes fraction"), fontsize=6,
-                    color="#b06000", rotation=90, ha="right", va="bottom"))
-            for ax in (self.ax_return, self.ax_length, self.ax_loss, self.ax_entropy, self.ax_speed):
+            for key, line in self.lines.items():
+                line.set_data(x, col(key))
+            for panel in PANELS:
+                ax = self.axes[panel.name]
+                if panel.confirmations:
+                    self.line_confirm.set_data([c["env_steps"] for c in self.confirmations],
+                                               [confirmation_low(c) for c in self.confirmations])
+                if panel.band:
+                    if panel.name in self.bands:
+                        self.bands[panel.name].remove()
+                    low, high = panel.band
+                    color = self.lines[HEADLINE].get_color() if HEADLINE in self.lines else BLUE
+                    self.bands[panel.name] = ax.fill_between(x, col(low), col(high), color=color, alpha=0.15, lw=0)
+                if panel.lessons:
+                    for artist in self._lesson_artists:
+                        artist.remove()
+                    self._lesson_artists = []
+                    for e in self.lesson_changes():
+                        self._lesson_artists.append(ax.axvline(e["env_steps"], color="#b06000", ls=":", lw=0.9))
+                        self._lesson_artists.append(ax.annotate(
+                            _lesson_label(e), (e["env_steps"], 0.02), xycoords=("data", "axes fraction"), fontsize=6,
+                            color="#b06000", rotation=90, ha="right", va="bottom"))
+            for ax in self.axes.values():
                 ax.relim()
                 ax.autoscale_view()
             if self.canvas is not None:
@@ -390,24 +398,35 @@ class Dashboard:
                 f"env_steps={last.get('env_steps', 0)}, return={last.get('episode_return_mean')})")
 
 
+def _title(panel, cfg) -> str:
+    return panel.title.format(window=cfg.return_window)
+
+
+def _label(metric, cfg) -> str:
+    return metric.label.format(window=cfg.return_window)
+
+
 def _chart(cfg):
-    """The browser-drawn chart of the dashboard's four panels (the same as the matplotlib figure's)."""
+    """The browser-drawn chart of the dashboard's panels (the same as the matplotlib figure's), from the
+    metric table (train/metrics.py)."""
     from .chart import LiveChart
 
-    blue, purple, orange, cyan = "#1a73e8", "#9334e6", "#e37400", "#12b5cb"
-    return LiveChart(panels=[
-        {"title": f"return over the last {cfg.return_window} episodes (mean, min-max band)", "markers": True,
-         "lessons": True,
-         "band": ["episode_return_min", "episode_return_max", blue], "hline": cfg.target,
-         "lines": [{"key": "episode_return_mean", "color": blue, "label": f"mean, last {cfg.return_window}"},
-                   {"key": "iteration_return_mean", "color": blue, "label": "mean, this iteration", "dots": True}]},
-        {"title": "episode length (mean)", "lines": [{"key": "episode_length_mean", "color": purple}]},
-        {"title": "losses and entropy (right axis)",
-         "lines": [{"key": "policy_loss", "color": blue, "label": "policy loss"},
-                   {"key": "vf_loss", "color": purple, "label": "value loss"},
-                   {"key": "entropy", "color": orange, "label": "entropy", "axis": "right"}]},
-        {"title": "agent steps per second", "lines": [{"key": "steps_per_s", "color": cyan}]},
-    ])
+    panels = []
+    for panel in PANELS:
+        spec = {"title": _title(panel, cfg),
+                "lines": [{"key": m.key, "color": m.color, **({"label": _label(m, cfg)} if m.label else {}),
+                           **({"dots": True} if m.dots else {}), **({"axis": "right"} if m.axis == "right" else {})}
+                          for m in drawn(panel.name)]}
+        if panel.band:
+            spec["band"] = [*panel.band, BLUE]
+        if panel.target:
+            spec["hline"] = cfg.target
+        if panel.confirmations:
+            spec["markers"] = True
+        if panel.lessons:
+            spec["lessons"] = True
+        panels.append(spec)
+    return LiveChart(panels=panels)
 
 
 def _lesson_label(event: dict) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..train.metrics import HEADLINE
 from ..train.schema import ACTIVE, confirmation_plays
 from ..run import Run
 from ..train.store import RunNotFound, RunStore
@@ -48,7 +49,7 @@ class _Digest:
     offset: int = 0  # bytes of the event file read so far
     skipped: int = 0  # lines of the event file that were not events (corrupt)
     last: dict[str, Any] = field(default_factory=dict)  # the latest iteration event
-    series: list = field(default_factory=list)  # [env_steps, episode_return_mean] per iteration
+    series: list = field(default_factory=list)  # [env_steps, the headline figure (mean return)] per iteration
     lessons: dict[str, dict[str, Any]] = field(default_factory=dict)  # a curriculum parameter -> its lesson now
 
     def update(self) -> None:
@@ -57,7 +58,7 @@ class _Digest:
         for event in events:
             if event.get("event") == "iteration":
                 self.last = event
-                mean = event.get("episode_return_mean")
+                mean = event.get(HEADLINE)
                 if isinstance(mean, (int, float)):
                     self.series.append([event.get("env_steps", 0), mean])
             elif event.get("event") == "lesson" and isinstance(event.get("parameter"), str):
@@ -123,7 +124,7 @@ class RunIndex:
             "steps": last.get("env_steps", 0),
             "step_budget": config.steps,
             "iterations": last.get("iteration", 0),
-            "return_mean": last.get("episode_return_mean"),
+            "return_mean": last.get(HEADLINE),
             "episodes_window": last.get("episodes_window"),
             "target": config.target,
             "target_reached": status.get("target_reached"),

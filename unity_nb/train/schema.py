@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .metrics import METRICS
+
 SCHEMA_VERSION = 2  # 2: confirmations play deterministic and/or sampled (a table each)
 
 
@@ -77,35 +79,7 @@ EVENTS: dict[str, dict[str, str]] = {
         "target_reached": "(ended) whether a target was reached and confirmed",
     },
     "log": {"message": "a line for people: start-up, resume, confirmations, summary_freq lines"},
-    "iteration": {
-        "iteration": "RLlib training iteration, from 1 (goes on after a resume)",
-        "env_steps": "agent steps sampled over the whole run",
-        "time_s": "training seconds over the whole run (start-up excluded)",
-        "steps_per_s": "agent steps per second in this iteration",
-        "eta_s": "seconds left to the step budget at this rate",
-        "episode_return_mean": "mean return over the window of the last return_window finished episodes",
-        "episode_return_min": "minimum over that window",
-        "episode_return_max": "maximum over that window",
-        "episode_return_std": "standard deviation over that window",
-        "episode_length_mean": "mean episode length over that window",
-        "episodes_window": "episodes in the window (return_window once it is full)",
-        "return_window": "the window's size",
-        "episodes": "episodes finished over the whole run",
-        "episode_return_mean/<behavior>": "(one policy per behavior) the window mean of that behavior's episodes",
-        "episodes_window/<behavior>": "(one policy per behavior) episodes in that behavior's window",
-        "iteration_episodes": "episodes that ended in this iteration alone",
-        "iteration_return_mean": "their mean return",
-        "iteration_return_min": "their minimum return",
-        "iteration_return_max": "their maximum return",
-        "iteration_returns": "their returns, in order (the window can be rebuilt from these)",
-        "policy_loss": "learner's policy loss (mean over policies)",
-        "vf_loss": "learner's value-function loss",
-        "entropy": "policy entropy",
-        "kl": "mean KL divergence between the old and new policy",
-        "entropy_coeff": "entropy coefficient in use (it decays under a linear schedule)",
-        "lr": "learning rate in use",
-        "player_restarts": "Unity player restarts so far (a crashed build is restarted)",
-    },
+    "iteration": {m.key: m.about for m in METRICS},  # one row each in train/metrics.py
     "confirmation": {
         "env_steps": "steps when the target was reached",
         "iteration": "iteration when the target was reached",

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import NotPossible
 from ..evaluate.policy import SINGLE
 from ..train.config import ConfigError, TrainConfig
+from ..train.metrics import tensorboard_keys
 from ..train.schema import State
 from ..train.store import RunFolder
 from .curriculum import Curriculum, apply_to_runner
@@ -389,7 +390,7 @@ class Driver:
         self.emit(event)
         self._summary_line(event, self._last_steps)
         self._last_steps = steps
-        for key in ("episode_return_mean", "episode_length_mean", "policy_loss", "vf_loss", "entropy", "steps_per_s"):
+        for key in tensorboard_keys():
             if event[key] is not None:
                 board.add_scalar(key, event[key], steps)
         board.flush()

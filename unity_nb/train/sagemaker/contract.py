@@ -27,6 +27,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import ConfigError
+from ..metrics import sagemaker_keys
 
 TRAIN_CHANNEL = "train"  # the user's Unity build
 EVENT_PREFIX = "[unity-nb] "  # an event line in the job's log: the prefix, then one JSON object
@@ -40,9 +41,7 @@ LAUNCH_SETTINGS = ("backend", "instance_type", "instance_count", "spot", "max_ru
                    "image", "address")
 
 # The iteration fields SageMaker's console charts (it allows at most 40 definitions).
-METRICS = ("episode_return_mean", "episode_return_min", "episode_return_max", "episode_return_std",
-           "episode_length_mean", "episodes", "env_steps", "steps_per_s", "iteration_return_mean",
-           "policy_loss", "vf_loss", "entropy", "kl", "lr", "entropy_coeff")
+METRICS = sagemaker_keys()  # the iteration figures SageMaker's metric definitions read (train/metrics.py)
 _NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
 
 
