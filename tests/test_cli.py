@@ -119,7 +119,7 @@ def test_train_bad_flags_and_runs_listing(tmp_path):
         (["--target-return", "soon"], "argument --target-return: expected a number or 'off', got 'soon'"),
         (["--return-window", "0"], "return_window must be >= 1, got 0"),
         (["--confirm-episodes", "0"], "confirm_episodes must be >= 1 when a target_return is set"),
-        (["--confirm", "greedy"], "confirm must be one of deterministic, sampled, both (how the confirmation plays"),
+        (["--confirm", "greedy"], "argument --confirm: invalid choice: 'greedy'"),  # choices come from the setting's rule
         (["--seed", "x"], "argument --seed: expected a whole number, got 'x'"),
         (["--seed", "-5"], "seed must be >= 0, or -1 to draw one (the run records it), got -5"),
         (["--lr-schedule", "cosine"], "argument --lr-schedule: invalid choice: 'cosine'"),

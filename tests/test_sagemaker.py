@@ -206,7 +206,7 @@ def test_settings_that_do_not_fit_the_backend():
         ut.make_config("Basic", instance_count=2)
     with pytest.raises(ConfigError, match="address is for a Ray cluster you run"):
         ut.make_config("Basic", backend="sagemaker", address="10.0.0.5:6379")
-    with pytest.raises(ConfigError, match="backend must be one of local, sagemaker"):
+    with pytest.raises(ConfigError, match="backend must be 'local' or 'sagemaker'"):
         ut.make_config("Basic", backend="azure")
     with pytest.raises(ConfigError, match="dry_run shows a SageMaker job's request"):
         ut.train("Basic", dry_run=True)

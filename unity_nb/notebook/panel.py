@@ -12,7 +12,7 @@ import html
 from ..envs.scenes import SCENES
 from ..errors import BadValue
 from ..train.config import ALGORITHMS, SCENE_DEFAULTS, ConfigError
-from ..train.flags import HELP
+from ..train.flags import help_text
 from .compare import Comparison
 from .dashboard import Dashboard
 
@@ -45,7 +45,7 @@ class Panel:
 
         def field(cls, name, label, **kw):
             widget = cls(description=label, style=style, layout=layout, **kw)
-            widget.description_tooltip = HELP.get(name, "")
+            widget.tooltip = help_text(name)
             widget.observe(self._validate, names="value")
             return widget
 

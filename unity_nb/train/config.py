@@ -7,7 +7,6 @@ Every source ends in a validated ``TrainConfig``; a bad key or value is a
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -17,8 +16,10 @@ import yaml
 
 from ..envs.scenes import SCENES, find_scene, play_mode
 from . import env_parameters, rllib_settings, user_code
+from .mlagents_yaml import TRAINER_DEFAULTS
 from .errors import ConfigError
 from .schema import PLAYS
+from .settings import check, check_number, rules, setting
 
 
 # Algorithms known to fit each kind of action space (RLlib names).
@@ -46,12 +47,13 @@ TARGET_OFF = "off"  # target_return: train for the whole step budget
 CONFIRM_PLAYS = {**{play: (play,) for play in PLAYS}, "both": PLAYS}
 RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 
-# A Unity build the kit knows nothing about: one area, PPO settings that suit most vector
-# scenes (mlagents-learn's own defaults where it has them), no target: the whole budget.
-BUILD_DEFAULTS: dict[str, Any] = dict(steps=500_000, num_areas=1, lr=3e-4, train_batch_size=10240, minibatch_size=1024,
-                                      num_epochs=3, entropy_coeff=5e-3, hidden_units=128, num_layers=2,
-                                      gamma=0.99, shared_critic=False, normalize=False,
-                                      target_return=TARGET_OFF)
+# A Unity build the kit knows nothing about: mlagents-learn's own PPO defaults (one area, batch 10240, minibatch
+# 1024, 128x2 network) and no target: the whole budget.
+BUILD_DEFAULTS: dict[str, Any] = {
+    **{key: TRAINER_DEFAULTS["ppo"][key] for key in (
+        "steps", "num_areas", "lr", "train_batch_size", "minibatch_size", "num_epochs", "entropy_coeff", "hidden_units",
+        "num_layers", "gamma", "shared_critic", "normalize")},
+    "target_return": TARGET_OFF}
 
 
 # Each built-in scene's training defaults are declared beside its physics (``Scene.training``, envs/scenes/):
@@ -61,64 +63,127 @@ BUILD_DEFAULTS: dict[str, Any] = dict(steps=500_000, num_areas=1, lr=3e-4, train
 SCENE_DEFAULTS: dict[str, dict[str, Any]] = {name: {**BUILD_DEFAULTS, **scene.training} for name, scene in SCENES.items()}
 
 
+_NAME = "a non-empty name without spaces around it"
+
+
 @dataclass
 class TrainConfig:
-    """Everything a training run needs. Unset values take the scene's defaults."""
+    """Everything a training run needs. Unset values take the scene's defaults.
 
-    scene: str = "Basic"  # built-in scene or path to a Unity build
-    algorithm: str = "PPO"
-    steps: int | None = None  # agent steps to train for
-    target_return: float | str | None = None  # stop early once the windowed mean reaches it and is confirmed; "off"
-    return_window: int = 100  # finished episodes in the moving return statistics (all agents count)
-    confirm_episodes: int = 100  # episodes (each way played) that must confirm a reached target
-    confirm: str = "both"  # how the confirmation plays the policy: deterministic, sampled or both
-    lr: float | None = None
-    gamma: float | None = None  # discount (scene default; 0.99 for most)
-    lambda_: float = 0.95
-    train_batch_size: int | None = None  # agent steps per training iteration (mlagents: buffer_size)
-    minibatch_size: int | None = None  # (mlagents: batch_size)
-    num_epochs: int | None = None
-    entropy_coeff: float | None = None  # (mlagents: beta)
-    clip_param: float = 0.2  # (mlagents: epsilon)
-    lr_schedule: str = "constant"  # constant or linear (to ~0 at the step budget)
-    entropy_schedule: str = "constant"  # constant or linear (to 1e-5)
-    clip_schedule: str = "constant"  # constant or linear (to 0.1)
-    time_horizon: int | None = None  # agent steps per trajectory piece before bootstrapping (mlagents: time_horizon)
-    hidden_units: int | None = None
-    num_layers: int | None = None
-    normalize: bool | None = None  # normalise observations with running mean/std (scene default; false for most)
-    shared_critic: bool | None = None  # policy and value function share their hidden layers (scene default)
-    vis_encode_type: str = "simple"  # camera encoder (trainer/encoders.py): simple, nature_cnn, resnet, match3, fully_connected
-    goal_conditioning_type: str = "hyper"  # a goal signal makes the last layer's weights (hyper) or is concatenated (none)
-    num_areas: int | None = None  # copies of the training area per Unity process (more agents per step)
-    num_env_runners: int = 0  # extra processes collecting experience (each with its own Unity)
-    mode: str = "player"  # player (Unity protocol) or inprocess (built-in scenes only, faster)
-    seed: int = 0
-    address: str | None = None  # Ray cluster address (default: this machine, or $RAY_ADDRESS)
-    unity_timeout: float = 30.0  # seconds a Unity process may take to start or answer a step
-    checkpoint_every: int = 10  # iterations between checkpoints
-    checkpoint_interval: int | None = None  # agent steps between checkpoints (mlagents); replaces checkpoint_every
-    keep_checkpoints: int | None = None  # keep only the newest N checkpoints (default: all)
-    summary_freq: int | None = None  # agent steps between summary lines in the log (default: none)
-    init_path: str | None = None  # start from the weights of a run folder or checkpoint
-    behavior: str | None = None  # behavior name (mlagents YAML); checked against the scene
-    # scene parameters in ML-Agents' schema: name -> a number, a sampler or a curriculum (train/env_parameters.py)
-    env_params: dict[str, Any] = field(default_factory=dict)
-    # your own RLModule, by import path (my_models:ResidualMLP), or {behavior: path}; see user_code.py
-    model: str | dict[str, str] | None = None
-    # any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (see rllib_settings.py)
-    rllib: dict[str, Any] = field(default_factory=dict)
-    # where the run trains: "local" (this machine, or the Ray cluster at `address`) or "sagemaker"
-    backend: str = "local"
+    Each field says what it is and what it may be (``settings.setting``): the flags, help, panel, checks
+    of single values and docs/settings.md are read from there."""
+
+    scene: str = setting("Basic", "built-in scene (Basic, 3DBall, GridWorld, ...) or the path of a Linux Unity build",
+                         expect="a built-in scene or a Unity build's path", flag=False)
+    algorithm: str = setting("PPO", "RLlib algorithm: PPO, APPO, IMPALA, SAC (continuous actions), DQN (discrete "
+                             "actions), or your own AlgorithmConfig subclass by import path (my_algos:MyConfig)",
+                             expect="an algorithm's name or an import path")
+    steps: int | None = setting(None, "agent steps to train for (every agent's step counts)", kind="int", metavar="N")
+    target_return: float | str | None = setting(
+        None, "stop early once the mean return over the last --return-window episodes reaches this and "
+              "--confirm-episodes played episodes confirm it; 'off' trains for all --steps",
+        kind="target", expect="a number or off", metavar="X|off")
+    return_window: int = setting(100, "finished episodes in the moving mean/min/max return (every agent's episode "
+                                      "counts)", kind="int", metavar="N")
+    confirm_episodes: int = setting(100, "episodes (each way --confirm plays) that must confirm a reached target "
+                                         "before training stops", kind="int", low=0, metavar="N")
+    confirm: str = setting("both", "how the confirmation plays the policy: both (greedy and sampled, as Unity may play "
+                                   "an exported model either way), deterministic or sampled",
+                           kind="choice", choices=tuple(CONFIRM_PLAYS), why="(how the confirmation plays the policy)")
+    lr: float | None = setting(None, "learning rate (e.g. 3e-4)", kind="float", low=0, low_open=True, group="PPO")
+    gamma: float | None = setting(None, "discount factor, 0-1", kind="float", low=0, high=1, group="PPO")
+    lambda_: float = setting(0.95, "GAE lambda, 0-1", kind="float", low=0, high=1, group="PPO")
+    train_batch_size: int | None = setting(None, "agent steps per training iteration (mlagents: buffer_size)",
+                                           kind="int", group="PPO", metavar="N")
+    minibatch_size: int | None = setting(None, "steps per gradient step (mlagents: batch_size)", kind="int",
+                                         group="PPO", metavar="N")
+    num_epochs: int | None = setting(None, "passes over each batch", kind="int", group="PPO", metavar="N")
+    entropy_coeff: float | None = setting(None, "entropy bonus (mlagents: beta)", kind="float", low=0, group="PPO")
+    clip_param: float = setting(0.2, "PPO clip range (mlagents: epsilon)", kind="float", low=0, low_open=True,
+                                group="PPO")
+    lr_schedule: str = setting("constant", "learning rate over the run: constant or linear (decays to ~0 at --steps)",
+                               kind="choice", choices=SCHEDULES, group="PPO")
+    entropy_schedule: str = setting("constant", "entropy bonus over the run: constant or linear (decays to 1e-5 at "
+                                                "--steps)", kind="choice", choices=SCHEDULES, group="PPO")
+    clip_schedule: str = setting("constant", "PPO clip range over the run: constant or linear (decays to 0.1 at "
+                                             "--steps)", kind="choice", choices=SCHEDULES, group="PPO")
+    time_horizon: int | None = setting(None, "agent steps collected per trajectory piece before the value function "
+                                             "bootstraps (mlagents: time_horizon; unset: the batch spread over the "
+                                             "agents)", kind="int", group="PPO", metavar="N")
+    hidden_units: int | None = setting(None, "units per hidden layer of the policy network", kind="int",
+                                       group="network", metavar="N")
+    num_layers: int | None = setting(None, "hidden layers of the policy network", kind="int", group="network",
+                                     metavar="N")
+    normalize: bool | None = setting(None, "normalise observations with a running mean/std", kind="bool",
+                                     group="network")
+    shared_critic: bool | None = setting(None, "policy and value function share their hidden layers", kind="bool",
+                                         group="network")
+    vis_encode_type: str = setting("simple", "camera encoder (mlagents' vis_encode_type, trainer/encoders.py)",
+                                   kind="choice", choices=VISUAL_ENCODERS, group="network")
+    goal_conditioning_type: str = setting("hyper", "how a goal signal steers the network (mlagents' "
+                                                   "goal_conditioning_type): hyper (it makes the last layer's weights) "
+                                                   "or none (concatenated)",
+                                          kind="choice", choices=("hyper", "none"), group="network")
+    num_areas: int | None = setting(None, "copies of the training area per Unity process (more agents per step)",
+                                    kind="int", group="environment", metavar="N")
+    num_env_runners: int = setting(0, "extra processes collecting experience, each with its own Unity", kind="int",
+                                   low=0, group="environment", metavar="N")
+    mode: str = setting("player", "built-in scenes: player (through the Unity protocol) or inprocess (faster, "
+                                  "same trajectories)", kind="choice", choices=("player", "inprocess"),
+                        group="environment")
+    seed: int = setting(0, "random seed (-1 draws one, shown in the settings line so the run can be repeated)",
+                        kind="int", low=RANDOM_SEED)
+    address: str | None = setting(None, "Ray cluster address, e.g. 10.0.0.5:6379 (default: this machine, or "
+                                        "$RAY_ADDRESS)", kind="text", expect="a Ray address like 10.0.0.5:6379",
+                                  group="environment")
+    unity_timeout: float = setting(30.0, "seconds a Unity process may take to start or answer a step", kind="float",
+                                   low=0, low_open=True, group="environment")
+    checkpoint_every: int = setting(10, "training iterations between checkpoints", kind="int", group="saving",
+                                    metavar="N")
+    checkpoint_interval: int | None = setting(None, "agent steps between checkpoints (mlagents' checkpoint_interval; "
+                                                    "replaces --checkpoint-every)", kind="int", group="saving",
+                                              metavar="N")
+    keep_checkpoints: int | None = setting(None, "keep only the newest N checkpoints (default: keep all)", kind="int",
+                                           group="saving", metavar="N")
+    summary_freq: int | None = setting(None, "agent steps between summary lines in the run's log (mlagents' "
+                                             "summary_freq)", kind="int", group="saving", metavar="N")
+    init_path: str | None = setting(None, "start from the trained weights of a run folder or checkpoint (mlagents' "
+                                          "init_path)", expect="an existing run folder or checkpoint",
+                                    group="saving")
+    behavior: str | None = setting(None, "train only this behavior of a scene with several",
+                                   expect="a behavior of the scene", group="environment")
+    env_params: dict[str, Any] = setting(
+        help="scene parameters in ML-Agents' schema: name -> a number, a sampler or a curriculum "
+             "(train/env_parameters.py); --param NAME=VALUE", default_factory=dict, group="environment",
+        expect="a mapping of the scene's parameters", flag=False)
+    model: str | dict[str, str] | None = setting(
+        None, "your own RLModule class by import path, e.g. my_models:ResidualMLP (a file next to the notebook or an "
+              "installed package), or {behavior: path}; default: RLlib's network of --hidden-units x --num-layers",
+        expect="an import path, or behaviors mapped to import paths", group="your code")
+    rllib: dict[str, Any] = setting(
+        help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
+             "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
+        flag=False)
+    backend: str = setting("local", "where to train: local (this machine or --address's Ray cluster) or sagemaker",
+                           kind="choice", choices=BACKENDS)
     # SageMaker only (backend: sagemaker); unset ones are resolved at launch (see unity_nb/aws.py)
-    instance_type: str | None = None  # e.g. ml.c5.2xlarge (default), ml.g5.xlarge for a GPU
-    instance_count: int | None = None  # instances forming one Ray cluster (default 1)
-    spot: bool | None = None  # managed spot training (cheaper; resumes from the S3 checkpoints)
-    max_run: int | None = None  # seconds the job may run before SageMaker stops it (default 1 day)
-    role: str | None = None  # IAM role ARN the job runs as (default $SAGEMAKER_ROLE or the notebook's role)
-    region: str | None = None  # AWS region (default $AWS_REGION / $AWS_DEFAULT_REGION / the AWS config)
-    bucket: str | None = None  # S3 bucket for the build, code and results (default sagemaker-<region>-<account>)
-    image: str | None = None  # training image URI (default the PyTorch CPU/GPU image for the region)
+    instance_type: str | None = setting(None, "SageMaker: the instance type (default ml.c5.2xlarge; ml.g5.xlarge for "
+                                              "a GPU)", expect="a SageMaker instance type like ml.c5.2xlarge",
+                                        group="SageMaker")
+    instance_count: int | None = setting(None, "SageMaker: instances that form one Ray cluster (default 1)",
+                                         kind="int", group="SageMaker", metavar="N")
+    spot: bool | None = setting(None, "SageMaker: managed spot training (cheaper; resumes from its S3 checkpoints "
+                                      "when interrupted)", kind="bool", group="SageMaker")
+    max_run: int | None = setting(None, "SageMaker: seconds the job may run (default 86400)", kind="int",
+                                  group="SageMaker", metavar="N")
+    role: str | None = setting(None, "SageMaker: the IAM role ARN the job runs as (default $SAGEMAKER_ROLE, or this "
+                                     "notebook instance's role)", expect=_NAME, group="SageMaker")
+    region: str | None = setting(None, "SageMaker: AWS region (default $AWS_REGION, $AWS_DEFAULT_REGION or your AWS "
+                                       "config)", expect=_NAME, group="SageMaker")
+    bucket: str | None = setting(None, "SageMaker: S3 bucket for the build, code and results (default "
+                                       "sagemaker-REGION-ACCOUNT)", expect=_NAME, group="SageMaker")
+    image: str | None = setting(None, "SageMaker: training image URI (default the PyTorch CPU/GPU training image of "
+                                      "the region)", expect=_NAME, group="SageMaker")
 
     # ---- construction
     @classmethod
@@ -190,7 +255,11 @@ class TrainConfig:
     # ---- defaults and checks
     def resolved(self) -> "TrainConfig":
         """A copy with the scene's defaults filled in (a Unity build gets BUILD_DEFAULTS), and a seed
-        of -1 drawn (the run records the drawn one, so it can be repeated)."""
+        of -1 drawn (the run records the drawn one, so it can be repeated). A resolved config is its own
+        resolution (a run's config.yaml is resolved once, on the kernel side, and read as it is after)."""
+        unset = [key for key in self.defaults() if getattr(self, key) is None]
+        if not unset and self.seed != RANDOM_SEED:
+            return self
         data = self.to_dict()
         for key, value in self.defaults().items():
             if data.get(key) is None:
@@ -271,13 +340,33 @@ class TrainConfig:
         return settings
 
     def validate(self, source: str = "config", params_key: str = "env_params") -> None:
+        """Refuse what cannot train, naming the setting (``source``: where the settings came from). Each value
+        is checked against its field's rule; then the groups of settings that must agree with each other."""
         def fail(key, message):
             raise ConfigError(f"{source}: {key} {message}")
 
+        self._check_scene(fail)
+        self._check_algorithm(fail, source)
+        self._check_target(fail)
+        self._check_seed(fail)
+        for name, (f, rule) in rules(TrainConfig).items():
+            check(name, getattr(self, name), rule, f.default is None, fail)
+        self._check_confirmation(fail)
+        self._check_schedules(fail)
+        self._check_place(fail)
+        self._check_scene_fit(fail, source, params_key)
+        self._validate_backend(fail)
+        self.rllib = rllib_settings.check(self.rllib, self.algorithm, source=f"{source}: rllib")
+        self._validate_model(fail, source)
+        self._check_batches(fail)
+
+    def _check_scene(self, fail) -> None:
         if not isinstance(self.scene, str) or not self.scene.strip():
             fail("scene", f"must be a built-in scene ({', '.join(SCENES)}) or a path to a Unity build, got {self.scene!r}")
         if self.scene_name is None and not os.path.exists(os.path.expanduser(self.scene)) and "/" not in self.scene:
             fail("scene", f"{self.scene!r} is neither a built-in scene ({', '.join(SCENES)}) nor an existing Unity build path")
+
+    def _check_algorithm(self, fail, source: str) -> None:
         if isinstance(self.algorithm, type) or (isinstance(self.algorithm, str) and ":" in self.algorithm):
             self.algorithm = user_code.import_path(self.algorithm, "algorithm", source)  # your own AlgorithmConfig
         elif not isinstance(self.algorithm, str) or self.algorithm.upper() not in ALGORITHMS:
@@ -285,7 +374,8 @@ class TrainConfig:
                               f"import path (my_algos:MyConfig), got {self.algorithm!r}")
         else:
             self.algorithm = self.algorithm.upper()
-        _positive_int(self.steps, "steps", fail, allow_none=True)
+
+    def _check_target(self, fail) -> None:
         if self.target_return is False or (isinstance(self.target_return, str)
                                            and self.target_return.strip().lower() in ("off", "none", "false")):
             self.target_return = TARGET_OFF  # YAML reads a bare `off` as false
@@ -295,27 +385,22 @@ class TrainConfig:
                     self.target_return = float(self.target_return)
                 except ValueError:
                     fail("target_return", f"must be a number or 'off', got {self.target_return!r}")
-            _number(self.target_return, "target_return", fail, allow_none=True)
-        _positive_int(self.return_window, "return_window", fail)
-        _positive_int(self.confirm_episodes, "confirm_episodes", fail, allow_zero=True)
+            if self.target_return is not None:
+                check_number("target_return", self.target_return, fail)
+
+    def _check_seed(self, fail) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            fail("seed", f"must be a whole number (or -1 to draw one), got {self.seed!r}")
+        if self.seed < RANDOM_SEED:
+            fail("seed", f"must be >= 0, or -1 to draw one (the run records it), got {self.seed}")
+
+    def _check_confirmation(self, fail) -> None:
         target = self.defaults().get("target_return") if self.target_return is None else self.target_return
         if self.confirm_episodes == 0 and target not in (None, TARGET_OFF):
             fail("confirm_episodes", "must be >= 1 when a target_return is set: a target counts as reached only "
                  "once played episodes confirm it (or set target_return: off)")
-        if not isinstance(self.confirm, str) or self.confirm not in CONFIRM_PLAYS:
-            fail("confirm", f"must be one of {', '.join(CONFIRM_PLAYS)} (how the confirmation plays the policy), "
-                            f"got {self.confirm!r}")
-        _number(self.lr, "lr", fail, low=0, low_open=True, allow_none=True)
-        if self.gamma is not None:
-            _number(self.gamma, "gamma", fail, low=0, high=1)
-        _number(self.lambda_, "lambda_", fail, low=0, high=1)
-        for key in ("train_batch_size", "minibatch_size", "num_epochs", "hidden_units", "num_layers", "num_areas"):
-            _positive_int(getattr(self, key), key, fail, allow_none=True)
-        _number(self.entropy_coeff, "entropy_coeff", fail, low=0, allow_none=True)
-        _number(self.clip_param, "clip_param", fail, low=0, low_open=True)
-        for key in ("lr_schedule", "entropy_schedule", "clip_schedule"):
-            if getattr(self, key) not in SCHEDULES:
-                fail(key, f"must be one of {', '.join(SCHEDULES)}, got {getattr(self, key)!r}")
+
+    def _check_schedules(self, fail) -> None:
         if self.algorithm not in ("PPO", "APPO", "IMPALA"):
             for key in ("entropy_schedule", "clip_schedule"):
                 if getattr(self, key) != "constant":
@@ -324,75 +409,59 @@ class TrainConfig:
             fail("clip_schedule", f"'{self.clip_schedule}' applies to PPO only")
         if self.algorithm == "SAC" and self.lr_schedule != "constant":
             fail("lr_schedule", "SAC takes a constant learning rate (as in mlagents-learn's SAC)")
-        _positive_int(self.time_horizon, "time_horizon", fail, allow_none=True)
-        for key in ("normalize", "shared_critic"):
-            if not isinstance(getattr(self, key), bool) and getattr(self, key) is not None:
-                fail(key, f"must be true or false, got {getattr(self, key)!r}")
-        if self.goal_conditioning_type not in ("hyper", "none"):
-            fail("goal_conditioning_type", f"must be 'hyper' or 'none', got {self.goal_conditioning_type!r}")
-        if self.vis_encode_type not in VISUAL_ENCODERS:
-            fail("vis_encode_type", f"must be one of {', '.join(VISUAL_ENCODERS)}, got {self.vis_encode_type!r}")
-        _positive_int(self.num_env_runners, "num_env_runners", fail, allow_zero=True)
-        if self.mode not in ("player", "inprocess"):
-            fail("mode", f"must be 'player' or 'inprocess', got {self.mode!r}")
+
+    def _check_place(self, fail) -> None:
+        """Where the run's scene runs and where it starts from."""
         if self.mode == "inprocess" and self.scene_name is None:
             fail("mode", f"'inprocess' runs built-in scenes only ({', '.join(SCENES)})")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            fail("seed", f"must be a whole number (or -1 to draw one), got {self.seed!r}")
-        if self.seed < RANDOM_SEED:
-            fail("seed", f"must be >= 0, or -1 to draw one (the run records it), got {self.seed}")
-        if self.address is not None and (not isinstance(self.address, str) or not self.address.strip()):
-            fail("address", f"must be a Ray address like 10.0.0.5:6379, got {self.address!r}")
-        _number(self.unity_timeout, "unity_timeout", fail, low=0, low_open=True)
-        _positive_int(self.checkpoint_every, "checkpoint_every", fail)
-        for key in ("checkpoint_interval", "keep_checkpoints", "summary_freq"):
-            _positive_int(getattr(self, key), key, fail, allow_none=True)
         if self.init_path is not None:
             if not isinstance(self.init_path, str) or not self.init_path.strip():
                 fail("init_path", f"must be the path of a run folder or checkpoint, got {self.init_path!r}")
             if not os.path.exists(os.path.expanduser(self.init_path)):
                 fail("init_path", f"{self.init_path!r} does not exist; give a run folder (runs/<id>) or one of "
                      "its checkpoints/checkpoint_* folders")
-        scene_cls = SCENES.get(self.scene_name or "")
+
+    def _check_scene_fit(self, fail, source: str, params_key: str) -> None:
+        """A built-in scene's parameters, behaviors, actions and cameras against the settings."""
+        scene_cls = find_scene(self.scene)
         trained = [self.behavior] if self.behavior is not None else (
             [b.name for b in scene_cls.behavior_list()] if scene_cls is not None else None)
         self.env_params = env_parameters.check(self.env_params, f"{source}: {params_key}", scene_cls=scene_cls,
                                                behaviors=trained)
-        if self.scene_name is not None:
-            cls = SCENES[self.scene_name]
-            names = [b.name for b in cls.behavior_list()]
-            if self.behavior is not None and self.behavior not in names:
-                fail("behavior", f"{self.behavior!r}: the {cls.name} scene has the behaviors {', '.join(map(repr, names))}")
-            kind = "continuous" if cls.behavior.continuous_size else "discrete"
-            if not self.custom_algorithm and kind not in ALGORITHMS[self.algorithm]:
-                fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
-                fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {cls.name}; use one of {', '.join(fits)}")
-            cameras = any(o.visual for b in cls.behavior_list() for o in b.observations)
-            if cameras and not self.model:  # the kit's camera networks (trainer/unity_module.py) train with PPO
-                if self.algorithm != "PPO" and not self.custom_algorithm:
-                    fail("algorithm", f"{self.algorithm} cannot train {cls.name}'s camera observations: the kit's "
-                                      "camera networks train with PPO (RLlib's default networks for it take one "
-                                      "vector only); use PPO, or give your own module with model=")
-                if self.normalize:
-                    fail("normalize", f"true is not supported for {cls.name}'s camera observations yet (RLlib's "
-                                      "filter would normalise the pixels too); set normalize false")
-        self._validate_backend(fail)
-        self.rllib = rllib_settings.check(self.rllib, self.algorithm, source=f"{source}: rllib")
-        self._validate_model(fail, source)
+        if scene_cls is None:
+            return
+        names = [b.name for b in scene_cls.behavior_list()]
+        if self.behavior is not None and self.behavior not in names:
+            fail("behavior", f"{self.behavior!r}: the {scene_cls.name} scene has the behaviors {', '.join(map(repr, names))}")
+        kind = "continuous" if scene_cls.behavior.continuous_size else "discrete"
+        if not self.custom_algorithm and kind not in ALGORITHMS[self.algorithm]:
+            fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
+            fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {scene_cls.name}; use one of {', '.join(fits)}")
+        cameras = any(o.visual for b in scene_cls.behavior_list() for o in b.observations)
+        if cameras and not self.model:  # the kit's camera networks (trainer/unity_module.py) train with PPO
+            if self.algorithm != "PPO" and not self.custom_algorithm:
+                fail("algorithm", f"{self.algorithm} cannot train {scene_cls.name}'s camera observations: the kit's "
+                                  "camera networks train with PPO (RLlib's default networks for it take one "
+                                  "vector only); use PPO, or give your own module with model=")
+            if self.normalize:
+                fail("normalize", f"true is not supported for {scene_cls.name}'s camera observations yet (RLlib's "
+                                  "filter would normalise the pixels too); set normalize false")
+
+    def _check_batches(self, fail) -> None:
+        """The batch, its minibatches and the trajectory pieces RLlib's PPO collects must fit together."""
         if self.minibatch_size and self.train_batch_size and self.minibatch_size > self.train_batch_size:
             fail("minibatch_size", f"({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size})")
         given = {k: getattr(self, k) if getattr(self, k) is not None else self.defaults().get(k)
                  for k in ("time_horizon", "train_batch_size", "num_areas")}
-        if self.scene_name is not None and self.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
-            cls = SCENES[self.scene_name]
-            trained = [self.behavior] if self.behavior else [b.name for b in cls.behavior_list()]
+        scene_cls = find_scene(self.scene)
+        if scene_cls is not None and self.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
+            trained = [self.behavior] if self.behavior else [b.name for b in scene_cls.behavior_list()]
             if len(trained) == 1:  # one policy: every agent is a sub-env of one vector env
                 problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"],
-                                              cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
+                                              scene_cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
                                               self.num_env_runners)
                 if problem:
                     fail("time_horizon", problem)
-
 
     def _validate_model(self, fail, source: str) -> None:
         if self.model is None:
@@ -422,8 +491,6 @@ class TrainConfig:
         return self.model
 
     def _validate_backend(self, fail) -> None:
-        if self.backend not in BACKENDS:
-            fail("backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.backend != "sagemaker":
             given = [key for key in SAGEMAKER_SETTINGS if getattr(self, key) is not None]
             if given:
@@ -434,14 +501,10 @@ class TrainConfig:
         if self.instance_type is not None and (not isinstance(self.instance_type, str)
                                                or not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.instance_type)):
             fail("instance_type", f"must be a SageMaker instance type like ml.c5.2xlarge, got {self.instance_type!r}")
-        _positive_int(self.instance_count, "instance_count", fail, allow_none=True)
-        _positive_int(self.max_run, "max_run", fail, allow_none=True)
-        if self.spot is not None and not isinstance(self.spot, bool):
-            fail("spot", f"must be true or false, got {self.spot!r}")
         for key in ("role", "region", "bucket", "image"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, str) or not value.strip() or value != value.strip()):
-                fail(key, f"must be a non-empty name without spaces around it, got {value!r}")
+                fail(key, f"must be {_NAME}, got {value!r}")
 
 
 def time_horizon_misfit(time_horizon: int, train_batch_size: int, agents_per_process: int,
@@ -470,23 +533,3 @@ def parse_yaml(text: str, source: str = "YAML"):
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
-
-
-def _number(value, key, fail, *, low=None, high=None, low_open=False, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        fail(key, f"must be a number, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        fail(key, f"must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and value > high:
-        fail(key, f"must be <= {high}, got {value}")
-
-
-def _positive_int(value, key, fail, *, allow_none=False, allow_zero=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        fail(key, f"must be a whole number, got {value!r}")
-    if value < (0 if allow_zero else 1):
-        fail(key, f"must be >= {0 if allow_zero else 1}, got {value}")
