@@ -13,6 +13,14 @@ def run(*args, timeout=120):
     return subprocess.run([*UNITY_NB, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def test_a_video_without_out_goes_to_a_file_named_after_the_scene(tmp_path):
+    out = subprocess.run([*UNITY_NB, "video", "basic", "--max-frames", "5", "--gif"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    made = list(tmp_path.glob("*.gif"))
+    assert len(made) == 1 and made[0].name.startswith("Basic-") and made[0].name in out.stdout
+
+
 def test_help_lists_commands():
     out = run("--help")
     assert out.returncode == 0

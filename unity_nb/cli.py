@@ -14,7 +14,8 @@ import traceback
 
 from . import __version__
 from .train.schema import confirmation_plays, confirmation_text
-from .verbs import CLI, RUN_COLUMNS, USER_ERRORS, VERBS, pick_run
+from .envs.scenes import find_scene
+from .verbs import CLI, RUN_COLUMNS, USER_ERRORS, VERBS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,20 +92,21 @@ def _watch(run) -> int:
     return 0
 
 
-def _print_evaluation(result, scene_name: str | None) -> None:
+def _print_evaluation(result) -> None:
     for play, played in result.plays().items():
         rows = played.rows()
         for name, table in rows.items():
             if name == "all" and len(rows) > 1:
                 continue
-            _print_table(table, scene_name, "" if name == "all" else f"{name}: ", play)
+            _print_table(table, played.benchmark, "" if name == "all" else f"{name}: ", play)
 
 
-def _print_table(table: dict, scene_name: str | None, lead: str = "", play: str = "deterministic") -> None:
+def _print_table(table: dict, benchmark: float | None, lead: str = "", play: str = "deterministic") -> None:
     """One line for a table of played episodes (episodes, mean, min, max, std), with the scene's benchmark."""
+    verdict = "" if benchmark is None else \
+        f" (benchmark {benchmark}: {'reached' if table['mean'] >= benchmark - 1e-6 else 'not reached'})"
     print(f"unity-nb: {lead}{table['episodes']} {play} episodes: mean {table['mean']:.3f}, "
-          f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}"
-          f"{_benchmark_verdict(table['mean'], scene_name)}")
+          f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
 
 
 def _show_train(run, args) -> int:
@@ -120,10 +122,12 @@ def _show_train(run, args) -> int:
     if code == 0 and args.eval_episodes > 0 and run.latest_checkpoint() is not None:
         confirmed = _final_confirmation(run, args.eval_episodes)
         if confirmed is not None:  # the same weights, already played both ways: no second evaluation
+            scene = find_scene(config.scene)
             for play, table in confirmation_plays(confirmed).items():
-                _print_table(table, config.scene_name, "the target's confirmation played the final weights: ", play)
+                _print_table(table, scene.benchmark_return if scene else None,
+                             "the target's confirmation played the final weights: ", play)
         else:
-            _print_evaluation(run.evaluate(episodes=args.eval_episodes), config.scene_name)
+            _print_evaluation(run.evaluate(episodes=args.eval_episodes))
     if not config.address and config.backend == "local":
         _say_runtime_stays()
     return code
@@ -138,13 +142,6 @@ def _final_confirmation(run, episodes: int) -> dict | None:
         return None
     progress = run.progress(run.latest_checkpoint())
     return check if progress.get("env_steps") == check.get("env_steps") and "by_behavior" not in check else None
-
-
-def _benchmark_verdict(mean: float, scene_name: str | None) -> str:
-    from .envs.scenes import SCENES
-
-    bench = SCENES[scene_name].benchmark_return if scene_name else None
-    return "" if bench is None else f" (benchmark {bench}: {'reached' if mean >= bench - 1e-6 else 'not reached'})"
 
 
 def _say_runtime_stays() -> None:
@@ -191,11 +188,13 @@ def _show_scenes(table, args) -> int:
 
 
 def _show_eval(result, args) -> int:
-    _print_evaluation(result, pick_run(args.run_id, args.runs_dir).config.scene_name)
+    _print_evaluation(result)
     return 0
 
 
 def _show_video(video, args) -> int:
+    if video.saved_to is None:  # a terminal cannot show it: it goes to a file named after what it shows
+        video.save(f"{video.name or 'video'}-{time.strftime('%Y%m%d-%H%M%S')}.{video.format}")
     print(f"unity-nb: {video!r} -> {video.saved_to}")
     return 0
 
@@ -293,11 +292,13 @@ SHOW = {"doctor": _show_doctor, "up": _show_up, "down": _show_down, "train": _sh
         "play": _show_played, "export": _show_export, "deploy": _show_deploy, "endpoints": _show_endpoints}
 
 
-def _default_video_file(args) -> str:
-    from .envs.scenes import is_builtin
+def _one_command() -> None:
+    """This process is one command: it does not hold the training runtime up (a notebook session does; the
+    runtime stays up for its idle time only) nor keep a SageMaker launch warm for a next one."""
+    from .train import local, sagemaker
 
-    name = args.target if is_builtin(args.target) else pick_run(args.target, args.runs_dir).id
-    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.{'gif' if args.gif else 'mp4'}"
+    local.HOLD = False
+    sagemaker.keep_warm = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,16 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     name = {alias: v.name for v in VERBS.values() for alias in v.aliases}.get(args.command, args.command)
     verb = VERBS[name]
     try:
-        if name == "train":
-            from .train.local import backend
-
-            backend().hold = False  # one run per command: the runtime stays up for its idle time only
-            from .train import sagemaker
-
-            sagemaker.keep_warm = False
-        if name == "video" and not args.out:
-            args.out = _default_video_file(args)
-        if name in ("play", "doctor"):
+        _one_command()
+        if verb.reports:
             result = verb.call(args, report=lambda line: print(line, flush=True))
         else:
             result = verb.call(args)

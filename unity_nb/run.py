@@ -52,7 +52,9 @@ class Run(RunFolder):
 
         checkpoint = self._checkpoint()
         config = self.config
-        return record(checkpoint, config.scene, episodes=episodes, max_frames=max_frames, **config.playback(**kwargs))
+        video = record(checkpoint, config.scene, episodes=episodes, max_frames=max_frames, **config.playback(**kwargs))
+        video.name = self.id
+        return video
 
     def export(self, verify: int = 1000):
         """Export the latest checkpoint's policies as ONNX files Unity loads (``export/<behavior>.onnx``),

@@ -46,6 +46,7 @@ class Verb:
     aliases: tuple[str, ...] = ()  # other command names (``envs`` for ``scenes``)
     faces: tuple[str, ...] = (CLI, MAGIC)
     magic_name: str | None = None  # when the magic's name is not unity_<name>
+    reports: bool = False  # ``call`` takes ``report=``: it hands each line on as soon as it is known
 
     @property
     def magic(self) -> str:
@@ -460,7 +461,7 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("play", "play episodes with random actions and print their returns",
          "Open a scene (built-in, a Unity build path, or 'editor') through the real ML-Agents client and play "
          "episodes with random actions, showing each episode's return.",
-         _play_args, play),
+         _play_args, play, reports=True),
     Verb("train", "train an agent (RLlib PPO by default) and show progress",
          "Train an agent for a built-in scene or your Unity build, on this machine or a Ray cluster. Settings come "
          "from the scene's defaults, then --config (or the YAML of a %%unity_train cell), then these flags.",
@@ -504,7 +505,7 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
          "build?), the CPUs and memory the training runtime may use (cgroup limits), disk and /dev/shm, whether a "
          "built-in scene opens, whether Basic trains for two iterations (and how long it took), and whether "
          "JupyterLab has the Unity RL sidebar and the widget front-end. Each line is ok, a note, or a problem with "
-         "what to do; the command exits 1 on a problem.", _doctor_args, doctor),
+         "what to do; the command exits 1 on a problem.", _doctor_args, doctor, reports=True),
     Verb("dashboard", "watch a run live", "Show the live progress of a run (also one started elsewhere, or before "
          "a kernel restart).", _dashboard_args, dashboard),
 ]}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..envs.gym_env import UnityVectorEnv
+from ..envs.scenes import find_scene
 from ..envs.source import EnvSource
 from ..errors import BadValue, NotFound
 from ..train.schema import PLAYS
@@ -26,6 +27,7 @@ class Evaluation:
     by_behavior: dict[str, list[float]] = field(default_factory=dict)
     play: str = "deterministic"
     sampled: "Evaluation | None" = None  # play="both": the same episodes' count played sampled (this one greedy)
+    benchmark: float | None = None  # the return Unity's own trained model of the scene reaches (None: a build)
 
     def plays(self) -> dict[str, "Evaluation"]:
         """This evaluation and its sampled twin, by play."""
@@ -101,7 +103,7 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
                       max_steps=max_steps, policies=policies)
         greedy = evaluate(checkpoint, scene, play="deterministic", **kwargs)
         greedy.sampled = evaluate(checkpoint, scene, play="sampled", **kwargs)
-        return greedy
+        return greedy  # each with its benchmark
     import torch
 
     sampled = play == "sampled"
@@ -123,6 +125,9 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
             source.close()
     if not side_by_side:
         result.play = play
+    found = find_scene(scene)
+    for each in result.plays().values():
+        each.benchmark = found.benchmark_return if found else None
     return result
 
 

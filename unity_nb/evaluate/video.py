@@ -49,6 +49,7 @@ class Video:
         self.frames = int(frames)
         self.fps = float(fps)
         self.saved_to: Path | None = None  # where save() last wrote it
+        self.name = ""  # what it shows, for a file name: a run's id or a scene's name
 
     @property
     def format(self) -> str:
@@ -292,7 +293,7 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
     fps, fmt: as for :func:`encode`.
     """
     from ..envs.gym_env import UnityVectorEnv
-    from ..envs.scenes import play_mode
+    from ..envs.scenes import find_scene, play_mode
     from ..envs.source import EnvSource
 
     for name, value in (("episodes", episodes), ("max_frames", max_frames)):
@@ -323,7 +324,10 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
         raise
     frames = _play(env, act, episodes, max_frames, seed, min_frames=int(4 * fps))
     try:
-        return encode(frames, fps=fps, fmt=fmt)
+        video = encode(frames, fps=fps, fmt=fmt)
+        found = find_scene(scene)
+        video.name = found.name if found else Path(str(scene)).name.removesuffix(".x86_64")
+        return video
     finally:
         frames.close()  # stops the episode loop (and closes the env) if encoding stopped early
         env.close()

@@ -119,6 +119,7 @@ def _cwd() -> str | None:
 
 
 _BACKEND: LocalBackend | None = None
+HOLD = True  # a notebook session holds the runtime while it lives; one `unity-nb` command does not (cli.py)
 
 
 def backend() -> LocalBackend:
@@ -127,7 +128,7 @@ def backend() -> LocalBackend:
     if _BACKEND is None:
         import atexit
 
-        _BACKEND = LocalBackend()
+        _BACKEND = LocalBackend(hold=HOLD)
         atexit.register(_BACKEND.close)
     return _BACKEND
 
