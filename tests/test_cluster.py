@@ -136,3 +136,26 @@ def test_your_own_model_travels_to_the_cluster(two_node_cluster, tmp_path, monke
     assert run.state == "finished", (run.status, (run.path / "logs" / "driver.log").read_text()[-3000:])
     placement = [e for e in run.events() if e.get("event") == "placement"]
     assert placement and set(placement[0]["env_runner_nodes"]) == {"127.0.0.2", "127.0.0.3"}
+
+
+def test_a_sweep_trains_its_trials_on_the_cluster(two_node_cluster, tmp_path, monkeypatch):
+    """A sweep's Tune driver runs on this machine's runtime (its own token); each trial's run joins the cluster
+    with the session's token, and its env runners land on both nodes."""
+    address, env = two_node_cluster
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.setenv(key, env[key])
+    try:
+        sweep = ut.sweep("Basic", runs_dir=tmp_path, address=address, lr="loguniform(3e-4, 3e-3)", trials=2,
+                         scheduler="fifo", concurrent=1, num_env_runners=2, num_areas=2, steps=2000,
+                         target_return="off")
+        sweep.wait(timeout=600)
+        assert sweep.state == "finished", (sweep.status, sweep.log_path.read_text()[-3000:])
+        runs = sweep.runs()
+        assert len(runs) == 2
+        for run in runs:
+            assert run.state == "finished" and run.config.address == address, \
+                (run.status, (run.path / "logs" / "driver.log").read_text()[-3000:])
+            placement = [e for e in run.events() if e.get("event") == "placement"]
+            assert placement and set(placement[0]["env_runner_nodes"]) == {"127.0.0.2", "127.0.0.3"}
+    finally:
+        service.stop(force=True)  # the sweep started this machine's runtime: the cluster has the cores again

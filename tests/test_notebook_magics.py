@@ -87,6 +87,9 @@ def test_envs_lists_scenes_and_builds(kernel, tmp_path):
     ("%unity_train Basic --confirm-episodes 0", "confirm_episodes must be >= 1 when a target_return is set"),
     ("%unity_train Basic --lr-schedule cosine", "argument --lr-schedule: invalid choice: 'cosine'"),
     ("%unity_train Basic --init-path /no/such/run", "init_path '/no/such/run' does not exist"),
+    ("%unity_fork NoSuch-20260101-000000-0000 --lr 1e-4", "no run 'NoSuch-20260101-000000-0000'"),
+    ("%unity_fork NoSuch --lr abc", "argument --lr: expected a number, got 'abc'"),
+    ("%unity_fork NoSuch --hidden-units 64 --var 2x", "--var '2x': not a Python variable name"),
 ])
 def test_bad_input_names_the_argument(kernel, line, message):
     assert message in usage_error(kernel, line)
@@ -112,6 +115,14 @@ def test_yaml_cell_that_does_not_parse_gives_line_and_column(kernel):
     assert "behaviors.Basic: not yet supported: self_play" in text
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    trainer_type: ppo\n    hyperparameters:\n      lamda: 0.9\n")
     assert "behaviors.Basic.hyperparameters: unknown key 'lamda'" in text
+    # a sweep's cell: its section's mistakes by name; a run's cell points to it
+    text = usage_error(kernel, "%%unity_sweep\nscene: Basic\nsweep:\n  trails: 4\n")
+    assert "sweep: unknown option 'trails'; the options are trials" in text
+    text = usage_error(kernel, "%%unity_sweep\nscene: Basic\nsweep:\n  search:\n    lr: 3e-4\n")
+    assert "sweep: search: lr: '3e-4' is not a search space" in text
+    assert "expected YAML settings" in usage_error(kernel, "%%unity_sweep\n- lr\n")
+    text = usage_error(kernel, "%%unity_train\nscene: Basic\nsweep:\n  trials: 4\n")
+    assert "a `sweep:` section starts a sweep, not one run: use %%unity_sweep" in text
 
 
 @pytest.mark.ray

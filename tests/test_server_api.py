@@ -92,6 +92,32 @@ def test_list_runs_newest_first_with_series(api, store):
     assert [r["id"] for r in page["runs"]] == ["Basic-a"] and page["total"] == 2
 
 
+def test_a_sweeps_trials_are_grouped_under_it_with_the_best_named(api, store):
+    """The page lists the sweeps with a trial on it; each trial's row names its sweep (the sidebar groups them)."""
+    from unity_nb.train.sweeps import Sweep, make_plan
+
+    make_run(store, "Basic-alone", iterations=2)
+    make_run(store, "Basic-t1", iterations=3)  # last mean return 0.3
+    make_run(store, "Basic-t2", iterations=5)  # 0.5: the best
+    sweep = Sweep(store.root / "sweep-Basic-20261204-000000-beef")
+    sweep.log_path.parent.mkdir(parents=True)
+    (sweep.path / "sweep.json").write_text(json.dumps(make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=3,
+                                                                concurrent=1).to_dict()))
+    sweep.write_status({"state": "running", "pid": os.getpid()})
+    for trial, run in (("t1", "Basic-t1"), ("t2", "Basic-t2")):
+        sweep.record_trial(trial=trial, run=run, settings={"lr": 1e-4})
+    code, page = api("runs")
+    assert code == 200 and page["total"] == 3  # the sweep's folder is not a run
+    assert {r["id"]: r["sweep"] for r in page["runs"]} == {"Basic-alone": None, "Basic-t1": sweep.id,
+                                                          "Basic-t2": sweep.id}
+    [listed] = page["sweeps"]
+    assert listed["id"] == sweep.id and listed["state"] == "running" and listed["runs"] == ["Basic-t1", "Basic-t2"]
+    assert listed["best"] == "Basic-t2" and listed["trials"] == 3 and "3 trials of Basic" in listed["about"]
+    (sweep.path / "sweep.json").write_text("{half")  # a sweep folder being written is left out, the runs stay
+    code, page = api("runs")
+    assert code == 200 and page["sweeps"] == [] and len(page["runs"]) == 3
+
+
 def test_a_runs_row_shows_its_confirmation_both_ways(api, store):
     """The sidebar shows the confirmation's greedy and sampled means (and an older run's greedy one alone)."""
     check = {"env_steps": 600, "iteration": 6, "target": 0.9, "passed": True, "play": "both",
@@ -283,17 +309,21 @@ def test_artifacts_and_files(api, store):
     assert code == 404 and "has no file" in data["message"]
 
 
+def _job_ended(api, job: str, timeout: float = 120) -> dict:
+    """The job's last report once it has ended (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, data = api("jobs", job)
+        if data["job"]["state"] != "running" or time.monotonic() > deadline:
+            return data
+        time.sleep(0.3)
+
+
 def test_actions_start_commands_and_report(api, store):
     make_run(store, "Basic-a")  # no checkpoint: export fails in its own process, with the CLI's reason
     code, data = api("runs", "Basic-a", "export", method="POST")
     assert code == 202 and data["job"]["state"] == "running" and data["job"]["action"] == "export"
-    job = data["job"]["id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        code, data = api("jobs", job)
-        if data["job"]["state"] != "running":
-            break
-        time.sleep(0.3)
+    data = _job_ended(api, data["job"]["id"])
     assert data["job"]["state"] == "failed" and "checkpoint" in data["job"]["error"]
     assert Path(data["job"]["log"]).is_file()  # the output stays in the run's logs/
     code, data = api("runs", "Basic-a", "video", method="POST")
@@ -374,3 +404,37 @@ def test_a_checkpoint_filmed_already_is_not_filmed_again(api, store):
     code, data = api("runs", "Basic-a", "video", method="POST")
     assert code == 202 and data["job"]["state"] == "done" and data["job"]["file"] == "videos/checkpoint_000005.mp4"
     assert api("jobs", data["job"]["id"])[1]["job"]["state"] == "done"
+
+
+def test_a_fork_is_checked_at_once(api, store, recorded_runs):
+    """The sidebar's Fork: the settings and the run are checked before any command starts (400/409 with the
+    reason). A fork that can start is the `unity-nb fork` command in its own process: the sidebar's browser test
+    (tests/browser/test_lab_sidebar.py) starts one through this route and watches it train."""
+    parent = recorded_runs(root=store.root).run
+    make_run(store, "Basic-none")  # no checkpoint
+    for body, status, message in [
+        ({"settings": "--hidden-units 64"}, 400, "hidden_units (the checkpoint's network has this shape)"),
+        ({"settings": ""}, 400, "nothing to change"),
+        ({}, 400, "nothing to change"),
+        ({"settings": "--lr abc"}, 400, "argument --lr: expected a number, got 'abc'"),
+        ({"settings": "--runs-dir /etc --lr 1e-4"}, 400, "unrecognized arguments: --runs-dir"),
+        ({"settings": "; rm -rf / --lr 1e-4"}, 400, "unrecognized arguments: ;"),
+        ({"settings": ["--lr", "1e-4"]}, 400, "settings must be text"),
+        ({"settings": "--lr 1e-4", "run": "x"}, 400, 'the body must be JSON like {"settings": "--lr 1e-4"}'),
+    ]:
+        code, data = api("runs", parent.id, "fork", method="POST", body=body)
+        assert (code, message in data["message"]) == (status, True), (body, code, data)
+    code, data = api("runs", "Basic-none", "fork", method="POST", body={"settings": "--lr 1e-4"})
+    assert code == 409 and "has no checkpoint to fork from yet" in data["message"]
+
+
+def test_a_fork_job_names_its_new_run_from_the_commands_first_lines(store, tmp_path):
+    from unity_nb.server.jobs import Job
+
+    run = make_run(store, "Basic-a")
+    log = tmp_path / "fork.log"
+    log.write_text("unity-nb: fork of run Basic-a from its checkpoint_000010 at 1000 steps; changed: lr 0.001 -> 0.0001\n")
+    assert Job("1", "fork", run, None, log).describe()["fork"] is None  # not made yet
+    with open(log, "a") as out:
+        out.write("unity-nb: run Basic-20261203-101010-abcd (PPO on Basic, 2000 steps) -> /x/runs/Basic-20261203-101010-abcd\n")
+    assert Job("1", "fork", run, None, log).describe()["fork"] == "Basic-20261203-101010-abcd"

@@ -16,16 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = rules(TrainConfig)
 
 
-def _settings_doc():
-    spec = importlib.util.spec_from_file_location("settings_doc", ROOT / "scripts" / "settings_doc.py")
+def _docs_tables():
+    spec = importlib.util.spec_from_file_location("docs_tables", ROOT / "scripts" / "docs_tables.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_docs_settings_table_is_current():
-    assert (ROOT / "docs" / "settings.md").read_text() == _settings_doc().table(), \
-        "docs/settings.md is out of date: python scripts/settings_doc.py"
+def test_the_docs_tables_the_code_says_are_current():
+    tables = _docs_tables()
+    assert (ROOT / "docs" / "settings.md").read_text() == tables.settings(), \
+        "docs/settings.md is out of date: python scripts/docs_tables.py"
+    run_folder = (ROOT / "docs" / "run-folder.md").read_text()
+    assert run_folder == tables.run_folder(run_folder), \
+        "docs/run-folder.md's iteration table is out of date: python scripts/docs_tables.py"
 
 
 @pytest.mark.parametrize("name", list(RULES))

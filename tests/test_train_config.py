@@ -43,7 +43,7 @@ def test_mlagents_yaml_file_with_overrides(tmp_path):
         (MLAGENTS_3DBALL.replace("strength: 1.0", "strength: 0.5"), r"strength: only 1.0 is supported"),
         (MLAGENTS_3DBALL.replace("extrinsic:", "curiosity:"), r"reward_signals: not yet supported: curiosity"),
         ("behaviors: {}", "'behaviors' must map a behavior name"),
-        ("behaviors:\n  A: {}\n  B: {}", "2 behaviors given"),
+        ("behaviors:\n  A: {}\n  B: {}", "behaviors: A, B are not the behaviors of Basic \\(Basic\\)"),
     ],
 )
 def test_mlagents_yaml_errors_name_the_key(text, message):

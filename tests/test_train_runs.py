@@ -70,6 +70,28 @@ def test_resume_continues_the_step_count(trained_basic, tmp_path):
 
 
 @pytest.mark.ray
+def test_a_fork_goes_on_from_its_parent_with_the_settings_changed(trained_basic, tmp_path):
+    shutil.copytree(trained_basic.path, tmp_path / trained_basic.id)
+    parent = ut.get_run(trained_basic.id, tmp_path)
+    checkpoint = parent.latest_checkpoint()
+    at = parent.progress(checkpoint)
+    fork = parent.fork(lr=1e-4, num_epochs=1, steps=at["env_steps"] + 1500, target_return="off")
+    fork.wait(timeout=300)
+    assert fork.state == "finished", fork.status
+    assert fork.path.parent == parent.path.parent and fork.forked_from["parent"] == parent.id
+    assert fork.forked_from["changed"]["lr"] == [parent.config.lr, 1e-4]
+    rows = fork.metrics
+    assert rows["iteration"].iloc[0] == int(checkpoint.name.split("_")[1]) + 1  # RLlib's counters go on
+    assert rows["env_steps"].iloc[0] > at["env_steps"] and rows["env_steps"].iloc[-1] >= at["env_steps"] + 1500
+    assert rows["episodes_window"].iloc[0] == parent.config.return_window  # the parent's window goes on
+    assert (rows["lr"] == 1e-4).all()
+    logs = [e["message"] for e in fork.events() if e["event"] == "log"]
+    assert any(m.startswith(f"forked from run {parent.id} ({checkpoint.name}; changed:") for m in logs), logs
+    assert parent.latest_checkpoint() == checkpoint and parent.state == "finished"  # the parent is untouched
+    assert fork.evaluate(episodes=5).mean > 0.5  # it plays what it learned
+
+
+@pytest.mark.ray
 def test_stop_checkpoints_then_stops(tmp_path):
     run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", steps=10_000_000)
     _wait_for(lambda: len(run.metrics) >= 2, what="two iterations")

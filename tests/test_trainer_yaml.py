@@ -206,3 +206,100 @@ def test_workshop_yaml_exercise_changes_one_setting_against_its_baseline(noteboo
     assert differ == changed, {k: (getattr(a, k), getattr(d, k)) for k in differ}
     fragment = a.time_horizon or a.train_batch_size // a.num_areas  # RLlib's "auto": the batch over the agents
     assert d.time_horizon == fragment
+
+
+DUO = """
+behaviors:
+  BasicRight:
+    trainer_type: ppo
+    hyperparameters: {batch_size: 64, buffer_size: 512, learning_rate: 3.0e-3, beta: 1.0e-2, epsilon: 0.2,
+                      num_epoch: 3}
+    network_settings: {hidden_units: 64, num_layers: 2}
+    max_steps: 6000
+    time_horizon: 64
+  BasicLeft:
+    trainer_type: ppo
+    hyperparameters: {batch_size: 64, buffer_size: 512, learning_rate: 1.0e-3, beta: 5.0e-3, epsilon: 0.3,
+                      num_epoch: 3, epsilon_schedule: constant}
+    network_settings: {hidden_units: 32, num_layers: 1}
+    max_steps: 6000
+    time_horizon: 64
+env_settings: {num_areas: 4}
+"""
+
+
+def test_a_file_with_several_behaviors_gives_each_its_own_rate_and_network_and_shares_the_rest():
+    """The behaviors pick their scene (BasicDuo); what a behavior may have of its own goes into behavior_settings
+    and reaches RLlib as that module's overrides and network; a shared setting that differs is refused by name."""
+    from unity_nb.trainer.rllib_setup import ScheduledClipPPOLearner, algorithm_config
+
+    c = resolved(DUO, mode="inprocess")
+    assert (c.scene, c.behavior, c.lr, c.hidden_units, c.num_layers, c.num_areas) == ("BasicDuo", None, 3e-3, 64, 2, 4)
+    assert c.behavior_settings == {"BasicRight": {}, "BasicLeft": {"lr": 1e-3, "entropy_coeff": 5e-3,
+                                                                   "clip_param": 0.3, "clip_schedule": "constant",
+                                                                   "hidden_units": 32, "num_layers": 1}}
+    assert "BasicLeft's own lr 0.001" in c.describe()
+    algo = algorithm_config(c, ["BasicRight", "BasicLeft"])
+    right, left = algo.get_config_for_module("BasicRight"), algo.get_config_for_module("BasicLeft")
+    assert right.lr == [[0, 3e-3], [6000, 1e-10]] and left.lr == [[0, 1e-3], [6000, 1e-10]]
+    assert right.entropy_coeff[0] == [0, 1e-2] and left.entropy_coeff[0] == [0, 5e-3] and left.clip_param == 0.3
+    # the clip range: BasicRight's decays (mlagents' default follows the rate), BasicLeft's stays
+    assert algo.learner_class is ScheduledClipPPOLearner
+    assert algo.learner_config_dict["clip_schedule"] == {"BasicRight": [[0, 0.2], [6000, 0.1]]}
+    specs = algo.rl_module_spec.rl_module_specs
+    assert specs["BasicRight"].model_config["fcnet_hiddens"] == [64, 64]
+    assert specs["BasicLeft"].model_config["fcnet_hiddens"] == [32]
+    with pytest.raises(ConfigError, match=r"behaviors\.BasicLeft: num_epoch is 5 where behaviors\.BasicRight has 3"):
+        resolved(DUO.replace("epsilon: 0.3,\n                      num_epoch: 3", "epsilon: 0.3,\n                      "
+                                                                                "num_epoch: 5"))
+    with pytest.raises(ConfigError, match=r"behaviors\.BasicLeft: max_steps is 7000 where"):
+        resolved(DUO.replace("max_steps: 6000\n    time_horizon: 64\nenv", "max_steps: 7000\n    time_horizon: 64\nenv"))
+    with pytest.raises(ConfigError, match=r"behaviors: BasicLeft, Walker are not the behaviors of BasicDuo"):
+        resolved(DUO.replace("BasicRight:", "Walker:").replace("{num_areas: 4}", "{num_areas: 4, env_path: BasicDuo}"))
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"Nope": {"lr": 1e-3}}, "behavior_settings.Nope is not a behavior of BasicDuo; its behaviors: BasicRight, "
+                             "BasicLeft"),
+    ({"BasicLeft": {"gamma": 0.9}}, "behavior_settings.BasicLeft.gamma is shared by every behavior of a run"),
+    ({"BasicLeft": {"colour": 1}}, "behavior_settings.BasicLeft.colour is not a setting"),
+    ({"BasicLeft": {"lr": -1}}, "behavior_settings.BasicLeft: lr must be > 0, got -1"),
+    ({"BasicLeft": 3}, "behavior_settings.BasicLeft must map settings to values"),
+    ({"BasicLeft": {"lr_schedule": "cubic"}}, "lr_schedule must be 'constant' or 'linear', got 'cubic'"),
+    ([1, 2], "behavior_settings must map behaviors to their own settings, got list"),
+])
+def test_bad_behavior_settings_are_refused_by_name(settings, message):
+    from unity_nb.train import make_config
+
+    with pytest.raises(ConfigError) as caught:
+        make_config("BasicDuo", behavior_settings=settings)
+    assert message in str(caught.value), str(caught.value)
+    with pytest.raises(ConfigError, match="is not trained: this run trains behavior 'BasicRight' only"):
+        make_config("BasicDuo", behavior="BasicRight", behavior_settings={"BasicLeft": {"lr": 1e-3}})
+    with pytest.raises(ConfigError, match="clip_param is used by PPO, APPO only, not DQN"):
+        make_config("BasicDuo", algorithm="DQN", behavior_settings={"BasicLeft": {"clip_param": 0.1}})
+
+
+@pytest.mark.ray
+def test_a_file_with_several_behaviors_trains_each_with_its_own_rate_and_network(tmp_path):
+    import pickle
+
+    import unity_nb.train as ut
+
+    path = tmp_path / "duo.yaml"
+    path.write_text(DUO)
+    run = ut.train(config=str(path), runs_dir=tmp_path / "runs", mode="inprocess", target_return="off", steps=3000,
+                   lr_schedule="constant")  # each rate as the file gives it, not decayed to ~0 by the end
+    run.wait(timeout=600)
+    assert run.state == "finished", run.status
+    checkpoint = run.latest_checkpoint()
+    state = pickle.loads((checkpoint / "learner_group" / "learner" / "state.pkl").read_bytes())
+    rates = {k.split("_")[0]: v["state"]["param_groups"][0]["lr"] for k, v in state["optimizer"].items()}
+    assert rates == {"BasicRight": 3e-3, "BasicLeft": 1e-3}
+    for behavior, first_layer in (("BasicRight", (64, 20)), ("BasicLeft", (32, 20))):
+        weights = pickle.loads((checkpoint / "learner_group" / "learner" / "rl_module" / behavior /
+                                "module_state.pkl").read_bytes())
+        assert tuple(weights["encoder.actor_encoder.net.mlp.0.weight"].shape) == first_layer
+    exported = run.export()  # one ONNX per behavior, each its own network
+    assert exported.ok and {b.behavior for b in exported.behaviors} == {"BasicRight", "BasicLeft"}, str(exported)
+    assert "no action for agents" not in (run.path / "logs" / "driver.log").read_text()

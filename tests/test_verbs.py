@@ -9,7 +9,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from unity_nb.verbs import CLI, MAGIC, VERBS
 
 UNITY_NB = [sys.executable, "-m", "unity_nb.cli"]
-EXPECTED = {"scenes", "player-file", "play", "train", "runs", "stop", "resume", "eval", "video", "compare", "dashboard",
+EXPECTED = {"scenes", "player-file", "play", "train", "runs", "stop", "resume", "fork", "sweep", "eval", "video", "compare", "dashboard",
             "export", "deploy", "endpoints", "up", "down", "doctor"}
 
 

@@ -30,7 +30,7 @@ _compat.install()
 
 from . import run as _run  # noqa: E402  (run stores hand out the user's Run, with its actions, from now on)
 
-_TRAIN_API = ("runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig")
+_TRAIN_API = ("runs", "get_run", "stop", "resume", "fork", "sweep", "warm_up", "make_config", "TrainConfig")
 
 
 def __getattr__(name):

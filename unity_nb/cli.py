@@ -154,15 +154,70 @@ def _say_runtime_stays() -> None:
 
 
 def _show_resume(run, args) -> int:
+    from .train.sweeps import Sweep
+
+    if isinstance(run, Sweep):
+        return _show_sweep(run, args)
     print(f"unity-nb: run {run.id} resumed from {run.latest_checkpoint().name} "
           f"(step budget {run.config.steps}) -> {run.path}", flush=True)
     return _watch(run)
+
+
+def _show_fork(run, args) -> int:
+    from .train.forks import changes_text
+
+    fork = run.forked_from
+    print(f"unity-nb: fork of run {fork['parent']} from its {fork['checkpoint']} at {fork['env_steps']} steps; "
+          f"changed: {changes_text(fork)}", flush=True)
+    return _show_train(run, args)
+
+
+def _show_sweep(sweep, args) -> int:
+    """Say each trial as it starts and ends (Ctrl-C stops the sweep, its runs checkpointing first), then the table."""
+    print(f"unity-nb: sweep {sweep.id}: {sweep.plan.describe()} -> {sweep.path}", flush=True)
+    said: dict[str, str] = {}
+    try:
+        while True:
+            ended = sweep.state in ("finished", "stopped", "failed")
+            for trial in sweep.trials():
+                run = sweep.runs_by_id().get(trial["run"])
+                state = run.state.value if run is not None else "starting"
+                if said.get(trial["trial"]) != state and (state not in ("starting", "running") or trial["trial"] not in said):
+                    drawn = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in trial["settings"].items())
+                    last = run.last() if run is not None else {}
+                    ret = last.get("episode_return_mean")
+                    how = "stopped early by the scheduler" if trial.get("stopped_early") else state
+                    tail = "" if state in ("starting", "running") else \
+                        f" after {last.get('env_steps', 0)} steps, mean return {'-' if ret is None else f'{ret:.3f}'}"
+                    fork = f" (fork of {trial['forked_from']})" if trial.get("forked_from") else ""
+                    print(f"unity-nb: trial {trial['trial']} ({drawn}): run {trial['run']}{fork} {how}{tail}", flush=True)
+                    said[trial["trial"]] = state
+            if ended:
+                break
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("\nunity-nb: stopping the sweep (its running trials checkpoint first)...", flush=True)
+        sweep.stop()
+    status = sweep.status
+    if status["state"] == "failed":
+        print(f"unity-nb: error: the sweep failed: {status.get('error')} (log: {sweep.log_path})",
+              file=sys.stderr)
+        return 1
+    table = sweep.table()
+    if len(table):
+        print(table.to_string(index=False))
+        best = sweep.best()
+        print(f"unity-nb: sweep {status['state']}; best trial: run {best.id} "
+              f"({sweep.plan.metric} {best.last().get(sweep.plan.metric)})")
+    return 0
 
 
 def _show_runs(table, args) -> int:
     if not len(table):
         print("no runs yet (unity-nb train Basic starts one)")
         return 0
+
     def number(value) -> str:
         return "-" if value is None or value != value else f"{value:.3f}"
 
@@ -171,6 +226,8 @@ def _show_runs(table, args) -> int:
     for s in table.to_dict("records"):
         target = "off" if s["target"] is None or s["target"] != s["target"] else (
             f"{s['target']:g} " + ("confirmed" if s["target_reached"] else "not reached"))
+        if isinstance(s.get("parent"), str):  # (pandas turns a missing one into NaN)
+            target += f"  (fork of {s['parent']})"
         print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} "
               f"{number(s['return_mean']):>8s} {'(' + str(int(s['episodes_window'] or 0)) + ')':>10s}  "
               f"{number(s['confirmed_deterministic']):>8s} {number(s['confirmed_sampled']):>8s}  {target}")
@@ -178,6 +235,11 @@ def _show_runs(table, args) -> int:
 
 
 def _show_stop(run, args) -> int:
+    from .train.sweeps import Sweep
+
+    if isinstance(run, Sweep):
+        print(f"unity-nb: sweep {run.id} {run.state}; `unity-nb resume {run.id}` goes on with it")
+        return 0
     print(f"unity-nb: run {run.id} {run.state}; last checkpoint {run.latest_checkpoint()}")
     return 0
 
@@ -287,7 +349,7 @@ def _show_doctor(checkup, args) -> int:
     return 0 if checkup.ok else 1
 
 
-SHOW = {"doctor": _show_doctor, "up": _show_up, "down": _show_down, "train": _show_train, "resume": _show_resume, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
+SHOW = {"doctor": _show_doctor, "up": _show_up, "down": _show_down, "train": _show_train, "resume": _show_resume, "fork": _show_fork, "sweep": _show_sweep, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
         "eval": _show_eval, "video": _show_video, "compare": _show_compare, "dashboard": _show_dashboard,
         "play": _show_played, "export": _show_export, "deploy": _show_deploy, "endpoints": _show_endpoints}
 

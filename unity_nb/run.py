@@ -2,6 +2,7 @@
 
     run = unity_nb.get_run(run_id)
     run.evaluate(); run.video(); run.export(); run.deploy()
+    run.fork(lr=1e-4)      # a new run from its checkpoint with other settings
 
 The run folder is kept below evaluation and deploy (``RunFolder``); the actions on a trained run
 are added here, above the layers that do them (``evaluate/``, ``deploy/``), so those layers and the
@@ -86,6 +87,14 @@ class Run(RunFolder):
         from .deploy.endpoint import start
 
         return start(self.model_for(behavior), port=port, host=host, run_id=self.id)
+
+    def fork(self, wait: bool = False, **changes) -> "Run":
+        """A new run from this run's latest checkpoint with some settings changed, e.g. ``run.fork(lr=1e-4)``:
+        it goes on from this run's steps, return window and curriculum (see :func:`unity_nb.train.fork`)."""
+        from .train.forks import fork_run
+
+        run = fork_run(self, **changes)
+        return run.wait() if wait else run
 
     def model_for(self, behavior: str | None = None) -> Path:
         """The exported model to serve (exported first if there is none)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -171,6 +172,11 @@ def _train_args(p, face):
                    help="SageMaker: show the settings and the exact job request without sending the job (nor uploading "
                         "the build; the SDK stages the kit's code in the bucket as it builds the request)")
     _runs_dir(p)
+    _watching_flags(p, face)
+
+
+def _watching_flags(p, face):
+    """How a started run is watched: the command evaluates it at the end; a cell shows its dashboard."""
     if face == CLI:
         p.add_argument("--eval-episodes", type=int, default=100,
                        help="episodes to evaluate at the end, played greedily and sampled (0: skip)")
@@ -204,7 +210,7 @@ def _runs_args(p, face):
     _runs_dir(p)
 
 
-RUN_COLUMNS = ["id", "scene", "algorithm", "state", "iterations", "env_steps", "return_mean", "episodes_window",
+RUN_COLUMNS = ["id", "scene", "algorithm", "state", "parent", "iterations", "env_steps", "return_mean", "episodes_window",
                "target", "target_reached", "confirmed_deterministic", "confirmed_sampled", "elapsed_s"]
 
 
@@ -219,20 +225,29 @@ def runs(args):
 
 # ---------------------------------------------------------------- stop
 def _stop_args(p, face):
-    _run_id(p, "the run to stop (default: the latest running run)")
+    _run_id(p, "the run (or sweep) to stop (default: the latest running run)")
     p.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for the checkpoint")
     _runs_dir(p)
 
 
 def stop(args):
-    """Ask a run to checkpoint and stop; returns the Run (once stopped, unless --no-wait)."""
-    run = pick_run(args.run_id, args.runs_dir, running=not args.run_id)
-    return run.stop(wait=not args.no_wait)
+    """Ask a run (or a sweep) to checkpoint and stop; returns the Run or Sweep (once stopped, unless --no-wait)."""
+    from .train import stop as stop_it
+
+    if _names_sweep(args):
+        return stop_it(args.run_id, args.runs_dir, wait=not args.no_wait)
+    return pick_run(args.run_id, args.runs_dir, running=not args.run_id).stop(wait=not args.no_wait)
+
+
+def _names_sweep(args) -> bool:
+    from .train.sweeps import is_sweep
+
+    return bool(args.run_id) and is_sweep(args.run_id, args.runs_dir)
 
 
 # ---------------------------------------------------------------- resume
 def _resume_args(p, face):
-    _run_id(p)
+    _run_id(p, "the run (or stopped sweep) to resume (default: the latest run)")
     p.add_argument("--steps", type=positive_int, help="new total step budget (default: the run's own)")
     _runs_dir(p)
     if face == MAGIC:
@@ -240,11 +255,97 @@ def _resume_args(p, face):
 
 
 def resume(args):
-    """Continue a stopped or finished run from its last checkpoint; returns the Run."""
+    """Continue a stopped or finished run from its last checkpoint (or a stopped sweep); returns the Run or Sweep."""
     from .train import resume as go_on
 
+    if _names_sweep(args):
+        return go_on(args.run_id, args.runs_dir, steps=args.steps)
     run = pick_run(args.run_id, args.runs_dir)
     return go_on(run.id, run.path.parent, steps=args.steps)
+
+
+# ---------------------------------------------------------------- fork
+def _fork_args(p, face):
+    _run_id(p, "the run to fork (default: the latest run)")
+    add_config_flags(p)
+    _runs_dir(p)
+    _watching_flags(p, face)
+
+
+def fork(args):
+    """Start a new run from a run's latest checkpoint with the settings given changed; returns the new Run."""
+    from .train.flags import config_overrides
+
+    parent = pick_run(args.run_id, args.runs_dir)
+    return parent.fork(**config_overrides(args))
+
+
+class _SettingsParser(argparse.ArgumentParser):
+    """Reads settings typed in a box: it raises what argparse would print and exit with (a box has no terminal)."""
+
+    def error(self, message):
+        raise BadValue(message)
+
+    def exit(self, status=0, message=None):
+        raise BadValue(message or "type the settings to change as flags, e.g. --lr 1e-4 --steps 60000")
+
+
+def settings_from_text(text) -> tuple[list[str], dict]:
+    """The settings typed in a Fork box (the dashboard's, the sidebar's): flags as ``unity-nb train`` takes them
+    ("--lr 1e-4 --steps 60000"), nothing else. Returns the words and the settings; refuses anything else,
+    and nothing at all."""
+    from .train.flags import config_overrides
+
+    if not isinstance(text, str):
+        raise BadValue(f"settings must be text like '--lr 1e-4', got {type(text).__name__}")
+    parser = _SettingsParser(prog="fork settings", add_help=False)
+    add_config_flags(parser)
+    try:
+        words = shlex.split(text)
+    except ValueError as err:  # an unclosed quote
+        raise BadValue(f"settings: {err}") from None
+    changes = config_overrides(parser.parse_args(words))
+    if not changes:
+        raise BadValue("nothing to change: type the settings the fork should change, e.g. --lr 1e-4")
+    return words, changes
+
+
+# ---------------------------------------------------------------- sweep
+def _sweep_args(p, face):
+    from .train.sweeps import SCHEDULERS
+
+    p.add_argument("scene", nargs="?", default=None, help="built-in scene or the path of your Unity build (default: Basic)")
+    p.add_argument("--config", metavar="FILE", help="YAML settings (unity-nb or mlagents-learn format), as for "
+                   "train; a `sweep:` section may hold trials, scheduler, metric, metric_mode, concurrent and search "
+                   "(each swept setting's space); flags win over it")
+    add_config_flags(p, spaces=True)
+    p.add_argument("--trials", type=positive_int, default=None,
+                   help="runs to sample (with grid(): runs per grid point); default 4")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=None,
+                   help="asha (default: stops the worse trials early, over agent steps), median, fifo (every "
+                        "trial runs its whole budget), or pbt (the worse trials go on as forks of the better ones' "
+                        "runs, with perturbed settings)")
+    p.add_argument("--metric", default=None, help="what ranks the trials (default: episode_return_mean)")
+    p.add_argument("--metric-mode", choices=("max", "min"), default=None,
+                   help="whether a larger metric is better (max, the default) or a smaller one")
+    p.add_argument("--concurrent", type=positive_int, default=None,
+                   help="trials at a time (default: one per CPU of this machine's training runtime)")
+    _runs_dir(p)
+    if face == MAGIC:
+        p.add_argument("--var", metavar="NAME", help="also store the Sweep in this variable")
+        p.add_argument("--wait", action="store_true", help="block the cell until the sweep ends")
+
+
+def sweep(args, config=None):
+    """Start a sweep (runs with settings drawn from search spaces, scheduled by Ray Tune); returns the Sweep.
+    ``config``: settings from a cell (parsed YAML, its ``sweep:`` section included)."""
+    from .train import sweep as start
+    from .train.flags import config_overrides
+
+    if config is not None and args.config:
+        raise BadValue("give settings either in the cell or with --config, not both")
+    return start(args.scene, config=config if config is not None else args.config, trials=args.trials, scheduler=args.scheduler, metric=args.metric,
+                 metric_mode=args.metric_mode, concurrent=args.concurrent, runs_dir=args.runs_dir, **config_overrides(args))
 
 
 # ---------------------------------------------------------------- eval
@@ -468,10 +569,24 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
          _train_args, train),
     Verb("runs", "list training runs", "List training runs: id, state, scene, steps, mean return, target.",
          _runs_args, runs),
-    Verb("stop", "stop a run (it checkpoints first)", "Ask a run to save a checkpoint and stop.", _stop_args, stop),
-    Verb("resume", "continue a run from its last checkpoint",
-         "Continue a stopped or finished run from its last checkpoint; the step count goes on.",
+    Verb("stop", "stop a run or a sweep (runs checkpoint first)",
+         "Ask a run to save a checkpoint and stop; given a sweep's id, its running trials do and no new one starts "
+         "(`unity-nb resume SWEEP` goes on with it).", _stop_args, stop),
+    Verb("resume", "continue a run from its last checkpoint, or a stopped sweep",
+         "Continue a stopped or finished run from its last checkpoint; the step count goes on. Given a stopped "
+         "sweep's id, the sweep goes on: its stopped trials continue and the ones not started start.",
          _resume_args, resume),
+    Verb("fork", "start a new run from a run's checkpoint with some settings changed",
+         "Start a new run from a run's latest checkpoint with the settings given changed (e.g. --lr 1e-4): it goes "
+         "on from that run's steps, return window and curriculum, and records its parent and what changed. "
+         "--steps is the whole budget (default: the parent's, or as many steps again once the parent has used it). "
+         "The network's shape, the scene and the algorithm cannot change.", _fork_args, fork),
+    Verb("sweep", "train many runs with settings drawn from search spaces (Ray Tune)",
+         "Start a sweep: --trials runs of a scene with some settings drawn from search spaces, written as Tune's: "
+         "--lr 'loguniform(1e-4, 3e-3)', --num-epochs 'choice(2, 4, 8)', uniform(a, b), quniform(a, b, q), "
+         "randint(a, b), grid(x, y, ...). Ray Tune schedules them (ASHA stops the worse ones early); each trial is "
+         "an ordinary run (evaluate, export, deploy, fork it), and the sweep's folder lists them.",
+         _sweep_args, sweep),
     Verb("eval", "evaluate a run's policy, played greedily and sampled",
          "Play episodes with a run's latest checkpoint, greedily and with sampled actions, and show the returns "
          "(mean, min, max, std) of each.",

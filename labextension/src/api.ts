@@ -25,8 +25,28 @@ export interface IRunRow {
   updated: number | null;
   series: Point[];
   skipped_lines: number;
+  /** the run a fork goes on from (absent from an older server) */
+  parent?: string | null;
   /** each curriculum parameter's current lesson (absent from an older server) */
   lessons?: { [parameter: string]: { lesson: number; lessons: number; name: string } };
+  /** the sweep this run is a trial of (absent from an older server) */
+  sweep?: string | null;
+}
+
+/** A sweep with a trial on the page: the sidebar groups its trials' rows under it. */
+export interface ISweepRow {
+  id: string;
+  state: string;
+  /** its plan in words: trials, scene, spaces, scheduler */
+  about: string;
+  scheduler: string;
+  /** the trials it will run in all */
+  trials: number;
+  /** its trials' run ids, in the order they started */
+  runs: string[];
+  /** of its trials on the page, the best by the sweep's metric */
+  best: string | null;
+  error: string | null;
 }
 
 export interface IRunPage {
@@ -35,6 +55,8 @@ export interface IRunPage {
   offset: number;
   limit: number;
   runs: IRunRow[];
+  /** absent from an older server */
+  sweeps?: ISweepRow[];
   server_ms: number;
 }
 
@@ -47,6 +69,8 @@ export interface IJob {
   error?: string;
   url?: string | null;
   file?: string;
+  /** a fork's new run, once its command has made it */
+  fork?: string | null;
 }
 
 export interface IEndpoint {

@@ -40,6 +40,12 @@ export function canStop(state: string): boolean {
   return state === 'starting' || state === 'running';
 }
 
+/** Whether a run can be forked from the sidebar: it has ended on this machine or a Ray cluster (the server
+ * says whether it has a checkpoint). */
+export function canFork(state: string, backend: string): boolean {
+  return ['finished', 'stopped'].includes(state) && backend !== 'sagemaker';
+}
+
 /** Where a run trains, in words. */
 export function backendLabel(backend: string): string {
   return ({ local: 'this machine', cluster: 'Ray cluster', sagemaker: 'SageMaker' } as Record<string, string>)[

@@ -3,7 +3,7 @@
  * launcher card that copies the quickstart notebook, and settings (run folder, refresh).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog, MainAreaWidget, Notification } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -33,6 +33,7 @@ namespace CommandIDs {
   export const playVideo = 'unity-nb:play-video';
   export const exportRun = 'unity-nb:export-run';
   export const deployRun = 'unity-nb:deploy-run';
+  export const forkRun = 'unity-nb:fork-run';
   export const stopEndpoint = 'unity-nb:stop-endpoint';
 }
 
@@ -201,6 +202,39 @@ const plugin: JupyterFrontEndPlugin<void> = {
           await sidebar.refresh();
         } catch (err) {
           fail(`Cannot deploy ${id}`)(err as Error);
+        }
+      }
+    });
+    app.commands.addCommand(CommandIDs.forkRun, {
+      label: args => `Fork ${args.id ?? 'a run'} with other settings`,
+      execute: async args => {
+        const id = String(args.id);
+        const answer = await InputDialog.getText({
+          title: `Fork ${id}`,
+          label: "A new run from this run's latest checkpoint, with these settings changed (flags as %unity_fork takes them):",
+          placeholder: '--lr 1e-4 --steps 60000'
+        });
+        if (!answer.button.accept) {
+          return;
+        }
+        try {
+          let { job } = await requestAPI<{ job: IJob }>(
+            runPath(id, 'fork'),
+            { method: 'POST', body: JSON.stringify({ settings: answer.value ?? '' }) },
+            runsQuery()
+          );
+          // the command makes the new run, then watches it train: report once the run exists
+          while (job.state === 'running' && !job.fork) {
+            await new Promise(resolve => setTimeout(resolve, 1000));
+            job = (await requestAPI<{ job: IJob }>(`jobs/${encodeURIComponent(job.id)}`)).job;
+          }
+          if (!job.fork) {
+            throw new Error(job.error || 'the fork did not start (see the run folder logs/)');
+          }
+          Notification.success(`Fork ${job.fork} of ${id} is training`, { autoClose: 6000 });
+          await sidebar.refresh();
+        } catch (err) {
+          fail(`Cannot fork ${id}`)(err as Error);
         }
       }
     });

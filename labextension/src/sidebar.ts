@@ -6,8 +6,8 @@
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
-import { IEndpoints, IRunPage, IRunRow, requestAPI } from './api';
-import { backendLabel, canStop, formatReturn, formatSteps, stateBadge } from './badges';
+import { IEndpoints, IRunPage, IRunRow, ISweepRow, requestAPI } from './api';
+import { backendLabel, canFork, canStop, formatReturn, formatSteps, stateBadge } from './badges';
 import { polyline } from './sparkline';
 
 const SPARK_W = 120;
@@ -148,8 +148,17 @@ export class UnitySidebar extends Widget {
         : `${page.total} run${page.total === 1 ? '' : 's'}, ${running} training · ${page.root}`;
     this._summary.title = page.root;
     this._more.style.display = page.total > page.runs.length ? '' : 'none';
+    const sweeps = new Map<string, ISweepRow>((page.sweeps ?? []).map(s => [s.id, s]));
     const seen = new Set<string>();
-    page.runs.forEach((data, index) => {
+    const placed = new Map<string, number>(); // a sweep shown so far -> how many of its trials are in it
+    let position = 0; // the next place in the list's top level
+    const placeTop = (node: HTMLElement) => {
+      if (this._list.children[position] !== node) {
+        this._list.insertBefore(node, this._list.children[position] ?? null);
+      }
+      position += 1;
+    };
+    for (const data of page.runs) {
       seen.add(data.id);
       let row = this._rows.get(data.id);
       if (!row) {
@@ -157,14 +166,40 @@ export class UnitySidebar extends Widget {
         this._rows.set(data.id, row);
       }
       row.update(data);
-      if (this._list.children[index] !== row.node) {
-        this._list.insertBefore(row.node, this._list.children[index] ?? null);
+      const sweep = data.sweep ? sweeps.get(data.sweep) : undefined;
+      if (!sweep) {
+        placeTop(row.node);
+        continue;
       }
-    });
+      // a sweep's trials go under it, the sweep where its newest trial would be
+      let group = this._sweeps.get(sweep.id);
+      if (!group) {
+        group = new SweepGroup(sweep.id);
+        this._sweeps.set(sweep.id, group);
+      }
+      if (!placed.has(sweep.id)) {
+        group.update(sweep);
+        placeTop(group.node);
+        placed.set(sweep.id, 0);
+      }
+      const inside = placed.get(sweep.id)!;
+      if (group.list.children[inside] !== row.node) {
+        group.list.insertBefore(row.node, group.list.children[inside] ?? null);
+      }
+      placed.set(sweep.id, inside + 1);
+      row.node.classList.toggle('unity-nb-best', sweep.best === data.id);
+      row.node.dataset.best = sweep.best === data.id ? 'true' : 'false';
+    }
     for (const [id, row] of this._rows) {
       if (!seen.has(id)) {
         row.node.remove();
         this._rows.delete(id);
+      }
+    }
+    for (const [id, group] of this._sweeps) {
+      if (!placed.has(id)) {
+        group.node.remove();
+        this._sweeps.delete(id);
       }
     }
   }
@@ -208,6 +243,7 @@ export class UnitySidebar extends Widget {
   private _more: HTMLButtonElement;
   private _endpoints: HTMLUListElement;
   private _rows = new Map<string, RunRow>();
+  private _sweeps = new Map<string, SweepGroup>();
   private _timer: number | null = null;
   private _busy = false;
   private _limit = 50;
@@ -215,6 +251,52 @@ export class UnitySidebar extends Widget {
   private _sagemaker: NonNullable<IEndpoints['sagemaker']> = [];
   private _sagemakerNote = '';
   private _root = '';
+}
+
+/** A sweep: its state, its plan in words, how many trials ran and the best, then its trials' rows (foldable). */
+class SweepGroup {
+  constructor(readonly id: string) {
+    this.node = el('li', 'unity-nb-sweep');
+    this.node.dataset.id = id;
+    const top = el('div', 'unity-nb-run-top');
+    this._fold = el('button', 'jp-Button unity-nb-fold', '▾');
+    this._fold.title = "show or hide the sweep's trials";
+    this._fold.onclick = () => {
+      const folded = this.node.dataset.folded !== 'true';
+      this.node.dataset.folded = folded ? 'true' : 'false';
+      this._fold.textContent = folded ? '▸' : '▾';
+      this.list.style.display = folded ? 'none' : '';
+    };
+    this._badge = el('span', 'unity-nb-badge');
+    const name = el('span', 'unity-nb-run-id', id);
+    name.title = id;
+    top.append(this._fold, this._badge, name);
+    this._about = el('div', 'unity-nb-muted unity-nb-sweep-about');
+    this._count = el('div', 'unity-nb-sweep-count');
+    this.list = el('ul', 'unity-nb-sweep-runs');
+    this.node.append(top, this._about, this._count, this.list);
+  }
+
+  update(data: ISweepRow): void {
+    const badge = stateBadge(data.state);
+    this._badge.textContent = badge.label;
+    this._badge.className = `unity-nb-badge ${badge.className}`;
+    this._badge.title = data.error ? `${badge.title}: ${data.error}` : badge.title;
+    this.node.dataset.state = data.state;
+    this._about.textContent = data.about;
+    const started = data.runs.length;
+    this._count.textContent =
+      `${started} of ${data.trials} trial${data.trials === 1 ? '' : 's'} started` +
+      (data.best ? ` · best ${data.best}` : '');
+    this.node.dataset.best = data.best ?? '';
+  }
+
+  readonly node: HTMLLIElement;
+  readonly list: HTMLUListElement;
+  private _fold: HTMLButtonElement;
+  private _badge: HTMLSpanElement;
+  private _about: HTMLDivElement;
+  private _count: HTMLDivElement;
 }
 
 /** One run's row: updated in place, so buttons keep focus while the run trains. */
@@ -249,7 +331,8 @@ class RunRow {
       button('Dashboard', 'unity-nb:open-dashboard', '%unity_dashboard in the current notebook (or a new one)'),
       button('Video', 'unity-nb:play-video', "a rollout video of the latest checkpoint's policy"),
       button('Export', 'unity-nb:export-run', 'ONNX files Unity loads (RUN/export/)'),
-      button('Deploy', 'unity-nb:deploy-run', 'serve the policy on a local endpoint')
+      button('Deploy', 'unity-nb:deploy-run', 'serve the policy on a local endpoint'),
+      (this._fork = button('Fork', 'unity-nb:fork-run', "a new run from this run's checkpoint, with settings you type"))
     );
     this.node.append(top, middle, this._actions);
   }
@@ -272,6 +355,9 @@ class RunRow {
     if (confirmed.length) {
       lines.push('confirmed ' + confirmed.map(([play, mean]) => `${play} ${formatReturn(mean)}`).join(', '));
     }
+    if (data.parent) {
+      lines.push(`fork of ${data.parent}`);
+    }
     const lessons = Object.entries(data.lessons ?? {});
     if (lessons.length) {
       lines.push('lesson ' + lessons.map(([p, l]) => `${p}: ${l.name} (${l.lesson + 1}/${l.lessons})`).join(', '));
@@ -282,6 +368,7 @@ class RunRow {
     this._figures.replaceChildren(...lines.map(t => el('div', '', t)));
     this._figures.dataset.steps = `${data.steps}`;
     this._stop.disabled = !canStop(data.state);
+    this._fork.disabled = !canFork(data.state, data.backend);
   }
 
   readonly node: HTMLLIElement;
@@ -293,5 +380,6 @@ class RunRow {
   private _figures: HTMLDivElement;
   private _actions: HTMLDivElement;
   private _stop: HTMLButtonElement;
+  private _fork: HTMLButtonElement;
 }
 

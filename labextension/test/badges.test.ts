@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
-import { backendLabel, canStop, formatReturn, formatSteps, stateBadge } from '../src/badges';
+import { backendLabel, canFork, canStop, formatReturn, formatSteps, stateBadge } from '../src/badges';
 
 test('every run state has its badge', () => {
   for (const state of ['starting', 'running', 'stopping', 'stopped', 'finished', 'failed']) {
@@ -29,6 +29,15 @@ test('only a starting or running run can be stopped', () => {
     ['starting', 'running', 'stopping', 'stopped', 'finished', 'failed'].map(canStop),
     [true, true, false, false, false, false]
   );
+});
+
+test('an ended run of this machine or a Ray cluster can be forked, a SageMaker one not yet', () => {
+  assert.deepEqual(
+    ['starting', 'running', 'stopping', 'stopped', 'finished', 'failed'].map(s => canFork(s, 'local')),
+    [false, false, false, true, true, false]
+  );
+  assert.equal(canFork('finished', 'cluster'), true);
+  assert.equal(canFork('finished', 'sagemaker'), false);
 });
 
 test('figures read short', () => {

@@ -1,5 +1,5 @@
 """The "Unity RL" sidebar in a real JupyterLab: a run started from a notebook appears and its
-sparkline grows while it trains; Stop stops it; Video plays it in a main-area tab; Deploy
+sparkline grows while it trains; Stop stops it; Fork starts a run from its checkpoint; Video plays it in a main-area tab; Deploy
 serves it and the endpoint's Stop ends it; Dashboard re-attaches in the notebook; the launcher
 card copies the quickstart; the palette has the commands. Also measures how long an event
 written to a run folder takes to show in the sidebar.
@@ -78,6 +78,22 @@ def _event_latency(page, lab, samples: int = 5) -> list[float]:
     return delays
 
 
+def _sweep_around(root: Path, run_ids: list[str]):
+    """A sweep's folder naming ``run_ids`` as its trials, written through the sweep's own writer."""
+    import json
+
+    from unity_nb.train.sweeps import Sweep, make_plan
+
+    sweep = Sweep(root / f"sweep-Basic-{time.strftime('%Y%m%d-%H%M%S')}-cafe")
+    sweep.log_path.parent.mkdir(parents=True)
+    plan = make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=len(run_ids), concurrent=1)
+    (sweep.path / "sweep.json").write_text(json.dumps(plan.to_dict()))
+    sweep.write_status({"state": "finished"})
+    for i, run_id in enumerate(run_ids):
+        sweep.record_trial(trial=f"t{i}", run=run_id, settings={"lr": 1e-4})
+    return sweep
+
+
 @pytest.mark.timeout(900)
 def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     page = lab_page
@@ -118,6 +134,21 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     assert page.locator(f"{_row(run_id)} .unity-nb-badge").first.inner_text().strip() == "stopped"
     screenshot(page, "sidebar-04-stopped")
 
+    # Fork: typed settings in a dialog; the new run trains from the checkpoint and says whose fork it is
+    stopped_at = next(r["steps"] for r in jupyter_lab.api("unity-nb/api/runs")["runs"] if r["id"] == run_id)
+    page.locator(f"{_row(run_id)} button.unity-nb-fork").first.click()
+    dialog = page.locator(".jp-Dialog")
+    wait_for(page, "the fork dialog", lambda: dialog.count() > 0, timeout=30)
+    dialog.locator("input").first.fill(f"--lr 1e-4 --steps {stopped_at + 1000}")
+    screenshot(page, "sidebar-04b-fork-dialog")
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+    fork_id = wait_for(page, "the fork in the sidebar's API", lambda: next(
+        (r["id"] for r in jupyter_lab.api("unity-nb/api/runs")["runs"] if r.get("parent") == run_id), None),
+        timeout=120)
+    wait_for(page, "the fork to finish", lambda: _state(page, fork_id) == "finished", timeout=240)
+    assert f"fork of {run_id}" in page.locator(f"{_row(fork_id)} .unity-nb-figures").first.inner_text()
+    screenshot(page, "sidebar-04c-forked")
+
     # Video: made by `unity-nb video` in its own process, played in a main-area tab
     page.locator(f"{_row(run_id)} button.unity-nb-video").first.click()
     wait_for(page, "the video tab", lambda: page.locator(".unity-nb-video-tab video").count() > 0, timeout=240)
@@ -149,6 +180,22 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     delays = _event_latency(page, jupyter_lab)
     print(f"event -> sidebar: median {statistics.median(delays):.2f} s, max {max(delays):.2f} s ({len(delays)} events)")
     assert max(delays) < 10, delays
+
+    # a sweep's trials are grouped under it, the best marked; its group folds (its folder written as a sweep's
+    # driver writes it, around the run and its fork: a real sweep is tests/test_sweep.py's)
+    sweep = _sweep_around(_store(jupyter_lab), [run_id, fork_id])
+    group = f'{SIDEBAR} li.unity-nb-sweep[data-id="{sweep.id}"]'
+    wait_for(page, "the sweep's group with its two trials",
+             lambda: page.locator(f"{group} li.unity-nb-run").count() == 2, timeout=30)
+    best = page.locator(group).first.get_attribute("data-best")
+    assert best in (run_id, fork_id), best
+    assert page.locator(f'{group} li.unity-nb-run[data-best="true"]').first.get_attribute("data-id") == best
+    assert "2 trials of Basic" in page.locator(f"{group} .unity-nb-sweep-about").first.inner_text()
+    assert page.locator(f"{SIDEBAR} ul.unity-nb-runs > li.unity-nb-run").count() >= 1  # the others stay on top
+    screenshot(page, "sidebar-07b-sweep")
+    page.locator(f"{group} button.unity-nb-fold").first.click()
+    wait_for(page, "the sweep's trials folded", lambda: not page.locator(f"{group} ul.unity-nb-sweep-runs").first
+             .is_visible(), timeout=10)
 
     # the palette has the commands; the launcher card copies the quickstart and opens it
     page.keyboard.press("Control+Shift+C")

@@ -7,8 +7,9 @@ whichever way the build numbers agents), and each of its episodes within one
 RLlib episode is a generation: ``"<behavior>#<slot>.<generation>"``. A slot's
 next Unity episode joins as the next generation in the same step its last one
 ends, so no step is lost. RLlib episodes last ``horizon`` steps (everyone is
-then truncated, with an observation to bootstrap from); ``reset()`` carries on
-where Unity is, without a Unity RESET. The source comes seeded for its env
+then truncated, with an observation to bootstrap from), or end sooner when every
+running agent episode ends in the same step (RLlib would end it then anyway);
+``reset()`` carries on where Unity is, without a Unity RESET. The source comes seeded for its env
 runner (``agents.runner_seed``, applied where RLlib's env creator opens it).
 """
 
@@ -88,10 +89,18 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self.source.call("step")
         self._t += 1
         cut = self._t >= self.horizon
-        obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
+        read = {}
         for b in self.specs:
             decision, terminal = self.source.call("get_steps", b)
-            ended, decided, vanished = self._slots[b].read(decision, terminal)
+            read[b] = (decision, terminal, *self._slots[b].read(decision, terminal))
+        # RLlib ends an episode once every agent it knows is done, also when new agents join in that same step
+        # (MultiAgentEpisode.add_env_step), and then gives them no action. So when the last running agent episodes
+        # end together (often with one area per behavior), the RLlib episode ends with them and the slots' next
+        # episodes start the next RLlib episode, as at the horizon.
+        ending = {self._key(b, slot) for b, (_, _, ended, _, vanished) in read.items() for slot in [*ended, *vanished]}
+        all_end = bool(self.agents) and set(self.agents) <= ending
+        obs, rewards, terminateds, truncateds, infos = {}, {}, {}, {}, {}
+        for b, (decision, terminal, ended, decided, vanished) in read.items():
             for slot in vanished:  # lost without a terminal step: its RLlib agent ends, with no episode to count
                 key = self._key(b, slot)
                 if key in self._last:
@@ -107,7 +116,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                               "episode_length": int(self._lengths[b][slot]) + 1}
                 self._next_generation(b, slot)
             for slot, (row, new_episode) in decided.items():
-                if new_episode and cut:
+                if new_episode and (cut or all_end):
                     continue  # the next generation starts in the next RLlib episode
                 key = self._key(b, slot)
                 obs[key], infos[key] = spaces.to_observation(decision.obs, row), spaces.mask_info(decision, row)
@@ -118,7 +127,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 self._lengths[b][slot] += 1
                 if cut:
                     terminateds[key], truncateds[key] = False, True
-        terminateds["__all__"], truncateds["__all__"] = False, cut
+        terminateds["__all__"], truncateds["__all__"] = all_end and not cut, cut
         self.agents = [k for k in obs if not (terminateds.get(k) or truncateds.get(k))]
         self._last.update(obs)
         return obs, rewards, terminateds, truncateds, infos

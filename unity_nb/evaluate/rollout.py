@@ -218,14 +218,14 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
     lengths: list[int] = []
     obs, infos = env.reset()
     for _ in range(max_steps):
-        obs, _, _, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled, env.agents))
+        obs, _, terminated, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled, env.agents))
         for key, info in infos.items():
             if "episode_return" in info:
                 returns[behavior_of(key)].append(float(info["episode_return"]))
                 lengths.append(int(info["episode_length"]))
         if all(len(r) >= episodes for r in returns.values()):
             break
-        if truncated.get("__all__"):
-            obs, infos = env.reset()  # the wrapper's own episode cut; Unity's episodes carry on
+        if truncated.get("__all__") or terminated.get("__all__"):
+            obs, infos = env.reset()  # the wrapper's own cut (or all its agents ended at once); Unity carries on
     by_behavior = {b: r[:episodes] for b, r in returns.items()}
     return Evaluation([x for r in by_behavior.values() for x in r], lengths, by_behavior)

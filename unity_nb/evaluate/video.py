@@ -377,8 +377,8 @@ class _BehaviorsPlayback:
     def step(self, actions):
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         ended = any(k.startswith(self.first) and "episode_return" in info for k, info in infos.items())
-        if truncated.get("__all__"):
-            obs, _ = self.env.reset()  # the wrapper's own cut; Unity's episodes carry on
+        if truncated.get("__all__") or terminated.get("__all__"):
+            obs, _ = self.env.reset()  # the wrapper's own cut (or all its agents ended at once); Unity carries on
         return obs, rewards, [ended], [False], infos
 
     def render(self):

@@ -79,7 +79,8 @@ function panel(spec, series, markers, lessons, ox, oy) {
         if (finite(ys[i])) out += `<circle cx="${sx(xs[i]).toFixed(1)}" cy="${scale(ys[i]).toFixed(1)}" r="1.6" fill="${line.color}" fill-opacity="0.5"/>`;
       }
     } else {
-      out += `<path class="unity-nb-line" data-key="${esc(line.key)}" d="${path(xs, ys, sx, scale)}" fill="none" stroke="${line.color}" stroke-width="1.5"/>`;
+      const faint = line.faint ? ` stroke-opacity="0.3"` : "";  // a fork's parents' part of the curve
+      out += `<path class="unity-nb-line" data-key="${esc(line.key)}" d="${path(xs, ys, sx, scale)}" fill="none" stroke="${line.color}" stroke-width="1.5"${faint}/>`;
     }
     if (line.label) {
       out += `<text x="${W - M.r - 4}" y="${M.t + 11 + 11 * legend++}" font-size="9" fill="${line.color}" text-anchor="end">${esc(line.label)}</text>`;

@@ -28,7 +28,7 @@ _ESM = (Path(__file__).parent / "chart.js").read_text(encoding="utf-8")
 class LiveChart(anywidget.AnyWidget):
     """Panels of curves over a shared x (agent steps), drawn by the browser from ``series``.
 
-    panels: a list of {"title", "lines": [{"key", "color", "label", "axis": "left"|"right", "dots"}],
+    panels: a list of {"title", "lines": [{"key", "color", "label", "axis": "left"|"right", "dots", "faint"}],
     "band": [low_key, high_key, color] (optional), "hline": a value (optional), "markers": bool, "lessons": bool}.
     ``set_columns`` sends new data; ``markers`` are the confirmations (their lowest play) ({"x": [...], "y": [...]});
     ``lessons`` the curriculum's lesson changes ({"x": [...], "label": [...]}), vertical lines on the panels

@@ -1,10 +1,11 @@
-"""The live dashboard of one training run: curves, progress, status and a Stop button.
+"""The live dashboard of one training run: curves, progress, status, and Stop, Deploy and Fork buttons.
 
 It reads the run folder only (``Run.read_events``), so it attaches to any run
 by id, also one started before a kernel restart or by ``unity-nb train`` in a
 terminal. A background thread tails the run's events and redraws at most
 ``max_updates_per_s`` times a second; it only updates widgets and the figure,
-never prints or displays, so output never lands in another cell.
+never prints or displays, so output never lands in another cell. A fork's curves
+continue its parent's, drawn faint up to the step it was forked at.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 import threading
 import time
 
-from ..errors import BadValue, WrongType
+from ..errors import BadValue, UnityNbError, WrongType
+from ..train.forks import changes_text
 from ..train.metrics import BLUE, GREEN, HEADLINE, PANELS, drawn
 from ..train.schema import TERMINAL, confirmation_low, confirmation_text
 from ..run import Run
@@ -36,8 +38,10 @@ class Dashboard:
     "matplotlib" shows a live ipympl figure instead (``.fig``, to zoom or restyle). Either way
     the saved notebook holds a picture of the curves for viewers without widgets.
 
-    ``.points`` holds the iteration events drawn so far; ``.stop()`` stops the
-    run (the Stop button does the same); ``.close()`` stops watching.
+    ``.points`` holds the iteration events drawn so far (``.before``: those of the runs a fork goes on
+    from, drawn faint); ``.stop()`` stops the run (the Stop button does the same); ``.fork("--lr 1e-4")``
+    starts a fork of an ended run and shows its dashboard below (the Fork button does the same);
+    ``.close()`` stops watching.
     """
 
     def __init__(self, run: Run | str, *, runs_dir=None, max_updates_per_s: float = 10.0, poll: float = 0.1,
@@ -57,6 +61,8 @@ class Dashboard:
         self.run = run
         self.config = run.config
         self.points: list[dict] = []
+        self.before = _points_before(run)  # a fork's parents' iterations, up to where each was forked
+        self.forked: "Dashboard | None" = None  # the dashboard of a fork started here
         self.logs: list[str] = []
         self.confirmations: list[dict] = []  # checks of a reached target (each play's episodes)
         self.lessons: list[dict] = []  # a curriculum's lesson events (the lesson at start, then each change)
@@ -90,7 +96,7 @@ class Dashboard:
                                                   widget=self.figure_mode == "matplotlib")
         for ax in axes[len(PANELS):]:
             ax.set_visible(False)
-        self.chart = _chart(cfg) if self.figure_mode == "browser" else None
+        self.chart = _chart(cfg, faint=bool(self.before)) if self.figure_mode == "browser" else None
         self.axes: dict[str, object] = {}  # panel name -> its axes (and "<name>/right" for a second axis)
         self.lines: dict[str, object] = {}  # metric key -> its line
         self.bands: dict[str, object] = {}  # panel name -> its shaded band (redrawn each time)
@@ -112,6 +118,8 @@ class Dashboard:
                 style = dict(lw=0, marker=".", ms=2.5, alpha=0.45) if metric.dots else \
                     dict(lw=1.5 if metric.key == HEADLINE else 1.2)
                 (self.lines[metric.key],) = on.plot([], [], color=metric.color, label=_label(metric, cfg), **style)
+                if self.before and not metric.dots:  # the parent's part of the curve, faint
+                    (self.lines[_BEFORE + metric.key],) = on.plot([], [], color=metric.color, lw=1.2, alpha=0.3)
                 if metric.label:
                     legend.append(self.lines[metric.key])
             if panel.confirmations:
@@ -123,9 +131,13 @@ class Dashboard:
         self._lesson_artists: list = []  # the lesson changes' lines and labels on the lessons panel
 
         where = min(str(self.run.path), os.path.relpath(self.run.path), key=len)
+        fork = self.run.forked_from
+        lineage = "" if not fork else (
+            f"<br><small>fork of <b>{html.escape(fork['parent'])}</b> at {fork['env_steps']:,} steps (its curve "
+            f"drawn faint); changed: {html.escape(changes_text(fork))}</small>")
         self.title = w.HTML(f"<b>{html.escape(self.run.id)}</b> &nbsp; {html.escape(cfg.algorithm)} on "
                             f"{html.escape(str(cfg.scene))} &nbsp; <code>{html.escape(where)}</code><br>"
-                            f"<small>{html.escape(cfg.describe())}</small>")
+                            f"<small>{html.escape(cfg.describe())}</small>{lineage}")
         self.status = w.HTML()
         self.status.add_class("unity-nb-status")
         self.progress = w.FloatProgress(min=0.0, max=1.0, value=0.0, layout=w.Layout(width="320px"))
@@ -145,11 +157,23 @@ class Dashboard:
         self.deploy_button.on_click(lambda _: self.deploy(background=True))
         self.endpoint_view = None
         self.deploy_area = w.VBox()
+        self.fork_button = w.Button(description="Fork", icon="code-fork", tooltip=(
+            "start a new run from this run's checkpoint with some settings changed"),
+            layout=w.Layout(display="none"))  # shown once the run has ended with a checkpoint
+        self.fork_button.add_class("unity-nb-fork")
+        self.fork_settings = w.Text(placeholder="settings to change, e.g. --lr 1e-4 --steps 60000",
+                                    layout=w.Layout(width="360px"))
+        self.fork_settings.add_class("unity-nb-fork-settings")
+        self.fork_start = w.Button(description="Start fork", button_style="primary")
+        self.fork_start.add_class("unity-nb-fork-start")
+        self.fork_start.on_click(lambda _: self.fork(self.fork_settings.value))
+        self.fork_area = w.VBox()
+        self.fork_button.on_click(lambda _: self._show_fork_form())
         self.message = w.HTML()
         children = [self.title, w.HBox([self.status, self.progress, self.progress_text]),
-                    w.HBox([self.stop_button, self.deploy_button, w.HTML("&nbsp;points on the curve:&nbsp;"),
-                            self.points_label]),
-                    self.message, self.deploy_area]
+                    w.HBox([self.stop_button, self.deploy_button, self.fork_button,
+                            w.HTML("&nbsp;points on the curve:&nbsp;"), self.points_label]),
+                    self.message, self.deploy_area, self.fork_area]
         if self.chart is not None:
             children.append(self.chart)
         elif self.canvas is not None:
@@ -216,9 +240,14 @@ class Dashboard:
 
     # ---- drawing
     def _push_chart(self) -> None:
-        pts = self.points
-        keys = self.chart.column_keys()
-        self.chart.set_columns({"x": [p["env_steps"] for p in pts], **{k: [p.get(k) for p in pts] for k in keys}})
+        pts, before = self.points, self.before
+        own = [k for k in self.chart.column_keys() if not k.startswith(_BEFORE)]
+        # the parents' rows first: each line's own column has gaps there, its faint twin has the values
+        columns = {"x": [p["env_steps"] for p in before + pts],
+                   **{k: [None] * len(before) + [p.get(k) for p in pts] for k in own}}
+        if before:
+            columns.update({_BEFORE + k: [p.get(k) for p in before] + [None] * len(pts) for k in own})
+        self.chart.set_columns(columns)
         self.chart.markers = {"x": [c["env_steps"] for c in self.confirmations],
                               "y": [confirmation_low(c) for c in self.confirmations]}
         changes = self.lesson_changes()
@@ -234,7 +263,11 @@ class Dashboard:
 
         with DRAW_LOCK:
             for key, line in self.lines.items():
-                line.set_data(x, col(key))
+                if key.startswith(_BEFORE):
+                    key = key[len(_BEFORE):]
+                    line.set_data([p["env_steps"] for p in self.before], [_nan(p.get(key)) for p in self.before])
+                else:
+                    line.set_data(x, col(key))
             for panel in PANELS:
                 ax = self.axes[panel.name]
                 if panel.confirmations:
@@ -296,6 +329,8 @@ class Dashboard:
             self.progress.bar_style = {"finished": "success", "stopped": "warning", "failed": "danger"}[self.state]
             if self.state != "failed" and self.run.latest_checkpoint() is not None:
                 self.deploy_button.layout.display = None
+                if self.run.config.backend == "local":
+                    self.fork_button.layout.display = None
         if self.state == "failed":
             self.message.value = (f"<span style='color:#d93025'>failed: {html.escape(str(self.error))}</span> "
                                   f"(log: <code>{html.escape(str(self.run.log_path()))}</code>)")
@@ -359,6 +394,27 @@ class Dashboard:
         self.deploy_button.description = "Deployed"
         return self.endpoint_view
 
+    def _show_fork_form(self) -> None:
+        self.fork_area.children = [self.fork_settings, self.fork_start] if not self.fork_area.children else []
+
+    def fork(self, settings: str = "") -> "Dashboard | None":
+        """Start a fork of this run with ``settings`` changed (flags as ``%unity_fork`` takes them, e.g.
+        ``"--lr 1e-4 --steps 60000"``) and show its dashboard below; returns it (None if refused: the
+        reason is shown on the dashboard)."""
+        from ..verbs import settings_from_text
+
+        try:
+            _, changes = settings_from_text(settings)
+            child = self.run.fork(**changes)
+        except (UnityNbError, ValueError, OSError) as err:
+            self.message.value = f"<span style='color:#d93025'>fork refused: {html.escape(str(err))}</span>"
+            return None
+        self.forked = Dashboard(child, max_updates_per_s=1 / self._min_interval, poll=self._poll,
+                                figure=self.figure_mode)
+        self.fork_area.children = [self.forked.widget]
+        self.message.value = f"fork {html.escape(child.id)} started: its dashboard is below"
+        return self.forked
+
     def wait(self, timeout: float | None = None) -> "Dashboard":
         """Block until the run ends and the dashboard has drawn its last point."""
         self.run.wait(timeout)
@@ -398,6 +454,17 @@ class Dashboard:
                 f"env_steps={last.get('env_steps', 0)}, return={last.get('episode_return_mean')})")
 
 
+_BEFORE = "before:"  # the key of a line's faint twin: the runs a fork goes on from
+
+
+def _points_before(run) -> list[dict]:
+    """The iteration events of the runs ``run`` was forked from, oldest first, each up to where it was forked."""
+    points = []
+    for parent, at in reversed(run.ancestry()):
+        points += [e for e in parent.events() if e.get("event") == "iteration" and e.get("env_steps", 0) <= at]
+    return points
+
+
 def _title(panel, cfg) -> str:
     return panel.title.format(window=cfg.return_window)
 
@@ -406,17 +473,21 @@ def _label(metric, cfg) -> str:
     return metric.label.format(window=cfg.return_window)
 
 
-def _chart(cfg):
+def _chart(cfg, faint: bool = False):
     """The browser-drawn chart of the dashboard's panels (the same as the matplotlib figure's), from the
-    metric table (train/metrics.py)."""
+    metric table (train/metrics.py); ``faint``: each line has a faint twin for a fork's parents."""
     from .chart import LiveChart
 
     panels = []
     for panel in PANELS:
-        spec = {"title": _title(panel, cfg),
-                "lines": [{"key": m.key, "color": m.color, **({"label": _label(m, cfg)} if m.label else {}),
-                           **({"dots": True} if m.dots else {}), **({"axis": "right"} if m.axis == "right" else {})}
-                          for m in drawn(panel.name)]}
+        lines = []
+        for m in drawn(panel.name):
+            axis = {"axis": "right"} if m.axis == "right" else {}
+            if faint and not m.dots:
+                lines.append({"key": _BEFORE + m.key, "color": m.color, "faint": True, **axis})
+            lines.append({"key": m.key, "color": m.color, **({"label": _label(m, cfg)} if m.label else {}),
+                          **({"dots": True} if m.dots else {}), **axis})
+        spec = {"title": _title(panel, cfg), "lines": lines}
         if panel.band:
             spec["band"] = [*panel.band, BLUE]
         if panel.target:

@@ -38,9 +38,14 @@ DEBUG = MagicArgumentParser(prog="unity_debug", add_help=False,
 DEBUG.add_argument("state", nargs="?", choices=["on", "off"], help="on: tracebacks; off: one line (the default)")
 
 PANEL = MagicArgumentParser(prog="unity_panel", add_help=False,
-                            description="Show the hyperparameter panel: settings, a Train button, and a compare view.")
+                            description="Show the hyperparameter panel: settings with a Train button, a Sweep tab, "
+                                        "and a compare view.")
 PANEL.add_argument("scene", nargs="?", default="Basic", help="scene whose defaults fill the panel (default: Basic)")
 PANEL.add_argument("--runs-dir", metavar="DIR", help="run store folder (default: ./runs or $UNITY_NB_RUNS)")
+
+
+# the magics that act on "the latest run" when given no run id; after a sweep's Promote, on its best trial
+ON_THE_CURRENT_RUN = {"unity_eval", "unity_video", "unity_export", "unity_deploy", "unity_fork", "unity_dashboard"}
 
 
 @magics_class
@@ -55,6 +60,7 @@ class UnityMagics(Magics):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.last_dashboard = None  # the dashboard %unity_train showed last (it is displayed, not returned)
+        self.current_run: str | None = None  # a sweep's promoted trial: what a magic without a run id acts on
 
     # ---- helpers
     def _args(self, func, line: str):
@@ -66,6 +72,10 @@ class UnityMagics(Magics):
             raise UsageError(f"{err}\n(see %{parser.prog}? for every flag)") from None
         if hasattr(args, "runs_dir"):
             args.runs_dir = args.runs_dir or self.runs_dir
+        if self.current_run and parser.prog in ON_THE_CURRENT_RUN:  # a sweep's promoted trial
+            for name in ("run_id", "target"):
+                if getattr(args, name, "absent") is None:
+                    setattr(args, name, self.current_run)
         return args
 
     def _call(self, verb_name: str, args, **kwargs):
@@ -170,16 +180,71 @@ class UnityMagics(Magics):
     @line_magic
     @_verb("stop")
     def unity_stop(self, line=""):
-        """Stop a run (it checkpoints first); returns the Run."""
+        """Stop a run (it checkpoints first), or a sweep (its running trials do); returns the Run or Sweep."""
         return self._call("stop", self._args(self.unity_stop, line))
 
     @line_magic
     @_verb("resume")
     def unity_resume(self, line=""):
-        """Continue a stopped or finished run from its last checkpoint; returns the Run and shows its dashboard."""
+        """Continue a stopped or finished run from its last checkpoint; returns the Run and shows its dashboard.
+        Given a stopped sweep's id, the sweep goes on (its view shown)."""
         args = self._args(self.unity_resume, line)
         self._check_var(args)
-        return self._show_run(self._call("resume", args), args)
+        found = self._call("resume", args)
+        from ..train.sweeps import Sweep
+
+        if isinstance(found, Sweep):
+            return self._show_sweep(found, args)
+        return self._show_run(found, args)
+
+    @line_magic
+    @_verb("fork")
+    def unity_fork(self, line=""):
+        """Start a new run from a run's latest checkpoint with some settings changed (%unity_fork RUN --lr 1e-4);
+        returns the new Run and shows its dashboard (the parent's curve drawn faint before it)."""
+        args = self._args(self.unity_fork, line)
+        self._check_var(args)
+        return self._show_run(self._call("fork", args), args)
+
+    @line_cell_magic
+    @_verb("sweep")
+    def unity_sweep(self, line="", cell=None):
+        """Start a sweep: runs with settings drawn from search spaces, scheduled by Ray Tune; returns the Sweep
+        (its table of trials; each trial is a run) and shows its live view.
+
+        Line form:  %unity_sweep Basic --lr 'loguniform(1e-4,3e-3)' --trials 8
+        Cell form:  %%unity_sweep [SCENE] [flags]   followed by YAML settings with a `sweep:` section
+                    (trials, scheduler, metric, metric_mode, concurrent; search: each swept setting's space).
+        """
+        from ..train.config import parse_yaml
+
+        args = self._args(self.unity_sweep, line)
+        self._check_var(args)
+        config = None
+        if cell is not None and cell.strip():
+            try:
+                config = parse_yaml(cell, "%%unity_sweep cell")
+            except USER_ERRORS as err:
+                if self.debug:
+                    raise
+                raise UsageError(str(err)) from None
+            if not isinstance(config, dict):
+                raise UsageError(f"%%unity_sweep cell: expected YAML settings (key: value lines), got "
+                                 f"{type(config).__name__}")
+        return self._show_sweep(self._call("sweep", args, config=config), args)
+
+    def _show_sweep(self, found, args):
+        """A started sweep: its live view (unless dashboards are off), --var, --wait."""
+        if self.dashboard and not getattr(args, "no_dashboard", False):
+            from IPython.display import display
+
+            from .sweep_view import SweepView
+
+            self.last_dashboard = SweepView(found, shell=self.shell)
+            display(self.last_dashboard)
+        if args.var:
+            self.shell.user_ns[args.var] = found
+        return found.wait() if args.wait else found
 
     @line_magic
     @_verb("eval")

@@ -1,8 +1,9 @@
-"""The hyperparameter panel: settings as widgets, a Train button, and a compare view.
+"""The hyperparameter panel: settings as widgets, a Train button, a Sweep tab, and a compare view.
 
 Every change is checked with the same ``TrainConfig`` validation the magics and
 the command line use; while a setting is wrong the Train button is disabled and
-the panel says which setting and why.
+the panel says which setting and why. The Sweep tab sweeps the settings it names
+over search spaces, the Train tab's values fixing the others.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import html
 
 from ..envs.scenes import SCENES
 from ..errors import BadValue
-from ..train.config import ALGORITHMS, SCENE_DEFAULTS, ConfigError
+from ..train.config import SCENE_DEFAULTS, ConfigError
+from ..train.settings import ALGORITHMS
+from ..train.sweeps import SCHEDULERS
 from ..train.flags import help_text
 from .compare import Comparison
 from .dashboard import Dashboard
 
+DEFAULT_SEARCH = "lr: loguniform(1e-4, 3e-3)\nnum_epochs: choice(2, 4, 8)\n"
 BACKENDS = {"this machine (local Ray)": "local", "Ray cluster (address below)": "cluster",
             "Amazon SageMaker (instances below)": "sagemaker"}
 
@@ -29,6 +33,8 @@ class Panel:
     ``.config()`` is the TrainConfig the widgets describe (or raises ConfigError);
     ``.train()`` is what the Train button does, and returns the ``Run``;
     ``.runs`` lists the runs started here; ``.dashboards`` their dashboards.
+    ``.sweep_plan()`` is the sweep the Sweep tab describes (the Train tab's settings, the searched ones drawn);
+    ``.sweep()`` is what its Sweep button does, and returns the ``Sweep``; ``.sweeps`` lists them.
     """
 
     def __init__(self, scene: str = "Basic", runs_dir=None):
@@ -87,6 +93,27 @@ class Panel:
         self.compare_output = w.Output()
         self.comparison: Comparison | None = None
 
+        # the Sweep tab: which settings to search and how; the Train tab's values fix the others
+        self.sweeps: list = []
+        self.sweep_views: list = []
+        self.search = w.Textarea(value=DEFAULT_SEARCH, description="search", style=style,
+                                 layout=w.Layout(width="520px", height="90px"))
+        self.search.tooltip = ("one swept setting per line, with one of Tune's search spaces: uniform, loguniform, "
+                               "quniform, qloguniform, randint, choice, grid")
+        self.trials = w.BoundedIntText(description="trials", value=4, min=1, max=1000, style=style, layout=layout)
+        self.scheduler = w.Dropdown(description="scheduler", options=list(SCHEDULERS), value="asha", style=style,
+                                    layout=layout)
+        self.scheduler.tooltip = ("asha: stops the worse trials early; median; fifo: all run to the end; pbt: the "
+                                  "worse go on as forks of the better")
+        for widget in (self.search, self.trials, self.scheduler):
+            widget.observe(self._validate_sweep, names="value")
+        self.sweep_error = w.HTML()
+        self.sweep_error.add_class("unity-nb-panel-error")
+        self.sweep_button = w.Button(description="Sweep", icon="random", button_style="success")
+        self.sweep_button.add_class("unity-nb-sweep")
+        self.sweep_button.on_click(lambda _: self._on_sweep())
+        self.sweep_output = w.Output()
+
         settings = w.HBox([
             w.VBox([self.scene, self.algorithm, self.lr, self.gamma, self.steps, self.target_return, self.backend,
                     self.address, self.instance_type, self.instance_count]),
@@ -95,10 +122,13 @@ class Panel:
         ])
         train_tab = w.VBox([settings, w.HBox([self.train_button, self.error]), self.output])
         compare_tab = w.VBox([w.HBox([self.compare_select, self.compare_button]), self.compare_output])
-        self.widget = w.Tab(children=[train_tab, compare_tab], titles=("Train", "Compare runs"))
+        sweep_tab = w.VBox([w.HTML("<small>The Train tab's settings, with the ones named here drawn from their "
+                                   "spaces; each trial is a run.</small>"),
+                            self.search, w.HBox([self.trials, self.scheduler]),
+                            w.HBox([self.sweep_button, self.sweep_error]), self.sweep_output])
+        self.widget = w.Tab(children=[train_tab, sweep_tab, compare_tab], titles=("Train", "Sweep", "Compare runs"))
         self.widget.add_class("unity-nb-panel")
-        self.widget.observe(lambda change: self._refresh_runs() if change["new"] == 1 else None,
-                            names="selected_index")
+        self.widget.observe(lambda change: self._on_tab(change["new"]), names="selected_index")
         self._scene_defaults({"new": scene})
         self._refresh_runs()
 
@@ -147,15 +177,60 @@ class Panel:
         return make_config(**values)
 
     def _validate(self, change=None) -> bool:
-        try:
-            self.config()
-        except (ConfigError, ValueError) as err:
-            self.error.value = f"<span style='color:#d93025'>{html.escape(str(err))}</span>"
-            self.train_button.disabled = True
-            return False
-        self.error.value = ""
-        self.train_button.disabled = False
-        return True
+        return _checked(self.config, self.error, self.train_button)
+
+    # ---- the sweep tab
+    def searched(self) -> dict:
+        """The Sweep tab's search spaces: {setting: space as text} (ConfigError names a line that is not one)."""
+        from ..train.config import parse_yaml
+        from ..train.sweeps import check_search
+
+        parsed = parse_yaml(self.search.value, "search") if self.search.value.strip() else {}
+        return check_search(parsed)
+
+    def _sweep_settings(self) -> tuple[str, dict]:
+        """The scene, and the Train tab's settings with the searched ones as their spaces."""
+        values = self.values()
+        return values.pop("scene"), {**values, **self.searched()}
+
+    def sweep_plan(self):
+        """The validated plan of the sweep the Sweep tab describes (ConfigError names what is wrong)."""
+        from ..train.sweeps import make_plan
+
+        scene, settings = self._sweep_settings()
+        return make_plan(scene, trials=self.trials.value, scheduler=self.scheduler.value, **settings)
+
+    def _validate_sweep(self, change=None) -> bool:
+        return _checked(self.sweep_plan, self.sweep_error, self.sweep_button)
+
+    def sweep(self):
+        """Start the sweep the Sweep tab describes and show its live view below; returns the Sweep."""
+        from ..train import sweep as start_sweep
+
+        scene, settings = self._sweep_settings()
+        found = start_sweep(scene, trials=self.trials.value, scheduler=self.scheduler.value, runs_dir=self.runs_dir,
+                            **settings)
+        self.sweeps.append(found)
+        from .sweep_view import SweepView
+
+        view = SweepView(found)
+        self.sweep_views.append(view)
+        self.sweep_output.clear_output()
+        with self.sweep_output:
+            from IPython.display import display
+
+            display(view)
+        return found
+
+    def _on_sweep(self) -> None:
+        if self._validate_sweep():
+            _pressed(self.sweep, self.sweep_error, self.sweep_button)
+
+    def _on_tab(self, index: int) -> None:
+        if index == 1:
+            self._validate_sweep()  # the Train tab's settings may have changed meanwhile
+        elif index == 2:
+            self._refresh_runs()
 
     # ---- actions
     def train(self):
@@ -175,15 +250,8 @@ class Panel:
         return run
 
     def _on_train(self) -> None:
-        if not self._validate():
-            return
-        self.train_button.disabled = True
-        try:
-            self.train()
-        except Exception as err:  # shown in the panel: a button has no cell to raise into
-            self.error.value = f"<span style='color:#d93025'>could not start: {html.escape(str(err))}</span>"
-        finally:
-            self.train_button.disabled = False
+        if self._validate():
+            _pressed(self.train, self.error, self.train_button)
 
     def _refresh_runs(self) -> None:
         from ..train import runs
@@ -220,4 +288,28 @@ class Panel:
         return bundle(self.widget, None, repr(self))
 
     def __repr__(self):
-        return f"Panel(scene={self.scene.value!r}, runs started={len(self.runs)})"
+        return f"Panel(scene={self.scene.value!r}, runs started={len(self.runs)}, sweeps={len(self.sweeps)})"
+
+
+def _checked(check, error, button) -> bool:
+    """Run ``check``; while it refuses, ``error`` says why and ``button`` is disabled."""
+    try:
+        check()
+    except (ConfigError, ValueError) as err:
+        error.value = f"<span style='color:#d93025'>{html.escape(str(err))}</span>"
+        button.disabled = True
+        return False
+    error.value = ""
+    button.disabled = False
+    return True
+
+
+def _pressed(action, error, button) -> None:
+    """What a button does: ``action``, its failure shown in ``error`` (a button has no cell to raise into)."""
+    button.disabled = True
+    try:
+        action()
+    except Exception as err:
+        error.value = f"<span style='color:#d93025'>could not start: {html.escape(str(err))}</span>"
+    finally:
+        button.disabled = False

@@ -19,6 +19,7 @@ from ..train.metrics import HEADLINE
 from ..train.schema import ACTIVE, confirmation_plays
 from ..run import Run
 from ..train.store import RunNotFound, RunStore
+from ..train.sweeps import sweeps_in
 
 SERIES_POINTS = 200  # reward points kept per run for the sparkline (the sidebar draws fewer)
 PAGE_LIMIT = 50  # runs per list request unless asked otherwise
@@ -51,6 +52,10 @@ class _Digest:
     last: dict[str, Any] = field(default_factory=dict)  # the latest iteration event
     series: list = field(default_factory=list)  # [env_steps, the headline figure (mean return)] per iteration
     lessons: dict[str, dict[str, Any]] = field(default_factory=dict)  # a curriculum parameter -> its lesson now
+    parent: str | None = None  # the run a fork goes on from (read once: a fork's record never changes)
+
+    def __post_init__(self):
+        self.parent = self.run.forked_from.get("parent")
 
     def update(self) -> None:
         events, self.offset, bad = self.run.scan_events(self.offset, READ_CHUNK)
@@ -100,8 +105,40 @@ class RunIndex:
         with self._lock:  # forget runs whose folders are gone
             for gone in set(self._digests) - set(ids):
                 del self._digests[gone]
+        sweeps = self.sweeps(runs)
         return {"root": str(self.root.absolute()), "total": len(ids), "offset": offset, "limit": limit,
-                "runs": runs, "server_ms": round((time.perf_counter() - started) * 1000, 2)}
+                "runs": runs, "sweeps": sweeps, "server_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    def sweeps(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The store's sweeps that have a trial among ``rows``, newest first, each with its trials' run ids and,
+        of those rows, the best by the sweep's metric; each row of a trial gets its sweep's id (``sweep``)."""
+        by_id = {row["id"]: row for row in rows}
+        found = []
+        for sweep in reversed(sweeps_in(self.root)):
+            try:
+                plan, status, trials = sweep.plan, sweep.status, sweep.trials()
+            except (OSError, ValueError, KeyError, TypeError):  # half written, or not the kit's
+                continue
+            runs = [t["run"] for t in trials]
+            shown = [by_id[r] for r in runs if r in by_id]
+            if not shown:
+                continue
+            for row in shown:
+                row["sweep"] = sweep.id
+            scored = [(self._last(row["id"]).get(plan.metric), row["id"]) for row in shown]
+            scored = [(v, run_id) for v, run_id in scored if isinstance(v, (int, float))]
+            pick = max if plan.mode == "max" else min
+            best = pick(scored, key=lambda pair: pair[0])[1] if scored else None
+            found.append({"id": sweep.id, "state": status["state"], "about": plan.describe(),
+                          "scheduler": plan.scheduler, "trials": plan.trials, "runs": runs, "best": best,
+                          "error": status.get("error")})
+        return found
+
+    def _last(self, run_id: str) -> dict[str, Any]:
+        """A run's latest iteration event as last read (empty for a run not read yet)."""
+        with self._lock:
+            digest = self._digests.get(run_id)
+            return dict(digest.last) if digest is not None else {}
 
     def summary(self, run_id: str, points: int = 60) -> dict[str, Any]:
         """One run's row: state, backend, steps, the latest mean return, a short reward series."""
@@ -111,6 +148,7 @@ class RunIndex:
                 digest = self._digests[run_id] = _Digest(self.store.get(run_id))
             digest.update()
             run, last, series, skipped = digest.run, dict(digest.last), list(digest.series), digest.skipped
+            parent = digest.parent
             lessons = {p: dict(v) for p, v in digest.lessons.items()}
         status, config = run.status, run.config
         state = status["state"]
@@ -121,6 +159,8 @@ class RunIndex:
             "backend": backend_of(config),
             "scene": config.scene,
             "algorithm": config.algorithm,
+            "parent": parent,  # a fork's parent run id, else None
+            "sweep": None,  # the sweep a trial's run belongs to (set by ``page``)
             "steps": last.get("env_steps", 0),
             "step_budget": config.steps,
             "iterations": last.get("iteration", 0),

@@ -19,8 +19,9 @@ from typing import Any
 from ..errors import BadValue, NotPossible
 from ..run import Run
 
-ACTIONS = ("export", "deploy", "video")
+ACTIONS = ("export", "deploy", "video", "fork")
 URL = re.compile(r"https?://[\w.:-]+")
+STARTED_RUN = re.compile(r"^unity-nb: run (\S+) \(", re.M)  # the line `unity-nb train`/`fork` starts with
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Job:
         if state == "done" and self.action == "deploy":
             found = URL.findall(output)
             out["url"] = found[0] if found else None
+        if self.action == "fork":  # the new run, once the command has made it (it then watches it train)
+            found = STARTED_RUN.findall(output)
+            out["fork"] = found[0] if found else None
         if state == "done" and self.video is not None:
             out["file"] = self.video.relative_to(self.run.path).as_posix()
         if state == "failed":  # the command's own one-line reason, for a notification
@@ -65,12 +69,13 @@ class Jobs:
         self._jobs: dict[str, Job] = {}
         self._ids = itertools.count(1)
 
-    def start(self, action: str, run: Run, runs_root: Path) -> Job:
+    def start(self, action: str, run: Run, runs_root: Path, words: list[str] = ()) -> Job:
+        """Start ``action``'s command for ``run`` (``words``: a fork's settings, checked by the caller)."""
         if action not in ACTIONS:
             raise BadValue(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         running = [j for j in self._jobs.values()
-                   if j.run.id == run.id and j.action == action and j.running]
-        if running:  # a second click while the first is busy joins it
+                   if j.run.id == run.id and j.action == action and j.running and action != "fork"]
+        if running:  # a second click while the first is busy joins it (each fork is a new run)
             return running[0]
         command = [sys.executable, "-m", "unity_nb.cli", action, run.id, "--runs-dir", str(runs_root)]
         video = None
@@ -85,6 +90,8 @@ class Jobs:
                 return job
             run.videos_dir.mkdir(exist_ok=True)
             command += ["--out", str(video), "--max-frames", "300"]
+        if action == "fork":  # the fork is watched by its own dashboard or the sidebar: no evaluation at the end
+            command += ["--eval-episodes", "0", *words]
         log = run.log_path(f"sidebar-{action}-{time.strftime('%Y%m%d-%H%M%S')}-{job_id}")
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as out:

@@ -5,6 +5,7 @@
     GET    runs/<id>/stream?since=BYTES       the same events live (server-sent events) until the run ends
     POST   runs/<id>/stop                     checkpoint, then stop
     POST   runs/<id>/export|deploy|video      a unity-nb command in its own process: {"job": {...}}
+    POST   runs/<id>/fork {"settings": "--lr 1e-4"}   the same: a fork with those settings changed (checked first)
     GET    runs/<id>/artifacts                exported models and kept videos
     GET    files/<id>/<export|videos>/<name>  one of those files (ranges, for video seeking)
     GET    jobs/<n>                           how such a command is doing
@@ -30,6 +31,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from ..errors import BadValue, UnityNbError
 from ..train.store import RunNotFound
 from .index import MAX_PAGE_LIMIT, PAGE_LIMIT
 from .jobs import ACTIONS
@@ -161,13 +163,35 @@ class ActionHandler(_Base):
     @authorized
     async def post(self, run_id: str, action: str):
         run, index = self.run_of(run_id), self.index()
+        words: list[str] = []
         try:
-            job = self.kit.jobs.start(action, run, index.root.absolute())
+            if action == "fork":
+                words = await asyncio.to_thread(self._fork_settings, run)
+            job = self.kit.jobs.start(action, run, index.root.absolute(), words)
+        except UnityNbError as err:
+            raise web.HTTPError(400 if isinstance(err, ValueError) else 409, str(err)) from None
         except (RuntimeError, ValueError) as err:
             raise web.HTTPError(409, str(err)) from None
         except OSError as err:
             raise web.HTTPError(409, f"cannot start {action} for run {run.id}: {err.strerror or err}") from None
         self.reply({"job": job.describe()}, 202)
+
+
+    def _fork_settings(self, run) -> list[str]:
+        """The words of a fork's settings (``{"settings": "--lr 1e-4"}``), refused here with the reason when
+        they or the run cannot make a fork (no checkpoint, a setting the checkpoint holds)."""
+        from ..train.forks import fork_config, latest_checkpoint
+        from ..verbs import settings_from_text
+
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BadValue('the body must be JSON like {"settings": "--lr 1e-4"}') from None
+        if not isinstance(body, dict) or set(body) - {"settings"}:
+            raise BadValue('the body must be JSON like {"settings": "--lr 1e-4"}')
+        words, changes = settings_from_text(body.get("settings", ""))
+        fork_config(run, latest_checkpoint(run), changes)  # what the command would refuse, said now
+        return words
 
 
 class JobHandler(_Base):

@@ -1,4 +1,4 @@
-"""Training runs: configure, start, watch, stop and resume.
+"""Training runs: configure, start, watch, stop, resume and fork.
 
     import unity_nb.train as ut
     run = ut.train("Basic")                  # starts in the background, returns a Run
@@ -6,6 +6,7 @@
     ut.train("3DBall", steps=50_000, lr=1e-3)
     ut.train(config="trainer_config.yaml")   # unity-nb YAML or Unity's mlagents-learn YAML
     ut.runs(); ut.get_run(run_id).stop(); ut.resume(run_id)
+    ut.fork(run_id, lr=1e-4)                 # go on from its checkpoint with other settings
 
 A run is handed out as ``unity_nb.Run`` (``unity_nb/run.py``): its folder, kept here
 (``store.RunFolder``), with what can be done with its trained policy (evaluate, video,
@@ -30,6 +31,8 @@ def make_config(scene: str | TrainConfig | None = None, *, config: str | os.Path
         scene = os.fspath(scene)
     if isinstance(scene, TrainConfig):
         base = scene
+    elif isinstance(config, TrainConfig):
+        base = config
     elif isinstance(config, dict):
         base = TrainConfig.from_dict(config)
     elif config is not None:
@@ -59,8 +62,6 @@ def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None,
     dry_run=True then returns the exact job request instead of sending it.
     Any TrainConfig setting can be given as a keyword: steps=, lr=, gamma=, num_areas=, address=, ...
     """
-    from ..envs import check_build
-
     cfg = make_config(scene, config=config, **overrides)
     _check_user_code(cfg)
     if dry_run and cfg.backend != "sagemaker":
@@ -79,12 +80,21 @@ def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None,
         return run.wait() if wait else run
     from .local import start_run
 
-    if cfg.scene_name is None and not cfg.address:
-        check_build(cfg.scene)  # a bad path fails here, not in the background
-    if not cfg.address:
-        _check_fits(cfg)
+    check_can_start(cfg)
     run = start_run(cfg, runs_dir)
     return run.wait() if wait else run
+
+
+def check_can_start(cfg: TrainConfig) -> None:
+    """What would fail in the background is refused here: your classes not found, a bad build path, a run
+    this machine's runtime cannot hold."""
+    from ..envs import check_build
+
+    _check_user_code(cfg)
+    if cfg.scene_name is None and not cfg.address:
+        check_build(cfg.scene)
+    if not cfg.address:
+        _check_fits(cfg)
 
 
 def _check_fits(cfg: TrainConfig) -> None:
@@ -131,16 +141,28 @@ def _attached(run: RunFolder) -> RunFolder:
     return run
 
 
-def stop(run_id: str, runs_dir=None, wait: bool = True) -> RunFolder:
-    """Ask a run to checkpoint and stop."""
+def stop(run_id: str, runs_dir=None, wait: bool = True):
+    """Ask a run to checkpoint and stop (or a sweep: its running trials checkpoint and stop)."""
+    from .sweeps import find_sweep, is_sweep
+
+    if is_sweep(run_id, runs_dir):
+        return find_sweep(run_id, runs_dir).stop(wait=wait)
     return get_run(run_id, runs_dir).stop(wait=wait)
 
 
-def resume(run_id: str, runs_dir=None, wait: bool = False, steps: int | None = None) -> RunFolder:
+def resume(run_id: str, runs_dir=None, wait: bool = False, steps: int | None = None):
     """Continue a stopped or finished run from its last checkpoint (the step count goes on).
 
-    steps: a new total step budget (e.g. more than the run had).
+    steps: a new total step budget (e.g. more than the run had). Given a stopped sweep's id, the sweep goes on
+    (``Sweep.resume``): its unfinished trials continue and the ones it had not started start.
     """
+    from .sweeps import find_sweep, is_sweep
+
+    if is_sweep(run_id, runs_dir):
+        if steps is not None:
+            raise ConfigError(f"steps: {run_id} is a sweep; its trials keep the budget it was started with "
+                              "(resume one of its runs with a new budget instead)")
+        return find_sweep(run_id, runs_dir).resume(wait=wait)
     run = get_run(run_id, runs_dir)
     if run.config.backend == "sagemaker":
         from . import sagemaker
@@ -151,6 +173,49 @@ def resume(run_id: str, runs_dir=None, wait: bool = False, steps: int | None = N
 
         run = resume_run(run, steps)
     return run.wait() if wait else run
+
+
+def fork(run_id: str, runs_dir=None, wait: bool = False, **changes) -> RunFolder:
+    """Start a new run from a run's latest checkpoint with some settings changed: ``fork(run_id, lr=1e-4)``.
+
+    The fork goes on from the checkpoint's steps, return window and curriculum, beside its parent in the
+    run store, and records its parent and what changed (``run.forked_from``). steps: the whole budget (default:
+    the parent's, or as many steps again once the parent has used it). Settings the checkpoint holds (the
+    network's shape, the scene, the algorithm) cannot change.
+    """
+    from .forks import fork_run
+
+    run = fork_run(get_run(run_id, runs_dir), **changes)
+    return run.wait() if wait else run
+
+
+def sweep(scene: str | None = None, *, config=None, trials: int | None = None, scheduler: str | None = None,
+          metric: str | None = None, metric_mode: str | None = None, concurrent: int | None = None, runs_dir=None,
+          wait: bool = False, **settings):
+    """Start a sweep: ``trials`` runs of ``scene`` with settings drawn from search spaces, scheduled by Ray Tune.
+
+        ut.sweep("Basic", lr="loguniform(1e-4, 3e-3)", num_epochs="choice(1, 2, 4)", trials=8, scheduler="asha")
+
+    Each setting is a value or a search space as text (uniform, loguniform, quniform, qloguniform, randint,
+    choice, grid). scheduler: asha (stops the worse trials early, over agent steps), median, fifo (all run
+    their whole budget) or pbt (the worse trials go on as forks of the better ones' runs, settings perturbed).
+    metric/metric_mode: what ranks the trials (default the mean return, higher is better).
+    concurrent: trials at a time (default: one per CPU of this machine's runtime). Each trial is an ordinary
+    run in the run store; returns the ``Sweep`` (its folder lists them: ``.table()``, ``.best()``).
+    config: a YAML file or dict of settings, as for ``train``; its ``sweep:`` section may hold these options and
+    ``search:`` (each swept setting's space). What is given here wins over the section. Defaults: 4 trials, asha.
+    """
+    from .sweeps import make_plan, start_sweep
+
+    plan = make_plan(scene, config=config, trials=trials, scheduler=scheduler, metric=metric, metric_mode=metric_mode,
+                     concurrent=concurrent, **settings)
+    check_can_start(plan.base)
+    if plan.base.address:  # seconds, not every trial failing in turn
+        from .local import check_address
+
+        check_address(plan.base.address)
+    found = start_sweep(plan, runs_dir)
+    return found.wait() if wait else found
 
 
 def warm_up(wait: bool = False) -> None:
@@ -169,5 +234,5 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["train", "runs", "get_run", "stop", "resume", "warm_up", "make_config", "TrainConfig", "ConfigError",
+__all__ = ["train", "runs", "get_run", "stop", "resume", "fork", "sweep", "warm_up", "make_config", "TrainConfig", "ConfigError",
            "RunFolder", "RunStore", "RunNotFound"]

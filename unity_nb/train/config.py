@@ -8,44 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
 import yaml
 
 from ..envs.scenes import SCENES, find_scene, play_mode
-from . import env_parameters, rllib_settings, user_code
-from .mlagents_yaml import TRAINER_DEFAULTS
+from . import checks, env_parameters, rllib_settings
 from .errors import ConfigError
-from .schema import PLAYS
-from .settings import check, check_number, rules, setting
+from .mlagents_yaml import TRAINER_DEFAULTS
+from .settings import (BACKENDS, CONFIRM_PLAYS, PER_BEHAVIOR, RANDOM_SEED, SCHEDULES, TARGET_OFF, VISUAL_ENCODERS,
+                       check, rules, setting)
 
-
-# Algorithms known to fit each kind of action space (RLlib names).
-ALGORITHMS = {
-    "PPO": {"discrete", "continuous"},
-    "APPO": {"discrete", "continuous"},
-    "IMPALA": {"discrete", "continuous"},
-    "SAC": {"continuous"},
-    "DQN": {"discrete"},
-}
-
-BACKENDS = ("local", "sagemaker")
-SAGEMAKER_SETTINGS = ("instance_type", "instance_count", "spot", "max_run", "role", "region", "bucket", "image")
-
-# How a setting changes over the run (Unity's *_schedule): "linear" decays it to its floor at
-# the step budget, as mlagents-learn does (learning rate 1e-10, beta 1e-5, epsilon 0.1).
-SCHEDULES = ("constant", "linear")
-# Camera encoders (ML-Agents' vis_encode_type), built in trainer/encoders.py
-VISUAL_ENCODERS = ("simple", "nature_cnn", "resnet", "match3", "fully_connected")
-SCHEDULE_FLOORS = {"lr": 1e-10, "entropy_coeff": 1e-5, "clip_param": 0.1}
-TARGET_OFF = "off"  # target_return: train for the whole step budget
-# How a reached target is confirmed (``confirm``): the policy played as Unity will play it. An exported model
-# carries both outputs; Unity plays the sampled one unless Behavior Parameters ask for deterministic
-# inference, so "both" (the default) holds whichever a game uses (docs/trainer-yaml.md, "Confirmation").
-CONFIRM_PLAYS = {**{play: (play,) for play in PLAYS}, "both": PLAYS}
-RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 
 # A Unity build the kit knows nothing about: mlagents-learn's own PPO defaults (one area, batch 10240, minibatch
 # 1024, 128x2 network) and no target: the whole budget.
@@ -63,7 +37,7 @@ BUILD_DEFAULTS: dict[str, Any] = {
 SCENE_DEFAULTS: dict[str, dict[str, Any]] = {name: {**BUILD_DEFAULTS, **scene.training} for name, scene in SCENES.items()}
 
 
-_NAME = "a non-empty name without spaces around it"
+NETWORK = "the checkpoint's network has this shape"  # why a fork keeps it (settings.Rule.fixed)
 
 
 @dataclass
@@ -74,10 +48,12 @@ class TrainConfig:
     of single values and docs/settings.md are read from there."""
 
     scene: str = setting("Basic", "built-in scene (Basic, 3DBall, GridWorld, ...) or the path of a Linux Unity build",
-                         expect="a built-in scene or a Unity build's path", flag=False)
+                         expect="a built-in scene or a Unity build's path", flag=False,
+                         fixed="the checkpoint learned this scene's observations and actions")
     algorithm: str = setting("PPO", "RLlib algorithm: PPO, APPO, IMPALA, SAC (continuous actions), DQN (discrete "
                              "actions), or your own AlgorithmConfig subclass by import path (my_algos:MyConfig)",
-                             expect="an algorithm's name or an import path")
+                             expect="an algorithm's name or an import path",
+                             fixed="the checkpoint is this algorithm's state")
     steps: int | None = setting(None, "agent steps to train for (every agent's step counts)", kind="int", metavar="N")
     target_return: float | str | None = setting(
         None, "stop early once the mean return over the last --return-window episodes reaches this and "
@@ -92,15 +68,18 @@ class TrainConfig:
                            kind="choice", choices=tuple(CONFIRM_PLAYS), why="(how the confirmation plays the policy)")
     lr: float | None = setting(None, "learning rate (e.g. 3e-4)", kind="float", low=0, low_open=True, group="PPO")
     gamma: float | None = setting(None, "discount factor, 0-1", kind="float", low=0, high=1, group="PPO")
-    lambda_: float = setting(0.95, "GAE lambda, 0-1", kind="float", low=0, high=1, group="PPO")
+    lambda_: float = setting(0.95, "GAE lambda, 0-1", kind="float", low=0, high=1, group="PPO",
+                             algorithms=("PPO", "APPO"))
     train_batch_size: int | None = setting(None, "agent steps per training iteration (mlagents: buffer_size)",
                                            kind="int", group="PPO", metavar="N")
     minibatch_size: int | None = setting(None, "steps per gradient step (mlagents: batch_size)", kind="int",
-                                         group="PPO", metavar="N")
-    num_epochs: int | None = setting(None, "passes over each batch", kind="int", group="PPO", metavar="N")
-    entropy_coeff: float | None = setting(None, "entropy bonus (mlagents: beta)", kind="float", low=0, group="PPO")
+                                         group="PPO", metavar="N", algorithms=("PPO",))
+    num_epochs: int | None = setting(None, "passes over each batch", kind="int", group="PPO", metavar="N",
+                                     algorithms=("PPO", "APPO", "IMPALA"))
+    entropy_coeff: float | None = setting(None, "entropy bonus (mlagents: beta)", kind="float", low=0, group="PPO",
+                                          algorithms=("PPO", "APPO", "IMPALA"))
     clip_param: float = setting(0.2, "PPO clip range (mlagents: epsilon)", kind="float", low=0, low_open=True,
-                                group="PPO")
+                                group="PPO", algorithms=("PPO", "APPO"))
     lr_schedule: str = setting("constant", "learning rate over the run: constant or linear (decays to ~0 at --steps)",
                                kind="choice", choices=SCHEDULES, group="PPO")
     entropy_schedule: str = setting("constant", "entropy bonus over the run: constant or linear (decays to 1e-5 at "
@@ -111,19 +90,19 @@ class TrainConfig:
                                              "bootstraps (mlagents: time_horizon; unset: the batch spread over the "
                                              "agents)", kind="int", group="PPO", metavar="N")
     hidden_units: int | None = setting(None, "units per hidden layer of the policy network", kind="int",
-                                       group="network", metavar="N")
+                                       group="network", metavar="N", fixed=NETWORK)
     num_layers: int | None = setting(None, "hidden layers of the policy network", kind="int", group="network",
-                                     metavar="N")
+                                     metavar="N", fixed=NETWORK)
     normalize: bool | None = setting(None, "normalise observations with a running mean/std", kind="bool",
-                                     group="network")
+                                     group="network", fixed="the checkpoint's policy reads normalised observations, or raw ones")
     shared_critic: bool | None = setting(None, "policy and value function share their hidden layers", kind="bool",
-                                         group="network")
+                                         group="network", fixed=NETWORK)
     vis_encode_type: str = setting("simple", "camera encoder (mlagents' vis_encode_type, trainer/encoders.py)",
-                                   kind="choice", choices=VISUAL_ENCODERS, group="network")
+                                   kind="choice", choices=VISUAL_ENCODERS, group="network", fixed=NETWORK)
     goal_conditioning_type: str = setting("hyper", "how a goal signal steers the network (mlagents' "
                                                    "goal_conditioning_type): hyper (it makes the last layer's weights) "
                                                    "or none (concatenated)",
-                                          kind="choice", choices=("hyper", "none"), group="network")
+                                          kind="choice", choices=("hyper", "none"), group="network", fixed=NETWORK)
     num_areas: int | None = setting(None, "copies of the training area per Unity process (more agents per step)",
                                     kind="int", group="environment", metavar="N")
     num_env_runners: int = setting(0, "extra processes collecting experience, each with its own Unity", kind="int",
@@ -149,9 +128,10 @@ class TrainConfig:
                                              "summary_freq)", kind="int", group="saving", metavar="N")
     init_path: str | None = setting(None, "start from the trained weights of a run folder or checkpoint (mlagents' "
                                           "init_path)", expect="an existing run folder or checkpoint",
-                                    group="saving")
+                                    group="saving", fixed="a fork starts from its parent's checkpoint")
     behavior: str | None = setting(None, "train only this behavior of a scene with several",
-                                   expect="a behavior of the scene", group="environment")
+                                   expect="a behavior of the scene", group="environment",
+                                   fixed="the checkpoint holds the policies of the behaviors it trained")
     env_params: dict[str, Any] = setting(
         help="scene parameters in ML-Agents' schema: name -> a number, a sampler or a curriculum "
              "(train/env_parameters.py); --param NAME=VALUE", default_factory=dict, group="environment",
@@ -159,13 +139,20 @@ class TrainConfig:
     model: str | dict[str, str] | None = setting(
         None, "your own RLModule class by import path, e.g. my_models:ResidualMLP (a file next to the notebook or an "
               "installed package), or {behavior: path}; default: RLlib's network of --hidden-units x --num-layers",
-        expect="an import path, or behaviors mapped to import paths", group="your code")
+        expect="an import path, or behaviors mapped to import paths", group="your code", fixed=NETWORK)
+    behavior_settings: dict[str, dict[str, Any]] = setting(
+        help="settings of its own for a behavior of a scene with several: {behavior: {lr: 1e-3, hidden_units: 256}}; "
+             f"{', '.join(PER_BEHAVIOR)} may differ, every other setting is shared by the behaviors "
+             "(a Unity trainer file with several behaviors fills it)", default_factory=dict,
+        expect="behaviors mapped to their own settings", group="network", flag=False,
+        fixed="the checkpoint holds each behavior's network")
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
              "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
         flag=False)
     backend: str = setting("local", "where to train: local (this machine or --address's Ray cluster) or sagemaker",
-                           kind="choice", choices=BACKENDS)
+                           kind="choice", choices=BACKENDS,
+                           fixed="a fork trains where its parent trained")
     # SageMaker only (backend: sagemaker); unset ones are resolved at launch (see unity_nb/aws.py)
     instance_type: str | None = setting(None, "SageMaker: the instance type (default ml.c5.2xlarge; ml.g5.xlarge for "
                                               "a GPU)", expect="a SageMaker instance type like ml.c5.2xlarge",
@@ -177,13 +164,13 @@ class TrainConfig:
     max_run: int | None = setting(None, "SageMaker: seconds the job may run (default 86400)", kind="int",
                                   group="SageMaker", metavar="N")
     role: str | None = setting(None, "SageMaker: the IAM role ARN the job runs as (default $SAGEMAKER_ROLE, or this "
-                                     "notebook instance's role)", expect=_NAME, group="SageMaker")
+                                     "notebook instance's role)", expect=checks.NAME, group="SageMaker")
     region: str | None = setting(None, "SageMaker: AWS region (default $AWS_REGION, $AWS_DEFAULT_REGION or your AWS "
-                                       "config)", expect=_NAME, group="SageMaker")
+                                       "config)", expect=checks.NAME, group="SageMaker")
     bucket: str | None = setting(None, "SageMaker: S3 bucket for the build, code and results (default "
-                                       "sagemaker-REGION-ACCOUNT)", expect=_NAME, group="SageMaker")
+                                       "sagemaker-REGION-ACCOUNT)", expect=checks.NAME, group="SageMaker")
     image: str | None = setting(None, "SageMaker: training image URI (default the PyTorch CPU/GPU training image of "
-                                      "the region)", expect=_NAME, group="SageMaker")
+                                      "the region)", expect=checks.NAME, group="SageMaker")
 
     # ---- construction
     @classmethod
@@ -196,6 +183,9 @@ class TrainConfig:
         values = {}
         for key, value in data.items():
             name = aliases.get(key, key)
+            if key == "sweep":  # train/sweeps.py reads this section; a run cannot
+                raise ConfigError(f"{source}: a `sweep:` section starts a sweep, not one run: use %%unity_sweep, "
+                                  "`unity-nb sweep --config FILE` or unity_nb.sweep(config=...)")
             if name not in names:
                 raise ConfigError(f"{source}: unknown setting {key!r}. Known settings: {', '.join(sorted(names))}")
             if name in values:
@@ -210,8 +200,11 @@ class TrainConfig:
     def from_yaml(cls, text: str, source: str = "YAML") -> "TrainConfig":
         """A unity-nb YAML config, or Unity's mlagents-learn trainer YAML (``behaviors:``)."""
         data = parse_yaml(text, source)
-        if data is None:
-            data = {}
+        return cls.from_data({} if data is None else data, source)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+        """Parsed YAML of either format: unity-nb's keys, or Unity's trainer YAML (``behaviors:``)."""
         if isinstance(data, dict) and "behaviors" in data:
             return cls.from_mlagents(data, source)
         return cls.from_dict(data, source)
@@ -230,14 +223,22 @@ class TrainConfig:
 
     @classmethod
     def from_mlagents(cls, data: dict[str, Any], source: str = "trainer config") -> "TrainConfig":
-        """Read Unity's mlagents-learn trainer YAML (one behavior)."""
+        """Read Unity's mlagents-learn trainer YAML (one behavior, or several: ``behavior_settings``)."""
         from .mlagents_yaml import convert
 
         settings = convert(data, source)
-        # a behavior named like a built-in scene's picks that scene (3DBall -> 3DBall)
+        # the file's behaviors pick the built-in scene that has them (3DBall -> 3DBall; BasicRight and
+        # BasicLeft -> BasicDuo), unless it names its scene
+        named = {settings["behavior"]} if settings.get("behavior") else set(map(str, data["behaviors"]))
         for name, scene in SCENES.items():
-            if scene.behavior.name == settings["behavior"]:
+            if (scene.behavior.name in named if len(named) == 1 else
+                    named == {b.name for b in scene.behavior_list()}):
                 settings.setdefault("scene", name)
+        scene = find_scene(settings.get("scene") or cls().scene)
+        if len(named) > 1 and scene is not None and named != {b.name for b in scene.behavior_list()}:
+            raise ConfigError(f"{source}: behaviors: {', '.join(sorted(named))} are not the behaviors of "
+                              f"{scene.name} ({', '.join(b.name for b in scene.behavior_list())}): give each of "
+                              "the scene's behaviors its settings (or one behavior, to train it alone)")
         return cls.from_dict(settings, source)
 
     def replace(self, **changes) -> "TrainConfig":
@@ -307,6 +308,10 @@ class TrainConfig:
             models = self.model if isinstance(self.model, str) else \
                 ", ".join(f"{b}: {p}" for b, p in self.model.items())
             parts.append(f"model {models}")
+        for behavior, own in self.behavior_settings.items():
+            if own:
+                parts.append(f"{behavior}'s own " + " ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                                             for k, v in own.items()))
         if self.rllib:
             parts.append(f"rllib: {rllib_settings.describe(self.rllib)}")
         return ", ".join(parts)
@@ -345,184 +350,37 @@ class TrainConfig:
         def fail(key, message):
             raise ConfigError(f"{source}: {key} {message}")
 
-        self._check_scene(fail)
-        self._check_algorithm(fail, source)
-        self._check_target(fail)
-        self._check_seed(fail)
+        checks.check_scene(self, fail)
+        checks.check_algorithm(self, fail, source)
+        checks.normalize_target(self, fail)
+        checks.check_seed(self, fail)
         for name, (f, rule) in rules(TrainConfig).items():
             check(name, getattr(self, name), rule, f.default is None, fail)
-        self._check_confirmation(fail)
-        self._check_schedules(fail)
-        self._check_place(fail)
-        self._check_scene_fit(fail, source, params_key)
-        self._validate_backend(fail)
+        checks.check_confirmation(self, fail)
+        checks.check_schedules(self, fail)
+        checks.check_place(self, fail)
+        checks.check_scene_fit(self, fail, source, params_key)
+        checks.check_backend(self, fail)
         self.rllib = rllib_settings.check(self.rllib, self.algorithm, source=f"{source}: rllib")
-        self._validate_model(fail, source)
-        self._check_batches(fail)
-
-    def _check_scene(self, fail) -> None:
-        if not isinstance(self.scene, str) or not self.scene.strip():
-            fail("scene", f"must be a built-in scene ({', '.join(SCENES)}) or a path to a Unity build, got {self.scene!r}")
-        if self.scene_name is None and not os.path.exists(os.path.expanduser(self.scene)) and "/" not in self.scene:
-            fail("scene", f"{self.scene!r} is neither a built-in scene ({', '.join(SCENES)}) nor an existing Unity build path")
-
-    def _check_algorithm(self, fail, source: str) -> None:
-        if isinstance(self.algorithm, type) or (isinstance(self.algorithm, str) and ":" in self.algorithm):
-            self.algorithm = user_code.import_path(self.algorithm, "algorithm", source)  # your own AlgorithmConfig
-        elif not isinstance(self.algorithm, str) or self.algorithm.upper() not in ALGORITHMS:
-            fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}, or your own AlgorithmConfig subclass by "
-                              f"import path (my_algos:MyConfig), got {self.algorithm!r}")
-        else:
-            self.algorithm = self.algorithm.upper()
-
-    def _check_target(self, fail) -> None:
-        if self.target_return is False or (isinstance(self.target_return, str)
-                                           and self.target_return.strip().lower() in ("off", "none", "false")):
-            self.target_return = TARGET_OFF  # YAML reads a bare `off` as false
-        if self.target_return != TARGET_OFF:
-            if isinstance(self.target_return, str):
-                try:
-                    self.target_return = float(self.target_return)
-                except ValueError:
-                    fail("target_return", f"must be a number or 'off', got {self.target_return!r}")
-            if self.target_return is not None:
-                check_number("target_return", self.target_return, fail)
-
-    def _check_seed(self, fail) -> None:
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            fail("seed", f"must be a whole number (or -1 to draw one), got {self.seed!r}")
-        if self.seed < RANDOM_SEED:
-            fail("seed", f"must be >= 0, or -1 to draw one (the run records it), got {self.seed}")
-
-    def _check_confirmation(self, fail) -> None:
-        target = self.defaults().get("target_return") if self.target_return is None else self.target_return
-        if self.confirm_episodes == 0 and target not in (None, TARGET_OFF):
-            fail("confirm_episodes", "must be >= 1 when a target_return is set: a target counts as reached only "
-                 "once played episodes confirm it (or set target_return: off)")
-
-    def _check_schedules(self, fail) -> None:
-        if self.algorithm not in ("PPO", "APPO", "IMPALA"):
-            for key in ("entropy_schedule", "clip_schedule"):
-                if getattr(self, key) != "constant":
-                    fail(key, f"'{getattr(self, key)}' applies to PPO, APPO and IMPALA, not {self.algorithm}")
-        if self.algorithm in ("APPO", "IMPALA") and self.clip_schedule != "constant":
-            fail("clip_schedule", f"'{self.clip_schedule}' applies to PPO only")
-        if self.algorithm == "SAC" and self.lr_schedule != "constant":
-            fail("lr_schedule", "SAC takes a constant learning rate (as in mlagents-learn's SAC)")
-
-    def _check_place(self, fail) -> None:
-        """Where the run's scene runs and where it starts from."""
-        if self.mode == "inprocess" and self.scene_name is None:
-            fail("mode", f"'inprocess' runs built-in scenes only ({', '.join(SCENES)})")
-        if self.init_path is not None:
-            if not isinstance(self.init_path, str) or not self.init_path.strip():
-                fail("init_path", f"must be the path of a run folder or checkpoint, got {self.init_path!r}")
-            if not os.path.exists(os.path.expanduser(self.init_path)):
-                fail("init_path", f"{self.init_path!r} does not exist; give a run folder (runs/<id>) or one of "
-                     "its checkpoints/checkpoint_* folders")
-
-    def _check_scene_fit(self, fail, source: str, params_key: str) -> None:
-        """A built-in scene's parameters, behaviors, actions and cameras against the settings."""
-        scene_cls = find_scene(self.scene)
-        trained = [self.behavior] if self.behavior is not None else (
-            [b.name for b in scene_cls.behavior_list()] if scene_cls is not None else None)
-        self.env_params = env_parameters.check(self.env_params, f"{source}: {params_key}", scene_cls=scene_cls,
-                                               behaviors=trained)
-        if scene_cls is None:
-            return
-        names = [b.name for b in scene_cls.behavior_list()]
-        if self.behavior is not None and self.behavior not in names:
-            fail("behavior", f"{self.behavior!r}: the {scene_cls.name} scene has the behaviors {', '.join(map(repr, names))}")
-        kind = "continuous" if scene_cls.behavior.continuous_size else "discrete"
-        if not self.custom_algorithm and kind not in ALGORITHMS[self.algorithm]:
-            fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
-            fail("algorithm", f"{self.algorithm} does not handle the {kind} actions of {scene_cls.name}; use one of {', '.join(fits)}")
-        cameras = any(o.visual for b in scene_cls.behavior_list() for o in b.observations)
-        if cameras and not self.model:  # the kit's camera networks (trainer/unity_module.py) train with PPO
-            if self.algorithm != "PPO" and not self.custom_algorithm:
-                fail("algorithm", f"{self.algorithm} cannot train {scene_cls.name}'s camera observations: the kit's "
-                                  "camera networks train with PPO (RLlib's default networks for it take one "
-                                  "vector only); use PPO, or give your own module with model=")
-            if self.normalize:
-                fail("normalize", f"true is not supported for {scene_cls.name}'s camera observations yet (RLlib's "
-                                  "filter would normalise the pixels too); set normalize false")
-
-    def _check_batches(self, fail) -> None:
-        """The batch, its minibatches and the trajectory pieces RLlib's PPO collects must fit together."""
-        if self.minibatch_size and self.train_batch_size and self.minibatch_size > self.train_batch_size:
-            fail("minibatch_size", f"({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size})")
-        given = {k: getattr(self, k) if getattr(self, k) is not None else self.defaults().get(k)
-                 for k in ("time_horizon", "train_batch_size", "num_areas")}
-        scene_cls = find_scene(self.scene)
-        if scene_cls is not None and self.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
-            trained = [self.behavior] if self.behavior else [b.name for b in scene_cls.behavior_list()]
-            if len(trained) == 1:  # one policy: every agent is a sub-env of one vector env
-                problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"],
-                                              scene_cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
-                                              self.num_env_runners)
-                if problem:
-                    fail("time_horizon", problem)
-
-    def _validate_model(self, fail, source: str) -> None:
-        if self.model is None:
-            return
-        if isinstance(self.model, dict):
-            if not self.model:
-                fail("model", "must name a class, or map behaviors to classes; got an empty mapping")
-            self.model = {b: user_code.import_path(p, f"model.{b}", source) for b, p in self.model.items()}
-            if self.scene_name is not None:
-                names = [b.name for b in SCENES[self.scene_name].behavior_list()]
-                unknown = [b for b in self.model if b not in names]
-                if unknown:
-                    fail("model", f"{unknown[0]!r} is not a behavior of {self.scene_name}; its behaviors: "
-                                  f"{', '.join(names)}")
-        else:
-            self.model = user_code.import_path(self.model, "model", source)
+        checks.check_model(self, fail, source)
+        checks.check_behavior_settings(self, fail)
+        checks.check_batches(self, fail)
 
     @property
     def custom_algorithm(self) -> bool:
         """Whether the run trains with the user's own AlgorithmConfig subclass (an import path)."""
         return ":" in str(self.algorithm)
 
+    def for_behavior(self, behavior: str) -> "TrainConfig":
+        """The settings ``behavior`` trains with: these, with its own ``behavior_settings`` in place."""
+        own = self.behavior_settings.get(behavior)
+        return dataclasses.replace(self, **own, behavior_settings={}) if own else self
+
     def model_for(self, behavior: str) -> str | None:
         """The import path of the RLModule class ``behavior`` trains with (None: RLlib's default network)."""
         if isinstance(self.model, dict):
             return self.model.get(behavior)
         return self.model
-
-    def _validate_backend(self, fail) -> None:
-        if self.backend != "sagemaker":
-            given = [key for key in SAGEMAKER_SETTINGS if getattr(self, key) is not None]
-            if given:
-                fail(given[0], "applies to SageMaker runs only: add backend: sagemaker (--backend sagemaker) or leave it out")
-            return
-        if self.address is not None:
-            fail("address", "is for a Ray cluster you run; a SageMaker job forms its own cluster (use instance_count)")
-        if self.instance_type is not None and (not isinstance(self.instance_type, str)
-                                               or not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.instance_type)):
-            fail("instance_type", f"must be a SageMaker instance type like ml.c5.2xlarge, got {self.instance_type!r}")
-        for key in ("role", "region", "bucket", "image"):
-            value = getattr(self, key)
-            if value is not None and (not isinstance(value, str) or not value.strip() or value != value.strip()):
-                fail(key, f"must be {_NAME}, got {value!r}")
-
-
-def time_horizon_misfit(time_horizon: int, train_batch_size: int, agents_per_process: int,
-                        num_env_runners: int | None) -> str | None:
-    """Why RLlib's PPO cannot collect ``train_batch_size`` steps in pieces of ``time_horizon`` from every agent of
-    every Unity process (None: it can). Each round of sampling takes one piece from every agent, and the batch
-    must be a whole number of rounds, within 10% (RLlib's rule); mlagents-learn has no such limit."""
-    agents = agents_per_process * max(1, num_env_runners or 0)  # env runner 0 samples when there are no others
-    round_ = time_horizon * agents
-    rounds = -(-train_batch_size // round_)
-    if rounds * round_ - train_batch_size <= 0.1 * train_batch_size:
-        return None
-    fits = train_batch_size // agents
-    instead = f"time_horizon {fits} or less" if fits >= 1 else "fewer areas"
-    return (f"{time_horizon} does not fit train_batch_size {train_batch_size}: each round of sampling takes "
-            f"{time_horizon} steps from each of the {agents} agents ({round_} steps), and the batch must be a whole "
-            f"number of rounds (within 10%). Use {instead}, or a train_batch_size of {round_} or a multiple of it")
-
 
 def parse_yaml(text: str, source: str = "YAML"):
     """Parse YAML; a syntax error names the line and column."""

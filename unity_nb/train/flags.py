@@ -77,18 +77,36 @@ def _rllib(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """Add a flag for every TrainConfig setting (default None: not given), of the kind its rule says."""
+def _or_space(convert):
+    """An argparse type: a search space of a sweep ("loguniform(1e-4, 3e-3)"), else a value as ``convert`` reads it."""
+    from .sweeps import parse_space
+
+    def read(text: str):
+        try:
+            space = parse_space(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return space if space is not None else (convert(text) if convert else text)
+
+    read.__name__ = getattr(convert, "__name__", "value")
+    return read
+
+
+def add_config_flags(parser: argparse.ArgumentParser, spaces: bool = False) -> None:
+    """Add a flag for every TrainConfig setting (default None: not given), of the kind its rule says
+    (``spaces``: a sweep's, where each may also be a search space)."""
     for name, (field, rule) in rules(TrainConfig).items():
         if not rule.flag:
             continue
         flag, text = flag_name(name), help_text(name)
         if rule.kind == "bool":
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif rule.kind == "choice":
+        elif rule.kind == "choice" and not spaces:
             parser.add_argument(flag, dest=name, choices=rule.choices, help=text)
         else:
             kind = {"int": _typed("int"), "float": _typed("float"), "target": target_value}.get(rule.kind)
+            if spaces:
+                kind = _or_space(kind)
             metavar = rule.metavar or {"int": "N", "float": "X"}.get(rule.kind) or name.upper()
             parser.add_argument(flag, dest=name, type=kind, metavar=metavar, help=text)
     parser.add_argument("--param", dest="env_params", type=_param, action="append", metavar="NAME=VALUE",

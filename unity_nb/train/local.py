@@ -85,7 +85,13 @@ class LocalBackend:
     def start(self, run: RunFolder, config: TrainConfig, resume: bool = False) -> RunFolder:
         if config.address:
             check_address(config.address)
-            return self._spawn(run, config.address, dict(os.environ), resume)
+            env = dict(os.environ)
+            for key, value in CLUSTER_AUTH.items():
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = value
+            return self._spawn(run, config.address, env, resume)
         self.guess = config
         self._ensure()
         # the driver works in the caller's folder, as a process started here would (relative build paths)
@@ -120,6 +126,10 @@ def _cwd() -> str | None:
 
 _BACKEND: LocalBackend | None = None
 HOLD = True  # a notebook session holds the runtime while it lives; one `unity-nb` command does not (cli.py)
+# how a run on a Ray cluster authenticates, where it differs from this process's environment: a sweep's trial
+# runs inside this machine's runtime (its token in the environment) and starts runs as the session that started
+# the sweep would (train/sweeps.CLUSTER_AUTH)
+CLUSTER_AUTH: dict[str, str | None] = {}
 
 
 def backend() -> LocalBackend:

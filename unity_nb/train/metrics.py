@@ -1,7 +1,7 @@
 """The figures of a training iteration, one row each: what the driver writes and every reader shows.
 
 The driver computes each value (``trainer/driver.py``, ``_record``); this table says the rest, once:
-what the key means (``schema.EVENTS`` and docs/run-folder.md), how the dashboard draws it (its
+what the key means (``schema.EVENTS``, and docs/run-folder.md by scripts/docs_tables.py), how the dashboard draws it (its
 panel, label, colour and axis, in the matplotlib figure and the browser chart alike), and whether
 it goes to TensorBoard and to SageMaker's metric definitions. A new metric is its value in the
 driver plus one row here; a new panel is one row of ``PANELS`` (the dashboard's grid grows with it).

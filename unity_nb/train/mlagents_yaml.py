@@ -26,6 +26,7 @@ import random
 from typing import Any
 
 from .errors import ConfigError
+from .settings import PER_BEHAVIOR
 
 TRAINERS = {"ppo": "PPO", "sac": "SAC"}
 
@@ -90,25 +91,49 @@ CHECKPOINT_REFUSED = {
 
 
 def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
-    """unity-nb settings (TrainConfig keys) for one behavior of an mlagents-learn trainer file."""
+    """unity-nb settings (TrainConfig keys) for an mlagents-learn trainer file. One behavior: its settings, and
+    ``behavior`` naming it. Several: the settings they share, and ``behavior_settings`` for what one has of its
+    own (``PER_BEHAVIOR``); a shared setting that differs between them is refused by name."""
     behaviors = data.get("behaviors")
     if not isinstance(behaviors, dict) or not behaviors:
         raise ConfigError(f"{source}: 'behaviors' must map a behavior name to its trainer settings")
-    if len(behaviors) > 1:
-        raise ConfigError(
-            f"{source}: behaviors: {len(behaviors)} behaviors given ({', '.join(map(str, behaviors))}); "
-            "unity-nb trains one behavior per run: keep the one for your scene"
-        )
-    (name, settings), = behaviors.items()
-    where = f"{source}: behaviors.{name}"
-    if not isinstance(settings, dict):
-        raise ConfigError(f"{where}: expected trainer settings, got {settings!r}")
     defaults = data.get("default_settings") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"{source}: default_settings: expected trainer settings, got {defaults!r}")
-    settings = _merged(defaults, settings)  # as mlagents-learn: default_settings under every behavior
+    top = _top_level(data, source)  # under each behavior's keys and over mlagents-learn's defaults, as it reads
+    each = {str(name): _behavior(settings, defaults, f"{source}: behaviors.{name}", dict(top))
+            for name, settings in behaviors.items()}
+    if len(each) == 1:
+        (name, settings), = each.items()
+        return {**settings, "behavior": name}
+    first, *others = each
+    for name in others:
+        for key in sorted(set(each[first]) | set(each[name])):
+            mine, theirs = each[name].get(key), each[first].get(key)
+            if key not in PER_BEHAVIOR and mine != theirs:
+                raise ConfigError(
+                    f"{source}: behaviors.{name}: {_unity_key(key)} is {mine!r} where behaviors.{first} has "
+                    f"{theirs!r}: unity-nb trains a run's behaviors with one {key} (one learner update goes over all "
+                    f"their samples); give them the same, or train each in a run of its own (a file with that behavior "
+                    f"alone). A "
+                    f"behavior may have its own {', '.join(_unity_key(k) for k in PER_BEHAVIOR)}")
+    own = {name: {k: v for k, v in settings.items() if k in PER_BEHAVIOR and v != each[first].get(k)}
+           for name, settings in each.items()}
+    return {**each[first], "behavior_settings": own}  # every behavior named, so the scene's are checked
 
-    out: dict[str, Any] = {"behavior": str(name)}
+
+def _unity_key(key: str) -> str:
+    """The trainer file's name for a unity-nb setting (learning_rate for lr ...)."""
+    for table in (PPO_HYPERPARAMETERS, NETWORK, BEHAVIOR_TOP):
+        for unity, ours in table.items():
+            if ours == key:
+                return unity
+    return key
+
+
+def _top_level(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The file's keys beside ``behaviors``: the environment, checkpoints, engine and torch settings."""
+    out: dict[str, Any] = {}
     for key, value in data.items():
         if key in ("behaviors", "default_settings"):
             continue
@@ -132,7 +157,15 @@ def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
                                   "driver's log (remove debug)")
         else:
             raise ConfigError(f"{source}: unknown top-level key {key!r}")
+    return out
 
+
+def _behavior(settings, defaults: dict, where: str, out: dict[str, Any]) -> dict[str, Any]:
+    """One behavior's trainer settings (``default_settings`` under them, as mlagents-learn does) as unity-nb's,
+    added to ``out`` (the file's top-level settings)."""
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: expected trainer settings, got {settings!r}")
+    settings = _merged(defaults, settings)
     trainer = settings.get("trainer_type", "ppo")
     if trainer == "poca":
         raise _later(where, "trainer_type poca", "cooperative groups; use ppo")

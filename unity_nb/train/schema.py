@@ -37,6 +37,14 @@ class State(str, Enum):
 # continuous_actions/discrete_actions output gives Unity unless Behavior Parameters ask otherwise).
 PLAYS = ("deterministic", "sampled")
 
+# A sweep's folder sits beside the runs it started (train/sweeps.py reads and writes it; docs/notebooks.md):
+SWEEP_PLAN = "sweep.json"  # the plan: base settings, search spaces, scheduler, metric, trials, concurrency
+SWEEP_STATUS = "status.json"  # its state, as a run's (starting, running, stopped, finished, failed)
+SWEEP_TRIALS = "trials.jsonl"  # one line per trial's run, then how it ended; appended, never rewritten
+SWEEP_LOG = ("logs", "sweep.log")  # the Tune driver's output
+SWEEP_STOP = "stop"  # present once a stop was asked for (removed when the sweep is resumed)
+SWEEP_TUNE = "tune"  # Ray Tune's own experiment folder (its state, from which a stopped sweep resumes)
+
 
 def confirmation_plays(check: dict | None) -> dict[str, dict]:
     """A confirmation event's tables by play ({"deterministic": {episodes, mean, ...}, "sampled": ...});

@@ -4,8 +4,8 @@ or choices, and its group.
 ``setting(default, help, ...)`` makes the dataclass field and keeps a ``Rule`` in its metadata. From the
 rules come the command-line flags and both faces' help (``train/flags.py``), the panel's tooltips and
 ranges (``notebook/panel.py``), the check of each single value (``check``; checks that tie settings
-together are ``TrainConfig.validate``'s groups), and docs/settings.md (``settings_table``, written by
-scripts/settings_doc.py; a test keeps the file current). Per-scene defaults live with the scenes (``Scene.training``).
+together are ``train/checks.py``'s groups), and docs/settings.md (``settings_table``, written by
+scripts/docs_tables.py; a test keeps the file current). Per-scene defaults live with the scenes (``Scene.training``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,40 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from .schema import PLAYS
+
+# ---- what some settings may be
+# Algorithms known to fit each kind of action space (RLlib names).
+ALGORITHMS = {
+    "PPO": {"discrete", "continuous"},
+    "APPO": {"discrete", "continuous"},
+    "IMPALA": {"discrete", "continuous"},
+    "SAC": {"continuous"},
+    "DQN": {"discrete"},
+}
+
+BACKENDS = ("local", "sagemaker")
+SAGEMAKER_SETTINGS = ("instance_type", "instance_count", "spot", "max_run", "role", "region", "bucket", "image")
+
+# How a setting changes over the run (Unity's *_schedule): "linear" decays it to its floor at
+# the step budget, as mlagents-learn does (learning rate 1e-10, beta 1e-5, epsilon 0.1).
+SCHEDULES = ("constant", "linear")
+# Camera encoders (ML-Agents' vis_encode_type), built in trainer/encoders.py
+VISUAL_ENCODERS = ("simple", "nature_cnn", "resnet", "match3", "fully_connected")
+SCHEDULE_FLOORS = {"lr": 1e-10, "entropy_coeff": 1e-5, "clip_param": 0.1}
+TARGET_OFF = "off"  # target_return: train for the whole step budget
+# How a reached target is confirmed (``confirm``): the policy played as Unity will play it. An exported model
+# carries both outputs; Unity plays the sampled one unless Behavior Parameters ask for deterministic
+# inference, so "both" (the default) holds whichever a game uses (docs/trainer-yaml.md, "Confirmation").
+CONFIRM_PLAYS = {**{play: (play,) for play in PLAYS}, "both": PLAYS}
+# The settings a behavior of a scene with several may have of its own (``behavior_settings``): what RLlib lets
+# each module have, its optimiser's rate and its loss's coefficients, and its network. The rest are shared: one
+# learner update goes over every behavior's samples (batch, minibatch, epochs), one advantage estimate (gamma,
+# lambda), one sampling (time horizon, areas), one step budget.
+PER_BEHAVIOR = ("lr", "lr_schedule", "entropy_coeff", "entropy_schedule", "clip_param", "clip_schedule",
+                "hidden_units", "num_layers")
+RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 
 # The order settings are grouped in (help, docs)
 GROUPS = ("run", "PPO", "network", "environment", "saving", "your code", "SageMaker")  # saving: checkpoints and logs
@@ -33,6 +67,10 @@ class Rule:
     why: str = ""  # said after the choices when a value is refused
     expect: str = ""  # text: what a value looks like, for a refusal
     flag: bool = True  # a --flag of its own (scene, env_params and rllib have theirs)
+    fixed: str = ""  # why a fork cannot change it (its parent's checkpoint holds it); "": a fork may
+    # the RLlib algorithms that use it, as the kit builds them (trainer/rllib_setup.py); (): every one. DQN and SAC
+    # learn from each sampled batch once, IMPALA and APPO from whole fragments (no minibatches)
+    algorithms: tuple = ()
     metavar: str = ""
 
 
@@ -51,6 +89,11 @@ def rule_of(field: dataclasses.Field) -> Rule:
 def rules(config_class) -> dict[str, tuple[dataclasses.Field, Rule]]:
     """Every setting of ``config_class`` (TrainConfig), in declaration order."""
     return {f.name: (f, rule_of(f)) for f in dataclasses.fields(config_class)}
+
+
+def fixed_settings(config_class) -> dict[str, str]:
+    """The settings a run's checkpoint holds, so a fork cannot change them: name -> why (``Rule.fixed``)."""
+    return {name: rule.fixed for name, (_, rule) in rules(config_class).items() if rule.fixed}
 
 
 def check(name: str, value: Any, rule: Rule, unset_ok: bool, fail: Callable[[str, str], None]) -> None:
@@ -124,7 +167,7 @@ def settings_table(config_class, tables: dict[str, dict[str, Any]]) -> str:
     lines = ["# Training settings", "",
              "Every setting is a keyword of `unity_nb.train(...)`, a key of a `%%unity_train` cell or YAML file, and a",
              "`--flag` of `unity-nb train` and `%unity_train`. A setting left out takes the scene's default. Written from",
-             "the code (the `TrainConfig` fields, `unity_nb/train/settings.py`) by `python scripts/settings_doc.py`;",
+             "the code (the `TrainConfig` fields, `unity_nb/train/settings.py`) by `python scripts/docs_tables.py`;",
              "`tests/test_settings.py` checks it is current.", ""]
     everything = rules(config_class)
     for group in GROUPS:

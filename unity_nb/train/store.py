@@ -8,6 +8,7 @@
               tb/             TensorBoard event files
               stop            present when a stop was requested
               backend.json    where a remote run lives (SageMaker: job name, region, S3 paths, log positions)
+              fork.json       a fork's parent: its id, the checkpoint it went on from, its steps, the settings changed
 
 The kernel side creates runs, records the launched process, asks for stops and
 changes the step budget (``RunStore``, ``RunFolder``); the training process appends
@@ -36,6 +37,7 @@ from .share import silent_death
 
 PROGRESS_FILE = "unity_nb_progress.json"  # in a checkpoint: what RLlib does not restore (wall time, window)
 COMPLETE_MARK = ".complete"  # written last into a checkpoint folder: only then is it a checkpoint
+FORK_FILE = "fork.json"
 MAX_ID_LENGTH = 200  # run ids the kit makes are ~30 characters; anything much longer is not one
 
 
@@ -309,6 +311,28 @@ class RunFolder:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
+    @property
+    def forked_from(self) -> dict[str, Any]:
+        """Where a fork went on from (``parent``: a run id of the same store, ``checkpoint``, ``env_steps``,
+        ``changed``: setting -> [parent's, fork's]); empty for a run that started afresh."""
+        try:
+            return json.loads((self.path / FORK_FILE).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def ancestry(self) -> list[tuple["RunFolder", int]]:
+        """The runs this one goes on from, nearest first, each with the steps it was forked at (a parent
+        deleted since ends the line)."""
+        line, run, seen = [], self, {self.id}
+        while (fork := run.forked_from) and RunStore.valid_id(fork.get("parent")) and fork["parent"] not in seen:
+            parent = RunFolder(self.path.parent / fork["parent"])
+            if not (parent.path / "config.yaml").exists():
+                break
+            line.append((parent, int(fork.get("env_steps") or 0)))
+            seen.add(parent.id)
+            run = parent
+        return line
+
     def note_backend(self, **fields) -> dict[str, Any]:
         """Add to backend.json (written by the kernel side and the process that follows the job)."""
         state = {**self.backend_state, **fields}
@@ -360,7 +384,8 @@ class RunFolder:
         return self.latest_checkpoint()
 
     def summary(self) -> dict[str, Any]:
-        """One row about the run: ``return_mean`` is over the last ``episodes_window`` episodes;
+        """One row about the run: ``parent`` the run a fork goes on from (else None); ``return_mean`` is over the
+        last ``episodes_window`` episodes;
         ``confirmed_deterministic`` / ``confirmed_sampled``: the means of the latest check of a reached target,
         played each way (None where it was not played that way)."""
         last, status, config = self.last(), self.status, self.config
@@ -370,6 +395,7 @@ class RunFolder:
             "scene": config.scene,
             "algorithm": config.algorithm,
             "state": status["state"].value,
+            "parent": self.forked_from.get("parent"),
             "iterations": last.get("iteration", 0),
             "env_steps": last.get("env_steps", 0),
             "return_mean": last.get("episode_return_mean"),
@@ -540,6 +566,24 @@ class RunStore:
         _write_json_atomic(path / "status.json", {"state": State.STARTING, "created": time.time()})
         return self.opens(path)
 
+    def create_fork(self, parent: RunFolder, checkpoint: Path, config: TrainConfig, changed: dict) -> RunFolder:
+        """A new run folder that goes on from ``parent``'s ``checkpoint`` (copied in, so the fork stands on its
+        own) with ``config``; ``changed``: the settings that differ from the parent's (name -> [old, new])."""
+        run = self.create(config)
+        try:
+            copy = run.checkpoints_dir / checkpoint.name
+            shutil.copytree(checkpoint, copy)
+            if not (copy / COMPLETE_MARK).exists():  # a running parent removed it while it was copied
+                raise NotPossible(f"run {parent.id}'s checkpoint {checkpoint.name} went away while it was copied "
+                                  "(the run keeps only its newest checkpoints); fork again")
+            _write_json_atomic(run.path / FORK_FILE, {
+                "parent": parent.id, "checkpoint": checkpoint.name,
+                "env_steps": self.opens.progress(copy).get("env_steps", 0), "changed": changed})
+        except BaseException:
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise
+        return run
+
     @staticmethod
     def valid_id(run_id) -> bool:
         """Whether ``run_id`` can name a folder directly under the store (nothing else is ever opened)."""
@@ -568,6 +612,11 @@ class RunStore:
         """(settings file's modification time, id) of every run, oldest first (the order ``list`` gives):
         one stat per run, nothing opened.
         A link is never a run; a folder deleted meanwhile is left out."""
+        return self.folders_with("config.yaml")
+
+    def folders_with(self, name: str) -> list[tuple[float, str]]:
+        """(modification time of ``name`` in it, folder) of every folder of the store that holds a file
+        ``name``, oldest first: runs hold config.yaml, sweeps sweep.json. A link is never one."""
         found = []
         try:
             entries = list(os.scandir(self.root))
@@ -577,7 +626,7 @@ class RunStore:
             if entry.is_symlink() or not self.valid_id(entry.name):
                 continue
             try:
-                found.append((os.stat(os.path.join(entry.path, "config.yaml")).st_mtime, entry.name))
+                found.append((os.stat(os.path.join(entry.path, name)).st_mtime, entry.name))
             except OSError:
                 continue
         return sorted(found)

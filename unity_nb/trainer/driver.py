@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -155,10 +156,12 @@ class Driver:
                 raise NotPossible("nothing to resume: the run has no complete checkpoint yet")
             algo.restore_from_path(str(checkpoint))
             offset = RunFolder.progress(checkpoint)
+            # the optimizer's state brought the checkpoint's learning rate: this run's settings rule from the start
+            algo.learner_group.foreach_learner(partial(_rates_at, steps=offset["env_steps"]))
             self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
             self.curriculum.restore(offset.get("curriculum"))
             self._last_checkpoint_steps = self._last_steps = offset["env_steps"]
-            self.emit({"event": "log", "message": f"resumed from {checkpoint.name} at {offset['env_steps']} steps "
+            self.emit({"event": "log", "message": f"{self._went_on_from(checkpoint)} at {offset['env_steps']} steps "
                                                   f"({len(self.window.returns)} episodes in the return window)"})
         elif cfg.init_path:
             self._initialize_from(algo, Path(cfg.init_path).expanduser())
@@ -303,6 +306,14 @@ class Driver:
                        if cfg.behavior in (None, b.name))
         return max(cfg.num_areas, min(MAX_CONFIRM_AREAS, -(-cfg.confirm_episodes // per_area)))
 
+    def _went_on_from(self, checkpoint: Path) -> str:
+        fork = self.run_folder.forked_from
+        if not fork:
+            return f"resumed from {checkpoint.name}"
+        from ..train.forks import changes_text
+
+        return f"forked from run {fork['parent']} ({checkpoint.name}; changed: {changes_text(fork)})"
+
     def _initialize_from(self, algo, path: Path) -> None:
         """Start from the weights of another run (its latest checkpoint) or of a checkpoint folder."""
         if RunFolder(path).checkpoints_dir.is_dir():
@@ -331,8 +342,6 @@ class Driver:
             self._emit_lesson(change, last)
 
     def _push_params(self, algo, reset: bool) -> None:
-        from functools import partial
-
         values = self.curriculum.values()
         env_config = getattr(algo.config, "env_config", None)
         if isinstance(env_config, dict):  # an env runner RLlib starts again (after a failure) starts with them
@@ -429,6 +438,13 @@ def _episodes(value) -> list:
     if isinstance(value, tuple):  # one episode: (behavior, return, length)
         return [value]
     return list(value)
+
+
+def _rates_at(learner, steps: int) -> None:
+    """Set each optimizer's learning rate to what this run's schedule says at ``steps`` (RLlib sets it only
+    after an update, so the first update after a restore would use the checkpoint's)."""
+    for optimizer, schedule in learner._optimizer_lr_schedules.items():
+        learner._set_optimizer_lr(optimizer, lr=schedule.update(timestep=steps))
 
 
 def _current_lr(learners: dict):

@@ -17,7 +17,7 @@ import typing
 import warnings
 from pathlib import Path
 
-from ..train.config import ALGORITHMS
+from ..train.settings import ALGORITHMS
 
 # The AlgorithmConfig methods whose keywords a user may set (each a group of settings).
 GROUPS = ("training", "env_runners", "learners", "rl_module", "evaluation", "resources", "framework", "debugging",

@@ -30,7 +30,9 @@ from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 from ..errors import NotPossible
-from ..train.config import SCHEDULE_FLOORS, ConfigError, TrainConfig, time_horizon_misfit
+from ..train.checks import time_horizon_misfit
+from ..train.config import ConfigError, TrainConfig
+from ..train.settings import SCHEDULE_FLOORS
 from .encoders import check_image
 from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
 from .user_module import load_class, user_frame
@@ -278,17 +280,21 @@ class ScheduledClipPPOLearner(PPOTorchLearner):
 
     def build(self) -> None:
         super().build()
-        self.clip_scheduler = Scheduler(fixed_value_or_schedule=self.config.learner_config_dict["clip_schedule"],
-                                        framework="torch", device=self._device)
+        given = self.config.learner_config_dict["clip_schedule"]  # one schedule, or one per behavior's module
+        per_module = given if isinstance(given, dict) else {None: given}
+        self.clip_schedulers = {m: Scheduler(fixed_value_or_schedule=v, framework="torch", device=self._device)
+                                for m, v in per_module.items()}
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
-        clip = float(self.clip_scheduler.get_current_value())
-        return super().compute_loss_for_module(module_id=module_id, config=_ClipRange(config, clip), batch=batch,
-                                               fwd_out=fwd_out)
+        scheduler = self.clip_schedulers.get(module_id, self.clip_schedulers.get(None))
+        if scheduler is not None:  # else this module's clip range is constant
+            config = _ClipRange(config, float(scheduler.get_current_value()))
+        return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
 
     def after_gradient_based_update(self, *, timesteps) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
-        self.clip_scheduler.update(timestep=timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+        for scheduler in self.clip_schedulers.values():
+            scheduler.update(timestep=timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
 
 
 class _ClipRange:
@@ -308,6 +314,15 @@ def schedule(config: TrainConfig, key: str):
     if kind == "constant" or value is None:
         return value
     return [[0, value], [config.steps, min(value, SCHEDULE_FLOORS[key])]]
+
+
+def _module_settings(own: TrainConfig) -> dict:
+    """What one behavior's module trains with where it may differ from the others (``PER_BEHAVIOR``'s learner
+    side: its network is its module spec's)."""
+    out = {"lr": schedule(own, "lr"), "entropy_coeff": schedule(own, "entropy_coeff"), "clip_param": own.clip_param}
+    if own.algorithm == "SAC":  # SAC's three rates (as the run's, below)
+        out.update(lr=None, actor_lr=out["lr"], critic_lr=out["lr"], alpha_lr=out["lr"])
+    return {k: v for k, v in out.items() if v is not None or k == "lr"}
 
 
 def _policy_of(agent_id, episode=None, **kwargs) -> str:
@@ -346,13 +361,20 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     # A trajectory piece per agent: time_horizon steps (mlagents' cut, bootstrapped from the value
     # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
     fragment = config.time_horizon or (50 if config.algorithm in ("APPO", "IMPALA") else "auto")
-    hidden = [config.hidden_units] * config.num_layers
     user_model = dict(config.rllib.get("rl_module", {}).get("model_config") or {})
+    strangers = [b for b in config.behavior_settings if b not in trained]
+    if strangers:  # a Unity build's behaviors are known only now (a built-in scene's were by TrainConfig)
+        raise ConfigError(f"behavior_settings.{strangers[0]}: not a behavior this run trains; it trains "
+                          f"{', '.join(trained)}")
+    if len(trained) == 1:  # one policy: the behavior's own settings are the run's
+        config = config.for_behavior(trained[0])
 
     def model(behavior: str) -> dict:
         # as ML-Agents' networks: Swish activations; continuous actions with one learned,
         # state-independent log-std per action (it starts at 0: std 1 before the /3 of the contract)
-        out = {"fcnet_hiddens": hidden, "vf_share_layers": config.shared_critic, "fcnet_activation": "swish"}
+        own = config.for_behavior(behavior)
+        out = {"fcnet_hiddens": [own.hidden_units] * own.num_layers, "vf_share_layers": config.shared_critic,
+               "fcnet_activation": "swish"}
         if facts[behavior].continuous and config.algorithm in ("PPO", "APPO", "IMPALA"):
             out["free_log_std"] = True
         if facts[behavior].needs_unity_module:
@@ -390,8 +412,12 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         algo.environment(ENV_NAME_BEHAVIORS, env_config={**_env_config(config), "masked": masked})
         algo.env_runners(num_env_runners=config.num_env_runners, rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
+        # each behavior's own rate and loss coefficients: RLlib's per-module overrides of the learner's settings
+        overrides = {b: {k: v for k, v in _module_settings(config.for_behavior(b)).items() if hasattr(algo, k)}
+                     for b in trained if b in config.behavior_settings}
         algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
-        algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={b: spec(b) for b in trained}))
+        algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={b: spec(b) for b in trained}),
+                       algorithm_config_overrides_per_module=overrides)
     if config.normalize:
         from .normalize import MeanStdFilter
 
@@ -413,9 +439,11 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         # clip, the squared value error not clipped (RLlib's 10 drops most of 3DBall's value gradient),
         # the value loss weighed 0.5
         wanted.update(use_kl_loss=False, vf_clip_param=float("inf"), vf_loss_coeff=0.5)
-    if config.algorithm == "PPO" and config.clip_schedule != "constant":
-        algo.learners(learner_class=ScheduledClipPPOLearner,
-                      learner_config_dict={"clip_schedule": schedule(config, "clip_param")})
+    clip_schedules = {b: schedule(config.for_behavior(b), "clip_param") for b in trained
+                      if config.for_behavior(b).clip_schedule != "constant"}
+    if config.algorithm == "PPO" and clip_schedules:
+        algo.learners(learner_class=ScheduledClipPPOLearner, learner_config_dict={
+            "clip_schedule": clip_schedules if len(trained) > 1 else clip_schedules[trained[0]]})
     near_uniform = {(b if len(trained) > 1 else "default_policy"): "continuous" if facts[b].continuous else "discrete"
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}

@@ -10,7 +10,6 @@ channel, hyperparameters as strings and the metric definitions that read the job
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import sys
 import tempfile

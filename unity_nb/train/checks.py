@@ -1,0 +1,214 @@
+"""The checks that tie training settings together, one small group each.
+
+A single value is checked against its own field's rule (``settings.check``); what must agree with
+other settings, the scene or the backend is checked here. Each check takes the ``TrainConfig`` and
+``fail(key, message)``, which raises the ``ConfigError`` naming the setting; a few put a value in its
+one form as they go (an algorithm's name in capitals, ``target_return: off``, imported classes).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..envs.scenes import SCENES, find_scene
+from . import env_parameters, user_code
+from .settings import ALGORITHMS, PER_BEHAVIOR, RANDOM_SEED, SAGEMAKER_SETTINGS, TARGET_OFF, check_number, rules
+
+NAME = "a non-empty name without spaces around it"
+
+
+def check_scene(config, fail) -> None:
+    if not isinstance(config.scene, str) or not config.scene.strip():
+        fail("scene", f"must be a built-in scene ({', '.join(SCENES)}) or a path to a Unity build, got {config.scene!r}")
+    if config.scene_name is None and not os.path.exists(os.path.expanduser(config.scene)) and "/" not in config.scene:
+        fail("scene", f"{config.scene!r} is neither a built-in scene ({', '.join(SCENES)}) nor an existing Unity build path")
+
+
+def check_algorithm(config, fail, source: str) -> None:
+    if isinstance(config.algorithm, type) or (isinstance(config.algorithm, str) and ":" in config.algorithm):
+        config.algorithm = user_code.import_path(config.algorithm, "algorithm", source)  # your own AlgorithmConfig
+    elif not isinstance(config.algorithm, str) or config.algorithm.upper() not in ALGORITHMS:
+        fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}, or your own AlgorithmConfig subclass by "
+                          f"import path (my_algos:MyConfig), got {config.algorithm!r}")
+    else:
+        config.algorithm = config.algorithm.upper()
+
+
+def normalize_target(config, fail) -> None:
+    if config.target_return is False or (isinstance(config.target_return, str)
+                                       and config.target_return.strip().lower() in ("off", "none", "false")):
+        config.target_return = TARGET_OFF  # YAML reads a bare `off` as false
+    if config.target_return != TARGET_OFF:
+        if isinstance(config.target_return, str):
+            try:
+                config.target_return = float(config.target_return)
+            except ValueError:
+                fail("target_return", f"must be a number or 'off', got {config.target_return!r}")
+        if config.target_return is not None:
+            check_number("target_return", config.target_return, fail)
+
+
+def check_seed(config, fail) -> None:
+    if not isinstance(config.seed, int) or isinstance(config.seed, bool):
+        fail("seed", f"must be a whole number (or -1 to draw one), got {config.seed!r}")
+    if config.seed < RANDOM_SEED:
+        fail("seed", f"must be >= 0, or -1 to draw one (the run records it), got {config.seed}")
+
+
+def check_confirmation(config, fail) -> None:
+    target = config.defaults().get("target_return") if config.target_return is None else config.target_return
+    if config.confirm_episodes == 0 and target not in (None, TARGET_OFF):
+        fail("confirm_episodes", "must be >= 1 when a target_return is set: a target counts as reached only "
+             "once played episodes confirm it (or set target_return: off)")
+
+
+def check_schedules(config, fail) -> None:
+    if config.algorithm not in ("PPO", "APPO", "IMPALA"):
+        for key in ("entropy_schedule", "clip_schedule"):
+            if getattr(config, key) != "constant":
+                fail(key, f"'{getattr(config, key)}' applies to PPO, APPO and IMPALA, not {config.algorithm}")
+    if config.algorithm in ("APPO", "IMPALA") and config.clip_schedule != "constant":
+        fail("clip_schedule", f"'{config.clip_schedule}' applies to PPO only")
+    if config.algorithm == "SAC" and config.lr_schedule != "constant":
+        fail("lr_schedule", "SAC takes a constant learning rate (as in mlagents-learn's SAC)")
+
+
+def check_place(config, fail) -> None:
+    """Where the run's scene runs and where it starts from."""
+    if config.mode == "inprocess" and config.scene_name is None:
+        fail("mode", f"'inprocess' runs built-in scenes only ({', '.join(SCENES)})")
+    if config.init_path is not None:
+        if not isinstance(config.init_path, str) or not config.init_path.strip():
+            fail("init_path", f"must be the path of a run folder or checkpoint, got {config.init_path!r}")
+        if not os.path.exists(os.path.expanduser(config.init_path)):
+            fail("init_path", f"{config.init_path!r} does not exist; give a run folder (runs/<id>) or one of "
+                 "its checkpoints/checkpoint_* folders")
+
+
+def check_scene_fit(config, fail, source: str, params_key: str) -> None:
+    """A built-in scene's parameters, behaviors, actions and cameras against the settings."""
+    scene_cls = find_scene(config.scene)
+    trained = [config.behavior] if config.behavior is not None else (
+        [b.name for b in scene_cls.behavior_list()] if scene_cls is not None else None)
+    config.env_params = env_parameters.check(config.env_params, f"{source}: {params_key}", scene_cls=scene_cls,
+                                           behaviors=trained)
+    if scene_cls is None:
+        return
+    names = [b.name for b in scene_cls.behavior_list()]
+    if config.behavior is not None and config.behavior not in names:
+        fail("behavior", f"{config.behavior!r}: the {scene_cls.name} scene has the behaviors {', '.join(map(repr, names))}")
+    kind = "continuous" if scene_cls.behavior.continuous_size else "discrete"
+    if not config.custom_algorithm and kind not in ALGORITHMS[config.algorithm]:
+        fits = [a for a, kinds in ALGORITHMS.items() if kind in kinds]
+        fail("algorithm", f"{config.algorithm} does not handle the {kind} actions of {scene_cls.name}; use one of {', '.join(fits)}")
+    cameras = any(o.visual for b in scene_cls.behavior_list() for o in b.observations)
+    if cameras and not config.model:  # the kit's camera networks (trainer/unity_module.py) train with PPO
+        if config.algorithm != "PPO" and not config.custom_algorithm:
+            fail("algorithm", f"{config.algorithm} cannot train {scene_cls.name}'s camera observations: the kit's "
+                              "camera networks train with PPO (RLlib's default networks for it take one "
+                              "vector only); use PPO, or give your own module with model=")
+        if config.normalize:
+            fail("normalize", f"true is not supported for {scene_cls.name}'s camera observations yet (RLlib's "
+                              "filter would normalise the pixels too); set normalize false")
+
+
+def check_batches(config, fail) -> None:
+    """The batch, its minibatches and the trajectory pieces RLlib's PPO collects must fit together."""
+    if config.minibatch_size and config.train_batch_size and config.minibatch_size > config.train_batch_size:
+        fail("minibatch_size", f"({config.minibatch_size}) must not exceed train_batch_size ({config.train_batch_size})")
+    given = {k: getattr(config, k) if getattr(config, k) is not None else config.defaults().get(k)
+             for k in ("time_horizon", "train_batch_size", "num_areas")}
+    scene_cls = find_scene(config.scene)
+    if scene_cls is not None and config.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
+        trained = [config.behavior] if config.behavior else [b.name for b in scene_cls.behavior_list()]
+        if len(trained) == 1:  # one policy: every agent is a sub-env of one vector env
+            problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"],
+                                          scene_cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
+                                          config.num_env_runners)
+            if problem:
+                fail("time_horizon", problem)
+
+
+def check_model(config, fail, source: str) -> None:
+    if config.model is None:
+        return
+    if isinstance(config.model, dict):
+        if not config.model:
+            fail("model", "must name a class, or map behaviors to classes; got an empty mapping")
+        config.model = {b: user_code.import_path(p, f"model.{b}", source) for b, p in config.model.items()}
+        if config.scene_name is not None:
+            names = [b.name for b in SCENES[config.scene_name].behavior_list()]
+            unknown = [b for b in config.model if b not in names]
+            if unknown:
+                fail("model", f"{unknown[0]!r} is not a behavior of {config.scene_name}; its behaviors: "
+                              f"{', '.join(names)}")
+    else:
+        config.model = user_code.import_path(config.model, "model", source)
+
+
+def check_behavior_settings(config, fail) -> None:
+    """Each behavior's own settings: a behavior the run trains, a setting a behavior may have of its own, a
+    value that setting allows (checked as the behavior's whole settings would be)."""
+    own = config.behavior_settings
+    if not isinstance(own, dict):
+        fail("behavior_settings", f"must map behaviors to their own settings, got {type(own).__name__}")
+    if not own:
+        return
+    scene_cls = find_scene(config.scene)
+    names = [b.name for b in scene_cls.behavior_list()] if scene_cls is not None else None
+    for behavior, settings in own.items():
+        where = f"behavior_settings.{behavior}"
+        if names is not None and behavior not in names:
+            fail(where, f"is not a behavior of {scene_cls.name}; its behaviors: {', '.join(names)}")
+        if config.behavior is not None and behavior != config.behavior:
+            fail(where, f"is not trained: this run trains behavior {config.behavior!r} only")
+        if not isinstance(settings, dict):
+            fail(where, f"must map settings to values, e.g. {{lr: 1e-3}}, got {settings!r}")
+        for name in settings:
+            if name not in rules(type(config)):
+                fail(f"{where}.{name}", f"is not a setting; a behavior may have its own {', '.join(PER_BEHAVIOR)}")
+            if name not in PER_BEHAVIOR:
+                fail(f"{where}.{name}", "is shared by every behavior of a run (one learner update goes over all "
+                     f"their samples); a behavior may have its own {', '.join(PER_BEHAVIOR)}")
+            used_by = rules(type(config))[name][1].algorithms
+            if used_by and config.algorithm not in used_by and not config.custom_algorithm:
+                fail(f"{where}.{name}", f"is used by {', '.join(used_by)} only, not {config.algorithm}")
+        try:
+            config.replace(**settings, behavior_settings={}).resolved()
+        except ValueError as err:  # ConfigError: said again with the behavior it is about
+            fail(f"{where}:", str(err).split(": ", 1)[-1])
+
+
+def check_backend(config, fail) -> None:
+    if config.backend != "sagemaker":
+        given = [key for key in SAGEMAKER_SETTINGS if getattr(config, key) is not None]
+        if given:
+            fail(given[0], "applies to SageMaker runs only: add backend: sagemaker (--backend sagemaker) or leave it out")
+        return
+    if config.address is not None:
+        fail("address", "is for a Ray cluster you run; a SageMaker job forms its own cluster (use instance_count)")
+    if config.instance_type is not None and (not isinstance(config.instance_type, str)
+                                           or not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", config.instance_type)):
+        fail("instance_type", f"must be a SageMaker instance type like ml.c5.2xlarge, got {config.instance_type!r}")
+    for key in ("role", "region", "bucket", "image"):
+        value = getattr(config, key)
+        if value is not None and (not isinstance(value, str) or not value.strip() or value != value.strip()):
+            fail(key, f"must be {NAME}, got {value!r}")
+
+
+def time_horizon_misfit(time_horizon: int, train_batch_size: int, agents_per_process: int,
+                        num_env_runners: int | None) -> str | None:
+    """Why RLlib's PPO cannot collect ``train_batch_size`` steps in pieces of ``time_horizon`` from every agent of
+    every Unity process (None: it can). Each round of sampling takes one piece from every agent, and the batch
+    must be a whole number of rounds, within 10% (RLlib's rule); mlagents-learn has no such limit."""
+    agents = agents_per_process * max(1, num_env_runners or 0)  # env runner 0 samples when there are no others
+    round_ = time_horizon * agents
+    rounds = -(-train_batch_size // round_)
+    if rounds * round_ - train_batch_size <= 0.1 * train_batch_size:
+        return None
+    fits = train_batch_size // agents
+    instead = f"time_horizon {fits} or less" if fits >= 1 else "fewer areas"
+    return (f"{time_horizon} does not fit train_batch_size {train_batch_size}: each round of sampling takes "
+            f"{time_horizon} steps from each of the {agents} agents ({round_} steps), and the batch must be a whole "
+            f"number of rounds (within 10%). Use {instead}, or a train_batch_size of {round_} or a multiple of it")
