@@ -83,11 +83,23 @@ def test_yaml_syntax_error_gives_line_and_column():
         ({"minibatch_size": 600, "train_batch_size": 100}, "minibatch_size .600. must not exceed train_batch_size"),
         ({"address": ""}, "address must be a Ray address"),
         ({"unity_timeout": 0}, "unity_timeout must be > 0"),
+        # a setting the algorithm never reads is refused, not ignored
+        ({"algorithm": "DQN", "num_epochs": 3}, "num_epochs is used by PPO, APPO, IMPALA only, and this run trains "
+                                                "with DQN, which never reads it"),
+        ({"scene": "3DBall", "algorithm": "SAC", "clip_param": 0.3}, "clip_param is used by PPO, APPO only"),
+        ({"algorithm": "APPO", "minibatch_size": 64}, "minibatch_size is used by PPO only"),
     ],
 )
 def test_bad_settings(settings, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_dict(settings)
+
+
+def test_an_algorithm_keeps_the_scene_defaults_it_does_not_read():
+    """A resolved run of any algorithm carries the scene's PPO values; read back, it is not refused for them."""
+    config = make_config("Basic", algorithm="DQN")
+    assert TrainConfig.from_dict(config.to_dict()).num_epochs == config.num_epochs
+    assert make_config("Basic", algorithm="IMPALA", num_epochs=2).num_epochs == 2
 
 
 def test_config_not_a_mapping_and_missing_file(tmp_path):

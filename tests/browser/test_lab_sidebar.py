@@ -48,6 +48,14 @@ def _state(page, run_id: str) -> str | None:
     return found.first.get_attribute("data-state") if found.count() else None
 
 
+def _fork_story(page, lab, run_id: str) -> str:
+    """What a fork that did not appear left behind: the page's notices and its command's log."""
+    notices = [t.strip() for t in page.locator(".Toastify__toast").all_inner_texts()]
+    logs = sorted((_store(lab) / run_id / "logs").glob("sidebar-fork-*.log"))
+    told = "\n".join(f"--- {p.name} ---\n{p.read_text()[-4000:]}" for p in logs) or "no fork command log"
+    return f"notices on the page: {notices}\n{told}"
+
+
 def _store(lab) -> Path:
     """The folder of runs the server shows (its root's runs/, unless UNITY_NB_RUNS named another)."""
     return Path(lab.api("unity-nb/api/runs")["root"])
@@ -142,7 +150,7 @@ def test_sidebar_follows_stops_films_and_serves_a_run(jupyter_lab, lab_page):
     dialog.locator("input").first.fill(f"--lr 1e-4 --steps {stopped_at + 1000}")
     screenshot(page, "sidebar-04b-fork-dialog")
     dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
-    fork_id = wait_for(page, "the fork in the sidebar's API", lambda: next(
+    fork_id = wait_for(page, lambda: f"the fork in the sidebar's API; {_fork_story(page, jupyter_lab, run_id)}", lambda: next(
         (r["id"] for r in jupyter_lab.api("unity-nb/api/runs")["runs"] if r.get("parent") == run_id), None),
         timeout=120)
     wait_for(page, "the fork to finish", lambda: _state(page, fork_id) == "finished", timeout=240)

@@ -35,6 +35,21 @@ def check_algorithm(config, fail, source: str) -> None:
         config.algorithm = config.algorithm.upper()
 
 
+def check_used_by_algorithm(config, fail) -> None:
+    """A setting the algorithm never reads is refused, not silently ignored. Only a value the user gave counts:
+    the field's default and the scene's (a resolved config carries PPO's values whatever the algorithm)."""
+    if config.custom_algorithm:
+        return  # your own algorithm reads what it reads
+    scene_defaults = config.defaults()
+    for name, (f, rule) in rules(type(config)).items():
+        value = getattr(config, name)
+        if (not rule.algorithms or config.algorithm in rule.algorithms or value is None or value == f.default
+                or value == scene_defaults.get(name)):
+            continue
+        fail(name, f"is used by {', '.join(rule.algorithms)} only, and this run trains with {config.algorithm}, "
+                   f"which never reads it: leave it out, or train with {rule.algorithms[0]}")
+
+
 def normalize_target(config, fail) -> None:
     if config.target_return is False or (isinstance(config.target_return, str)
                                        and config.target_return.strip().lower() in ("off", "none", "false")):
