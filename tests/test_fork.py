@@ -51,6 +51,40 @@ def test_the_fork_folder_records_its_parent_and_stands_on_its_own(recorded_run):
     assert [(r.id, at) for r, at in grandchild.ancestry()] == [(fork.id, 5982), (recorded_run.id, 5982)]
 
 
+def test_a_fork_is_never_seen_without_its_record(recorded_run, monkeypatch):
+    """The sidebar's index reads a run's parent once: a fork must be a run (config.yaml) only once fork.json
+    is in, and a fork whose copy fails leaves no folder behind."""
+    import shutil
+
+    from unity_nb.server.index import RunIndex
+
+    store = RunStore(recorded_run.path.parent)
+    index = RunIndex(store.root)
+    before = {run_id for _, run_id in store.ids()}
+    seen_while_copying = []
+    real_copy = shutil.copytree
+
+    def watched_copy(src, dst, *args, **kwargs):
+        seen_while_copying.extend(run_id for _, run_id in store.ids() if run_id not in before)
+        index.page()  # the sidebar refreshing meanwhile
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copytree", watched_copy)
+    fork = _fork_folder(recorded_run, lr=1e-4)
+    assert seen_while_copying == []
+    assert next(r for r in index.page()["runs"] if r["id"] == fork.id)["parent"] == recorded_run.id
+
+    def failing_copy(src, dst, *args, **kwargs):
+        real_copy(src, dst, *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copytree", failing_copy)
+    with pytest.raises(OSError, match="No space left"):
+        _fork_folder(recorded_run, lr=3e-4)
+    assert {run_id for _, run_id in store.ids()} == before | {fork.id}
+    assert sorted(p.name for p in store.root.iterdir()) == sorted(before | {fork.id})
+
+
 def test_a_fork_record_naming_a_folder_outside_the_store_is_not_followed(recorded_run):
     fork = _fork_folder(recorded_run, lr=1e-4)
     for hostile in ("../../etc", "/etc", "", None, 7, ".hidden", fork.id):

@@ -543,8 +543,12 @@ class RunStore:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_root()
 
-    def create(self, config: TrainConfig, run_id: str | None = None) -> RunFolder:
-        """A new run folder for ``config`` (``run_id``: a fixed name, as the SageMaker container uses)."""
+    def create(self, config: TrainConfig, run_id: str | None = None, fill=None) -> RunFolder:
+        """A new run folder for ``config`` (``run_id``: a fixed name, as the SageMaker container uses;
+        ``fill(path)``: puts in what the run must hold before anyone sees it, as a fork's record).
+
+        ``config.yaml`` makes a folder a run for every reader (the sidebar's index among them), so it is
+        written last, whole: a run is never seen half made."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".write-test-{os.getpid()}"
@@ -561,28 +565,33 @@ class RunStore:
         path = self.root / run_id
         for sub in ("checkpoints", "logs", "tb"):
             (path / sub).mkdir(parents=True)
-        (path / "config.yaml").write_text(config.to_yaml())
-        (path / "metrics.jsonl").touch()
-        _write_json_atomic(path / "status.json", {"state": State.STARTING, "created": time.time()})
+        try:
+            (path / "metrics.jsonl").touch()
+            _write_json_atomic(path / "status.json", {"state": State.STARTING, "created": time.time()})
+            if fill is not None:
+                fill(path)
+            tmp = path / f".config.yaml.tmp{os.getpid()}"
+            tmp.write_text(config.to_yaml())
+            os.replace(tmp, path / "config.yaml")
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return self.opens(path)
 
     def create_fork(self, parent: RunFolder, checkpoint: Path, config: TrainConfig, changed: dict) -> RunFolder:
         """A new run folder that goes on from ``parent``'s ``checkpoint`` (copied in, so the fork stands on its
         own) with ``config``; ``changed``: the settings that differ from the parent's (name -> [old, new])."""
-        run = self.create(config)
-        try:
-            copy = run.checkpoints_dir / checkpoint.name
+        def fill(path: Path) -> None:  # the fork is a run only once its checkpoint and record are in
+            copy = path / "checkpoints" / checkpoint.name
             shutil.copytree(checkpoint, copy)
             if not (copy / COMPLETE_MARK).exists():  # a running parent removed it while it was copied
                 raise NotPossible(f"run {parent.id}'s checkpoint {checkpoint.name} went away while it was copied "
                                   "(the run keeps only its newest checkpoints); fork again")
-            _write_json_atomic(run.path / FORK_FILE, {
+            _write_json_atomic(path / FORK_FILE, {
                 "parent": parent.id, "checkpoint": checkpoint.name,
                 "env_steps": self.opens.progress(copy).get("env_steps", 0), "changed": changed})
-        except BaseException:
-            shutil.rmtree(run.path, ignore_errors=True)
-            raise
-        return run
+
+        return self.create(config, fill=fill)
 
     @staticmethod
     def valid_id(run_id) -> bool:
