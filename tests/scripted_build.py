@@ -10,7 +10,9 @@ exchange, the way a Unity build with the ML-Agents package can:
 - ``come_back``: a disabled agent asks again under the same id (an agent that ended and asks only later);
 - ``vanish``: the agent stops being reported with no terminal step (a broken build);
 - ``duplicate``: the first agent is reported twice in one DecisionSteps (a broken build);
-- ``new_ids=True``: every episode under a new id, as a build that instantiates an agent per episode does.
+- ``new_ids=True``: every episode under a new id, as a build that instantiates an agent per episode does;
+- ``groups=N``: scene agent i is in group ``1 + i % N`` (a cooperative build's ``SimpleMultiAgentGroup``), and
+  every step reports a group reward of ``0.1 * group``.
 
 Hidden agents still move in the wrapped scene (their actions are zeros); only what is reported changes.
 """
@@ -26,7 +28,8 @@ from unity_nb.envs.source import EnvSource
 
 class ScriptedBuild(BaseEnv):
     def __init__(self, scene: str = "3DBall", *, seed: int = 0, num_areas: int = 1, new_ids: bool = False,
-                 events: dict[int, list[tuple[str, int]]] | None = None, absent: tuple[int, ...] = ()):
+                 events: dict[int, list[tuple[str, int]]] | None = None, absent: tuple[int, ...] = (),
+                 groups: int = 0):
         self.inner = InProcessEnv(scene, seed=seed, num_areas=num_areas)
         self.scene = self.inner.scene  # frames for videos
         self.behavior = self.inner.scene.behavior.name
@@ -38,6 +41,7 @@ class ScriptedBuild(BaseEnv):
         self.hidden: set[int] = set()
         self.exchange = 0
         self.steps = None
+        self.groups = groups
 
     @property
     def behavior_specs(self):
@@ -88,7 +92,7 @@ class ScriptedBuild(BaseEnv):
         reported_terminal = TerminalSteps(
             t_obs, np.concatenate([terminal.reward[t_rows], decision.reward[off]]).astype(np.float32),
             np.concatenate([terminal.interrupted[t_rows], np.zeros(len(off), bool)]),
-            self.outer[t_ids], np.zeros(len(t_ids), np.int32), np.zeros(len(t_ids), np.float32))
+            self.outer[t_ids], *self._group(t_ids))
         if self.new_ids:  # the agents that ended come back as new agents
             for a in terminal.agent_id[t_rows]:
                 self.outer[int(a)] = self._new_id()
@@ -96,9 +100,15 @@ class ScriptedBuild(BaseEnv):
         mask = None if decision.action_mask is None else [m[d_rows] for m in decision.action_mask]
         reported_decision = DecisionSteps(
             [o[d_rows] for o in decision.obs], decision.reward[d_rows], self.outer[decision.agent_id[d_rows]], mask,
-            decision.group_id[d_rows], decision.group_reward[d_rows])
+            *self._group(decision.agent_id[d_rows]))
         self._rows = decision.agent_id[d_rows]  # the scene agent of each reported decision row
         return reported_decision, reported_terminal
+
+    def _group(self, scene_agents) -> tuple[np.ndarray, np.ndarray]:
+        """The group id and group reward of each of these scene agents."""
+        ids = np.asarray(scene_agents, dtype=np.int64)
+        group = (1 + ids % self.groups if self.groups else np.zeros(len(ids))).astype(np.int32)
+        return group, (0.1 * group).astype(np.float32)
 
     def get_steps(self, behavior_name):
         return self.steps

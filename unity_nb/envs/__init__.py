@@ -6,6 +6,7 @@
     env = ue.make("builds/MyGame.x86_64")  # your Linux Unity build
     env = ue.make("editor")                # the Unity Editor: press Play after calling this
     ma = ue.make_multi_agent("3DBall")     # RLlib MultiAgentEnv: every agent, every behavior
+    pz = ue.make_parallel("BasicDuo")      # PettingZoo ParallelEnv: agents named "BasicLeft#0", ...
     ue.player_file("3DBall")               # a launchable "Unity build" of a built-in scene
 """
 
@@ -77,6 +78,28 @@ def make_multi_agent(scene_or_path: str = "Basic", *, episode_horizon: int = 100
     return UnityMultiAgentEnv({"scene": scene_or_path, "episode_horizon": episode_horizon, **kwargs})
 
 
+def make_parallel(scene_or_path: str = "BasicDuo", *, max_cycles: int | None = None, mode: str = "player",
+                  seed: int = 0, num_areas: int = 1, params: dict[str, float] | None = None,
+                  render_mode: str | None = None, connect_timeout: float = 30.0, time_scale: float = 20.0,
+                  log_folder: str | None = None, port: int | None = None):
+    """Open a Unity environment as a PettingZoo ``ParallelEnv``: every agent of every behavior.
+
+    Agents are named ``"<behavior>#<n>"`` (``"BasicLeft#0"``, ``"Striker?team=0#1"``) from those present after
+    a reset, and keep their names whatever ids Unity gives them. An episode runs from ``reset()`` (a Unity reset)
+    until every agent's Unity episode has ended, or ``max_cycles`` steps. ``infos`` carry each agent's
+    ``group_id`` and ``group_reward``, and ``action_mask`` where actions are masked. For PettingZoo's AEC form:
+    ``pettingzoo.utils.conversions.parallel_to_aec(env)``. Takes the other keyword arguments of :func:`make`.
+    """
+    from .pettingzoo_env import UnityParallelEnv
+
+    source = _source(scene_or_path, mode, seed, num_areas, params, render_mode, connect_timeout, time_scale, log_folder, port)
+    try:
+        return UnityParallelEnv(source, max_cycles=max_cycles, render_mode=render_mode)
+    except BaseException:
+        source.close()
+        raise
+
+
 def _source(target, mode, seed, num_areas, params, render_mode, connect_timeout, time_scale, log_folder, port):
     from .source import EnvSource
 
@@ -103,6 +126,6 @@ def scenes() -> dict[str, str]:
 
 
 __all__ = [
-    "make", "make_multi_agent", "player_file", "check_build", "scenes", "SCENES", "EDITOR", "UnityToGymWrapper",
+    "make", "make_multi_agent", "make_parallel", "player_file", "check_build", "scenes", "SCENES", "EDITOR", "UnityToGymWrapper",
     "UnityNbError", "UnityBuildError", "UnityConnectError", "UnityPlayerDied", "UnknownSceneError",
 ]

@@ -111,7 +111,7 @@ class Slots:
 
     def _fill(self, ids: list[int]) -> None:
         self.ids = list(ids)
-        self._where = {aid: slot for slot, aid in enumerate(ids)}
+        self._where = {aid: slot for slot, aid in enumerate(ids) if aid is not None}
 
     def _assign(self, slot: int, aid: int | None) -> None:
         if self.ids[slot] is not None:
@@ -167,12 +167,18 @@ class Slots:
         where = self._where
         return [where.get(a) for a in np.asarray(agent_ids).tolist()]
 
-    def restart(self, decision) -> None:
-        """A full reset: the agents that ask now fill the slots again."""
+    def restart(self, decision, size: int | None = None) -> None:
+        """A full reset: the agents that ask now fill the slots again (``size``: keep that many slots; those
+        left empty are open to the next agents that come, and agents beyond them wait for a place)."""
         self.roster.forget()
         self.roster.read(decision)
-        self._fill(decision.agent_id.tolist())
-        self.open.clear()
+        ids = decision.agent_id.tolist()
+        if size is None:
+            self._fill(ids)
+            self.open.clear()
+        else:
+            self._fill([*ids[:size], *[None] * (size - len(ids))])
+            self.open = {slot for slot, aid in enumerate(self.ids) if aid is None}
 
 
 def check_unique_ids(owner: str, behavior: str, decision, terminal) -> None:
