@@ -25,7 +25,8 @@ def _tilt(t: int, n: int) -> np.ndarray:
     return np.stack([np.sin(0.3 * t + np.arange(n)), np.cos(0.2 * t + 0.5 * np.arange(n))], axis=1).astype(np.float32)
 
 
-@pytest.mark.parametrize("scene,mode", [("BasicDuo", "player"), ("BasicDuo", "inprocess"), ("3DBall", "inprocess")])
+@pytest.mark.parametrize("scene,mode", [("BasicDuo", "player"), ("BasicDuo", "inprocess"), ("3DBall", "inprocess"),
+                                        ("Pong", "player"), ("Pong", "inprocess")])
 def test_pettingzoos_parallel_api_test_passes_without_a_warning(scene, mode):
     env = ue.make_parallel(scene, mode=mode, num_areas=2)
     try:

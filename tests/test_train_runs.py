@@ -272,6 +272,27 @@ def test_one_policy_per_behavior(tmp_path):
     assert video.format == "mp4" and video.frames > 2
 
 
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_two_teams_train_a_policy_each_and_everything_after_works(tmp_path):
+    """Pong's teams are Unity's behavior names with a team (``Pong?team=0``), which RLlib refuses as module
+    ids: each is its module under an escaped id, and evaluation, export and video find them by name."""
+    run = ut.train("Pong", runs_dir=tmp_path, mode="inprocess", steps=2048, normalize=True)
+    run.wait(timeout=400)
+    assert run.state == "finished", run.status
+    modules = run.latest_checkpoint() / "learner_group" / "learner" / "rl_module"
+    assert sorted(p.name for p in modules.iterdir() if p.is_dir()) == ["Pong%3Fteam=0", "Pong%3Fteam=1"]
+    rows = run.evaluate(episodes=10).rows()
+    assert set(rows) == {"all", "Pong?team=0", "Pong?team=1"}
+    # zero-sum: one team's points are the other's losses
+    assert rows["Pong?team=0"]["mean"] == pytest.approx(-rows["Pong?team=1"]["mean"], abs=1e-6)
+    exported = run.export()
+    assert exported.ok and sorted(b.behavior for b in exported.behaviors) == ["Pong?team=0", "Pong?team=1"]
+    assert sorted(p.name for p in run.export_dir.glob("*.onnx")) == ["Pong_team=0.onnx", "Pong_team=1.onnx"]
+    video = run.video(episodes=1)
+    assert video.format == "mp4" and video.frames > 2
+
+
 @pytest.mark.parametrize("source", ["recorded_run", pytest.param("trained_basic", marks=pytest.mark.ray)])
 def test_window_and_confirmation_in_the_run_folder(source, request):
     """The reported mean is over the last 100 episodes (rebuilt here from the episodes each iteration

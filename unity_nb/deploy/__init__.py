@@ -212,13 +212,13 @@ def export_run(run, verify: int = VERIFY_OBSERVATIONS) -> Exported:
     observed = _rollout_observations(policies, run, verify)
     rng = np.random.default_rng(0)
     exported = Exported(run.id)
-    for module_id, policy in policies.items():
-        behavior = module_id if module_id != SINGLE else (config.behavior or next(iter(specs)))
+    for key, policy in policies.items():  # a behavior, or the one policy of the run
+        behavior = key if key != SINGLE else (config.behavior or next(iter(specs)))
         expected = contract_of_spec(specs[behavior])
         path = run.export_path(behavior)
         export_policy(policy, path)
         report = check_contract(path, expected)
-        real = observed[module_id].rows(0, max(verify, 1))
+        real = observed[key].rows(0, max(verify, 1))
         both = _Batch.join(real, real.noise(verify, rng))
         mismatches, worst = _compare(path, policy, both)
         exported.behaviors.append(BehaviorExport(behavior, path, report, len(both), mismatches, worst))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from urllib.parse import unquote
 
 import gymnasium as gym
 import numpy as np
@@ -17,6 +18,20 @@ from ..envs.spaces import ACTION_MASK, OBSERVATIONS, policy_to_unity
 from ..errors import MissingFile, NotFound, NotSupported
 
 SINGLE = "default_policy"  # RLlib's module id when one policy serves every agent
+_NOT_IN_IDS = set('<>:"/\\|?*%')  # what RLlib refuses in a module id (a folder name), and the escape itself
+
+
+def module_id(behavior: str) -> str:
+    """RLlib's id of a behavior's module: the behavior's name with what RLlib refuses in ids (Unity's team
+    suffix, ``Pong?team=0``, has a ``?``) percent-escaped (``Pong%3Fteam=0``), so a checkpoint's folders give
+    the names back (:func:`behavior_of_module`)."""
+    out = "".join(f"%{ord(c):02X}" if c in _NOT_IN_IDS else c for c in behavior)
+    return out[:-1] + f"%{ord(out[-1]):02X}" if out[-1:] in (" ", ".") else out
+
+
+def behavior_of_module(module: str) -> str:
+    """The behavior a module id names (:func:`module_id` undone); ``default_policy`` stays itself."""
+    return unquote(module)
 
 
 class Policy:
@@ -84,8 +99,9 @@ class Policy:
         return policy_to_unity(self.module.action_space, actions) if self._raw_gaussian else actions
 
 
-def load_policies(checkpoint: str | Path, module_ids: list[str] | None = None) -> dict[str, Policy]:
-    """Every policy of a checkpoint (or those named), keyed by module id (behavior name or ``default_policy``)."""
+def load_policies(checkpoint: str | Path, behaviors: list[str] | None = None) -> dict[str, Policy]:
+    """Every policy of a checkpoint (or those of ``behaviors``), keyed by behavior name (``default_policy``
+    for a run with one policy)."""
     import logging
 
     from ray.rllib.core.rl_module.rl_module import RLModule
@@ -96,29 +112,29 @@ def load_policies(checkpoint: str | Path, module_ids: list[str] | None = None) -
     modules_dir = checkpoint / "learner_group" / "learner" / "rl_module"
     if not modules_dir.is_dir():
         raise MissingFile(f"{checkpoint} is not a unity-nb/RLlib checkpoint (no {modules_dir.relative_to(checkpoint)})")
-    found = sorted(p.name for p in modules_dir.iterdir() if p.is_dir())
-    wanted = found if module_ids is None else module_ids
-    missing = [m for m in wanted if m not in found]
+    found = sorted(behavior_of_module(p.name) for p in modules_dir.iterdir() if p.is_dir())
+    wanted = found if behaviors is None else behaviors
+    missing = [b for b in wanted if b not in found]
     if missing:
         raise NotFound(f"{checkpoint.name} has no policy {missing[0]!r}; it has {', '.join(found)}")
     normalizers = _normalizers(checkpoint)
     policies = {}
-    for module_id in wanted:
-        module = RLModule.from_checkpoint(str(modules_dir / module_id))
+    for behavior in wanted:
+        module = RLModule.from_checkpoint(str(modules_dir / module_id(behavior)))
         module.eval()
-        policies[module_id] = Policy.from_module(module, _normalizer_of(normalizers, module_id))
+        policies[behavior] = Policy.from_module(module, _normalizer_of(normalizers, behavior))
     return policies
 
 
-def live_policies(algo, module_ids: list[str] | None = None) -> dict[str, Policy]:
+def live_policies(algo, behaviors: list[str] | None = None) -> dict[str, Policy]:
     """The policies of an algorithm being trained (current weights and normalisation), for a check mid-run.
 
-    module_ids: the behaviors of a run with one policy per behavior (default: its single policy).
+    behaviors: those of a run with one policy per behavior (default: its single policy).
     """
     state = algo.env_runner.get_state(components="env_to_module_connector").get("env_to_module_connector", {})
     normalizers = _filters_from_state(state.get("MeanStdFilter"))
-    return {mid: Policy.from_module(algo.get_module(mid), _normalizer_of(normalizers, mid))
-            for mid in (module_ids or [SINGLE])}
+    return {b: Policy.from_module(algo.get_module(module_id(b)), _normalizer_of(normalizers, b))
+            for b in (behaviors or [SINGLE])}
 
 
 def _normalizers(checkpoint: Path) -> dict:
@@ -129,16 +145,16 @@ def _normalizers(checkpoint: Path) -> dict:
         return _filters_from_state(pickle.load(f))
 
 
-def _normalizer_of(normalizers: dict, module_id: str):
+def _normalizer_of(normalizers: dict, behavior: str):
     """The statistics a policy's observations are normalised with: its behavior's, or the one policy's."""
     if not normalizers:
         return None
-    if module_id in normalizers:
-        return normalizers[module_id]
+    if behavior in normalizers:
+        return normalizers[behavior]
     if len(normalizers) == 1:
         return next(iter(normalizers.values()))
     raise NotFound(f"the run normalised observations per behavior ({', '.join(map(str, normalizers))}), "
-                   f"but has no statistics for policy {module_id!r}")
+                   f"but has no statistics for policy {behavior!r}")
 
 
 def _filters_from_state(state) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NotPossible
-from ..evaluate.policy import SINGLE
+from ..evaluate.policy import SINGLE, module_id
 from ..train.config import ConfigError, TrainConfig
 from ..train.metrics import tensorboard_keys
 from ..train.schema import State
@@ -108,10 +108,10 @@ class Driver:
             raise ConfigError(f"{' and '.join(yours)} failed while RLlib built it: {user_frame(err)}") from None
         for behavior in trained:
             if cfg.model_for(behavior):
-                module_id = behavior if len(trained) > 1 else SINGLE
+                module = module_id(behavior) if len(trained) > 1 else SINGLE
                 key = "model" if isinstance(cfg.model, str) else f"model.{behavior}"
                 try:
-                    check_module(algo.get_module(module_id), key)
+                    check_module(algo.get_module(module), key)
                 except ConfigError:
                     algo.stop()
                     raise
@@ -170,9 +170,9 @@ class Driver:
         if cfg.rllib:
             from .rllib_setup import rllib_settings_as_built
 
-            module_id = trained[0] if len(trained) > 1 else SINGLE
+            module = module_id(trained[0]) if len(trained) > 1 else SINGLE
             self.emit({"event": "log", "message": f"RLlib settings from rllib: "
-                                                  f"{rllib_settings_as_built(algo, cfg.rllib, module_id)}"})
+                                                  f"{rllib_settings_as_built(algo, cfg.rllib, module)}"})
         if cfg.num_env_runners:
             import ray
 

@@ -30,6 +30,7 @@ from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 from ..errors import NotPossible
+from ..evaluate.policy import SINGLE, module_id
 from ..train.checks import time_horizon_misfit
 from ..train.config import ConfigError, TrainConfig
 from ..train.settings import SCHEDULE_FLOORS
@@ -326,7 +327,7 @@ def _module_settings(own: TrainConfig) -> dict:
 
 
 def _policy_of(agent_id, episode=None, **kwargs) -> str:
-    return behavior_of(agent_id)
+    return module_id(behavior_of(agent_id))
 
 
 def _env_config(config: TrainConfig) -> dict:
@@ -413,10 +414,10 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         algo.env_runners(num_env_runners=config.num_env_runners, rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
         # each behavior's own rate and loss coefficients: RLlib's per-module overrides of the learner's settings
-        overrides = {b: {k: v for k, v in _module_settings(config.for_behavior(b)).items() if hasattr(algo, k)}
-                     for b in trained if b in config.behavior_settings}
-        algo.multi_agent(policies=set(trained), policy_mapping_fn=_policy_of)
-        algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={b: spec(b) for b in trained}),
+        overrides = {module_id(b): {k: v for k, v in _module_settings(config.for_behavior(b)).items()
+                                    if hasattr(algo, k)} for b in trained if b in config.behavior_settings}
+        algo.multi_agent(policies={module_id(b) for b in trained}, policy_mapping_fn=_policy_of)
+        algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={module_id(b): spec(b) for b in trained}),
                        algorithm_config_overrides_per_module=overrides)
     if config.normalize:
         from .normalize import MeanStdFilter
@@ -439,12 +440,12 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         # clip, the squared value error not clipped (RLlib's 10 drops most of 3DBall's value gradient),
         # the value loss weighed 0.5
         wanted.update(use_kl_loss=False, vf_clip_param=float("inf"), vf_loss_coeff=0.5)
-    clip_schedules = {b: schedule(config.for_behavior(b), "clip_param") for b in trained
+    clip_schedules = {module_id(b): schedule(config.for_behavior(b), "clip_param") for b in trained
                       if config.for_behavior(b).clip_schedule != "constant"}
     if config.algorithm == "PPO" and clip_schedules:
         algo.learners(learner_class=ScheduledClipPPOLearner, learner_config_dict={
-            "clip_schedule": clip_schedules if len(trained) > 1 else clip_schedules[trained[0]]})
-    near_uniform = {(b if len(trained) > 1 else "default_policy"): "continuous" if facts[b].continuous else "discrete"
+            "clip_schedule": clip_schedules if len(trained) > 1 else clip_schedules[module_id(trained[0])]})
+    near_uniform = {(module_id(b) if len(trained) > 1 else SINGLE): "continuous" if facts[b].continuous else "discrete"
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}
     algo.learners(learner_config_dict={"unity_nb_start_near_uniform": near_uniform})

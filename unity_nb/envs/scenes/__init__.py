@@ -7,11 +7,12 @@ from .ball3d import Ball3D
 from .base import ActionBatch, AgentBatch, BehaviorInfo, ObservationInfo, Scene
 from .basic import Basic, BasicDuo
 from .gridworld import GridWorld
+from .pong import Pong
 from .signpost import SignPost
 
 # The built-in scenes, in the order they are listed. A new scene is its file (physics, behavior, training
 # defaults, target and benchmark: see Scene) and its class here.
-SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost)}
+SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost, Pong)}
 _BY_LOWER_NAME = {name.lower(): cls for name, cls in SCENES.items()}
 
 
@@ -54,5 +55,5 @@ class UnknownSceneError(NotFound):
         )
 
 
-__all__ = ["SCENES", "find_scene", "scene_class", "is_builtin", "play_mode", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "SignPost", "ActionBatch", "AgentBatch",
+__all__ = ["SCENES", "find_scene", "scene_class", "is_builtin", "play_mode", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "SignPost", "Pong", "ActionBatch", "AgentBatch",
            "BehaviorInfo", "ObservationInfo", "UnknownSceneError"]
