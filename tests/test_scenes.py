@@ -150,3 +150,15 @@ def test_a_behavior_name_with_a_team_is_a_module_id_and_back():
         validate_module_id(module_id(name), error=True)
         assert behavior_of_module(module_id(name)) == name
     assert module_id("3DBall") == "3DBall" and module_id("Pong?team=0") == "Pong%3Fteam=0"
+
+
+def test_the_scripted_opponent_is_refused_where_there_is_none(recorded_run):
+    import pytest
+
+    from unity_nb.errors import BadValue, NotPossible
+
+    with pytest.raises(NotPossible, match="Basic has no scripted opponent: it comes with a built-in scene of two "
+                                          "teams \\(Pong\\)"):
+        recorded_run.evaluate(opponent="scripted")
+    with pytest.raises(BadValue, match="opponent must be 'scripted'"):
+        recorded_run.evaluate(opponent="me")

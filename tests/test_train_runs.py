@@ -286,6 +286,12 @@ def test_two_teams_train_a_policy_each_and_everything_after_works(tmp_path):
     assert set(rows) == {"all", "Pong?team=0", "Pong?team=1"}
     # zero-sum: one team's points are the other's losses
     assert rows["Pong?team=0"]["mean"] == pytest.approx(-rows["Pong?team=1"]["mean"], abs=1e-6)
+    # each team against the scripted player on the other side: games won, drawn and lost
+    scripted = run.evaluate(episodes=10, play="deterministic", opponent="scripted")
+    for team in ("Pong?team=0", "Pong?team=1"):
+        row = scripted.rows()[team]
+        assert row["episodes"] == 10 and row["won"] + row["drawn"] + row["lost"] == 10, row
+    assert "against the scripted opponent" in repr(scripted) and "lost" in scripted._repr_html_()
     exported = run.export()
     assert exported.ok and sorted(b.behavior for b in exported.behaviors) == ["Pong?team=0", "Pong?team=1"]
     assert sorted(p.name for p in run.export_dir.glob("*.onnx")) == ["Pong_team=0.onnx", "Pong_team=1.onnx"]

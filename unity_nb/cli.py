@@ -98,15 +98,19 @@ def _print_evaluation(result) -> None:
         for name, table in rows.items():
             if name == "all" and len(rows) > 1:
                 continue
-            _print_table(table, played.benchmark, "" if name == "all" else f"{name}: ", play)
+            against = f" against the {played.opponent} opponent" if played.opponent else ""
+            _print_table(table, played.benchmark, "" if name == "all" else f"{name}: ", play, against)
 
 
-def _print_table(table: dict, benchmark: float | None, lead: str = "", play: str = "deterministic") -> None:
-    """One line for a table of played episodes (episodes, mean, min, max, std), with the scene's benchmark."""
+def _print_table(table: dict, benchmark: float | None, lead: str = "", play: str = "deterministic",
+                 against: str = "") -> None:
+    """One line for a table of played episodes (episodes, mean, min, max, std, and games won, drawn and lost
+    against an opponent), with the scene's benchmark."""
     verdict = "" if benchmark is None else \
         f" (benchmark {benchmark}: {'reached' if table['mean'] >= benchmark - 1e-6 else 'not reached'})"
-    print(f"unity-nb: {lead}{table['episodes']} {play} episodes: mean {table['mean']:.3f}, "
-          f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{verdict}")
+    record = f"; won {table['won']}, drawn {table['drawn']}, lost {table['lost']}" if "won" in table else ""
+    print(f"unity-nb: {lead}{table['episodes']} {play} episodes{against}: mean {table['mean']:.3f}, "
+          f"min {table['min']:.3f}, max {table['max']:.3f}, std {table['std']:.3f}{record}{verdict}")
 
 
 def _show_train(run, args) -> int:

@@ -357,12 +357,16 @@ def _eval_args(p, face):
     p.add_argument("--play", choices=["both", "deterministic", "sampled"], default="both",
                    help="how the policy acts: both (default: greedy, then sampled as Unity plays an exported model "
                         "unless asked for deterministic inference), deterministic or sampled")
+    p.add_argument("--opponent", choices=["scripted"], default=None,
+                   help="scripted: each team plays against the scene's scripted player instead of the other trained "
+                        "team, and the games won, drawn and lost are counted (a scene with teams, e.g. Pong)")
     _runs_dir(p)
 
 
 def evaluate(args):
     """Play episodes with a run's latest checkpoint (greedy and sampled); returns the Evaluation."""
-    return pick_run(args.run_id, args.runs_dir).evaluate(episodes=args.episodes, mode=args.mode, play=args.play)
+    return pick_run(args.run_id, args.runs_dir).evaluate(episodes=args.episodes, mode=args.mode, play=args.play,
+                                                         opponent=args.opponent)
 
 
 # ---------------------------------------------------------------- video

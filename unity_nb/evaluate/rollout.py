@@ -9,7 +9,7 @@ import numpy as np
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import find_scene
 from ..envs.source import EnvSource
-from ..errors import BadValue, NotFound
+from ..errors import BadValue, NotFound, NotPossible
 from ..train.schema import PLAYS
 from .policy import SINGLE, Policy, load_policies
 
@@ -28,6 +28,7 @@ class Evaluation:
     play: str = "deterministic"
     sampled: "Evaluation | None" = None  # play="both": the same episodes' count played sampled (this one greedy)
     benchmark: float | None = None  # the return Unity's own trained model of the scene reaches (None: a build)
+    opponent: str | None = None  # "scripted": each behavior played against the scene's scripted opponent
 
     def plays(self) -> dict[str, "Evaluation"]:
         """This evaluation and its sampled twin, by play."""
@@ -41,9 +42,15 @@ class Evaluation:
         return _stats(self.returns)
 
     def rows(self) -> dict[str, dict[str, float]]:
-        """One table per behavior (and ``all``) for a run with several; just ``all`` otherwise."""
+        """One table per behavior (and ``all``) for a run with several; just ``all`` otherwise. Against an
+        opponent, each also counts the games ``won``, ``drawn`` and ``lost`` (a return above, at or below 0)."""
         rows = {"all": self.table()}
         rows.update({b: _stats(r) for b, r in self.by_behavior.items()})
+        if self.opponent:
+            everyone = {"all": self.returns, **self.by_behavior}
+            for name, returns in everyone.items():
+                r = np.asarray(returns)
+                rows[name].update(won=int((r > 0).sum()), drawn=int((r == 0).sum()), lost=int((r < 0).sum()))
         return rows
 
     def _repr_html_(self) -> str:
@@ -54,10 +61,13 @@ class Evaluation:
         # a column per behavior (and "all") for a run with several; one unnamed column otherwise
         head = "<tr><th></th>" + "".join(f"<th>{name}</th>" for name in rows) + "</tr>" if len(rows) > 1 else ""
         body = ""
-        for key in ("episodes", "mean", "min", "max", "std"):
-            cells = "".join(f"<td>{t[key] if key == 'episodes' else f'{t[key]:.3f}'}</td>" for t in rows.values())
+        counts = ("episodes", "won", "drawn", "lost")
+        for key in ("episodes", "mean", "min", "max", "std") + (counts[1:] if self.opponent else ()):
+            cells = "".join(f"<td>{t[key] if key in counts else f'{t[key]:.3f}'}</td>" for t in rows.values())
             body += f"<tr><th style='text-align:left'>{key}</th>{cells}</tr>"
-        return f"<table class='unity-nb-evaluation'><caption>{self.play} episodes: return</caption>{head}{body}</table>"
+        against = f" against the {self.opponent} opponent" if self.opponent else ""
+        return (f"<table class='unity-nb-evaluation'><caption>{self.play} episodes{against}: return</caption>"
+                f"{head}{body}</table>")
 
     def __repr__(self):
         return "; ".join(e._text() for e in self.plays().values())
@@ -66,9 +76,11 @@ class Evaluation:
         parts = []
         for name, t in self.rows().items():
             label = "" if name == "all" else f"{name}: "
+            record = f" (won {t['won']}, drawn {t['drawn']}, lost {t['lost']})" if self.opponent else ""
             parts.append(f"{label}{t['episodes']} episodes: mean {t['mean']:.3f}, min {t['min']:.3f}, "
-                         f"max {t['max']:.3f}, std {t['std']:.3f}")
-        return f"Evaluation({self.play}: {'; '.join(parts)})"
+                         f"max {t['max']:.3f}, std {t['std']:.3f}{record}")
+        against = f" against the {self.opponent} opponent" if self.opponent else ""
+        return f"Evaluation({self.play}{against}: {'; '.join(parts)})"
 
 
 def _stats(returns) -> dict[str, float]:
@@ -80,7 +92,7 @@ def _stats(returns) -> dict[str, float]:
 def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inprocess", seed: int = 12345,
              num_areas: int = 1, params: dict | None = None, behavior: str | None = None,
              max_steps: int = 1_000_000, policies: dict[str, Policy] | None = None,
-             play: str = "deterministic") -> Evaluation:
+             play: str = "deterministic", opponent: str | None = None) -> Evaluation:
     """Play ``episodes`` episodes with the policy's greedy actions (``play="sampled"``: actions drawn from
     its distribution, from random numbers seeded by ``seed``; ``"both"``: the greedy evaluation with its
     sampled twin in ``.sampled``); every agent of the scene plays.
@@ -88,19 +100,24 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     A checkpoint with one policy per behavior plays every behavior with its own policy and
     gives ``episodes`` episodes of each. ``policies`` (instead of a checkpoint) plays policies
     being trained (the run's confirmation of a reached target).
+
+    ``opponent="scripted"`` (a built-in scene with teams, such as Pong): each team's policy plays ``episodes``
+    episodes against the scene's scripted opponent on the other side, and the result counts games won, drawn
+    and lost.
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise BadValue(f"episodes must be a whole number >= 1, got {episodes!r}")
     if play not in (*PLAYS, "both"):
         raise BadValue(f"play must be one of {', '.join(PLAYS)} or both, got {play!r}")
+    scripted = _scripted_opponent(scene, opponent)
     if policies is None:
         policies = load_policies(checkpoint)
     # both plays at once, on twice the areas (half the agents each): a built-in scene's areas are free to add,
     # and one pass costs little more than one play; a Unity build's areas are its own, so it plays twice
-    side_by_side = play == "both" and mode == "inprocess" and set(policies) == {SINGLE}
+    side_by_side = play == "both" and mode == "inprocess" and set(policies) == {SINGLE} and scripted is None
     if play == "both" and not side_by_side:
         kwargs = dict(episodes=episodes, mode=mode, seed=seed, num_areas=num_areas, params=params, behavior=behavior,
-                      max_steps=max_steps, policies=policies)
+                      max_steps=max_steps, policies=policies, opponent=opponent)
         greedy = evaluate(checkpoint, scene, play="deterministic", **kwargs)
         greedy.sampled = evaluate(checkpoint, scene, play="sampled", **kwargs)
         return greedy  # each with its benchmark
@@ -112,7 +129,9 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            if side_by_side:
+            if scripted is not None:
+                result = _play_against(source, policies, scripted, behavior, episodes, max_steps, sampled)
+            elif side_by_side:
                 result = _play_both(UnityVectorEnv(source, behavior=behavior), policies[SINGLE], episodes, max_steps)
             elif set(policies) == {SINGLE}:
                 env = UnityVectorEnv(source, behavior=behavior)
@@ -129,6 +148,56 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
     for each in result.plays().values():
         each.benchmark = found.benchmark_return if found else None
     return result
+
+
+class ScriptedOpponent:
+    """A scene's scripted player (its ``heuristic``) in a policy's place."""
+
+    def __init__(self, scene_cls):
+        self.heuristic = scene_cls.heuristic
+
+    def act(self, observations, action_mask=None, sampled=False):
+        return self.heuristic(list(observations) if isinstance(observations, tuple) else [observations])
+
+
+def _scripted_opponent(scene: str, opponent: str | None) -> ScriptedOpponent | None:
+    """The scene's scripted opponent when one is asked for (None otherwise), or why there is none."""
+    if opponent is None:
+        return None
+    if opponent != "scripted":
+        raise BadValue(f"opponent must be 'scripted' (the scene's scripted player) or None, got {opponent!r}")
+    found = find_scene(scene)
+    teams = [cls.name for cls in _scenes_with_teams()]
+    if found is None or found not in _scenes_with_teams():
+        raise NotPossible(f"{found.name if found else scene} has no scripted opponent: it comes with a built-in "
+                          f"scene of two teams ({', '.join(teams)})")
+    return ScriptedOpponent(found)
+
+
+def _scenes_with_teams() -> list:
+    from ..envs.scenes import SCENES
+
+    return [cls for cls in SCENES.values() if hasattr(cls, "heuristic") and len(cls.behavior_list()) > 1]
+
+
+def _play_against(source, policies: dict, scripted: ScriptedOpponent, behavior: str | None, episodes: int,
+                  max_steps: int, sampled: bool) -> Evaluation:
+    """Each trained team against the scripted opponent on the other side: ``episodes`` episodes of each."""
+    from ..envs.behaviors_env import UnityBehaviorsEnv
+
+    env = UnityBehaviorsEnv(source)
+    teams = list(env.specs)
+    # a run that trained one team (``behavior``) has one policy, for that team
+    trained = {behavior: policies[SINGLE]} if set(policies) == {SINGLE} else policies
+    if set(policies) == {SINGLE} and behavior is None:
+        raise NotPossible("a policy trained for one behavior plays against the scripted opponent once the run says "
+                          f"which team it trained (behavior=, one of {', '.join(teams)})")
+    by_behavior = {}
+    for team in [t for t in teams if t in trained]:
+        players = {t: trained[team] if t == team else scripted for t in teams}
+        env.reset(options={"full": True})  # every agent starts an episode with its team's player
+        by_behavior[team] = _play_behaviors(env, players, episodes, max_steps, sampled).by_behavior[team]
+    return Evaluation([x for r in by_behavior.values() for x in r], [], by_behavior, opponent="scripted")
 
 
 def _act(policy, observations, mask, sampled: bool):
