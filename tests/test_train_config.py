@@ -1,6 +1,7 @@
 """TrainConfig from Python, YAML and mlagents-learn YAML; every bad value named."""
 
 import pytest
+import yaml
 
 from unity_nb.train import ConfigError, RunNotFound, RunStore, TrainConfig, make_config
 
@@ -83,11 +84,6 @@ def test_yaml_syntax_error_gives_line_and_column():
         ({"minibatch_size": 600, "train_batch_size": 100}, "minibatch_size .600. must not exceed train_batch_size"),
         ({"address": ""}, "address must be a Ray address"),
         ({"unity_timeout": 0}, "unity_timeout must be > 0"),
-        # a setting the algorithm never reads is refused, not ignored
-        ({"algorithm": "DQN", "num_epochs": 3}, "num_epochs is used by PPO, APPO, IMPALA only, and this run trains "
-                                                "with DQN, which never reads it"),
-        ({"scene": "3DBall", "algorithm": "SAC", "clip_param": 0.3}, "clip_param is used by PPO, APPO only"),
-        ({"algorithm": "APPO", "minibatch_size": 64}, "minibatch_size is used by PPO only"),
     ],
 )
 def test_bad_settings(settings, message):
@@ -95,11 +91,31 @@ def test_bad_settings(settings, message):
         TrainConfig.from_dict(settings)
 
 
+@pytest.mark.parametrize("settings,message", [
+    ({"algorithm": "DQN", "num_epochs": 3}, "num_epochs is used by PPO, APPO, IMPALA only, and this run trains with "
+                                            "DQN, which never reads it: leave it out, or train with PPO"),
+    ({"scene": "3DBall", "algorithm": "SAC", "clip_param": 0.3}, "clip_param is used by PPO, APPO only"),
+    ({"algorithm": "APPO", "minibatch_size": 64}, "minibatch_size is used by PPO only"),
+])
+def test_a_setting_the_algorithm_never_reads_is_refused(settings, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        make_config(**settings)
+    path = tmp_path / "run.yaml"  # the same from a file
+    path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(ConfigError, match=message):
+        make_config(config=str(path))
+    with pytest.raises(ConfigError, match=message):  # a %%unity_train cell's settings
+        make_config(config=TrainConfig.from_yaml(path.read_text()))
+
+
 def test_an_algorithm_keeps_the_scene_defaults_it_does_not_read():
-    """A resolved run of any algorithm carries the scene's PPO values; read back, it is not refused for them."""
+    """A resolved run of any algorithm carries the scene's PPO values, and a stored run is read as it is
+    (one made before the refusal included); a fork of it keeps them."""
     config = make_config("Basic", algorithm="DQN")
     assert TrainConfig.from_dict(config.to_dict()).num_epochs == config.num_epochs
     assert make_config("Basic", algorithm="IMPALA", num_epochs=2).num_epochs == 2
+    older = TrainConfig.from_dict({**config.to_dict(), "num_epochs": 7})  # stored before: not refused
+    assert make_config(older, lr=1e-4).num_epochs == 7
 
 
 def test_config_not_a_mapping_and_missing_file(tmp_path):

@@ -235,7 +235,7 @@ def test_hung_player_is_replaced(tmp_path):
 @pytest.mark.parametrize("algorithm,scene", [("APPO", "Basic"), ("SAC", "3DBall")])
 def test_other_algorithms_by_name(algorithm, scene, tmp_path):
     run = ut.train(scene, runs_dir=tmp_path, algorithm=algorithm, mode="inprocess", steps=600, target_return=1e6,
-                   train_batch_size=256, minibatch_size=64)
+                   train_batch_size=256)  # minibatch_size is PPO's alone: refused for the others
     run.wait(timeout=600)
     assert run.state == "finished", run.status
     assert run.config.algorithm == algorithm and run.last()["env_steps"] >= 600

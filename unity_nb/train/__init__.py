@@ -19,7 +19,7 @@ import os
 import sys
 import types
 
-from . import rllib_settings, user_code
+from . import checks, rllib_settings, user_code
 from .config import ConfigError, TrainConfig
 from .store import RunFolder, RunNotFound, RunStore
 
@@ -47,7 +47,11 @@ def make_config(scene: str | TrainConfig | None = None, *, config: str | os.Path
         overrides["rllib"] = rllib_settings.merge(base.rllib, overrides["rllib"])
     if overrides.get("address") is None and os.environ.get("RAY_ADDRESS") and base.address is None:
         overrides["address"] = os.environ["RAY_ADDRESS"]
-    return base.replace(**overrides).resolved()
+    made = base.replace(**overrides)
+    # what the user gave: a file's, a dict's or a cell's settings and the keywords; a run's own settings given
+    # as the scene (a fork's base, a sweep's trial) are read as they are
+    checks.check_used_by_algorithm(made, overrides if base is scene else None)
+    return made.resolved()
 
 
 def train(scene: str | TrainConfig | None = None, *, config=None, runs_dir=None, wait: bool = False,

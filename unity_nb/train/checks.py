@@ -13,6 +13,7 @@ import re
 
 from ..envs.scenes import SCENES, find_scene
 from . import env_parameters, user_code
+from .errors import ConfigError
 from .settings import ALGORITHMS, PER_BEHAVIOR, RANDOM_SEED, SAGEMAKER_SETTINGS, TARGET_OFF, check_number, rules
 
 NAME = "a non-empty name without spaces around it"
@@ -35,19 +36,20 @@ def check_algorithm(config, fail, source: str) -> None:
         config.algorithm = config.algorithm.upper()
 
 
-def check_used_by_algorithm(config, fail) -> None:
-    """A setting the algorithm never reads is refused, not silently ignored. Only a value the user gave counts:
-    the field's default and the scene's (a resolved config carries PPO's values whatever the algorithm)."""
+def check_used_by_algorithm(config, names=None) -> None:
+    """A setting the algorithm never reads is refused when a run is made, not silently ignored (a stored run's
+    settings are read as they are). ``names``: the settings the user gave (None: every one); of those, only a
+    value other than the field's default and the scene's counts (a resolved config carries PPO's values)."""
     if config.custom_algorithm:
         return  # your own algorithm reads what it reads
     scene_defaults = config.defaults()
     for name, (f, rule) in rules(type(config)).items():
         value = getattr(config, name)
-        if (not rule.algorithms or config.algorithm in rule.algorithms or value is None or value == f.default
-                or value == scene_defaults.get(name)):
+        if (names is not None and name not in names) or not rule.algorithms or config.algorithm in rule.algorithms \
+                or value is None or value == f.default or value == scene_defaults.get(name):
             continue
-        fail(name, f"is used by {', '.join(rule.algorithms)} only, and this run trains with {config.algorithm}, "
-                   f"which never reads it: leave it out, or train with {rule.algorithms[0]}")
+        raise ConfigError(f"config: {name} is used by {', '.join(rule.algorithms)} only, and this run trains with "
+                          f"{config.algorithm}, which never reads it: leave it out, or train with {rule.algorithms[0]}")
 
 
 def normalize_target(config, fail) -> None:

@@ -352,7 +352,6 @@ class TrainConfig:
 
         checks.check_scene(self, fail)
         checks.check_algorithm(self, fail, source)
-        checks.check_used_by_algorithm(self, fail)
         checks.normalize_target(self, fail)
         checks.check_seed(self, fail)
         for name, (f, rule) in rules(TrainConfig).items():
