@@ -113,9 +113,33 @@ def test_a_sweeps_trials_are_grouped_under_it_with_the_best_named(api, store):
     [listed] = page["sweeps"]
     assert listed["id"] == sweep.id and listed["state"] == "running" and listed["runs"] == ["Basic-t1", "Basic-t2"]
     assert listed["best"] == "Basic-t2" and listed["trials"] == 3 and "3 trials of Basic" in listed["about"]
-    (sweep.path / "sweep.json").write_text("{half")  # a sweep folder being written is left out, the runs stay
+    # a sweep folder being written is left out, the runs stay
+    half = Sweep(store.root / "sweep-Basic-20261204-000001-cafe")
+    half.log_path.parent.mkdir(parents=True)
+    (half.path / "sweep.json").write_text("{half")
+    half.record_trial(trial="t3", run="Basic-alone", settings={"lr": 1e-4})
     code, page = api("runs")
-    assert code == 200 and page["sweeps"] == [] and len(page["runs"]) == 3
+    assert code == 200 and [s["id"] for s in page["sweeps"]] == [sweep.id] and len(page["runs"]) == 3
+
+
+def test_a_refresh_reads_again_only_the_sweeps_whose_trials_moved(api, store, monkeypatch):
+    from unity_nb.train.sweeps import Sweep, make_plan
+
+    make_run(store, "Basic-t1", iterations=3)
+    make_run(store, "Basic-t2", iterations=5)
+    sweep = Sweep(store.root / "sweep-Basic-20261204-000000-beef")
+    sweep.log_path.parent.mkdir(parents=True)
+    (sweep.path / "sweep.json").write_text(json.dumps(make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=3,
+                                                                concurrent=1).to_dict()))
+    sweep.write_status({"state": "running", "pid": os.getpid()})
+    sweep.record_trial(trial="t1", run="Basic-t1", settings={"lr": 1e-4})
+    reads = []
+    real = Sweep.trials
+    monkeypatch.setattr(Sweep, "trials", lambda self: reads.append(self.id) or real(self))
+    assert api("runs")[1]["sweeps"][0]["runs"] == ["Basic-t1"]
+    assert api("runs")[1]["sweeps"][0]["runs"] == ["Basic-t1"] and len(reads) == 1  # not read again
+    sweep.record_trial(trial="t2", run="Basic-t2", settings={"lr": 2e-4})
+    assert api("runs")[1]["sweeps"][0]["runs"] == ["Basic-t1", "Basic-t2"] and len(reads) == 2
 
 
 def test_a_runs_row_shows_its_confirmation_both_ways(api, store):

@@ -9,6 +9,7 @@ costs one status read plus the new events. Everything it reads goes through the 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..train.metrics import HEADLINE
-from ..train.schema import ACTIVE, confirmation_plays
+from ..train.schema import ACTIVE, SWEEP_TRIALS, confirmation_plays
 from ..run import Run
 from ..train.store import RunNotFound, RunStore
 from ..train.sweeps import sweeps_in
@@ -78,6 +79,7 @@ class RunIndex:
     def __init__(self, root: str | Path):
         self.store = RunStore(Path(root))
         self._digests: dict[str, _Digest] = {}
+        self._sweeps: dict[str, tuple] = {}  # sweep id -> (its trials file's signature, plan, trials)
         self._lock = threading.Lock()
 
     @property
@@ -114,9 +116,14 @@ class RunIndex:
         of those rows, the best by the sweep's metric; each row of a trial gets its sweep's id (``sweep``)."""
         by_id = {row["id"]: row for row in rows}
         found = []
-        for sweep in reversed(sweeps_in(self.root)):
+        every = sweeps_in(self.root)
+        with self._lock:  # forget sweeps whose folders are gone
+            for gone in set(self._sweeps) - {sweep.id for sweep in every}:
+                del self._sweeps[gone]
+        for sweep in reversed(every):
             try:
-                plan, status, trials = sweep.plan, sweep.status, sweep.trials()
+                plan, trials = self._sweep_files(sweep)
+                status = sweep.status
             except (OSError, ValueError, KeyError, TypeError):  # half written, or not the kit's
                 continue
             runs = [t["run"] for t in trials]
@@ -133,6 +140,24 @@ class RunIndex:
                           "scheduler": plan.scheduler, "trials": plan.trials, "runs": runs, "best": best,
                           "error": status.get("error")})
         return found
+
+    def _sweep_files(self, sweep) -> tuple[Any, list[dict[str, Any]]]:
+        """A sweep's plan and trials, read again only when its trials file changed (the plan never does): a
+        refresh of the sidebar reads no sweep's files that did not move."""
+        try:
+            info = os.stat(sweep.path / SWEEP_TRIALS)
+            signature = (info.st_mtime_ns, info.st_size)
+        except FileNotFoundError:
+            signature = None
+        with self._lock:
+            kept = self._sweeps.get(sweep.id)
+        if kept is not None and kept[0] == signature:
+            return kept[1], kept[2]
+        plan = kept[1] if kept is not None else sweep.plan
+        trials = sweep.trials()
+        with self._lock:
+            self._sweeps[sweep.id] = (signature, plan, trials)
+        return plan, trials
 
     def _last(self, run_id: str) -> dict[str, Any]:
         """A run's latest iteration event as last read (empty for a run not read yet)."""
