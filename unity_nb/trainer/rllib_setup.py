@@ -317,13 +317,40 @@ def schedule(config: TrainConfig, key: str):
     return [[0, value], [config.steps, min(value, SCHEDULE_FLOORS[key])]]
 
 
+def learner_settings(config: TrainConfig) -> dict:
+    """What the learner trains with, in RLlib's names, as ``config`` says: the run's settings, or one
+    behavior's own (``config.for_behavior``). None: a setting the algorithm does not take."""
+    wanted = {
+        "lr": schedule(config, "lr"),
+        "gamma": config.gamma,
+        "lambda_": config.lambda_,
+        "train_batch_size_per_learner": config.train_batch_size,
+        "minibatch_size": config.minibatch_size,
+        "num_epochs": config.num_epochs,
+        "entropy_coeff": schedule(config, "entropy_coeff"),
+        "clip_param": config.clip_param,
+    }
+    if config.algorithm == "PPO":
+        # ML-Agents' PPO where RLlib's defaults differ (docs/trainer-yaml.md): no KL penalty on top of the
+        # clip, the squared value error not clipped (RLlib's 10 drops most of 3DBall's value gradient),
+        # the value loss weighed 0.5
+        wanted.update(use_kl_loss=False, vf_clip_param=float("inf"), vf_loss_coeff=0.5)
+    if config.algorithm in ("APPO", "IMPALA"):  # they learn from whole fragments, not minibatches
+        wanted["minibatch_size"] = None
+    if config.algorithm == "SAC":  # SAC learns actor, critic and temperature with rates of their own
+        rate = wanted["lr"]
+        wanted.update(lr=None, actor_lr=rate, critic_lr=rate, alpha_lr=rate)
+    return wanted
+
+
+# the learner's settings a behavior's module may have of its own (``PER_BEHAVIOR``'s learner side: its network
+# is its module spec's)
+MODULE_SETTINGS = ("lr", "actor_lr", "critic_lr", "alpha_lr", "entropy_coeff", "clip_param")
+
+
 def _module_settings(own: TrainConfig) -> dict:
-    """What one behavior's module trains with where it may differ from the others (``PER_BEHAVIOR``'s learner
-    side: its network is its module spec's)."""
-    out = {"lr": schedule(own, "lr"), "entropy_coeff": schedule(own, "entropy_coeff"), "clip_param": own.clip_param}
-    if own.algorithm == "SAC":  # SAC's three rates (as the run's, below)
-        out.update(lr=None, actor_lr=out["lr"], critic_lr=out["lr"], alpha_lr=out["lr"])
-    return {k: v for k, v in out.items() if v is not None or k == "lr"}
+    """What one behavior's module trains with where it may differ from the others."""
+    return {k: v for k, v in learner_settings(own).items() if k in MODULE_SETTINGS and (v is not None or k == "lr")}
 
 
 def _policy_of(agent_id, episode=None, **kwargs) -> str:
@@ -425,21 +452,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         per_behavior = len(trained) > 1
         algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter(
             per_behavior=per_behavior))
-    wanted = {
-        "lr": schedule(config, "lr"),
-        "gamma": config.gamma,
-        "lambda_": config.lambda_,
-        "train_batch_size_per_learner": config.train_batch_size,
-        "minibatch_size": config.minibatch_size,
-        "num_epochs": config.num_epochs,
-        "entropy_coeff": schedule(config, "entropy_coeff"),
-        "clip_param": config.clip_param,
-    }
-    if config.algorithm == "PPO":
-        # ML-Agents' PPO where RLlib's defaults differ (docs/trainer-yaml.md): no KL penalty on top of the
-        # clip, the squared value error not clipped (RLlib's 10 drops most of 3DBall's value gradient),
-        # the value loss weighed 0.5
-        wanted.update(use_kl_loss=False, vf_clip_param=float("inf"), vf_loss_coeff=0.5)
+    wanted = learner_settings(config)
     clip_schedules = {module_id(b): schedule(config.for_behavior(b), "clip_param") for b in trained
                       if config.for_behavior(b).clip_schedule != "constant"}
     if config.algorithm == "PPO" and clip_schedules:
@@ -449,11 +462,6 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}
     algo.learners(learner_config_dict={"unity_nb_start_near_uniform": near_uniform})
-    if config.algorithm in ("APPO", "IMPALA"):  # they learn from whole fragments, not minibatches
-        wanted["minibatch_size"] = None
-    if config.algorithm == "SAC":  # SAC learns actor, critic and temperature with rates of their own
-        rate = schedule(config, "lr")
-        wanted.update(lr=None, actor_lr=rate, critic_lr=rate, alpha_lr=rate)
     algo.training(**{k: v for k, v in wanted.items() if hasattr(algo, k)})
     if config.algorithm in RAW_GAUSSIAN:  # raw actions to the env, which applies ML-Agents' clamp(x, -3, 3) / 3
         algo.environment(normalize_actions=False, clip_actions=False)
