@@ -167,7 +167,8 @@ def test_rllib_trains_a_policy_per_behavior_through_its_pettingzoo_wrapper():
 
     register_env("basic_duo_pz", lambda cfg: ParallelPettingZooEnv(ue.make_parallel("BasicDuo", mode="inprocess",
                                                                                      num_areas=4, seed=cfg.worker_index)))
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    # a Ray of its own, even while the kit's training runtime is up (ray.init() would join that one)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         config = (PPOConfig().environment("basic_duo_pz").env_runners(num_env_runners=0)
                   .multi_agent(policies={"BasicLeft", "BasicRight"},
