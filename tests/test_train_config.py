@@ -82,6 +82,9 @@ def test_yaml_syntax_error_gives_line_and_column():
         ({"scene": ""}, "scene must be a built-in scene"),
         ({"env_params": {"masss": 1}, "scene": "3DBall"}, "'masss' is not a 3DBall parameter"),
         ({"minibatch_size": 600, "train_batch_size": 100}, "minibatch_size .600. must not exceed train_batch_size"),
+        # the scene's minibatch counts too: the run would be made with it (and could not be read back)
+        ({"scene": "3DBall", "train_batch_size": 256}, "minibatch_size .1200, 3DBall's default. must not exceed "
+                                                       "train_batch_size .256.: give a minibatch_size of 256 or less"),
         ({"address": ""}, "address must be a Ray address"),
         ({"unity_timeout": 0}, "unity_timeout must be > 0"),
     ],
@@ -106,6 +109,13 @@ def test_a_setting_the_algorithm_never_reads_is_refused(settings, message, tmp_p
         make_config(config=str(path))
     with pytest.raises(ConfigError, match=message):  # a %%unity_train cell's settings
         make_config(config=TrainConfig.from_yaml(path.read_text()))
+
+
+def test_a_small_batch_fits_an_algorithm_without_minibatches():
+    """SAC and APPO take no minibatches: a batch below the scene's minibatch makes a run that reads back."""
+    for algorithm in ("SAC", "APPO"):
+        config = make_config("3DBall", algorithm=algorithm, train_batch_size=256)
+        assert TrainConfig.from_dict(config.to_dict()).train_batch_size == 256
 
 
 def test_an_algorithm_keeps_the_scene_defaults_it_does_not_read():

@@ -131,9 +131,17 @@ def check_scene_fit(config, fail, source: str, params_key: str) -> None:
 
 
 def check_batches(config, fail) -> None:
-    """The batch, its minibatches and the trajectory pieces RLlib's PPO collects must fit together."""
-    if config.minibatch_size and config.train_batch_size and config.minibatch_size > config.train_batch_size:
-        fail("minibatch_size", f"({config.minibatch_size}) must not exceed train_batch_size ({config.train_batch_size})")
+    """The batch, its minibatches and the trajectory pieces RLlib's PPO collects must fit together. A setting
+    left unset counts with the value it will take (the scene's), so a run is never made with settings that do
+    not fit; a minibatch matters only to an algorithm that takes minibatches."""
+    defaults = config.defaults()
+    minibatch = config.minibatch_size if config.minibatch_size is not None else defaults.get("minibatch_size")
+    batch = config.train_batch_size if config.train_batch_size is not None else defaults.get("train_batch_size")
+    takes_minibatches = config.custom_algorithm or config.algorithm in rules(type(config))["minibatch_size"][1].algorithms
+    if takes_minibatches and minibatch and batch and minibatch > batch:
+        whose = "" if config.minibatch_size is not None else f", {config.scene_name or 'a Unity build'}'s default"
+        fail("minibatch_size", f"({minibatch}{whose}) must not exceed train_batch_size ({batch}): give a "
+                               f"minibatch_size of {batch} or less")
     given = {k: getattr(config, k) if getattr(config, k) is not None else config.defaults().get(k)
              for k in ("time_horizon", "train_batch_size", "num_areas")}
     scene_cls = find_scene(config.scene)
