@@ -108,12 +108,9 @@ class UnityParallelEnv(ParallelEnv):
         if missing:
             raise BadValue(f"no action for the live agent{'s' * (len(missing) > 1)} {', '.join(missing)}: give every "
                            "agent in env.agents an action")
-        asking = {}
-        for b, slots in self._slots.items():
-            decision, _ = self.source.call("get_steps", b)
-            for slot in slots.slots_of(decision.agent_id):
-                if slot is not None and self._name(b, slot) in actions:
-                    asking[self._name(b, slot)] = actions[self._name(b, slot)]
+        # the live agents that asked for a decision now (every live one has an action, checked above)
+        asking = {name: actions[name] for b in self._slots
+                  for name in self._keys(b, self.source.call("get_steps", b)[0].agent_id) if name is not None}
         send_actions(self, asking, self._keys)
         self.source.call("step")
         self._t += 1

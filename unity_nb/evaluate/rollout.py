@@ -167,10 +167,10 @@ def _scripted_opponent(scene: str, opponent: str | None) -> ScriptedOpponent | N
     if opponent != "scripted":
         raise BadValue(f"opponent must be 'scripted' (the scene's scripted player) or None, got {opponent!r}")
     found = find_scene(scene)
-    teams = [cls.name for cls in _scenes_with_teams()]
-    if found is None or found not in _scenes_with_teams():
+    with_teams = _scenes_with_teams()
+    if found is None or found not in with_teams:
         raise NotPossible(f"{found.name if found else scene} has no scripted opponent: it comes with a built-in "
-                          f"scene of two teams ({', '.join(teams)})")
+                          f"scene of two teams ({', '.join(cls.name for cls in with_teams)})")
     return ScriptedOpponent(found)
 
 
@@ -187,11 +187,11 @@ def _play_against(source, policies: dict, scripted: ScriptedOpponent, behavior: 
 
     env = UnityBehaviorsEnv(source)
     teams = list(env.specs)
-    # a run that trained one team (``behavior``) has one policy, for that team
-    trained = {behavior: policies[SINGLE]} if set(policies) == {SINGLE} else policies
     if set(policies) == {SINGLE} and behavior is None:
         raise NotPossible("a policy trained for one behavior plays against the scripted opponent once the run says "
                           f"which team it trained (behavior=, one of {', '.join(teams)})")
+    # a run that trained one team (``behavior``) has one policy, for that team
+    trained = {behavior: policies[SINGLE]} if set(policies) == {SINGLE} else policies
     by_behavior = {}
     for team in [t for t in teams if t in trained]:
         players = {t: trained[team] if t == team else scripted for t in teams}

@@ -49,10 +49,15 @@ def default_root() -> Path:
     return Path(os.environ.get("UNITY_NB_RUNS", "runs"))
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole: a reader sees the old file or the new one, never half of it."""
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    _write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def parse_events(lines) -> tuple[list[dict[str, Any]], int]:
@@ -570,9 +575,7 @@ class RunStore:
             _write_json_atomic(path / "status.json", {"state": State.STARTING, "created": time.time()})
             if fill is not None:
                 fill(path)
-            tmp = path / f".config.yaml.tmp{os.getpid()}"
-            tmp.write_text(config.to_yaml())
-            os.replace(tmp, path / "config.yaml")
+            _write_text_atomic(path / "config.yaml", config.to_yaml())
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
