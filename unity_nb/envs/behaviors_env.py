@@ -47,6 +47,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self._lengths = {b: np.zeros(len(s), dtype=np.int64) for b, s in self._slots.items()}
         self._last: dict[str, object] = {}  # each RLlib agent's latest observation (a lost agent's last one)
         self._t = 0
+        self._restart = False  # restart(): a full reset at the next reset
 
     def agent_counts(self) -> dict[str, int]:
         """Agents of each behavior in this Unity process."""
@@ -63,7 +64,8 @@ class UnityBehaviorsEnv(MultiAgentEnv):
     def reset(self, *, seed=None, options=None):
         if seed is not None:
             self.source.open(seed)
-        if seed is not None or (options or {}).get("full"):
+        if seed is not None or (options or {}).get("full") or self._restart:
+            self._restart = False
             self.source.call("reset")
             for b in self.specs:
                 self._slots[b].restart(self.source.call("get_steps", b)[0])
@@ -84,7 +86,24 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self._last = dict(obs)
         return obs, infos
 
+    def restart(self) -> None:
+        """End the running episode at the next step and reset Unity when RLlib resets (self-play's team change:
+        every agent starts a new episode with the policy its team now plays)."""
+        self._restart = True
+
+    def _end_for_restart(self):
+        """Every running agent truncated where it is (no Unity step: the reset that follows restarts it)."""
+        obs = {k: self._last[k] for k in self.agents if k in self._last}
+        rewards = {k: 0.0 for k in obs}
+        terminateds = {k: False for k in obs}
+        truncateds = {k: True for k in obs}
+        terminateds["__all__"], truncateds["__all__"] = False, True
+        self.agents = []
+        return obs, rewards, terminateds, truncateds, {k: {} for k in obs}
+
     def step(self, action_dict):
+        if self._restart:
+            return self._end_for_restart()
         send_actions(self, action_dict, self._keys)
         self.source.call("step")
         self._t += 1
@@ -114,6 +133,8 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 terminateds[key] = not truncateds[key]
                 infos[key] = {"episode_return": self._returns[b][slot] + rewards[key],
                               "episode_length": int(self._lengths[b][slot]) + 1}
+                if terminateds[key]:  # how a game ended for this agent (self-play's ELO): its last and group reward
+                    infos[key]["final_reward"] = rewards[key] + float(terminal.group_reward[row])
                 self._next_generation(b, slot)
             for slot, (row, new_episode) in decided.items():
                 if new_episode and (cut or all_end):

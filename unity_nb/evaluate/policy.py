@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..envs.spaces import ACTION_MASK, OBSERVATIONS, policy_to_unity
+from ..envs.teams import GHOST, split_team
 from ..errors import MissingFile, NotFound, NotSupported
 
 SINGLE = "default_policy"  # RLlib's module id when one policy serves every agent
@@ -32,6 +33,27 @@ def module_id(behavior: str) -> str:
 def behavior_of_module(module: str) -> str:
     """The behavior a module id names (:func:`module_id` undone); ``default_policy`` stays itself."""
     return unquote(module)
+
+
+def module_for(behavior: str, modules) -> str:
+    """Which of ``modules`` (ids) plays ``behavior``: its own, else its game's (a self-play run trains one policy
+    for every team of a game: ``Pong`` plays ``Pong?team=0`` and ``Pong?team=1``)."""
+    own = module_id(behavior)
+    if own in modules:
+        return own
+    game = module_id(split_team(behavior)[0])
+    return game if game in modules else own
+
+
+def for_behaviors(policies: dict, behaviors) -> dict:
+    """Each of ``behaviors`` with the policy that plays it: its own, or its game's (a self-play run has one policy,
+    ``Pong``, for every team); a behavior with neither is left out."""
+    out = {}
+    for b in behaviors:
+        game = split_team(b)[0]
+        if b in policies or game in policies:
+            out[b] = policies[b] if b in policies else policies[game]
+    return out
 
 
 class Policy:
@@ -112,15 +134,17 @@ def load_policies(checkpoint: str | Path, behaviors: list[str] | None = None) ->
     modules_dir = checkpoint / "learner_group" / "learner" / "rl_module"
     if not modules_dir.is_dir():
         raise MissingFile(f"{checkpoint} is not a unity-nb/RLlib checkpoint (no {modules_dir.relative_to(checkpoint)})")
-    found = sorted(behavior_of_module(p.name) for p in modules_dir.iterdir() if p.is_dir())
-    wanted = found if behaviors is None else behaviors
-    missing = [b for b in wanted if b not in found]
+    held = sorted(p.name for p in modules_dir.iterdir() if p.is_dir())
+    found = [behavior_of_module(m) for m in held]
+    # a self-play run's ghosts play its opponents with snapshots: not a policy of the run
+    wanted = [b for b in found if not b.endswith(GHOST)] if behaviors is None else behaviors
+    missing = [b for b in wanted if module_for(b, held) not in held]
     if missing:
         raise NotFound(f"{checkpoint.name} has no policy {missing[0]!r}; it has {', '.join(found)}")
     normalizers = _normalizers(checkpoint)
     policies = {}
     for behavior in wanted:
-        module = RLModule.from_checkpoint(str(modules_dir / module_id(behavior)))
+        module = RLModule.from_checkpoint(str(modules_dir / module_for(behavior, held)))
         module.eval()
         policies[behavior] = Policy.from_module(module, _normalizer_of(normalizers, behavior))
     return policies
@@ -133,7 +157,8 @@ def live_policies(algo, behaviors: list[str] | None = None) -> dict[str, Policy]
     """
     state = algo.env_runner.get_state(components="env_to_module_connector").get("env_to_module_connector", {})
     normalizers = _filters_from_state(state.get("MeanStdFilter"))
-    return {b: Policy.from_module(algo.get_module(module_id(b)), _normalizer_of(normalizers, b))
+    held = set(algo.get_module().keys()) if behaviors else {SINGLE}
+    return {b: Policy.from_module(algo.get_module(module_for(b, held)), _normalizer_of(normalizers, b))
             for b in (behaviors or [SINGLE])}
 
 

@@ -11,7 +11,7 @@ from ..envs.scenes import find_scene
 from ..envs.source import EnvSource
 from ..errors import BadValue, NotFound, NotPossible
 from ..train.schema import PLAYS
-from .policy import SINGLE, Policy, load_policies
+from .policy import SINGLE, Policy, for_behaviors, load_policies
 
 
 @dataclass
@@ -191,7 +191,7 @@ def _play_against(source, policies: dict, scripted: ScriptedOpponent, behavior: 
         raise NotPossible("a policy trained for one behavior plays against the scripted opponent once the run says "
                           f"which team it trained (behavior=, one of {', '.join(teams)})")
     # a run that trained one team (``behavior``) has one policy, for that team
-    trained = {behavior: policies[SINGLE]} if set(policies) == {SINGLE} else policies
+    trained = {behavior: policies[SINGLE]} if set(policies) == {SINGLE} else for_behaviors(policies, teams)
     by_behavior = {}
     for team in [t for t in teams if t in trained]:
         players = {t: trained[team] if t == team else scripted for t in teams}
@@ -280,6 +280,7 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
     """Every behavior acts with its own policy until each has finished ``episodes`` episodes."""
     from ..envs.agents import behavior_of
 
+    policies = for_behaviors(policies, env.specs) or policies
     missing = [b for b in env.specs if b not in policies]
     if missing:
         raise NotFound(f"the scene's behavior {missing[0]!r} has no trained policy (the run has {', '.join(policies)})")

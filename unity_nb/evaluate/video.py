@@ -363,7 +363,9 @@ class _BehaviorsPlayback:
     behavior's first agent, whose finished episodes are counted; every behavior acts with its policy."""
 
     def __init__(self, env, policies):
-        self.env, self.policies = env, policies
+        from .policy import for_behaviors
+
+        self.env, self.policies = env, for_behaviors(policies, env.specs) or policies
         self.first = f"{next(iter(env.specs))}#0."
 
     def reset(self):

@@ -18,7 +18,7 @@ import time
 
 from ..errors import BadValue, UnityNbError, WrongType
 from ..train.forks import changes_text
-from ..train.metrics import BLUE, GREEN, HEADLINE, PANELS, drawn
+from ..train.metrics import BLUE, GREEN, HEADLINE, drawn, panels
 from ..train.schema import TERMINAL, confirmation_low, confirmation_text
 from ..run import Run
 from .figures import DRAW_LOCK, bundle, live_figure
@@ -90,17 +90,18 @@ class Dashboard:
         import ipywidgets as w
 
         cfg = self.config
-        rows = -(-len(PANELS) // 2)  # two panels a row: the grid grows with the metric table's panels
+        self.panels = panels(cfg)  # the metric table's panels this run has (self-play's ELO only with self-play)
+        rows = -(-len(self.panels) // 2)  # two panels a row: the grid grows with the metric table's panels
         self.fig, axes, self.canvas = live_figure(9.5, 2.6 * rows, rows, 2, left=0.07, right=0.94,
                                                   bottom=0.18 / rows, top=1 - 0.12 / rows, wspace=0.28, hspace=0.42,
                                                   widget=self.figure_mode == "matplotlib")
-        for ax in axes[len(PANELS):]:
+        for ax in axes[len(self.panels):]:
             ax.set_visible(False)
         self.chart = _chart(cfg, faint=bool(self.before)) if self.figure_mode == "browser" else None
         self.axes: dict[str, object] = {}  # panel name -> its axes (and "<name>/right" for a second axis)
         self.lines: dict[str, object] = {}  # metric key -> its line
         self.bands: dict[str, object] = {}  # panel name -> its shaded band (redrawn each time)
-        for panel, ax in zip(PANELS, axes):
+        for panel, ax in zip(self.panels, axes):
             self.axes[panel.name] = ax
             ax.set_title(_title(panel, cfg), fontsize=9)
             ax.set_xlabel("agent steps", fontsize=8)
@@ -268,7 +269,7 @@ class Dashboard:
                     line.set_data([p["env_steps"] for p in self.before], [_nan(p.get(key)) for p in self.before])
                 else:
                     line.set_data(x, col(key))
-            for panel in PANELS:
+            for panel in self.panels:
                 ax = self.axes[panel.name]
                 if panel.confirmations:
                     self.line_confirm.set_data([c["env_steps"] for c in self.confirmations],
@@ -478,8 +479,8 @@ def _chart(cfg, faint: bool = False):
     metric table (train/metrics.py); ``faint``: each line has a faint twin for a fork's parents."""
     from .chart import LiveChart
 
-    panels = []
-    for panel in PANELS:
+    specs = []
+    for panel in panels(cfg):
         lines = []
         for m in drawn(panel.name):
             axis = {"axis": "right"} if m.axis == "right" else {}
@@ -496,8 +497,8 @@ def _chart(cfg, faint: bool = False):
             spec["markers"] = True
         if panel.lessons:
             spec["lessons"] = True
-        panels.append(spec)
-    return LiveChart(panels=panels)
+        specs.append(spec)
+    return LiveChart(panels=specs)
 
 
 def _lesson_label(event: dict) -> str:

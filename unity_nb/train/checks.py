@@ -12,7 +12,7 @@ import os
 import re
 
 from ..envs.scenes import SCENES, find_scene
-from . import env_parameters, user_code
+from . import env_parameters, self_play, user_code
 from .errors import ConfigError
 from .settings import ALGORITHMS, PER_BEHAVIOR, RANDOM_SEED, SAGEMAKER_SETTINGS, TARGET_OFF, check_number, rules
 
@@ -203,6 +203,33 @@ def check_behavior_settings(config, fail) -> None:
             config.replace(**settings, behavior_settings={}).resolved()
         except ValueError as err:  # ConfigError: said again with the behavior it is about
             fail(f"{where}:", str(err).split(": ", 1)[-1])
+
+
+def check_self_play(config, fail) -> None:
+    """A ``self_play`` block: its values (filled with mlagents-learn's defaults, so the run's settings say what it
+    plays with), a built-in scene of two teams or more, every team trained, by PPO."""
+    if config.self_play is None or config.self_play is False:
+        config.self_play = None
+        return
+    config.self_play = self_play.settings(config.self_play, fail)
+    scene_cls = find_scene(config.scene)
+    if scene_cls is not None:
+        try:
+            found = self_play.check_teams([b.name for b in scene_cls.behavior_list()], f"the {scene_cls.name} scene")
+        except ValueError as err:
+            fail("self_play", str(err))
+        shared = [b for team in found.values() for b in team if b in config.behavior_settings
+                  and sum(self_play.split_team(o)[0] == self_play.split_team(b)[0] for t in found.values() for o in t) > 1]
+        if shared:
+            game = self_play.split_team(shared[0])[0]
+            fail(f"behavior_settings.{shared[0]}", f"cannot be its own under self-play: the teams of {game} play one "
+                 f"policy ({game}); leave behavior_settings out")
+    if config.behavior is not None:
+        fail("behavior", f"{config.behavior!r} cannot be trained alone under self_play: self-play plays every team "
+             "(one learns while the others play its snapshots); remove behavior or self_play")
+    if config.algorithm != "PPO":
+        fail("self_play", f"trains with PPO (the kit's ghost trainer wraps PPO), not {config.algorithm}; use "
+             "algorithm PPO")
 
 
 def check_backend(config, fail) -> None:

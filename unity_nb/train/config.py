@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ..envs.scenes import SCENES, find_scene, play_mode
-from . import checks, env_parameters, rllib_settings
+from . import checks, env_parameters, rllib_settings, self_play
 from .errors import ConfigError
 from .mlagents_yaml import TRAINER_DEFAULTS
 from .settings import (BACKENDS, CONFIRM_PLAYS, PER_BEHAVIOR, RANDOM_SEED, SCHEDULES, TARGET_OFF, VISUAL_ENCODERS,
@@ -146,6 +146,12 @@ class TrainConfig:
              "(a Unity trainer file with several behaviors fills it)", default_factory=dict,
         expect="behaviors mapped to their own settings", group="network", flag=False,
         fixed="the checkpoint holds each behavior's network")
+    self_play: dict[str, Any] | None = setting(
+        None, "adversarial self-play for a scene of two teams (Unity's ghost trainer): one team learns at a time "
+              "against snapshots of its own policy, rated by ELO; Unity's self_play block {save_steps, team_change, "
+              "swap_steps, window, play_against_latest_model_ratio, initial_elo}, or true for its defaults; "
+              "--self-play [KEY=VALUE]", expect="a mapping of self-play settings, or true", group="self-play",
+        flag=False, fixed="the checkpoint holds the policies of the game (self-play) or of each team")
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
              "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
@@ -234,6 +240,10 @@ class TrainConfig:
             if (scene.behavior.name in named if len(named) == 1 else
                     named == {b.name for b in scene.behavior_list()}):
                 settings.setdefault("scene", name)
+            elif named == set(self_play.games(b.name for b in scene.behavior_list())):
+                settings.setdefault("scene", name)  # a game's name (Pong) for its teams (Pong?team=0, Pong?team=1)
+        if settings.get("self_play") is not None:
+            settings.pop("behavior", None)  # self-play trains every team of the game the file names
         scene = find_scene(settings.get("scene") or cls().scene)
         if len(named) > 1 and scene is not None and named != {b.name for b in scene.behavior_list()}:
             raise ConfigError(f"{source}: behaviors: {', '.join(sorted(named))} are not the behaviors of "
@@ -364,6 +374,7 @@ class TrainConfig:
         self.rllib = rllib_settings.check(self.rllib, self.algorithm, source=f"{source}: rllib")
         checks.check_model(self, fail, source)
         checks.check_behavior_settings(self, fail)
+        checks.check_self_play(self, fail)
         checks.check_batches(self, fail)
 
     @property

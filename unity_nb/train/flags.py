@@ -70,6 +70,20 @@ def _param(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{name.strip()}: expected a number, got {value!r}") from None
 
 
+def _self_play(text: str) -> tuple[str, object]:
+    """One --self-play value: on, or KEY=VALUE (a number; the key and range are checked with the run's settings)."""
+    if text.strip().lower() in ("on", "true", ""):
+        return ("", None)
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. --self-play window=5) or on, got {text!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key.strip()}: expected a number, got {value!r}") from None
+    return key.strip(), int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+
+
 def _rllib(text: str) -> tuple[str, object]:
     try:
         return rllib_settings.parse_flag(text)
@@ -111,6 +125,11 @@ def add_config_flags(parser: argparse.ArgumentParser, spaces: bool = False) -> N
             parser.add_argument(flag, dest=name, type=kind, metavar=metavar, help=text)
     parser.add_argument("--param", dest="env_params", type=_param, action="append", metavar="NAME=VALUE",
                         help="a scene parameter (repeatable), e.g. --param mass=2.0")
+    parser.add_argument("--self-play", dest="self_play", type=_self_play, action="append", nargs="?", const="on",
+                        metavar="KEY=VALUE", help="adversarial self-play for a scene of two teams (Unity's ghost "
+                        "trainer, ELO ratings); alone: mlagents-learn's self_play defaults; KEY=VALUE (repeatable) "
+                        "sets save_steps, team_change, swap_steps, window, play_against_latest_model_ratio or "
+                        "initial_elo, e.g. --self-play window=5")
     parser.add_argument("--rllib", dest="rllib", type=_rllib, action="append", metavar="KEY=VALUE",
                         help="any RLlib algorithm setting (repeatable), applied after the kit's: "
                              "--rllib training.kl_coeff=0.3, --rllib grad_clip=0.5, --rllib evaluation_interval=5")
@@ -122,6 +141,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
            if rule.flag and getattr(args, name, None) is not None}
     if getattr(args, "env_params", None):
         out["env_params"] = dict(args.env_params)
+    if getattr(args, "self_play", None):
+        out["self_play"] = {k: v for k, v in args.self_play if k}
     if getattr(args, "rllib", None):
         out["rllib"] = dict(args.rllib)
     return out

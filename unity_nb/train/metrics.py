@@ -25,6 +25,12 @@ class Panel:
     target: bool = False  # the run's target return as a dashed line
     confirmations: bool = False  # each confirmation of a reached target as a marker
     lessons: bool = False  # a curriculum's lesson changes as vertical lines
+    when: str = ""  # a run setting that must be on for the panel to be drawn ("": always)
+
+
+def panels(config) -> tuple[Panel, ...]:
+    """The panels a run's dashboard draws: every panel whose setting (``when``) the run has on."""
+    return tuple(p for p in PANELS if not p.when or getattr(config, p.when, None))
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("length", "episode length (mean)"),
     Panel("losses", "losses and entropy (right axis)"),
     Panel("speed", "agent steps per second"),
+    Panel("elo", "self-play: ELO rating of the learning policy", when="self_play"),
 )
 
 HEADLINE = "episode_return_mean"  # the figure a run is judged by: early stopping, summaries, the sidebar's sparkline
@@ -89,6 +96,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("entropy_coeff", "entropy coefficient in use (it decays under a linear schedule)", sagemaker=True),
     Metric("lr", "learning rate in use", sagemaker=True),
     Metric("player_restarts", "Unity player restarts so far (a crashed build is restarted)"),
+    # self-play runs only (trainer/ghost.py)
+    Metric("elo", "(self-play) the learning policy's ELO rating (of the first game, when several)", panel="elo",
+           color=GREEN, tensorboard=True, sagemaker=True),
+    Metric("elo/<game>", "(self-play, several games) each game's learning policy's rating"),
+    Metric("learning_team", "(self-play) the team learning in this iteration"),
+    Metric("games_rated", "(self-play) finished games of the learning team counted in the ratings so far"),
 )
 
 BY_KEY = {m.key: m for m in METRICS}

@@ -66,7 +66,7 @@ NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normaliz
 BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
                 "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
                 "init_path": "init_path"}
-BEHAVIOR_LATER = {"self_play", "behavioral_cloning"}
+BEHAVIOR_LATER = {"behavioral_cloning"}
 REWARD_LATER = {"gail", "curiosity", "rnd"}
 ENV_SETTINGS = {"env_path": "scene", "num_areas": "num_areas", "seed": "seed", "timeout_wait": "unity_timeout"}
 # Keys refused unless they hold mlagents-learn's default (which asks for nothing the kit does not do):
@@ -196,6 +196,8 @@ def _behavior(settings, defaults: dict, where: str, out: dict[str, Any]) -> dict
                 raise ConfigError(f"{where}.threaded: true is not supported: unity-nb samples and learns in turn, "
                                   "as mlagents-learn with threaded: false (remove it, or use algorithm APPO to learn "
                                   "while sampling)")
+        elif key == "self_play":  # checked with the scene's teams (train/self_play.py)
+            out["self_play"] = True if value is None else value
         elif key in BEHAVIOR_LATER:
             raise _later(where, key, "remove it to train with the extrinsic reward alone")
         else:

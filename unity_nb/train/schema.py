@@ -115,4 +115,16 @@ EVENTS: dict[str, dict[str, str]] = {
         "time_s": "training seconds over the whole run when it began",
     },
     "placement": {"env_runner_nodes": "(Ray cluster) the node address of each env runner"},
+    "self_play": {
+        "what": "snapshot (the learning policy saved into the window), swap (an opponent's ghost took other "
+                "weights) or team_change (another team learns; every area reset)",
+        "env_steps": "agent steps over the whole run when it happened",
+        "game": "(snapshot, swap) the game's policy: Pong for both Pong teams",
+        "slot": "(snapshot) its place in the window's ring, from 0",
+        "snapshots": "(snapshot) snapshots in the window now",
+        "elo": "(snapshot) the learning policy's rating, which the snapshot keeps",
+        "opponent": "(swap) what the ghost plays now: latest (the current policy) or snapshot N",
+        "opponent_elo": "(swap) that opponent's rating",
+        "learning_team": "(team_change) the team that learns from now on",
+    },
 }

@@ -50,7 +50,7 @@ PER_BEHAVIOR = ("lr", "lr_schedule", "entropy_coeff", "entropy_schedule", "clip_
 RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 
 # The order settings are grouped in (help, docs)
-GROUPS = ("run", "PPO", "network", "environment", "saving", "your code", "SageMaker")  # saving: checkpoints and logs
+GROUPS = ("run", "PPO", "network", "self-play", "environment", "saving", "your code", "SageMaker")  # saving: checkpoints and logs
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,11 @@ class Driver:
         self.per_behavior: list[str] | None = None  # the behaviors, when each has a policy (and a window) of its own
         self._last_checkpoint_steps = 0
         self._last_steps = 0  # agent steps at the previous iteration (summary_freq lines)
+        self._agent_steps = 0  # several behaviors: agent steps over the whole run, counted here
         self.curriculum: Curriculum | None = None  # the lessons of the run's curriculum parameters
         self._episodes: list = []  # (behavior, return, length) of the episodes that ended in the last iteration
+        self.ghost = None  # self-play's snapshots, swaps and ratings (trainer/ghost.py)
+        self._said_not_zero_sum = False
         self.prebuilt = prebuilt  # (config, algorithm) a standby built ahead, used if the settings match
         self.timing = timing  # a standby's clock: when the run was launched, imports done, Ray joined, run handed
         self.out = self.run_folder.writer()
@@ -157,7 +160,9 @@ class Driver:
             algo.restore_from_path(str(checkpoint))
             offset = RunFolder.progress(checkpoint)
             # the optimizer's state brought the checkpoint's learning rate: this run's settings rule from the start
-            algo.learner_group.foreach_learner(partial(_rates_at, steps=offset["env_steps"]))
+            per_env_step = algo.config.learner_config_dict.get("unity_nb_agents_per_env_step", 1)
+            algo.learner_group.foreach_learner(partial(_rates_at, steps=offset["env_steps"] // per_env_step))
+            self._agent_steps = offset["env_steps"]
             self.window = EpisodeWindow.from_state(offset.get("window"), cfg.return_window)
             self.curriculum.restore(offset.get("curriculum"))
             self._last_checkpoint_steps = self._last_steps = offset["env_steps"]
@@ -189,6 +194,8 @@ class Driver:
                                            "iteration": None})
         self.out.set_state(State.RUNNING, behaviors=trained)
         self.per_behavior = trained if len(trained) > 1 else None
+        if cfg.self_play:
+            self._start_self_play(algo, trained, offset)
 
         from tensorboardX import SummaryWriter
 
@@ -198,7 +205,11 @@ class Driver:
         try:
             while True:
                 result = algo.train()
-                last = self._record(result, offset, time.perf_counter() - clock, board)
+                steps = self._steps_of(result)
+                played = self._self_play_after(algo, result, steps)  # its ratings go into the iteration's event
+                last = self._record(result, steps, offset, time.perf_counter() - clock, board)
+                for event in played:
+                    self._emit_self_play(event)
                 self._next_lessons(algo, last)
                 if self._target_confirmed(algo, last):
                     break
@@ -222,6 +233,46 @@ class Driver:
                         target_reached=bool(self.confirmation and self.confirmation["passed"]))
         algo.stop()
         return 0
+
+    # ---- self-play
+    def _start_self_play(self, algo, trained: list[str], offset: dict) -> None:
+        from .ghost import GhostTrainer
+
+        self.ghost = GhostTrainer(self.config.self_play, trained, self.config.seed)
+        if self.resume:
+            self.ghost.restore(offset.get("self_play"), self.run_folder.latest_checkpoint())
+        for event in self.ghost.start(algo, offset["env_steps"], resumed=self.resume):
+            self._emit_self_play(event)
+        self.emit({"event": "log", "message": f"self-play: team {self.ghost.learning} learns first"
+                   + (f" (resumed with ELO {self.ghost.metrics()['elo']:.1f})" if self.resume else "")})
+
+    def _self_play_after(self, algo, result: dict, steps: int) -> list[dict]:
+        """Self-play's work after an iteration (ratings, snapshots, swaps, team changes): its events."""
+        if self.ghost is None:
+            return []
+        from .rllib_setup import GAMES
+
+        return self.ghost.after_iteration(algo, result, _episodes(result.get("env_runners", {}).get(GAMES)), steps)
+
+    def _emit_self_play(self, event: dict) -> None:
+        self.emit(event)
+        if event["what"] == "team_change":
+            self.emit({"event": "log", "message": f"self-play: team {event['learning_team']} learns from "
+                       f"{event['env_steps']} steps (every area reset)"})
+
+    def _zero_sum_warning(self) -> None:
+        """ELO assumes what one side wins the other loses: say once if the finished episodes' rewards do not
+        cancel out (over an iteration's games, both sides' episodes end together)."""
+        if self.ghost is None or self._said_not_zero_sum or len(self._episodes) < 2:
+            return
+        returns = [r for _, r, _ in self._episodes]
+        total, scale = sum(returns), sum(abs(r) for r in returns)
+        if abs(total) > 1e-6 + 0.01 * scale:
+            self._said_not_zero_sum = True
+            self.emit({"event": "log", "message": f"warning: the {len(returns)} episodes that ended in this "
+                       f"iteration have returns summing to {total:.3f}, not 0: the game is not zero-sum, so its "
+                       "ELO ratings mean little (Unity's ghost trainer assumes a win for one side is a loss for "
+                       "the other)"})
 
     def _ready_text(self, own_s: float, prebuilt: bool) -> str:
         """Where the wait for the first iteration went, measured from the run's launch (not from this process's start)."""
@@ -362,7 +413,15 @@ class Driver:
             return last["iteration"] % self.config.checkpoint_every == 0
         return last["env_steps"] // interval > self._last_checkpoint_steps // interval
 
-    def _record(self, result: dict, offset: dict, elapsed: float, board) -> dict:
+    def _steps_of(self, result: dict) -> int:
+        """Agent steps over the whole run after this iteration."""
+        runners = result.get("env_runners", {})
+        if self.per_behavior:  # RLlib's env steps are exchanges of every agent: the run counts agent steps
+            self._agent_steps += sum(int(n) for n in (runners.get("num_module_steps_sampled") or {}).values())
+            return self._agent_steps
+        return int(runners.get("num_env_steps_sampled_lifetime", 0))  # each agent is a sub-env: env steps are agents'
+
+    def _record(self, result: dict, steps: int, offset: dict, elapsed: float, board) -> dict:
         from .rllib_setup import EPISODES
 
         runners = result.get("env_runners", {})
@@ -371,7 +430,6 @@ class Driver:
         learner = {k: float(np.mean([m[k] for m in modules if k in m])) for k in
                    ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "curr_entropy_coeff")
                    if any(k in m for m in modules)}
-        steps = int(runners.get("num_env_steps_sampled_lifetime", 0))
         elapsed_total = offset["time_s"] + elapsed
         new_steps = steps - offset["env_steps"]
         rate = new_steps / elapsed if elapsed > 0 else 0.0
@@ -395,12 +453,14 @@ class Driver:
             "entropy_coeff": _num(learner.get("curr_entropy_coeff")),
             "lr": _num(_current_lr(learners)),
             "player_restarts": int(runners.get("num_env_step_failures", 0) or 0),
+            **(self.ghost.metrics() if self.ghost else {}),
         }
+        self._zero_sum_warning()
         self.emit(event)
         self._summary_line(event, self._last_steps)
         self._last_steps = steps
         for key in tensorboard_keys():
-            if event[key] is not None:
+            if event.get(key) is not None:
                 board.add_scalar(key, event[key], steps)
         board.flush()
         return event
@@ -421,8 +481,15 @@ class Driver:
         progress = {"env_steps": last["env_steps"], "time_s": last["time_s"], "window": self.window.state()}
         if self.curriculum:
             progress["curriculum"] = self.curriculum.state()  # a resumed run goes on from the lessons reached
-        saved = self.out.save_checkpoint(last["iteration"], lambda path: algo.save_to_path(str(path)), progress,
-                                         keep=self.config.keep_checkpoints)
+        if self.ghost:
+            progress["self_play"] = self.ghost.state()  # and self-play from its ratings and snapshots
+
+        def save(path):
+            algo.save_to_path(str(path))
+            if self.ghost:
+                self.ghost.save(path)
+
+        saved = self.out.save_checkpoint(last["iteration"], save, progress, keep=self.config.keep_checkpoints)
         if saved is not None:
             self._last_checkpoint_steps = last["env_steps"]
 

@@ -29,10 +29,12 @@ from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
+from ..envs.teams import games, split_team
 from ..errors import NotPossible
 from ..evaluate.policy import SINGLE, module_id
 from ..train.checks import time_horizon_misfit
 from ..train.config import ConfigError, TrainConfig
+from ..train import self_play
 from ..train.settings import SCHEDULE_FLOORS
 from .encoders import check_image
 from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
@@ -43,6 +45,8 @@ ENV_NAME_BEHAVIORS = "unity_nb_behaviors"
 # Every finished agent episode as (behavior, return, length), a list the driver reads once per
 # iteration (RLlib's own windows restart each iteration: the driver keeps the true last-N window).
 EPISODES = "unity_episodes"
+# Every game an agent finished (not interrupted) as (module id, last reward + group reward): self-play's ELO
+GAMES = "unity_games"
 
 
 def _open(ctx, view):
@@ -237,6 +241,9 @@ class UnityEpisodeMetrics(RLlibCallback):
             behavior = "" if agent is None else behavior_of(agent)
             finished = (behavior, float(info["episode_return"]), int(info["episode_length"]))
             metrics_logger.log_value(EPISODES, finished, reduce="item_series")
+            if "final_reward" in info:
+                game = (episode.module_for(agent), float(info["final_reward"]))
+                metrics_logger.log_value(GAMES, game, reduce="item_series")
 
 
 # ML-Agents starts its policies near-uniform: the action layer is Kaiming-normal scaled by 0.1 (discrete
@@ -308,26 +315,28 @@ class _ClipRange:
         return getattr(self._config, name)
 
 
-def schedule(config: TrainConfig, key: str):
-    """A setting's value, or RLlib's [[step, value], ...] when it decays linearly over the step budget."""
+def schedule(config: TrainConfig, key: str, agents_per_env_step: int = 1):
+    """A setting's value, or RLlib's [[step, value], ...] when it decays linearly over the step budget.
+    RLlib's schedules count env steps: with several behaviors one env step is an exchange of all their agents
+    (``agents_per_env_step``), so the budget in agent steps ends at steps / agents."""
     value = getattr(config, key)
     kind = {"lr": config.lr_schedule, "entropy_coeff": config.entropy_schedule, "clip_param": config.clip_schedule}[key]
     if kind == "constant" or value is None:
         return value
-    return [[0, value], [config.steps, min(value, SCHEDULE_FLOORS[key])]]
+    return [[0, value], [max(1, -(-config.steps // agents_per_env_step)), min(value, SCHEDULE_FLOORS[key])]]
 
 
-def learner_settings(config: TrainConfig) -> dict:
+def learner_settings(config: TrainConfig, agents_per_env_step: int = 1) -> dict:
     """What the learner trains with, in RLlib's names, as ``config`` says: the run's settings, or one
     behavior's own (``config.for_behavior``). None: a setting the algorithm does not take."""
     wanted = {
-        "lr": schedule(config, "lr"),
+        "lr": schedule(config, "lr", agents_per_env_step),
         "gamma": config.gamma,
         "lambda_": config.lambda_,
         "train_batch_size_per_learner": config.train_batch_size,
         "minibatch_size": config.minibatch_size,
         "num_epochs": config.num_epochs,
-        "entropy_coeff": schedule(config, "entropy_coeff"),
+        "entropy_coeff": schedule(config, "entropy_coeff", agents_per_env_step),
         "clip_param": config.clip_param,
     }
     if config.algorithm == "PPO":
@@ -348,9 +357,10 @@ def learner_settings(config: TrainConfig) -> dict:
 MODULE_SETTINGS = ("lr", "actor_lr", "critic_lr", "alpha_lr", "entropy_coeff", "clip_param")
 
 
-def _module_settings(own: TrainConfig) -> dict:
+def _module_settings(own: TrainConfig, agents_per_env_step: int) -> dict:
     """What one behavior's module trains with where it may differ from the others."""
-    return {k: v for k, v in learner_settings(own).items() if k in MODULE_SETTINGS and (v is not None or k == "lr")}
+    return {k: v for k, v in learner_settings(own, agents_per_env_step).items()
+            if k in MODULE_SETTINGS and (v is not None or k == "lr")}
 
 
 def _policy_of(agent_id, episode=None, **kwargs) -> str:
@@ -397,6 +407,12 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     if len(trained) == 1:  # one policy: the behavior's own settings are the run's
         config = config.for_behavior(trained[0])
 
+    def module_of(behavior: str) -> str:
+        """The module that trains ``behavior`` (self-play: its game's, whichever team)."""
+        if len(trained) == 1:
+            return SINGLE
+        return module_id(split_team(behavior)[0]) if config.self_play else module_id(behavior)
+
     def model(behavior: str) -> dict:
         # as ML-Agents' networks: Swish activations; continuous actions with one learned,
         # state-independent log-std per action (it starts at 0: std 1 before the /3 of the contract)
@@ -419,6 +435,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         key = "model" if isinstance(config.model, str) else f"model.{behavior}"
         return RLModuleSpec(module_class=load_class(path, key), model_config=model(behavior))
 
+    # agents acting in one env step: RLlib's schedules count env steps (one exchange of all of a process's agents)
+    per_env_step = 1 if len(trained) == 1 else max(1, sum(facts[b].agents for b in trained))
     if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
         misfit = config.algorithm == "PPO" and isinstance(fragment, int) and time_horizon_misfit(
             fragment, config.train_batch_size, facts[trained[0]].agents, config.num_env_runners)
@@ -433,7 +451,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             algo.rl_module(model_config=model(trained[0]))
         else:
             algo.rl_module(rl_module_spec=spec(trained[0]))
-    else:  # one policy per behavior
+    else:  # one policy per behavior (self-play: per game, and a ghost of each to play the opponents)
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
         register_env(ENV_NAME_BEHAVIORS, make_behaviors_env)
@@ -441,10 +459,24 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         algo.env_runners(num_env_runners=config.num_env_runners, rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
         # each behavior's own rate and loss coefficients: RLlib's per-module overrides of the learner's settings
-        overrides = {module_id(b): {k: v for k, v in _module_settings(config.for_behavior(b)).items()
+        overrides = {module_of(b): {k: v for k, v in _module_settings(config.for_behavior(b), per_env_step).items()
                                     if hasattr(algo, k)} for b in trained if b in config.behavior_settings}
-        algo.multi_agent(policies={module_id(b) for b in trained}, policy_mapping_fn=_policy_of)
-        algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={module_id(b): spec(b) for b in trained}),
+        specs = {module_of(b): spec(b) for b in trained}
+        if config.self_play:
+            from .ghost import ghost_module, policy_of
+
+            try:  # a Unity build's teams are known only now (a built-in scene's were by TrainConfig)
+                self_play.check_teams(trained, f"{config.scene}")
+            except ValueError as err:
+                raise ConfigError(f"self_play {err}") from None
+            ghosts = {ghost_module(game): spec(next(b for b in trained if split_team(b)[0] == game))
+                      for game in games(trained)}
+            algo.multi_agent(policies=set(specs) | set(ghosts), policy_mapping_fn=policy_of,
+                             policies_to_train=set(specs))
+            specs.update(ghosts)
+        else:
+            algo.multi_agent(policies=set(specs), policy_mapping_fn=_policy_of)
+        algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs),
                        algorithm_config_overrides_per_module=overrides)
     if config.normalize:
         from .normalize import MeanStdFilter
@@ -452,16 +484,20 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         per_behavior = len(trained) > 1
         algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter(
             per_behavior=per_behavior))
-    wanted = learner_settings(config)
-    clip_schedules = {module_id(b): schedule(config.for_behavior(b), "clip_param") for b in trained
+    wanted = learner_settings(config, per_env_step)
+    if per_env_step > 1:  # the batch is in agent steps; RLlib fills it in env steps, each an exchange of all agents
+        # (RLlib's own count_steps_by="agent_steps" fails on agents that come and go: NaN counts of agents gone)
+        wanted["train_batch_size_per_learner"] = max(1, -(-config.train_batch_size // per_env_step))
+    clip_schedules = {module_of(b): schedule(config.for_behavior(b), "clip_param", per_env_step) for b in trained
                       if config.for_behavior(b).clip_schedule != "constant"}
     if config.algorithm == "PPO" and clip_schedules:
         algo.learners(learner_class=ScheduledClipPPOLearner, learner_config_dict={
-            "clip_schedule": clip_schedules if len(trained) > 1 else clip_schedules[module_id(trained[0])]})
-    near_uniform = {(module_id(b) if len(trained) > 1 else SINGLE): "continuous" if facts[b].continuous else "discrete"
+            "clip_schedule": clip_schedules if len(trained) > 1 else clip_schedules[SINGLE]})
+    near_uniform = {module_of(b): "continuous" if facts[b].continuous else "discrete"
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}
-    algo.learners(learner_config_dict={"unity_nb_start_near_uniform": near_uniform})
+    algo.learners(learner_config_dict={"unity_nb_start_near_uniform": near_uniform,
+                                       "unity_nb_agents_per_env_step": per_env_step})
     algo.training(**{k: v for k, v in wanted.items() if hasattr(algo, k)})
     if config.algorithm in RAW_GAUSSIAN:  # raw actions to the env, which applies ML-Agents' clamp(x, -3, 3) / 3
         algo.environment(normalize_actions=False, clip_actions=False)

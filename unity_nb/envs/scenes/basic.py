@@ -94,7 +94,7 @@ class BasicDuo(Basic):
     behavior = behaviors[0]
     agents_per_area = 2
     area_behaviors = (0, 1)
-    training = dict(steps=20_000, num_areas=4, lr=3e-3, train_batch_size=512, minibatch_size=128, num_epochs=6,
+    training = dict(steps=160_000, num_areas=4, lr=3e-3, train_batch_size=4096, minibatch_size=128, num_epochs=6,
                     entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, normalize=False,
                     target_return=0.9)
 

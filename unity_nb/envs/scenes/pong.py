@@ -48,9 +48,10 @@ class Pong(Scene):
         "max_step": "decisions before a rally is a draw (0 = never)",
         "ball_speed": f"the serve's speed, court widths per decision (default {BALL_SPEED}; at most {MAX_SPEED})",
     }
-    # A zero-sum game: its mean return is 0 whoever plays well, so no target; a run trains its whole budget
+    # Steps and batches count agent steps (16 agents an exchange: a batch is 2,048 exchanges); a minibatch is
+    # each policy's rows. A zero-sum game: its mean return is 0 whoever plays well, so no target; a run trains its whole budget
     # (self-play's rating and the scripted opponent say how well it plays).
-    training = dict(steps=100_000, num_areas=8, lr=1e-3, train_batch_size=2048, minibatch_size=256, num_epochs=4,
+    training = dict(steps=1_600_000, num_areas=8, lr=1e-3, train_batch_size=32_768, minibatch_size=256, num_epochs=4,
                     entropy_coeff=0.01, hidden_units=64, num_layers=2, gamma=0.99, shared_critic=False,
                     normalize=False, target_return="off")
 
