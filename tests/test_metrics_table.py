@@ -36,12 +36,14 @@ def test_each_row_names_a_panel_that_exists_and_a_side_it_can_be_drawn_on():
 
 def test_the_dashboard_draws_each_row_on_its_panel_in_both_figures(recorded_run):
     dash = Dashboard(recorded_run, start=False, figure="matplotlib")
-    drawn = [m.key for m in metrics.METRICS if m.panel]
+    shown = metrics.panels(recorded_run.config)
+    assert [p.name for p in shown] == [p.name for p in metrics.PANELS if p.name != "elo"]  # self-play's panel: off
+    drawn = [m.key for m in metrics.METRICS if m.panel in {p.name for p in shown}]
     assert sorted(dash.lines) == sorted(drawn)
     dash.update(draw_figure=True)
     assert len(dash.lines["vf_loss"].get_data()[0]) == 23
     chart = Dashboard(recorded_run, start=False).chart
-    assert [p["title"] for p in chart.panels] == [p.title.format(window=100) for p in metrics.PANELS]
+    assert [p["title"] for p in chart.panels] == [p.title.format(window=100) for p in shown]
     assert sorted(chart.column_keys()) == sorted(set(drawn) | {"episode_return_min", "episode_return_max"})
 
 
@@ -50,9 +52,6 @@ def test_a_new_metric_is_one_row(recorded_run, monkeypatch):
     table = tuple(row if m.key == "kl" else m for m in metrics.METRICS)
     monkeypatch.setattr(metrics, "METRICS", table)
     monkeypatch.setattr(metrics, "PANELS", (*metrics.PANELS, metrics.Panel("trust", "KL divergence")))
-    import unity_nb.notebook.dashboard as dashboard
-
-    monkeypatch.setattr(dashboard, "PANELS", metrics.PANELS)
     dash = Dashboard(recorded_run, start=False, figure="matplotlib")
     assert len(dash.fig.axes) == 7  # five panels and the losses' right axis on a 3 x 2 grid, the sixth hidden
     assert sum(ax.get_visible() for ax in dash.fig.axes) == 6

@@ -254,7 +254,7 @@ def test_one_behavior_of_a_two_behavior_scene(tmp_path):
 def test_one_policy_per_behavior(tmp_path):
     """BasicRight and BasicLeft see the same observations but must move opposite ways:
     only a policy of each one's own solves both."""
-    run = ut.train("BasicDuo", runs_dir=tmp_path, mode="inprocess", steps=12_000, target_return=0.85)
+    run = ut.train("BasicDuo", runs_dir=tmp_path, mode="inprocess", steps=40_000, target_return=0.85)
     run.wait(timeout=600)
     assert run.state == "finished", run.status
     last = run.last()

@@ -44,7 +44,7 @@ def test_gridworld_reads_but_cannot_train_yet():
 @pytest.mark.parametrize("text,message", [
     (PYRAMIDS, r"reward_signals: not yet supported: curiosity"),
     (SOCCER_TWOS, r"behaviors\.SoccerTwos: not yet supported: trainer_type poca"),
-    (SOCCER_TWOS.replace("trainer_type: poca", "trainer_type: ppo"), r"behaviors\.SoccerTwos: not yet supported: self_play"),
+    (SOCCER_TWOS.replace("trainer_type: poca", "trainer_type: ppo"), r"behavior 'SoccerTwos': the Basic scene has the behaviors"),
     (BALL_SAC, r"hyperparameters: not yet supported: buffer_size \(trainer_type sac"),
     (BALL.replace("    keep_checkpoints: 5", "    behavioral_cloning: {demo_path: x.demo, strength: 0.5}"),
      r"not yet supported: behavioral_cloning"),
@@ -241,11 +241,13 @@ def test_a_file_with_several_behaviors_gives_each_its_own_rate_and_network_and_s
     assert "BasicLeft's own lr 0.001" in c.describe()
     algo = algorithm_config(c, ["BasicRight", "BasicLeft"])
     right, left = algo.get_config_for_module("BasicRight"), algo.get_config_for_module("BasicLeft")
-    assert right.lr == [[0, 3e-3], [6000, 1e-10]] and left.lr == [[0, 1e-3], [6000, 1e-10]]
+    # RLlib's schedules count env steps, each an exchange of BasicDuo's 8 agents (4 areas): 6,000 agent steps is 750
+    assert right.lr == [[0, 3e-3], [750, 1e-10]] and left.lr == [[0, 1e-3], [750, 1e-10]]
+    assert algo.train_batch_size_per_learner == 64  # buffer_size 512 agent steps: 64 exchanges of 8 agents
     assert right.entropy_coeff[0] == [0, 1e-2] and left.entropy_coeff[0] == [0, 5e-3] and left.clip_param == 0.3
     # the clip range: BasicRight's decays (mlagents' default follows the rate), BasicLeft's stays
     assert algo.learner_class is ScheduledClipPPOLearner
-    assert algo.learner_config_dict["clip_schedule"] == {"BasicRight": [[0, 0.2], [6000, 0.1]]}
+    assert algo.learner_config_dict["clip_schedule"] == {"BasicRight": [[0, 0.2], [750, 0.1]]}
     specs = algo.rl_module_spec.rl_module_specs
     assert specs["BasicRight"].model_config["fcnet_hiddens"] == [64, 64]
     assert specs["BasicLeft"].model_config["fcnet_hiddens"] == [32]

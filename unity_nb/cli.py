@@ -98,8 +98,7 @@ def _print_evaluation(result) -> None:
         for name, table in rows.items():
             if name == "all" and len(rows) > 1:
                 continue
-            against = f" against the {played.opponent} opponent" if played.opponent else ""
-            _print_table(table, played.benchmark, "" if name == "all" else f"{name}: ", play, against)
+            _print_table(table, played.benchmark, "" if name == "all" else f"{name}: ", play, played.against)
 
 
 def _print_table(table: dict, benchmark: float | None, lead: str = "", play: str = "deterministic",

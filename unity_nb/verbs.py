@@ -357,9 +357,11 @@ def _eval_args(p, face):
     p.add_argument("--play", choices=["both", "deterministic", "sampled"], default="both",
                    help="how the policy acts: both (default: greedy, then sampled as Unity plays an exported model "
                         "unless asked for deterministic inference), deterministic or sampled")
-    p.add_argument("--opponent", choices=["scripted"], default=None,
+    p.add_argument("--opponent", default=None, metavar="scripted|snapshot:N",
                    help="scripted: each team plays against the scene's scripted player instead of the other trained "
-                        "team, and the games won, drawn and lost are counted (a scene with teams, e.g. Pong)")
+                        "team, and the games won, drawn and lost are counted (a scene with teams, e.g. Pong); "
+                        "snapshot:N: against snapshot N of a self-play run's window (its events say when each was "
+                        "taken)")
     _runs_dir(p)
 
 

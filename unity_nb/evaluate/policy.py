@@ -150,6 +150,37 @@ def load_policies(checkpoint: str | Path, behaviors: list[str] | None = None) ->
     return policies
 
 
+def snapshot_policy(checkpoint: str | Path, slot: int) -> tuple[Policy, dict]:
+    """A self-play run's snapshot ``slot`` (of its window) as a policy, with what it was: (policy,
+    {"slot", "elo", "env_steps"}). The ghost module's network with the snapshot's weights."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from ..train.self_play import SNAPSHOTS
+
+    checkpoint = Path(checkpoint).resolve()
+    path = checkpoint / SNAPSHOTS
+    if not path.exists():
+        raise NotFound(f"{checkpoint.name} has no self-play snapshots ({SNAPSHOTS}): only a run trained with "
+                       "self_play plays against its snapshots; use opponent='scripted'")
+    with open(path, "rb") as f:
+        snapshots = pickle.load(f)
+    if len(snapshots) != 1:
+        raise NotSupported(f"snapshots as opponents are played for a game whose teams share one name; this run "
+                           f"has {', '.join(snapshots)}")
+    (game, ring), = snapshots.items()
+    if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < len(ring):
+        raise NotFound(f"snapshot {slot!r}: the run's window holds snapshots 0 to {len(ring) - 1} "
+                       + ", ".join(f"({i}: {s['env_steps']:,} steps, ELO {s['elo']:.1f})" for i, s in enumerate(ring)))
+    module = RLModule.from_checkpoint(str(checkpoint / "learner_group" / "learner" / "rl_module" / module_id(game + GHOST)))
+    module.set_state(ring[slot]["weights"])
+    module.eval()
+    normalizers = _normalizers(checkpoint)
+    teams = [b for b in normalizers if isinstance(b, str) and split_team(b)[0] == game]
+    normalizer = _normalizer_of(normalizers, teams[0]) if teams else _normalizer_of(normalizers, game) if normalizers else None
+    return Policy.from_module(module, normalizer), {"slot": slot, "elo": ring[slot]["elo"],
+                                                    "env_steps": ring[slot]["env_steps"]}
+
+
 def live_policies(algo, behaviors: list[str] | None = None) -> dict[str, Policy]:
     """The policies of an algorithm being trained (current weights and normalisation), for a check mid-run.
 
@@ -157,7 +188,7 @@ def live_policies(algo, behaviors: list[str] | None = None) -> dict[str, Policy]
     """
     state = algo.env_runner.get_state(components="env_to_module_connector").get("env_to_module_connector", {})
     normalizers = _filters_from_state(state.get("MeanStdFilter"))
-    held = set(algo.get_module().keys()) if behaviors else {SINGLE}
+    held = set(algo.env_runner.module.keys()) if behaviors else {SINGLE}
     return {b: Policy.from_module(algo.get_module(module_for(b, held)), _normalizer_of(normalizers, b))
             for b in (behaviors or [SINGLE])}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +12,7 @@ from ..envs.scenes import find_scene
 from ..envs.source import EnvSource
 from ..errors import BadValue, NotFound, NotPossible
 from ..train.schema import PLAYS
-from .policy import SINGLE, Policy, for_behaviors, load_policies
+from .policy import SINGLE, Policy, for_behaviors, load_policies, snapshot_policy
 
 
 @dataclass
@@ -28,7 +29,16 @@ class Evaluation:
     play: str = "deterministic"
     sampled: "Evaluation | None" = None  # play="both": the same episodes' count played sampled (this one greedy)
     benchmark: float | None = None  # the return Unity's own trained model of the scene reaches (None: a build)
-    opponent: str | None = None  # "scripted": each behavior played against the scene's scripted opponent
+    # who played the other side: "scripted" (the scene's scripted opponent) or a self-play snapshot
+    # ("snapshot 1 (4,214 steps, ELO 1197.5)"); None: every side played by the run's policies
+    opponent: str | None = None
+
+    @property
+    def against(self) -> str:
+        """" against the scripted opponent" / " against snapshot 1 (...)" ("" with no opponent), for printers."""
+        if not self.opponent:
+            return ""
+        return " against the scripted opponent" if self.opponent == "scripted" else f" against {self.opponent}"
 
     def plays(self) -> dict[str, "Evaluation"]:
         """This evaluation and its sampled twin, by play."""
@@ -65,7 +75,7 @@ class Evaluation:
         for key in ("episodes", "mean", "min", "max", "std") + (counts[1:] if self.opponent else ()):
             cells = "".join(f"<td>{t[key] if key in counts else f'{t[key]:.3f}'}</td>" for t in rows.values())
             body += f"<tr><th style='text-align:left'>{key}</th>{cells}</tr>"
-        against = f" against the {self.opponent} opponent" if self.opponent else ""
+        against = self.against
         return (f"<table class='unity-nb-evaluation'><caption>{self.play} episodes{against}: return</caption>"
                 f"{head}{body}</table>")
 
@@ -79,7 +89,7 @@ class Evaluation:
             record = f" (won {t['won']}, drawn {t['drawn']}, lost {t['lost']})" if self.opponent else ""
             parts.append(f"{label}{t['episodes']} episodes: mean {t['mean']:.3f}, min {t['min']:.3f}, "
                          f"max {t['max']:.3f}, std {t['std']:.3f}{record}")
-        against = f" against the {self.opponent} opponent" if self.opponent else ""
+        against = self.against
         return f"Evaluation({self.play}{against}: {'; '.join(parts)})"
 
 
@@ -103,13 +113,13 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
 
     ``opponent="scripted"`` (a built-in scene with teams, such as Pong): each team's policy plays ``episodes``
     episodes against the scene's scripted opponent on the other side, and the result counts games won, drawn
-    and lost.
+    and lost; ``opponent="snapshot:N"``: against snapshot N of a self-play run's window (from ``checkpoint``).
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise BadValue(f"episodes must be a whole number >= 1, got {episodes!r}")
     if play not in (*PLAYS, "both"):
         raise BadValue(f"play must be one of {', '.join(PLAYS)} or both, got {play!r}")
-    scripted = _scripted_opponent(scene, opponent)
+    scripted, against = _opponent(scene, opponent, checkpoint)
     if policies is None:
         policies = load_policies(checkpoint)
     # both plays at once, on twice the areas (half the agents each): a built-in scene's areas are free to add,
@@ -130,7 +140,7 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
         torch.manual_seed(seed)
         try:
             if scripted is not None:
-                result = _play_against(source, policies, scripted, behavior, episodes, max_steps, sampled)
+                result = _play_against(source, policies, scripted, against, behavior, episodes, max_steps, sampled)
             elif side_by_side:
                 result = _play_both(UnityVectorEnv(source, behavior=behavior), policies[SINGLE], episodes, max_steps)
             elif set(policies) == {SINGLE}:
@@ -160,12 +170,25 @@ class ScriptedOpponent:
         return self.heuristic(list(observations) if isinstance(observations, tuple) else [observations])
 
 
-def _scripted_opponent(scene: str, opponent: str | None) -> ScriptedOpponent | None:
-    """The scene's scripted opponent when one is asked for (None otherwise), or why there is none."""
+def _opponent(scene: str, opponent: str | None, checkpoint) -> tuple[object, str] | tuple[None, None]:
+    """The player asked for on the other side, and its name: the scene's scripted opponent, or a self-play run's
+    snapshot (``snapshot:N``); (None, None) when none is asked for; or why it cannot be."""
     if opponent is None:
-        return None
+        return None, None
+    slot = re.fullmatch(r"snapshot[: ](\d+)", opponent.strip()) if isinstance(opponent, str) else None
+    if slot:
+        if checkpoint is None:
+            raise NotPossible("a snapshot opponent is played from a run's checkpoint (run.evaluate(opponent=...))")
+        policy, meta = snapshot_policy(checkpoint, int(slot[1]))
+        return policy, f"snapshot {meta['slot']} ({meta['env_steps']:,} steps, ELO {meta['elo']:.1f})"
     if opponent != "scripted":
-        raise BadValue(f"opponent must be 'scripted' (the scene's scripted player) or None, got {opponent!r}")
+        raise BadValue("opponent must be 'scripted' (the scene's scripted player), 'snapshot:N' (a self-play run's "
+                       f"snapshot N of its window) or None, got {opponent!r}")
+    return _scripted_opponent(scene), "scripted"
+
+
+def _scripted_opponent(scene: str) -> ScriptedOpponent:
+    """The scene's scripted opponent, or why there is none."""
     found = find_scene(scene)
     with_teams = _scenes_with_teams()
     if found is None or found not in with_teams:
@@ -180,9 +203,10 @@ def _scenes_with_teams() -> list:
     return [cls for cls in SCENES.values() if hasattr(cls, "heuristic") and len(cls.behavior_list()) > 1]
 
 
-def _play_against(source, policies: dict, scripted: ScriptedOpponent, behavior: str | None, episodes: int,
+def _play_against(source, policies: dict, scripted, against: str, behavior: str | None, episodes: int,
                   max_steps: int, sampled: bool) -> Evaluation:
-    """Each trained team against the scripted opponent on the other side: ``episodes`` episodes of each."""
+    """Each trained team against the opponent (``against`` names it) on the other side: ``episodes`` episodes of
+    each."""
     from ..envs.behaviors_env import UnityBehaviorsEnv
 
     env = UnityBehaviorsEnv(source)
@@ -197,7 +221,7 @@ def _play_against(source, policies: dict, scripted: ScriptedOpponent, behavior: 
         players = {t: trained[team] if t == team else scripted for t in teams}
         env.reset(options={"full": True})  # every agent starts an episode with its team's player
         by_behavior[team] = _play_behaviors(env, players, episodes, max_steps, sampled).by_behavior[team]
-    return Evaluation([x for r in by_behavior.values() for x in r], [], by_behavior, opponent="scripted")
+    return Evaluation([x for r in by_behavior.values() for x in r], [], by_behavior, opponent=against)
 
 
 def _act(policy, observations, mask, sampled: bool):

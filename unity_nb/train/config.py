@@ -242,7 +242,7 @@ class TrainConfig:
                 settings.setdefault("scene", name)
             elif named == set(self_play.games(b.name for b in scene.behavior_list())):
                 settings.setdefault("scene", name)  # a game's name (Pong) for its teams (Pong?team=0, Pong?team=1)
-        if settings.get("self_play") is not None:
+        if settings.get("self_play") is not None and "scene" in settings:
             settings.pop("behavior", None)  # self-play trains every team of the game the file names
         scene = find_scene(settings.get("scene") or cls().scene)
         if len(named) > 1 and scene is not None and named != {b.name for b in scene.behavior_list()}:

@@ -14,6 +14,7 @@ from typing import Any
 from ..envs.teams import games, split_team, teams  # noqa: F401 (self-play's view of Unity's teams)
 from ..errors import BadValue
 
+SNAPSHOTS = "self_play.pkl"  # in a checkpoint folder: each game's snapshots, [{weights, elo, env_steps}] by game
 # mlagents-learn's defaults (ml-agents SelfPlaySettings); team_change defaults to 5 x save_steps there too
 DEFAULTS: dict[str, Any] = {"save_steps": 20_000, "team_change": None, "swap_steps": 2_000, "window": 10,
                             "play_against_latest_model_ratio": 0.5, "initial_elo": 1200.0}

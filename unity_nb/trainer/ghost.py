@@ -30,9 +30,8 @@ from ..envs.agents import behavior_of
 from ..envs.teams import GHOST, games, split_team, teams
 from ..errors import NotPossible
 from ..evaluate.policy import module_id
-from ..train.self_play import elo_change, result_of
+from ..train.self_play import SNAPSHOTS, elo_change, result_of
 
-SNAPSHOTS = "self_play.pkl"  # in a checkpoint folder: each game's snapshots (weights and ratings)
 _learning = {"team": 0}  # the learning team, in every process that maps agents to modules (set_learning_team)
 
 
@@ -194,8 +193,9 @@ class GhostTrainer:
                               for g, ring in self.snapshots.items()}}
 
     def save(self, checkpoint: Path) -> None:
+        """Each game's snapshots (weights, rating, steps) into the checkpoint: resume and evaluation read them."""
         with open(Path(checkpoint) / SNAPSHOTS, "wb") as f:
-            pickle.dump({g: [s["weights"] for s in ring] for g, ring in self.snapshots.items()}, f)
+            pickle.dump(self.snapshots, f)
 
     def restore(self, state: dict | None, checkpoint: Path) -> None:
         """Go on from a checkpoint: its ratings, counters and snapshots. A checkpoint without them cannot
@@ -206,7 +206,7 @@ class GhostTrainer:
                               "it was not saved by a self-play run, or the file was removed; train a new run, or "
                               "start one from its weights with init_path")
         with open(path, "rb") as f:
-            weights = pickle.load(f)
+            snapshots = pickle.load(f)
         self.learning = int(state["learning"])
         self.elo = {g: float(v) for g, v in state["elo"].items()}
         self.next_slot = {g: int(v) for g, v in state["next_slot"].items()}
@@ -214,8 +214,7 @@ class GhostTrainer:
         self.since_save, self.since_change, self.since_swap = state["counters"]
         self.games_counted = int(state["games_rated"])
         self.rng.bit_generator.state = state["rng"]
-        self.snapshots = {g: [{**meta, "weights": w} for meta, w in zip(state["snapshots"][g], weights[g])]
-                          for g in self.games}
+        self.snapshots = {g: snapshots[g] for g in self.games}
 
 
 def partial_set(game: str, weights):

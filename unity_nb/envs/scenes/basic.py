@@ -94,7 +94,8 @@ class BasicDuo(Basic):
     behavior = behaviors[0]
     agents_per_area = 2
     area_behaviors = (0, 1)
-    training = dict(steps=160_000, num_areas=4, lr=3e-3, train_batch_size=4096, minibatch_size=128, num_epochs=6,
+    # steps and batches count agent steps: 8 an exchange for both behaviors (each policy's batch is half), 4 for one
+    training = dict(steps=40_000, num_areas=4, lr=3e-3, train_batch_size=1024, minibatch_size=128, num_epochs=6,
                     entropy_coeff=0.01, hidden_units=32, num_layers=2, gamma=0.99, shared_critic=False, normalize=False,
                     target_return=0.9)
 
