@@ -269,7 +269,7 @@ def other_runs(tmp_path_factory):
     each normalising with its own statistics)."""
     root = tmp_path_factory.mktemp("deploy-other")
     ball = ut.train("3DBall", runs_dir=root, steps=3000, normalize=True, target_return="off")
-    duo = ut.train("BasicDuo", runs_dir=root, steps=2000, normalize=True, target_return="off")
+    duo = ut.train("BasicDuo", runs_dir=root, steps=16_000, normalize=True, target_return="off")
     return ball.wait(600), duo.wait(600)
 
 

@@ -285,6 +285,12 @@ def test_pong_self_play_trains_rates_snapshots_and_everything_after_works(tmp_pa
     exported = run.export()
     assert exported.ok and [b.behavior for b in exported.behaviors] == ["Pong"]  # Unity's name for both teams
     assert run.video(episodes=1).frames > 2
+    from unity_nb.notebook.dashboard import Dashboard
+
+    dash = Dashboard(run, start=False, figure="matplotlib")
+    dash.update(draw_figure=True)
+    assert list(dash.lines["elo"].get_data()[1]) == [e["elo"] for e in iterations]  # the ELO panel
+    assert run.summary()["elo"] == iterations[-1]["elo"]
     # resumed: the same ratings and window, the learning team it had
     before = iterations[-1]
     (run.path / "config.yaml").write_text(run.config.replace(steps=before["env_steps"] + 4096).to_yaml())

@@ -229,6 +229,8 @@ def _show_runs(table, args) -> int:
     for s in table.to_dict("records"):
         target = "off" if s["target"] is None or s["target"] != s["target"] else (
             f"{s['target']:g} " + ("confirmed" if s["target_reached"] else "not reached"))
+        if s.get("elo") is not None and s["elo"] == s["elo"]:  # self-play: its rating says how it plays
+            target += f"  (ELO {s['elo']:.1f})"
         if isinstance(s.get("parent"), str):  # (pandas turns a missing one into NaN)
             target += f"  (fork of {s['parent']})"
         print(f"{s['id']:34s} {s['state']:9s} {os.path.basename(str(s['scene'])):10s} {s['env_steps']:>8d} "

@@ -211,7 +211,7 @@ def _runs_args(p, face):
 
 
 RUN_COLUMNS = ["id", "scene", "algorithm", "state", "parent", "iterations", "env_steps", "return_mean", "episodes_window",
-               "target", "target_reached", "confirmed_deterministic", "confirmed_sampled", "elapsed_s"]
+               "target", "target_reached", "confirmed_deterministic", "confirmed_sampled", "elapsed_s", "elo"]
 
 
 def runs(args):

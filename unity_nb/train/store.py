@@ -392,7 +392,7 @@ class RunFolder:
         """One row about the run: ``parent`` the run a fork goes on from (else None); ``return_mean`` is over the
         last ``episodes_window`` episodes;
         ``confirmed_deterministic`` / ``confirmed_sampled``: the means of the latest check of a reached target,
-        played each way (None where it was not played that way)."""
+        played each way (None where it was not played that way); ``elo``: a self-play run's latest rating."""
         last, status, config = self.last(), self.status, self.config
         plays = confirmation_plays(status.get("confirmation"))
         return {
@@ -410,6 +410,7 @@ class RunFolder:
             "confirmed_sampled": plays.get("sampled", {}).get("mean"),
             "target_reached": status.get("target_reached"),
             "elapsed_s": last.get("time_s"),
+            "elo": last.get("elo"),  # self-play: the learning policy's rating (None otherwise)
         }
 
 
