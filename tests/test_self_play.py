@@ -252,7 +252,7 @@ def test_pong_self_play_trains_rates_snapshots_and_everything_after_works(tmp_pa
     learning team's and opponents' agent steps, ELO in every iteration, and evaluation against the scripted
     player and a snapshot, export (one file for the game), video and resume from the snapshots."""
     run = ut.train("Pong", runs_dir=tmp_path, mode="inprocess", steps=12_288, train_batch_size=4096,
-                   checkpoint_every=1, self_play=SMALL)
+                   checkpoint_every=1, normalize=True, self_play=SMALL)
     run.wait(timeout=600)
     assert run.state == "finished", run.status
     events = run.events()
@@ -272,6 +272,10 @@ def test_pong_self_play_trains_rates_snapshots_and_everything_after_works(tmp_pa
     assert sorted(p.name for p in modules.iterdir() if p.is_dir()) == ["Pong", "Pong#ghost"]
     with open(checkpoint / "self_play.pkl", "rb") as f:
         assert len(pickle.load(f)["Pong"]) == 2  # the window
+    from unity_nb.evaluate.policy import load_policies
+
+    policies = load_policies(checkpoint)  # the game's policy, normalising with the game's statistics (both teams')
+    assert list(policies) == ["Pong"] and policies["Pong"].normalizer.running_stats.n > 4000
     rows = run.evaluate(episodes=10, play="deterministic").rows()
     assert set(rows) == {"all", "Pong?team=0", "Pong?team=1"}  # one policy plays both sides
     scripted = run.evaluate(episodes=10, play="deterministic", opponent="scripted").rows()

@@ -174,10 +174,7 @@ def snapshot_policy(checkpoint: str | Path, slot: int) -> tuple[Policy, dict]:
     module = RLModule.from_checkpoint(str(checkpoint / "learner_group" / "learner" / "rl_module" / module_id(game + GHOST)))
     module.set_state(ring[slot]["weights"])
     module.eval()
-    normalizers = _normalizers(checkpoint)
-    teams = [b for b in normalizers if isinstance(b, str) and split_team(b)[0] == game]
-    normalizer = _normalizer_of(normalizers, teams[0]) if teams else _normalizer_of(normalizers, game) if normalizers else None
-    return Policy.from_module(module, normalizer), {"slot": slot, "elo": ring[slot]["elo"],
+    return Policy.from_module(module, _normalizer_of(_normalizers(checkpoint), game)), {"slot": slot, "elo": ring[slot]["elo"],
                                                     "env_steps": ring[slot]["env_steps"]}
 
 
@@ -207,6 +204,8 @@ def _normalizer_of(normalizers: dict, behavior: str):
         return None
     if behavior in normalizers:
         return normalizers[behavior]
+    if split_team(behavior)[0] in normalizers:  # self-play: one policy, one set of statistics, for every team
+        return normalizers[split_team(behavior)[0]]
     if len(normalizers) == 1:
         return next(iter(normalizers.values()))
     raise NotFound(f"the run normalised observations per behavior ({', '.join(map(str, normalizers))}), "

@@ -28,21 +28,28 @@ from ray.rllib.utils.numpy import SMALL_NUMBER
 from ray.rllib.utils.spaces.space_utils import get_base_struct_from_space
 
 from ..envs.agents import behavior_of
+from ..envs.teams import split_team
 
 
 class MeanStdFilter(_RLlibMeanStdFilter):
-    """RLlib's MeanStdFilter, a batch per exchange; with ``per_behavior``, one set of statistics per behavior."""
+    """RLlib's MeanStdFilter, a batch per exchange; with ``per_behavior``, one set of statistics per behavior
+    (``per_game``: per game, as self-play trains one policy for every team of a game)."""
 
-    def __init__(self, *, per_behavior: bool = False, **kwargs):
+    def __init__(self, *, per_behavior: bool = False, per_game: bool = False, **kwargs):
         super().__init__(multi_agent=per_behavior, **kwargs)
         self.per_behavior = per_behavior
+        self.per_game = per_game
+
+    def _key(self, agent_id) -> str:
+        behavior = behavior_of(agent_id)
+        return split_team(behavior)[0] if self.per_game else behavior
 
     def _init_new_filters(self):
         if not self.per_behavior:
             return super()._init_new_filters()
         spaces = {}  # every agent id of a behavior has the behavior's observation space
         for agent_id, space in self.input_observation_space.spaces.items():
-            spaces.setdefault(behavior_of(agent_id), space)
+            spaces.setdefault(self._key(agent_id), space)
         self._filters = {
             behavior: _Filter(tree.map_structure(_shape, get_base_struct_from_space(space)), demean=self.de_mean_to_zero,
                               destd=self.de_std_to_one, clip=self.clip_by_value)
@@ -54,7 +61,7 @@ class MeanStdFilter(_RLlibMeanStdFilter):
             self._init_new_filters()
         by_filter: dict = {}  # each filter's episodes: RLlib's key (None for one policy) or the behavior
         for sa_episode in self.single_agent_episode_iterator(episodes):
-            key = behavior_of(sa_episode.agent_id) if self.per_behavior else sa_episode.agent_id
+            key = self._key(sa_episode.agent_id) if self.per_behavior else sa_episode.agent_id
             by_filter.setdefault(key, []).append(sa_episode)
         for key, group in by_filter.items():
             observations = [e.get_observations(indices=-1) for e in group]

@@ -481,9 +481,9 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     if config.normalize:
         from .normalize import MeanStdFilter
 
-        per_behavior = len(trained) > 1
+        per_behavior, per_game = len(trained) > 1, bool(config.self_play)
         algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter(
-            per_behavior=per_behavior))
+            per_behavior=per_behavior, per_game=per_game))
     wanted = learner_settings(config, per_env_step)
     if per_env_step > 1:  # the batch is in agent steps; RLlib fills it in env steps, each an exchange of all agents
         # (RLlib's own count_steps_by="agent_steps" fails on agents that come and go: NaN counts of agents gone)
