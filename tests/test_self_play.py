@@ -72,6 +72,26 @@ behaviors:
         TrainConfig.from_yaml(text.replace("window: 5", "window: 0"))
 
 
+def test_an_asymmetric_trainer_file_gives_each_game_its_block_and_settings(tmp_path):
+    """Unity's Strikers-vs-Goalie kind of file: a block per game, each game's own rate reaching its teams."""
+    build = tmp_path / "Soccer.x86_64"
+    build.write_text("")
+    block = "self_play: {save_steps: 5000, team_change: 20000, swap_steps: 2000, window: 4}"
+    text = f"""
+behaviors:
+  Striker: {{trainer_type: ppo, hyperparameters: {{learning_rate: 1.0e-3}}, {block}}}
+  Goalie: {{trainer_type: ppo, hyperparameters: {{learning_rate: 5.0e-4}}, {block}}}
+env_settings: {{env_path: {build}}}
+"""
+    config = TrainConfig.from_yaml(text)
+    assert config.behavior is None and config.self_play["window"] == 4
+    assert config.for_behavior("Striker?team=0").lr == 1e-3 and config.for_behavior("Goalie?team=1").lr == 5e-4
+    with pytest.raises(ConfigError, match="behaviors.Goalie: self_play is .* where behaviors.Striker has"):
+        TrainConfig.from_yaml(text.replace("window: 4}}\n  Goalie", "window: 4}}\n  Goalie").replace(
+            f"Goalie: {{trainer_type: ppo, hyperparameters: {{learning_rate: 5.0e-4}}, {block}}}",
+            "Goalie: {trainer_type: ppo, hyperparameters: {learning_rate: 5.0e-4}, self_play: {window: 3}}"))
+
+
 def test_self_play_flags():
     parser = argparse.ArgumentParser()
     add_config_flags(parser)
@@ -205,6 +225,30 @@ def test_elo_moves_only_against_snapshots_and_only_for_finished_games():
     before = ghost.elo["Pong"]
     ghost.after_iteration(algo, _steps(10, 10), [("Pong", 1.0)], 20)
     assert ghost.elo["Pong"] == pytest.approx(before)
+
+
+def test_an_asymmetric_game_trains_a_policy_and_a_ghost_per_name():
+    """A striker against a goalie: each name is its own game (a policy, a ghost, a rating); while the strikers
+    learn, the goalies play the goalie's snapshots, and the other way round after a team change."""
+    from unity_nb.trainer.ghost import GhostTrainer, policy_of
+
+    algo = _Algo()
+    algo.learner.module = {m: _Module(i) for i, m in enumerate(["Striker", "Striker#ghost", "Goalie", "Goalie#ghost"])}
+    ghost = GhostTrainer({**DEFAULTS, **SMALL, "play_against_latest_model_ratio": 0.0},
+                         ["Striker?team=0", "Goalie?team=1"], seed=0)
+    events = ghost.start(algo, 0, resumed=False)
+    assert [(e["what"], e["game"]) for e in events] == [("snapshot", "Striker"), ("snapshot", "Goalie"),
+                                                         ("swap", "Goalie")]
+    assert (policy_of("Striker?team=0#0.0"), policy_of("Goalie?team=1#0.0")) == ("Striker", "Goalie#ghost")
+    steps = {"env_runners": {"num_module_steps_sampled": {"Striker": 4100, "Goalie#ghost": 4100}}}
+    events = ghost.after_iteration(algo, steps, [("Striker", 1.0), ("Goalie#ghost", -1.0)], 4100)
+    assert [(e["what"], e.get("game")) for e in events] == [("snapshot", "Striker"), ("team_change", None),
+                                                            ("swap", "Striker")]
+    assert ghost.elo["Striker"] == pytest.approx(1200.5) and ghost.snapshots["Goalie"][0]["elo"] == pytest.approx(1199.5)
+    assert ghost.elo["Goalie"] == 1200  # its learning policy played no rated game
+    assert (policy_of("Striker?team=0#0.0"), policy_of("Goalie?team=1#0.0")) == ("Striker#ghost", "Goalie")
+    metrics = ghost.metrics()
+    assert metrics["elo/Striker"] == pytest.approx(1200.5) and metrics["elo/Goalie"] == 1200
 
 
 def test_ratings_and_snapshots_survive_a_checkpoint(tmp_path):

@@ -218,8 +218,12 @@ def check_self_play(config, fail) -> None:
             found = self_play.check_teams([b.name for b in scene_cls.behavior_list()], f"the {scene_cls.name} scene")
         except ValueError as err:
             fail("self_play", str(err))
-        shared = [b for team in found.values() for b in team if b in config.behavior_settings
-                  and sum(self_play.split_team(o)[0] == self_play.split_team(b)[0] for t in found.values() for o in t) > 1]
+        teams_of_game: dict[str, int] = {}  # a game whose teams share its name trains one policy for all of them
+        for team in found.values():
+            for b in team:
+                game = self_play.split_team(b)[0]
+                teams_of_game[game] = teams_of_game.get(game, 0) + 1
+        shared = [b for b in config.behavior_settings if teams_of_game.get(self_play.split_team(b)[0], 0) > 1]
         if shared:
             game = self_play.split_team(shared[0])[0]
             fail(f"behavior_settings.{shared[0]}", f"cannot be its own under self-play: the teams of {game} play one "

@@ -236,14 +236,15 @@ class TrainConfig:
         # the file's behaviors pick the built-in scene that has them (3DBall -> 3DBall; BasicRight and
         # BasicLeft -> BasicDuo), unless it names its scene
         named = {settings["behavior"]} if settings.get("behavior") else set(map(str, data["behaviors"]))
+        game = False  # the file names a game (Pong), as Unity's trainer files do, for its teams (Pong?team=0, ...)
         for name, scene in SCENES.items():
             if (scene.behavior.name in named if len(named) == 1 else
                     named == {b.name for b in scene.behavior_list()}):
                 settings.setdefault("scene", name)
-            elif named == set(self_play.games(b.name for b in scene.behavior_list())):
-                settings.setdefault("scene", name)  # a game's name (Pong) for its teams (Pong?team=0, Pong?team=1)
-        if settings.get("self_play") is not None and "scene" in settings:
-            settings.pop("behavior", None)  # self-play trains every team of the game the file names
+            elif named == set(self_play.games(b.name for b in scene.behavior_list())) and "scene" not in settings:
+                settings["scene"], game = name, True
+        if game or (settings.get("self_play") is not None and "scene" in settings):
+            settings.pop("behavior", None)  # every team of the game trains (self-play: one policy for a game)
         scene = find_scene(settings.get("scene") or cls().scene)
         if len(named) > 1 and scene is not None and named != {b.name for b in scene.behavior_list()}:
             raise ConfigError(f"{source}: behaviors: {', '.join(sorted(named))} are not the behaviors of "
@@ -385,6 +386,8 @@ class TrainConfig:
     def for_behavior(self, behavior: str) -> "TrainConfig":
         """The settings ``behavior`` trains with: these, with its own ``behavior_settings`` in place."""
         own = self.behavior_settings.get(behavior)
+        if own is None:  # a Unity trainer file names a team's game (Striker for Striker?team=0)
+            own = self.behavior_settings.get(self_play.split_team(behavior)[0])
         return dataclasses.replace(self, **own, behavior_settings={}) if own else self
 
     def model_for(self, behavior: str) -> str | None:

@@ -32,9 +32,9 @@ from ..envs.spaces import policy_to_unity
 from ..envs.teams import games, split_team
 from ..errors import NotPossible
 from ..evaluate.policy import SINGLE, module_id
+from ..train import self_play
 from ..train.checks import time_horizon_misfit
 from ..train.config import ConfigError, TrainConfig
-from ..train import self_play
 from ..train.settings import SCHEDULE_FLOORS
 from .encoders import check_image
 from .unity_module import UnityPPOModule, is_image, needs_unity_module, sensor_spaces
@@ -400,7 +400,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
     fragment = config.time_horizon or (50 if config.algorithm in ("APPO", "IMPALA") else "auto")
     user_model = dict(config.rllib.get("rl_module", {}).get("model_config") or {})
-    strangers = [b for b in config.behavior_settings if b not in trained]
+    strangers = [b for b in config.behavior_settings if b not in trained and b not in games(trained)]
     if strangers:  # a Unity build's behaviors are known only now (a built-in scene's were by TrainConfig)
         raise ConfigError(f"behavior_settings.{strangers[0]}: not a behavior this run trains; it trains "
                           f"{', '.join(trained)}")
@@ -460,7 +460,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
                          num_cpus_per_env_runner=1)
         # each behavior's own rate and loss coefficients: RLlib's per-module overrides of the learner's settings
         overrides = {module_of(b): {k: v for k, v in _module_settings(config.for_behavior(b), per_env_step).items()
-                                    if hasattr(algo, k)} for b in trained if b in config.behavior_settings}
+                                    if hasattr(algo, k)} for b in trained
+                     if config.for_behavior(b) is not config}  # those with settings of their own
         specs = {module_of(b): spec(b) for b in trained}
         if config.self_play:
             from .ghost import ghost_module, policy_of
