@@ -259,6 +259,25 @@ def _show_eval(result, args) -> int:
     return 0
 
 
+def _show_demo(found, args) -> int:
+    """What a .demo holds, a line each (and what differs from --scene's behavior); a recorded one, where it went."""
+    s = found.summary()
+    where = s["files"][0] if len(s["files"]) == 1 else f"{len(s['files'])} files in {args.path}"
+    print(f"unity-nb: {where}: behavior {s['behavior']!r}, format version {s['api_version']}")
+    print(f"unity-nb: metadata: {s['steps']} steps, {s['episodes']} episodes, mean reward {s['mean_reward']:.3f}")
+    ended = "no episode ended" if s["mean_return"] is None else \
+        f"{s['episodes_ended']} episodes ended, mean return {s['mean_return']:.3f}"
+    print(f"unity-nb: as a learner reads it: {ended}")
+    print("unity-nb: observations: " + ", ".join(f"{name} {shape}" for name, shape in s["observations"])
+          + f"; actions: {s['continuous_actions']} continuous, discrete branches {s['discrete_branches'] or '()'}")
+    if found.compared is not None:
+        scene, differences = found.compared
+        print(f"unity-nb: fits {scene}" if not differences else
+              "\n".join(f"unity-nb: differs from {scene}: {d}" for d in differences))
+        return 1 if differences else 0
+    return 0
+
+
 def _show_video(video, args) -> int:
     if video.saved_to is None:  # a terminal cannot show it: it goes to a file named after what it shows
         video.save(f"{video.name or 'video'}-{time.strftime('%Y%m%d-%H%M%S')}.{video.format}")
@@ -356,7 +375,7 @@ def _show_doctor(checkup, args) -> int:
 
 SHOW = {"doctor": _show_doctor, "up": _show_up, "down": _show_down, "train": _show_train, "resume": _show_resume, "fork": _show_fork, "sweep": _show_sweep, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
         "eval": _show_eval, "video": _show_video, "compare": _show_compare, "dashboard": _show_dashboard,
-        "play": _show_played, "export": _show_export, "deploy": _show_deploy, "endpoints": _show_endpoints}
+        "play": _show_played, "export": _show_export, "demo": _show_demo, "deploy": _show_deploy, "endpoints": _show_endpoints}
 
 
 def _one_command() -> None:

@@ -43,6 +43,20 @@ class Run(RunFolder):
         config = self.config
         return evaluate(checkpoint, config.scene, episodes=episodes, **config.playback(mode=mode, play=play, **kwargs))
 
+    def record_demo(self, path, episodes: int = 10, sampled: bool = False, **kwargs):
+        """Play the latest checkpoint's policy (greedy; ``sampled=True`` draws) and write the first agent's play
+        as a Unity demonstration (``.demo``, read by mlagents-learn's ``behavioral_cloning`` and GAIL). Returns the
+        ``Demonstration`` read back. Takes :func:`unity_nb.evaluate.demos.record_demo`'s keywords (``seed``,
+        ``behavior``, ...); the run's scene and parameters are the defaults."""
+        from .evaluate.demos import record_demo
+        from .evaluate.policy import load_policies
+
+        config = self.config
+        playback = config.playback(**kwargs)
+        scene = playback.pop("scene", config.scene)
+        return record_demo(load_policies(self._checkpoint()), scene, path, episodes=episodes, sampled=sampled,
+                           **playback)
+
     def video(self, episodes: int | None = None, max_frames: int = 500, **kwargs):
         """A video (inline in a notebook) of the latest checkpoint's policy playing.
 

@@ -371,6 +371,44 @@ def evaluate(args):
                                                          opponent=args.opponent)
 
 
+# ---------------------------------------------------------------- demo
+def _demo_args(p, face):
+    p.add_argument("what", choices=["inspect", "record"],
+                   help="inspect: what a .demo file (or folder) holds, and what differs from a scene's behavior; "
+                        "record: play a run's policy and write the first agent's play as a .demo")
+    p.add_argument("path", help="the .demo file or folder (inspect), or the file to write (record)")
+    p.add_argument("--scene", help="inspect: compare with this scene's (or Unity build's) behavior; record: the scene "
+                                   "to play (default: the run's)")
+    p.add_argument("--run", dest="run_id", help="record: the run whose policy plays (default: the latest run)")
+    p.add_argument("--episodes", type=positive_int, default=10, help="record: episodes to record (default 10)")
+    p.add_argument("--sampled", action="store_true", help="record: actions drawn from the policy (default: greedy)")
+    _runs_dir(p)
+
+
+def demo(args):
+    """Inspect a .demo (returns the Demonstration, with ``differences`` from --scene), or record one from a run."""
+    from .envs.demo import load_demo
+
+    if args.what == "inspect":
+        found = load_demo(args.path)
+        if args.scene:
+            from .envs.scenes import play_mode
+            from .envs.source import EnvSource
+
+            source = EnvSource(args.scene, mode=play_mode(args.scene))
+            try:
+                source.call("reset")
+                specs = dict(source.base.behavior_specs)
+            finally:
+                source.close()
+            theirs = found.behavior if found.behavior in specs else next(iter(specs))
+            found.compared = (args.scene, found.differences(specs[theirs], theirs))
+        return found
+    run = pick_run(args.run_id, args.runs_dir)
+    return run.record_demo(args.path, episodes=args.episodes, sampled=args.sampled,
+                           **({"scene": args.scene} if args.scene else {}))
+
+
 # ---------------------------------------------------------------- video
 def _video_args(p, face):
     from .envs.scenes import SCENES
@@ -597,6 +635,11 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
          "Play episodes with a run's latest checkpoint, greedily and with sampled actions, and show the returns "
          "(mean, min, max, std) of each.",
          _eval_args, evaluate),
+    Verb("demo", "inspect a Unity demonstration (.demo), or record one from a run's policy",
+         "Inspect a .demo file or folder as Unity's recorder wrote it (steps, episodes, mean reward, the behavior's "
+         "spec, and with --scene what differs from that scene's behavior, field by field), or record one: a run's "
+         "policy plays and the first agent's play is written in Unity's format (mlagents-learn reads it).",
+         _demo_args, demo),
     Verb("video", "record a rollout video of a run's policy (or random actions)",
          "Record a rollout video: a run's trained policy, or random actions in a built-in scene.",
          _video_args, video),

@@ -259,6 +259,12 @@ class UnityMagics(Magics):
         return self._call("video", self._args(self.unity_video, line))
 
     @line_magic
+    @_verb("demo")
+    def unity_demo(self, line=""):
+        """Inspect a Unity demonstration (.demo), or record one from a run's policy; returns the Demonstration."""
+        return self._call("demo", self._args(self.unity_demo, line))
+
+    @line_magic
     @_verb("dashboard")
     def unity_dashboard(self, line=""):
         """Show a run's live dashboard; returns the Dashboard."""

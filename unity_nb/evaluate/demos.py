@@ -1,0 +1,95 @@
+"""Record demonstrations (Unity's ``.demo`` files) from any player: a trained policy, or a heuristic (a Python
+function of observations), playing a built-in scene or a Unity build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from mlagents_envs.base_env import ActionTuple
+
+from ..envs.demo import DemoWriter, load_demo
+from ..envs.source import EnvSource
+from ..errors import BadValue, NotFound
+from .policy import SINGLE, Policy, for_behaviors
+
+RECORDED_AGENT = 0  # the area's first agent of the behavior is recorded (Unity records one agent per file)
+
+
+def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, episodes: int = 10,
+                behavior: str | None = None, seed: int = 0, mode: str = "inprocess", params: dict | None = None,
+                max_steps: int = 100_000, sampled: bool = False):
+    """Play ``episodes`` episodes of ``scene`` with ``player`` and write the first agent's play to ``path``
+    (a ``.demo`` file Unity's loader and mlagents-learn read). Returns the file read back (a ``Demonstration``).
+
+    player: a trained ``Policy`` (greedy; ``sampled=True`` draws from it), a run's policies by behavior
+    (``load_policies``), or a function of the observations (a list with one batch per sensor) returning a batch
+    of actions, like ``Pong.heuristic``. Every agent of the behavior plays, the first one is recorded; other
+    behaviors' agents stand still. ``max_steps``: exchanges before giving up.
+    """
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
+        raise BadValue(f"episodes must be a whole number >= 1, got {episodes!r}")
+    if not (isinstance(player, (Policy, dict)) or callable(player)):
+        raise BadValue(f"player must be a trained Policy or a function of observations, got {type(player).__name__}")
+    source = EnvSource(scene, mode=mode, seed=seed, num_areas=1, params=params or {})
+    try:
+        source.call("reset")
+        specs = dict(source.base.behavior_specs)
+        name = behavior or next(iter(specs))
+        if name not in specs:
+            raise NotFound(f"behavior {name!r} is not in {source.name}; it has {', '.join(specs)}")
+        spec = specs[name]
+        if isinstance(player, dict):  # a run's policies by behavior (or its one policy): the recorded behavior's
+            player = for_behaviors(player, [name]).get(name) or player.get(SINGLE)
+            if player is None:
+                raise NotFound(f"the run has no policy for behavior {name!r}")
+        others = {b: s for b, s in specs.items() if b != name}
+        recorded, last = None, spec.action_spec.empty_action(1)
+        with DemoWriter(path, name, spec) as writer:
+            for _ in range(max_steps):
+                decision, terminal = source.call("get_steps", name)
+                if recorded is None and len(decision):
+                    recorded = int(decision.agent_id[RECORDED_AGENT])
+                if recorded in terminal.agent_id:
+                    row = list(terminal.agent_id).index(recorded)
+                    writer.record([o[row] for o in terminal.obs], terminal.reward[row], True, agent_id=recorded,
+                                  max_step_reached=bool(terminal.interrupted[row]), continuous=last.continuous[0],
+                                  discrete=last.discrete[0])
+                    if writer.meta.number_episodes >= episodes:
+                        break
+                actions = _actions(player, spec, decision, sampled)
+                if recorded in decision.agent_id:
+                    row = list(decision.agent_id).index(recorded)
+                    last = ActionTuple(continuous=actions.continuous[row:row + 1], discrete=actions.discrete[row:row + 1])
+                    mask = None if decision.action_mask is None else np.concatenate([m[row] for m in decision.action_mask])
+                    writer.record([o[row] for o in decision.obs], decision.reward[row], False, agent_id=recorded,
+                                  action_mask=mask, continuous=last.continuous[0], discrete=last.discrete[0])
+                source.call("set_actions", name, actions)
+                for b, s in others.items():  # another behavior's agents stand still
+                    source.call("set_actions", b, s.action_spec.empty_action(len(source.call("get_steps", b)[0])))
+                source.call("step")
+            else:
+                raise BadValue(f"{max_steps} exchanges played and only {writer.meta.number_episodes} of {episodes} "
+                               "episodes ended: give max_steps more room")
+    finally:
+        source.close()
+    return load_demo(path)
+
+
+def _actions(player, spec, decision, sampled: bool) -> ActionTuple:
+    """The player's actions for a decision batch, as Unity takes them."""
+    n = len(decision)
+    if n == 0:
+        return spec.action_spec.empty_action(0)
+    obs = list(decision.obs)
+    if isinstance(player, Policy):
+        allowed = None if decision.action_mask is None else ~np.concatenate(decision.action_mask, axis=1)
+        actions = player.act(obs[0] if len(obs) == 1 else tuple(obs), allowed, sampled=sampled)
+    else:
+        actions = player(obs)
+    actions = np.asarray(actions)
+    a = spec.action_spec
+    if a.continuous_size:
+        return ActionTuple(continuous=actions.reshape(n, a.continuous_size).astype(np.float32))
+    return ActionTuple(discrete=actions.reshape(n, a.discrete_size).astype(np.int32))
