@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+AREAS = 20  # courts played at once in the evaluations: the same number of games, sooner
 
 
 def train(runs_dir: str, seed: int, steps: int | None, self_play: bool):
@@ -39,14 +40,15 @@ def train(runs_dir: str, seed: int, steps: int | None, self_play: bool):
 def record(run, episodes: int) -> dict:
     """What the run reached: its ELO curve (self-play), and greedy games against the scripted player per team."""
     iterations = [e for e in run.events() if e["event"] == "iteration"]
-    scripted = run.evaluate(episodes=episodes, play="deterministic", opponent="scripted").rows()
+    scripted = run.evaluate(episodes=episodes, play="deterministic", opponent="scripted", num_areas=AREAS).rows()
     out = {"state": run.state, "steps": iterations[-1]["env_steps"], "train_s": iterations[-1]["time_s"],
            "scripted": {team: (r["won"], r["drawn"], r["lost"]) for team, r in scripted.items() if team != "all"}}
     if "elo" in iterations[-1]:
         out["elo"] = [(e["env_steps"], e["elo"]) for e in iterations]
         out["team_changes"] = sum(e["event"] == "self_play" and e["what"] == "team_change" for e in run.events())
         oldest = min(range(len(_window(run))), key=lambda i: _window(run)[i]["env_steps"])
-        against = run.evaluate(episodes=episodes, play="deterministic", opponent=f"snapshot:{oldest}")
+        against = run.evaluate(episodes=episodes, play="deterministic", opponent=f"snapshot:{oldest}",
+                               num_areas=AREAS)
         out["oldest"] = (against.opponent, {t: (r["won"], r["drawn"], r["lost"]) for t, r in against.rows().items()
                                             if t != "all"})
     return out
