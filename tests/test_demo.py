@@ -170,6 +170,8 @@ def test_inspect_from_the_command_line(tmp_path):
     assert "discrete branches: (3,) in the file, () in the scene" in out.stdout
     out = subprocess.run([*UNITY_NB, "demo", "inspect", str(tmp_path / "none.demo")], capture_output=True, text=True)
     assert out.returncode == 2 and "none.demo does not exist" in out.stderr
+    out = subprocess.run([*UNITY_NB, "demo", "inspect", str(path), "--episodes", "3"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--episodes: only `demo record` takes them" in out.stderr
     out = subprocess.run([*UNITY_NB, "demo", "show", str(path)], capture_output=True, text=True)
     assert out.returncode == 2 and "invalid choice: 'show'" in out.stderr
 

@@ -380,7 +380,7 @@ def _demo_args(p, face):
     p.add_argument("--scene", help="inspect: compare with this scene's (or Unity build's) behavior; record: the scene "
                                    "to play (default: the run's)")
     p.add_argument("--run", dest="run_id", help="record: the run whose policy plays (default: the latest run)")
-    p.add_argument("--episodes", type=positive_int, default=10, help="record: episodes to record (default 10)")
+    p.add_argument("--episodes", type=positive_int, help="record: episodes to record (default 10)")
     p.add_argument("--sampled", action="store_true", help="record: actions drawn from the policy (default: greedy)")
     _runs_dir(p)
 
@@ -390,6 +390,10 @@ def demo(args):
     from .envs.demo import load_demo
 
     if args.what == "inspect":
+        given = [flag for flag, value in (("--run", args.run_id), ("--episodes", args.episodes),
+                                          ("--sampled", args.sampled)) if value]
+        if given:
+            raise BadValue(f"{', '.join(given)}: only `demo record` takes them (inspect reads a file)")
         found = load_demo(args.path)
         if args.scene:
             from .envs.scenes import play_mode
@@ -405,7 +409,7 @@ def demo(args):
             found.compared = (args.scene, found.differences(specs[theirs], theirs))
         return found
     run = pick_run(args.run_id, args.runs_dir)
-    return run.record_demo(args.path, episodes=args.episodes, sampled=args.sampled,
+    return run.record_demo(args.path, episodes=args.episodes or 10, sampled=args.sampled,
                            **({"scene": args.scene} if args.scene else {}))
 
 
