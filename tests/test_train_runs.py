@@ -277,7 +277,7 @@ def test_one_policy_per_behavior(tmp_path):
 def test_two_teams_train_a_policy_each_and_everything_after_works(tmp_path):
     """Pong's teams are Unity's behavior names with a team (``Pong?team=0``), which RLlib refuses as module
     ids: each is its module under an escaped id, and evaluation, export and video find them by name."""
-    run = ut.train("Pong", runs_dir=tmp_path, mode="inprocess", steps=2048, normalize=True)
+    run = ut.train("Pong", runs_dir=tmp_path, mode="inprocess", steps=8192, train_batch_size=8192, normalize=True)
     run.wait(timeout=400)
     assert run.state == "finished", run.status
     modules = run.latest_checkpoint() / "learner_group" / "learner" / "rl_module"
