@@ -25,8 +25,9 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
 
     player: a trained ``Policy`` (greedy; ``sampled=True`` draws from it), a run's policies by behavior
     (``load_policies``), or a function of the observations (a list with one batch per sensor) returning a batch
-    of actions, like ``Pong.heuristic``. Every agent of the behavior plays, the first one is recorded; other
-    behaviors' agents stand still. ``max_steps``: exchanges before giving up.
+    of actions, like ``Pong.heuristic``. Every agent of the behavior plays, the first one is recorded; another
+    behavior is played by the run's policy for it, or by the same player when its spec is the recorded one's
+    (Pong's other side), else stands still. ``max_steps``: exchanges before giving up.
     """
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise BadValue(f"episodes must be a whole number >= 1, got {episodes!r}")
@@ -40,11 +41,7 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
         if name not in specs:
             raise NotFound(f"behavior {name!r} is not in {source.name}; it has {', '.join(specs)}")
         spec = specs[name]
-        if isinstance(player, dict):  # a run's policies by behavior (or its one policy): the recorded behavior's
-            player = for_behaviors(player, [name]).get(name) or player.get(SINGLE)
-            if player is None:
-                raise NotFound(f"the run has no policy for behavior {name!r}")
-        others = {b: s for b, s in specs.items() if b != name}
+        players = _players(player, specs, name)
         recorded, last = None, spec.action_spec.empty_action(1)
         with DemoWriter(path, name, spec) as writer:
             for _ in range(max_steps):
@@ -58,7 +55,7 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
                                   discrete=last.discrete[0])
                     if writer.meta.number_episodes >= episodes:
                         break
-                actions = _actions(player, spec, decision, sampled)
+                actions = _actions(players[name], spec, decision, sampled)
                 if recorded in decision.agent_id:
                     row = list(decision.agent_id).index(recorded)
                     last = ActionTuple(continuous=actions.continuous[row:row + 1], discrete=actions.discrete[row:row + 1])
@@ -66,8 +63,11 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
                     writer.record([o[row] for o in decision.obs], decision.reward[row], False, agent_id=recorded,
                                   action_mask=mask, continuous=last.continuous[0], discrete=last.discrete[0])
                 source.call("set_actions", name, actions)
-                for b, s in others.items():  # another behavior's agents stand still
-                    source.call("set_actions", b, s.action_spec.empty_action(len(source.call("get_steps", b)[0])))
+                for b, s in specs.items():
+                    if b != name:
+                        other, _ = source.call("get_steps", b)
+                        source.call("set_actions", b, _actions(players[b], s, other, sampled) if b in players
+                                    else s.action_spec.empty_action(len(other)))
                 source.call("step")
             else:
                 raise BadValue(f"{max_steps} exchanges played and only {writer.meta.number_episodes} of {episodes} "
@@ -75,6 +75,19 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
     finally:
         source.close()
     return load_demo(path)
+
+
+def _players(player, specs: dict, recorded: str) -> dict:
+    """Who plays each behavior: a run's policy for each of its behaviors (or its one policy); a single player
+    also plays every behavior with the recorded one's spec (Pong's other side); the rest stand still."""
+    if isinstance(player, dict):
+        out = for_behaviors(player, specs)
+        if SINGLE in player:
+            out.setdefault(recorded, player[SINGLE])
+        if recorded not in out:
+            raise NotFound(f"the run has no policy for behavior {recorded!r}")
+        return out
+    return {b: player for b, s in specs.items() if s == specs[recorded]}
 
 
 def _actions(player, spec, decision, sampled: bool) -> ActionTuple:
