@@ -130,6 +130,9 @@ def main() -> None:
     lines.append("")
     if "SB3 PPO script, Basic" in med:
         lines.append(f"- cold Basic / SB3: {med['unity-nb train Basic, cold'] / med['SB3 PPO script, Basic']:.2f}")
+    elif "unity-nb train Basic, cold" in med:
+        lines.append("- no ratio to the SB3 peer: stable-baselines3 is not installed in this venv "
+                     "(`.venv/bin/pip install -e '.[bench]'`)")
     key = "mlagents-learn 3DBall.yaml (first summary >= 100)"
     if key in med:
         lines.append(f"- cold 3DBall confirmed / mlagents-learn: "
