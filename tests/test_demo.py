@@ -172,6 +172,12 @@ def test_inspect_from_the_command_line(tmp_path):
     assert out.returncode == 2 and "none.demo does not exist" in out.stderr
     out = subprocess.run([*UNITY_NB, "demo", "inspect", str(path), "--episodes", "3"], capture_output=True, text=True)
     assert out.returncode == 2 and "--episodes: only `demo record` takes them" in out.stderr
+    out = subprocess.run([*UNITY_NB, "demo", "record", str(tmp_path / "pong.demo"), "--scene", "Pong", "--scripted",
+                          "--episodes", "2"], capture_output=True, text=True)
+    assert out.returncode == 0 and "behavior 'Pong?team=0'" in out.stdout, out.stderr
+    out = subprocess.run([*UNITY_NB, "demo", "record", str(tmp_path / "b.demo"), "--scene", "Basic", "--scripted"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--scripted needs --scene, a built-in scene with a scripted player" in out.stderr
     out = subprocess.run([*UNITY_NB, "demo", "show", str(path)], capture_output=True, text=True)
     assert out.returncode == 2 and "invalid choice: 'show'" in out.stderr
 

@@ -382,6 +382,8 @@ def _demo_args(p, face):
     p.add_argument("--run", dest="run_id", help="record: the run whose policy plays (default: the latest run)")
     p.add_argument("--episodes", type=positive_int, help="record: episodes to record (default 10)")
     p.add_argument("--sampled", action="store_true", help="record: actions drawn from the policy (default: greedy)")
+    p.add_argument("--scripted", action="store_true", help="record: the --scene's scripted player plays instead of a "
+                                                           "run (a scene that has one, e.g. Pong)")
     _runs_dir(p)
 
 
@@ -391,7 +393,7 @@ def demo(args):
 
     if args.what == "inspect":
         given = [flag for flag, value in (("--run", args.run_id), ("--episodes", args.episodes),
-                                          ("--sampled", args.sampled)) if value]
+                                          ("--sampled", args.sampled), ("--scripted", args.scripted)) if value]
         if given:
             raise BadValue(f"{', '.join(given)}: only `demo record` takes them (inspect reads a file)")
         found = load_demo(args.path)
@@ -408,6 +410,17 @@ def demo(args):
             theirs = found.behavior if found.behavior in specs else next(iter(specs))
             found.compared = (args.scene, found.differences(specs[theirs], theirs))
         return found
+    if args.scripted:
+        from .envs.scenes import find_scene
+        from .evaluate.demos import record_demo
+
+        scene = find_scene(args.scene or "")
+        if scene is None or not hasattr(scene, "heuristic"):
+            raise BadValue(f"--scripted needs --scene, a built-in scene with a scripted player (Pong), got "
+                           f"{args.scene!r}")
+        if args.run_id or args.sampled:
+            raise BadValue("--scripted plays the scene's scripted player: leave out --run and --sampled")
+        return record_demo(scene.heuristic, scene.name, args.path, episodes=args.episodes or 10)
     run = pick_run(args.run_id, args.runs_dir)
     return run.record_demo(args.path, episodes=args.episodes or 10, sampled=args.sampled,
                            **({"scene": args.scene} if args.scene else {}))
