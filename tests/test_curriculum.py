@@ -111,7 +111,7 @@ def _ball(params: str) -> str:
      r"curriculum\[0\] \(A\)\.completion_criteria\.threshold: with measure progress it is a fraction of the step "
      r"budget, in \[0, 1\]; got 1\.5"),
     ("  scale:\n    curriculum:\n      - {name: A, value: 3, completion_criteria: {behavior: 3DBall, measure: steps}}\n"
-     "      - {name: B, value: 1}\n", r"completion_criteria\.measure: must be reward .* or progress"),
+     "      - {name: B, value: 1}\n", r"completion_criteria\.measure: must be reward .*, progress .* or elo"),
     ("  scale:\n    curriculum:\n      - {name: A, value: 3, completion_criteria: {behavior: 3DBall, "
      "min_lesson_length: -3}}\n      - {name: B, value: 1}\n",
      r"completion_criteria\.min_lesson_length: must be a whole number of episodes >= 0, got -3"),

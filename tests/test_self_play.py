@@ -354,3 +354,21 @@ def test_pong_self_play_trains_rates_snapshots_and_everything_after_works(tmp_pa
     broken = ut.resume(run.id, tmp_path)
     broken.wait(timeout=300)
     assert broken.state == "failed" and "has no self-play snapshots" in broken.status["error"], broken.status
+
+
+def test_elo_can_end_a_lesson():
+    """Unity's ELO cannot drive a curriculum; the kit's measure: elo can, in a self-play run."""
+    from unity_nb.trainer.curriculum import Curriculum
+
+    params = {"ball_speed": {"curriculum": [
+        {"name": "slow", "value": 0.015, "completion_criteria": {"behavior": "Pong?team=0", "measure": "elo",
+                                                                  "threshold": 1250}},
+        {"name": "fast", "value": 0.03}]}}
+    config = TrainConfig.from_dict({"scene": "Pong", "self_play": True, "env_params": params})
+    lessons = Curriculum(config.env_params, steps=1000, seed=0, behaviors=["Pong?team=0", "Pong?team=1"])
+    assert lessons.update([], 100, {"Pong": 1249.0}) == []
+    change, = lessons.update([], 200, {"Pong": 1251.5})
+    assert change.name == "fast" and "ELO 1251.5 > 1250 (Pong's learning policy)" in change.reason
+    with pytest.raises(ConfigError, match="env_params.ball_speed moves on by ELO \\(measure: elo\\), which only a "
+                                          "self-play run rates"):
+        TrainConfig.from_dict({"scene": "Pong", "env_params": params})

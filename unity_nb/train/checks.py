@@ -210,6 +210,11 @@ def check_self_play(config, fail) -> None:
     plays with), a built-in scene of two teams or more, every team trained, by PPO."""
     if config.self_play is None or config.self_play is False:
         config.self_play = None
+        rated = [p for p, v in (config.env_params or {}).items() if isinstance(v, dict) and any(
+            (s.get("completion_criteria") or {}).get("measure") == "elo" for s in v.get("curriculum") or [])]
+        if rated:
+            fail(f"env_params.{rated[0]}", "moves on by ELO (measure: elo), which only a self-play run rates: add "
+                 "self_play, or measure reward or progress")
         return
     config.self_play = self_play.settings(config.self_play, fail)
     scene_cls = find_scene(config.scene)

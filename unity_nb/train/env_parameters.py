@@ -23,7 +23,7 @@ from typing import Any
 from ..envs import samplers
 from .errors import ConfigError
 
-MEASURES = ("reward", "progress")
+MEASURES = ("reward", "progress", "elo")  # elo: a self-play run's rating of the behavior's game (the kit's own)
 # completion_criteria keys and mlagents-learn's defaults (behavior has none: it is required there)
 CRITERIA_DEFAULTS: dict[str, Any] = {"measure": "reward", "threshold": 0.0, "min_lesson_length": 0,
                                      "signal_smoothing": True, "require_reset": False}
@@ -143,8 +143,9 @@ def _criteria(criteria, at: str, behaviors: list[str] | None) -> dict[str, Any]:
                           f"this run trains {', '.join(map(repr, behaviors))}")
     out["behavior"] = behavior
     if out["measure"] not in MEASURES:
-        raise ConfigError(f"{at}.measure: must be reward (the mean return of the behavior's recent episodes) or "
-                          f"progress (the fraction of the step budget trained); got {out['measure']!r}")
+        raise ConfigError(f"{at}.measure: must be reward (the mean return of the behavior's recent episodes), "
+                          f"progress (the fraction of the step budget trained) or elo (a self-play run's rating of "
+                          f"the behavior's game); got {out['measure']!r}")
     threshold = out["threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ConfigError(f"{at}.threshold: must be a number, got {threshold!r}")

@@ -8,6 +8,8 @@ checks after every environment step; here a lesson lasts at least one iteration)
   is emptied when any lesson changes;
 - a lesson can end only once its behavior's buffer holds ``min_lesson_length`` episodes;
 - ``measure: progress`` ends it when the run's agent steps over its step budget exceed ``threshold``;
+- ``measure: elo`` (the kit's own; self-play runs) ends it when the learning policy of the behavior's game is
+  rated above ``threshold`` (Unity's ELO cannot drive a curriculum);
 - ``measure: reward`` ends it when the buffer's mean exceeds ``threshold``; with ``signal_smoothing``
   the mean is first blended with the parameter's previous measure, ``0.25 * previous + 0.75 * mean``
   (the previous measure starts at 0 and carries over lessons);
@@ -27,6 +29,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..envs.teams import split_team
 from ..train import env_parameters
 from ..train.errors import ConfigError
 
@@ -77,6 +80,7 @@ class Curriculum:
                         f"trains {', '.join(map(repr, behaviors))}")
                 caps[c["behavior"]] = max(caps.get(c["behavior"], 1), c["min_lesson_length"])
         self.buffers: dict[str, deque[float]] = {b: deque(maxlen=cap) for b, cap in caps.items()}
+        self.ratings: dict[str, float] = {}  # self-play: each game's ELO, as of the last update
 
     def __bool__(self) -> bool:
         return bool(self.lessons)
@@ -98,9 +102,11 @@ class Curriculum:
                 for p, i in self.lesson.items()]
 
     # ---- moving on
-    def update(self, episodes: Iterable[tuple[str, float, int]], env_steps: int) -> list[LessonChange]:
-        """Take the episodes that ended since the last call ((behavior, return, length)) and the run's agent
-        steps; return the lessons that begin now."""
+    def update(self, episodes: Iterable[tuple[str, float, int]], env_steps: int,
+               ratings: dict[str, float] | None = None) -> list[LessonChange]:
+        """Take the episodes that ended since the last call ((behavior, return, length)), the run's agent
+        steps and (self-play) each game's ELO rating; return the lessons that begin now."""
+        self.ratings = ratings or {}
         for behavior, ret, _length in episodes:
             if behavior in self.buffers:
                 self.buffers[behavior].append(float(ret))
@@ -134,6 +140,12 @@ class Curriculum:
             if progress > c["threshold"]:
                 return True, round(progress, 6), (f"progress {progress:.3f} > {c['threshold']:g} "
                                                   f"({env_steps} of {self.steps} steps){since}")
+            return False, None, ""
+        if c["measure"] == "elo":  # the kit's own measure: ELO rises as the policy beats its own snapshots
+            game = split_team(c["behavior"])[0]
+            rating = self.ratings.get(game)
+            if rating is not None and rating > c["threshold"]:
+                return True, round(rating, 3), f"ELO {rating:.1f} > {c['threshold']:g} ({game}'s learning policy){since}"
             return False, None, ""
         if not buffer:
             return False, None, ""

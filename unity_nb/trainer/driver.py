@@ -385,7 +385,7 @@ class Driver:
         runner get the new lessons' values, and each change is a ``lesson`` event and a log line."""
         if not self.curriculum:
             return
-        changes = self.curriculum.update(self._episodes, last["env_steps"])
+        changes = self.curriculum.update(self._episodes, last["env_steps"], self.ghost.elo if self.ghost else None)
         if not changes:
             return
         self._push_params(algo, reset=any(c.require_reset for c in changes))
