@@ -296,7 +296,10 @@ def test_pong_self_play_trains_rates_snapshots_and_everything_after_works(tmp_pa
     learning team's and opponents' agent steps, ELO in every iteration, and evaluation against the scripted
     player and a snapshot, export (one file for the game), video and resume from the snapshots."""
     run = ut.train("Pong", runs_dir=tmp_path, mode="inprocess", steps=12_288, train_batch_size=4096,
-                   checkpoint_every=1, normalize=True, self_play=SMALL)
+                   checkpoint_every=1, normalize=True, self_play=SMALL, env_params={"ball_speed": {"curriculum": [
+                       {"name": "slow", "value": 0.02, "completion_criteria": {
+                           "behavior": "Pong?team=0", "measure": "elo", "threshold": 1100}},
+                       {"name": "served", "value": 0.025}]}})
     run.wait(timeout=600)
     assert run.state == "finished", run.status
     events = run.events()
@@ -311,6 +314,8 @@ def test_pong_self_play_trains_rates_snapshots_and_everything_after_works(tmp_pa
     assert all(e["games_rated"] > 0 and e["elo"] > 0 for e in iterations)
     assert iterations[-1]["env_steps"] >= 12_288 and iterations[0]["env_steps"] < 8192  # agent steps, not exchanges
     assert not any("zero-sum" in e.get("message", "") for e in events)  # Pong's points are zero-sum
+    moved = [e for e in events if e["event"] == "lesson" and e["previous"] is not None]
+    assert [e["name"] for e in moved] == ["served"] and "ELO" in moved[0]["reason"]  # the rating moved it on
     checkpoint = run.latest_checkpoint()
     modules = checkpoint / "learner_group" / "learner" / "rl_module"
     assert sorted(p.name for p in modules.iterdir() if p.is_dir()) == ["Pong", "Pong#ghost"]
