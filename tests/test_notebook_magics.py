@@ -111,8 +111,10 @@ def test_yaml_cell_that_does_not_parse_gives_line_and_column(kernel):
     assert "%%unity_train cell: not valid YAML at line 3" in text and "column" in text
     text = usage_error(kernel, "%%unity_train\nscene: Basic\nlamda: 0.9\n")
     assert "unknown setting 'lamda'" in text
+    text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    behavioral_cloning: {demo_path: a.demo}\n")
+    assert "behaviors.Basic: not yet supported: behavioral_cloning" in text
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    self_play: {window: 10}\n")
-    assert "behaviors.Basic: not yet supported: self_play" in text
+    assert "self_play needs two teams or more, and the Basic scene has none" in text
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    trainer_type: ppo\n    hyperparameters:\n      lamda: 0.9\n")
     assert "behaviors.Basic.hyperparameters: unknown key 'lamda'" in text
     # a sweep's cell: its section's mistakes by name; a run's cell points to it
