@@ -11,6 +11,7 @@ import pytest
 
 from unity_nb.notebook.dashboard import Dashboard
 from unity_nb.train import metrics
+from unity_nb.train.config import TrainConfig
 from unity_nb.train.sagemaker import contract
 from unity_nb.train.schema import EVENTS
 
@@ -64,11 +65,14 @@ def test_a_new_metric_is_one_row(recorded_run, monkeypatch):
 
 @pytest.mark.parametrize("field", ["tensorboard", "sagemaker"])
 def test_what_goes_out_is_read_from_the_table(field):
-    wanted = tuple(m.key for m in metrics.METRICS if getattr(m, field))
+    wanted = tuple(m.key for m in metrics.METRICS if getattr(m, field) and (field == "tensorboard" or not m.when))
     assert wanted and (metrics.tensorboard_keys() if field == "tensorboard" else list(metrics.sagemaker_keys())) == list(wanted)
     if field == "sagemaker":
         assert contract.METRICS == wanted
         assert [d["Name"] for d in contract.metric_definitions()] == list(wanted)
+        # a metric only some runs write is defined for those runs (SageMaker would chart nothing for the others)
+        self_play = TrainConfig(scene="Pong", self_play=True)
+        assert [d["Name"] for d in contract.metric_definitions(self_play)] == [*wanted, "elo"]
 
 
 def test_a_metric_row_is_frozen():

@@ -47,6 +47,7 @@ class Metric:
     dots: bool = False  # drawn as dots, not a line (a noisy figure)
     tensorboard: bool = False
     sagemaker: bool = False  # a SageMaker metric definition (it reaches CloudWatch)
+    when: str = ""  # a run setting that must be on for the run to write it ("": every run does)
 
 
 PANELS: tuple[Panel, ...] = (
@@ -98,7 +99,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("player_restarts", "Unity player restarts so far (a crashed build is restarted)"),
     # self-play runs only (trainer/ghost.py)
     Metric("elo", "(self-play) the learning policy's ELO rating (of the first game, when several)", panel="elo",
-           color=GREEN, tensorboard=True, sagemaker=True),
+           color=GREEN, tensorboard=True, sagemaker=True, when="self_play"),
     Metric("elo/<game>", "(self-play, several games) each game's learning policy's rating"),
     Metric("learning_team", "(self-play) the team learning in this iteration"),
     Metric("games_rated", "(self-play) finished games of the learning team counted in the ratings so far"),
@@ -116,5 +117,7 @@ def tensorboard_keys() -> list[str]:
     return [m.key for m in METRICS if m.tensorboard]
 
 
-def sagemaker_keys() -> tuple[str, ...]:
-    return tuple(m.key for m in METRICS if m.sagemaker)
+def sagemaker_keys(config=None) -> tuple[str, ...]:
+    """The figures SageMaker's metric definitions read: every run's, and those a run with ``config`` also
+    writes (a self-play run's ELO). A definition nothing matches would chart nothing."""
+    return tuple(m.key for m in METRICS if m.sagemaker and (not m.when or getattr(config, m.when, None)))

@@ -41,7 +41,7 @@ LAUNCH_SETTINGS = ("backend", "instance_type", "instance_count", "spot", "max_ru
                    "image", "address")
 
 # The iteration fields SageMaker's console charts (it allows at most 40 definitions).
-METRICS = sagemaker_keys()  # the iteration figures SageMaker's metric definitions read (train/metrics.py)
+METRICS = sagemaker_keys()  # the iteration figures every run's metric definitions read (train/metrics.py)
 _NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
 
 
@@ -113,8 +113,9 @@ def parse_event_line(line: str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and "event" in event else None
 
 
-def metric_definitions() -> list[dict[str, str]]:
-    """SageMaker metric definitions that read the entry point's own iteration lines."""
+def metric_definitions(config=None) -> list[dict[str, str]]:
+    """SageMaker metric definitions that read the entry point's own iteration lines (of a run with ``config``:
+    a self-play run's ELO too)."""
     prefix = EVENT_PREFIX.strip().replace("[", r"\[").replace("]", r"\]")
     return [{"Name": name, "Regex": prefix + r' \{"event": "iteration".*"' + name + '": ' + _NUMBER}
-            for name in METRICS]
+            for name in sagemaker_keys(config)]

@@ -243,7 +243,7 @@ class JobPlan:
             environment=self.environment(),
             tags=[{"key": "unity-nb:run", "value": self.run_id}],
         )
-        return trainer.with_metric_definitions(_metrics())
+        return trainer.with_metric_definitions(_metrics(self.config))
 
     def inputs(self, build_uri: str | None):
         InputData = import_sagemaker()[4]
@@ -256,10 +256,10 @@ def _output_config(s3_uri: str):
     return OutputDataConfig(s3_output_path=s3_uri)
 
 
-def _metrics():
+def _metrics(config):
     from sagemaker.core.shapes import MetricDefinition
 
-    return [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in contract.metric_definitions()]
+    return [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in contract.metric_definitions(config)]
 
 
 def request(plan: JobPlan, build_uri: str | None) -> dict:
