@@ -56,7 +56,9 @@ def test_the_stand_in_keeps_every_agent_id_across_episodes(unity_env):
     assert seen == set(range(12)) and ended > 500
 
 
-@pytest.mark.parametrize("scene", list(SCENES))
+# TorchRL's wrapper refuses an agent it has not seen ("Unity environment added a new agent. This is not yet
+# supported in torchrl."): Escape's fallen agents come back with new ids, as re-enabled Unity agents do
+@pytest.mark.parametrize("scene", [name for name, cls in SCENES.items() if not cls.agents_leave])
 def test_torchrl_runs_every_builtin_scene(scene):
     """TorchRL's own ML-Agents wrapper, over mlagents_envs' UnityEnvironment on the stand-in player."""
     import torchrl.envs as torchrl_envs

@@ -26,7 +26,7 @@ def _tilt(t: int, n: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("scene,mode", [("BasicDuo", "player"), ("BasicDuo", "inprocess"), ("3DBall", "inprocess"),
-                                        ("Pong", "player"), ("Pong", "inprocess")])
+                                        ("Pong", "player"), ("Pong", "inprocess"), ("Escape", "player")])
 def test_pettingzoos_parallel_api_test_passes_without_a_warning(scene, mode):
     env = ue.make_parallel(scene, mode=mode, num_areas=2)
     try:

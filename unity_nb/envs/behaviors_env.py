@@ -9,7 +9,8 @@ next Unity episode joins as the next generation in the same step its last one
 ends, so no step is lost. RLlib episodes last ``horizon`` steps (everyone is
 then truncated, with an observation to bootstrap from), or end sooner when every
 running agent episode ends in the same step (RLlib would end it then anyway);
-``reset()`` carries on where Unity is, without a Unity RESET. The source comes seeded for its env
+``reset()`` carries on where Unity is, without a Unity RESET. An agent's reward is its own plus
+its group's (ML-Agents' extrinsic reward, for every trainer). The source comes seeded for its env
 runner (``agents.runner_seed``, applied where RLlib's env creator opens it).
 """
 
@@ -128,13 +129,14 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 self._next_generation(b, slot)
             for slot, row in ended.items():  # this agent episode ends; the slot's next one starts as a new generation
                 key = self._key(b, slot)
-                obs[key], rewards[key] = spaces.to_observation(terminal.obs, row), float(terminal.reward[row])
+                obs[key] = spaces.to_observation(terminal.obs, row)
+                rewards[key] = float(terminal.reward[row]) + float(terminal.group_reward[row])
                 truncateds[key] = bool(terminal.interrupted[row])
                 terminateds[key] = not truncateds[key]
                 infos[key] = {"episode_return": self._returns[b][slot] + rewards[key],
                               "episode_length": int(self._lengths[b][slot]) + 1}
                 if terminateds[key]:  # how a game ended for this agent (self-play's ELO): its last and group reward
-                    infos[key]["final_reward"] = rewards[key] + float(terminal.group_reward[row])
+                    infos[key]["final_reward"] = rewards[key]
                 self._next_generation(b, slot)
             for slot, (row, new_episode) in decided.items():
                 if new_episode and (cut or all_end):
@@ -143,7 +145,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 obs[key], infos[key] = spaces.to_observation(decision.obs, row), spaces.mask_info(decision, row)
                 if new_episode:
                     continue  # it has acted on nothing yet: no reward
-                rewards[key] = float(decision.reward[row])
+                rewards[key] = float(decision.reward[row]) + float(decision.group_reward[row])
                 self._returns[b][slot] += rewards[key]
                 self._lengths[b][slot] += 1
                 if cut:

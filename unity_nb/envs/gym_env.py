@@ -138,7 +138,8 @@ class UnityGymEnv(_UnityGymBase, gym.Env):
 class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
     """A gymnasium VectorEnv with one sub-environment per agent (3DBall: 12).
 
-    Unity starts an agent's next episode at once, so this env auto-resets in the
+    A reward is the agent's own plus its group's, as ML-Agents trains on. Unity starts an agent's next
+    episode at once, so this env auto-resets in the
     same step (``autoreset_mode=SAME_STEP``): a finished agent's last observation
     is in ``info["final_obs"]`` and the returned one begins its next episode.
     """
@@ -219,14 +220,14 @@ class UnityVectorEnv(_UnityGymBase, gym.vector.VectorEnv):
                     final_obs[slot] = _row(self._shown, slot)
             for slot, row in ended.items():
                 if slot in waiting:
-                    rewards[slot] += terminal.reward[row]
+                    rewards[slot] += terminal.reward[row] + terminal.group_reward[row]
                     truncated[slot] = bool(terminal.interrupted[row])
                     terminated[slot] = not truncated[slot]
                     final_obs[slot] = spaces.to_observation(terminal.obs, row)
             for slot, (row, new_episode) in decided.items():
                 if slot in waiting:
                     if not new_episode:
-                        rewards[slot] += decision.reward[row]
+                        rewards[slot] += decision.reward[row] + decision.group_reward[row]
                     waiting.discard(slot)
             for slot in waiting:
                 empty[slot] = empty[slot] + 1 if slot in self._slots.open else 0

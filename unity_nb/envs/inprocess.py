@@ -54,11 +54,11 @@ def _steps(behavior: BehaviorInfo, batch: AgentBatch) -> tuple[DecisionSteps, Te
         # mlagents' client builds a mask for every discrete behavior (all allowed when Unity sends none)
         forbidden = batch.action_mask if batch.action_mask is not None else np.zeros((len(batch.ids), sum(branches)), bool)
         mask = np.split(forbidden[d], np.cumsum(branches)[:-1], axis=1)
-    zeros = np.zeros(len(batch.ids), dtype=np.float32)
-    no_group = np.zeros(len(batch.ids), dtype=np.int32)
-    decision = DecisionSteps([o[d] for o in obs], batch.rewards[d], batch.ids[d], mask, no_group[d], zeros[d])
+    group = batch.group_id if batch.group_id is not None else np.zeros(len(batch.ids), dtype=np.int32)
+    group_reward = batch.group_reward if batch.group_reward is not None else np.zeros(len(batch.ids), np.float32)
+    decision = DecisionSteps([o[d] for o in obs], batch.rewards[d], batch.ids[d], mask, group[d], group_reward[d])
     terminal = TerminalSteps(
-        [o[t] for o in obs], batch.rewards[t], batch.max_step_reached[t], batch.ids[t], no_group[t], zeros[t]
+        [o[t] for o in obs], batch.rewards[t], batch.max_step_reached[t], batch.ids[t], group[t], group_reward[t]
     )
     return decision, terminal
 

@@ -172,8 +172,15 @@ def agent_infos(behavior: BehaviorInfo, batch: AgentBatch, into) -> None:
     rewards, done, maxed, ids = (batch.rewards.tolist(), batch.done.tolist(), batch.max_step_reached.tolist(),
                                  batch.ids.tolist())
     masks = None if batch.action_mask is None else batch.action_mask.tolist()
+    # Unity sends group fields only for an agent in a group (proto3 leaves zeros out)
+    groups = None if batch.group_id is None else batch.group_id.tolist()
+    group_rewards = None if batch.group_reward is None else batch.group_reward.tolist()
     for k in range(n):
         info = into.add(reward=rewards[k], done=bool(done[k]), max_step_reached=bool(maxed[k]), id=int(ids[k]))
+        if groups is not None and groups[k]:
+            info.group_id = int(groups[k])
+        if group_rewards is not None and group_rewards[k]:
+            info.group_reward = group_rewards[k]
         for spec, values, flat in zip(behavior.observations, batch.observations, floats):
             obs = info.observations.add(shape=spec.shape, name=spec.name, observation_type=int(spec.goal_signal))
             if flat is None:

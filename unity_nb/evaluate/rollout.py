@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..envs.gym_env import UnityVectorEnv
-from ..envs.scenes import find_scene
+from ..envs.scenes import agents_leave, find_scene
 from ..envs.source import EnvSource
 from ..errors import BadValue, NotFound, NotPossible
 from ..train.schema import PLAYS
@@ -124,7 +124,8 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
         policies = load_policies(checkpoint)
     # both plays at once, on twice the areas (half the agents each): a built-in scene's areas are free to add,
     # and one pass costs little more than one play; a Unity build's areas are its own, so it plays twice
-    side_by_side = play == "both" and mode == "inprocess" and set(policies) == {SINGLE} and scripted is None
+    one_policy = set(policies) == {SINGLE} and not agents_leave(scene)  # a vector env of the behavior's agents
+    side_by_side = play == "both" and mode == "inprocess" and one_policy and scripted is None
     if play == "both" and not side_by_side:
         kwargs = dict(episodes=episodes, mode=mode, seed=seed, num_areas=num_areas, params=params, behavior=behavior,
                       max_steps=max_steps, policies=policies, opponent=opponent)
@@ -143,7 +144,7 @@ def evaluate(checkpoint, scene: str, *, episodes: int = 100, mode: str = "inproc
                 result = _play_against(source, policies, scripted, against, behavior, episodes, max_steps, sampled)
             elif side_by_side:
                 result = _play_both(UnityVectorEnv(source, behavior=behavior), policies[SINGLE], episodes, max_steps)
-            elif set(policies) == {SINGLE}:
+            elif one_policy:
                 env = UnityVectorEnv(source, behavior=behavior)
                 result = _play_one(env, policies[SINGLE], episodes, max_steps, sampled)
             else:

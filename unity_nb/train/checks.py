@@ -147,7 +147,7 @@ def check_batches(config, fail) -> None:
     scene_cls = find_scene(config.scene)
     if scene_cls is not None and config.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
         trained = [config.behavior] if config.behavior else [b.name for b in scene_cls.behavior_list()]
-        if len(trained) == 1:  # one policy: every agent is a sub-env of one vector env
+        if len(trained) == 1 and not scene_cls.agents_leave:  # one policy: every agent is a sub-env of one vector env
             problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"],
                                           scene_cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
                                           config.num_env_runners)

@@ -95,7 +95,7 @@ class Driver:
     def _build(self, cfg: TrainConfig, trained: list[str]):
         """The algorithm for this run; a user's own RLModule is built and tried on the scene's observations
         first, and what goes wrong in it is told by its file and line."""
-        from .rllib_setup import algorithm_config
+        from .rllib_setup import algorithm_config, is_multi_agent
         from .user_module import check_module, user_frame
 
         algo_config = algorithm_config(cfg, trained)
@@ -111,7 +111,7 @@ class Driver:
             raise ConfigError(f"{' and '.join(yours)} failed while RLlib built it: {user_frame(err)}") from None
         for behavior in trained:
             if cfg.model_for(behavior):
-                module = module_id(behavior) if len(trained) > 1 else SINGLE
+                module = module_id(behavior) if is_multi_agent(cfg, trained) else SINGLE
                 key = "model" if isinstance(cfg.model, str) else f"model.{behavior}"
                 try:
                     check_module(algo.get_module(module), key)
@@ -134,7 +134,7 @@ class Driver:
         return self.out.guard(self._train)
 
     def _train(self) -> int:
-        from .rllib_setup import behaviors
+        from .rllib_setup import behaviors, is_multi_agent
 
         cfg = self.config
         started = time.perf_counter()
@@ -175,7 +175,7 @@ class Driver:
         if cfg.rllib:
             from .rllib_setup import rllib_settings_as_built
 
-            module = module_id(trained[0]) if len(trained) > 1 else SINGLE
+            module = module_id(trained[0]) if is_multi_agent(cfg, trained) else SINGLE
             self.emit({"event": "log", "message": f"RLlib settings from rllib: "
                                                   f"{rllib_settings_as_built(algo, cfg.rllib, module)}"})
         if cfg.num_env_runners:
@@ -193,7 +193,7 @@ class Driver:
                 self._emit_lesson(change, {"env_steps": offset["env_steps"], "time_s": offset["time_s"],
                                            "iteration": None})
         self.out.set_state(State.RUNNING, behaviors=trained)
-        self.per_behavior = trained if len(trained) > 1 else None
+        self.per_behavior = trained if is_multi_agent(cfg, trained) else None
         if cfg.self_play:
             self._start_self_play(algo, trained, offset)
 

@@ -26,7 +26,7 @@ from ..envs import spaces
 from ..envs.agents import behavior_of, runner_seed
 from ..envs.behaviors_env import UnityBehaviorsEnv
 from ..envs.gym_env import UnityVectorEnv
-from ..envs.scenes import SCENES
+from ..envs.scenes import SCENES, agents_leave
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 from ..envs.teams import games, split_team
@@ -367,6 +367,13 @@ def _policy_of(agent_id, episode=None, **kwargs) -> str:
     return module_id(behavior_of(agent_id))
 
 
+def is_multi_agent(config: TrainConfig, trained: list[str]) -> bool:
+    """Whether the run trains on RLlib's multi-agent env, an agent id per agent episode and a module named after
+    each behavior: several behaviors, or agents that come and go (Escape; RLlib takes a lone module named
+    ``default_policy`` for a single-agent run)."""
+    return len(trained) > 1 or agents_leave(config.scene)
+
+
 def _env_config(config: TrainConfig) -> dict:
     return {
         "scene": config.scene,
@@ -407,9 +414,11 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     if len(trained) == 1:  # one policy: the behavior's own settings are the run's
         config = config.for_behavior(trained[0])
 
+    multi = is_multi_agent(config, trained)
+
     def module_of(behavior: str) -> str:
         """The module that trains ``behavior`` (self-play: its game's, whichever team)."""
-        if len(trained) == 1:
+        if not multi:
             return SINGLE
         return module_id(split_team(behavior)[0]) if config.self_play else module_id(behavior)
 
@@ -436,8 +445,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         return RLModuleSpec(module_class=load_class(path, key), model_config=model(behavior))
 
     # agents acting in one env step: RLlib's schedules count env steps (one exchange of all of a process's agents)
-    per_env_step = 1 if len(trained) == 1 else max(1, sum(facts[b].agents for b in trained))
-    if len(trained) == 1:  # every agent of the behavior is a sub-env of one vector env: one policy
+    per_env_step = max(1, sum(facts[b].agents for b in trained)) if multi else 1
+    if not multi:  # every agent of the behavior is a sub-env of one vector env: one policy
         misfit = config.algorithm == "PPO" and isinstance(fragment, int) and time_horizon_misfit(
             fragment, config.train_batch_size, facts[trained[0]].agents, config.num_env_runners)
         if misfit:  # a Unity build's agents are counted only now (a built-in scene's were by TrainConfig)
@@ -451,7 +460,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             algo.rl_module(model_config=model(trained[0]))
         else:
             algo.rl_module(rl_module_spec=spec(trained[0]))
-    else:  # one policy per behavior (self-play: per game, and a ghost of each to play the opponents)
+    else:  # one policy per behavior (self-play: per game, and a ghost of each to play the opponents), or one for all
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
         register_env(ENV_NAME_BEHAVIORS, make_behaviors_env)
@@ -482,7 +491,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     if config.normalize:
         from .normalize import MeanStdFilter
 
-        per_behavior, per_game = len(trained) > 1, bool(config.self_play)
+        per_behavior, per_game = multi, bool(config.self_play)
         algo.env_runners(env_to_module_connector=lambda env, spaces=None, device=None: MeanStdFilter(
             per_behavior=per_behavior, per_game=per_game))
     wanted = learner_settings(config, per_env_step)
@@ -493,7 +502,7 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
                       if config.for_behavior(b).clip_schedule != "constant"}
     if config.algorithm == "PPO" and clip_schedules:
         algo.learners(learner_class=ScheduledClipPPOLearner, learner_config_dict={
-            "clip_schedule": clip_schedules if len(trained) > 1 else clip_schedules[SINGLE]})
+            "clip_schedule": clip_schedules if multi else clip_schedules[SINGLE]})
     near_uniform = {module_of(b): "continuous" if facts[b].continuous else "discrete"
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}

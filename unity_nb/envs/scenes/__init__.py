@@ -6,13 +6,14 @@ from ...errors import NotFound
 from .ball3d import Ball3D
 from .base import ActionBatch, AgentBatch, BehaviorInfo, ObservationInfo, Scene
 from .basic import Basic, BasicDuo
+from .escape import Escape
 from .gridworld import GridWorld
 from .pong import Pong
 from .signpost import SignPost
 
 # The built-in scenes, in the order they are listed. A new scene is its file (physics, behavior, training
 # defaults, target and benchmark: see Scene) and its class here.
-SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost, Pong)}
+SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost, Pong, Escape)}
 _BY_LOWER_NAME = {name.lower(): cls for name, cls in SCENES.items()}
 
 
@@ -37,6 +38,13 @@ def is_builtin(target) -> bool:
     return find_scene(target) is not None
 
 
+def agents_leave(target) -> bool:
+    """Whether ``target`` is a built-in scene whose agents leave mid-episode (Escape): played and trained as
+    many agents that come and go (``UnityBehaviorsEnv``), never as a vector env of a fixed number of agents."""
+    found = find_scene(target)
+    return found is not None and found.agents_leave
+
+
 def play_mode(target) -> str:
     """How a trained policy plays ``target`` unless asked otherwise: a built-in scene in this process (fast,
     the same trajectories as through the player), a Unity build as its own process ("player")."""
@@ -55,5 +63,5 @@ class UnknownSceneError(NotFound):
         )
 
 
-__all__ = ["SCENES", "find_scene", "scene_class", "is_builtin", "play_mode", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "SignPost", "Pong", "ActionBatch", "AgentBatch",
+__all__ = ["SCENES", "find_scene", "agents_leave", "scene_class", "is_builtin", "play_mode", "Scene", "Basic", "BasicDuo", "Ball3D", "GridWorld", "SignPost", "Pong", "Escape", "ActionBatch", "AgentBatch",
            "BehaviorInfo", "ObservationInfo", "UnknownSceneError"]

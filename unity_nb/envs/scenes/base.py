@@ -8,6 +8,10 @@ agent a new id. An episode ends on a terminal event or at ``max_step``
 (``max_step_reached``) and the agent's next one starts at once: a step's report
 holds the finished agents' terminal infos and then a decision request from
 every agent, so an agent that just finished appears in both, under one id.
+
+A cooperative scene puts its agents in groups (Unity's ``SimpleMultiAgentGroup``: ``group_id`` 1, 2, ...;
+0 = none) and may give a group reward; an agent may leave mid-episode (disabled in Unity: a terminal step,
+then silence) and come back with a new id when its group starts again, as a re-enabled Unity agent does.
 """
 
 from __future__ import annotations
@@ -51,9 +55,13 @@ class AgentBatch:
     max_step_reached: np.ndarray  # bool
     action_mask: np.ndarray | None  # bool, True = forbidden (ML-Agents' convention)
     agents: np.ndarray | None = None  # index of each row's agent in the scene
+    group_id: np.ndarray | None = None  # int32 Unity group of each agent (0 = none); None: no groups
+    group_reward: np.ndarray | None = None  # float32 reward given to each agent's group this step
 
     def select(self, rows: np.ndarray) -> "AgentBatch":
         return AgentBatch(
+            group_id=None if self.group_id is None else self.group_id[rows],
+            group_reward=None if self.group_reward is None else self.group_reward[rows],
             ids=self.ids[rows],
             observations=[o[rows] for o in self.observations],
             rewards=self.rewards[rows],
@@ -62,6 +70,18 @@ class AgentBatch:
             action_mask=None if self.action_mask is None else self.action_mask[rows],
             agents=None if self.agents is None else self.agents[rows],
         )
+
+
+@dataclass
+class Outcome:
+    """What one decision did, agent by agent (a scene's ``_apply`` may return just rewards and terminated)."""
+
+    rewards: np.ndarray  # each agent's own reward
+    terminated: np.ndarray  # bool: the agent's episode ended on an event of the game
+    interrupted: np.ndarray | None = None  # bool: ended by the scene without an event (Unity's GroupEpisodeInterrupted)
+    leaving: np.ndarray | None = None  # bool: of those ending, the agents that leave the scene (disabled)
+    returning: np.ndarray | None = None  # bool: agents that left and come back now (new ids, new episodes)
+    group_rewards: np.ndarray | None = None  # each agent's group reward
 
 
 @dataclass
@@ -90,6 +110,7 @@ class Scene:
     param_help: dict[str, str] = {}
     description: str = ""
     benchmark_return: float | None = None  # the return Unity's own trained model of the scene reaches
+    agents_leave = False  # agents leave mid-episode (a vector env of a fixed number of agents cannot play it)
     # The settings a run of this scene trains with unless told otherwise (TrainConfig's fields; its
     # ``target_return`` stops the run early once reached and confirmed). What a scene leaves out takes
     # the settings for a Unity build the kit knows nothing about (train/config.py, BUILD_DEFAULTS).
@@ -105,6 +126,9 @@ class Scene:
         for key, value in (params or {}).items():
             self.set_param(key, value)
         self.ids = np.arange(self.n, dtype=np.int32)  # drawn once, as Unity's EpisodeIdCounter does at initialisation
+        self._next_id = self.n  # the id the next agent to come back gets
+        self.active = np.ones(self.n, dtype=bool)  # agents in the scene (False: left until their group restarts)
+        self.group_id: np.ndarray | None = None  # a cooperative scene's Unity group of each agent (1, 2, ...)
         self.step_count = np.zeros(self.n, dtype=np.int64)
         self.episode_return = np.zeros(self.n, dtype=np.float64)
         self.finished_returns: list[float] = []  # read by the stats side channel
@@ -166,9 +190,19 @@ class Scene:
     def reset(self) -> dict[str, AgentBatch]:
         """Full reset (the RESET command): every agent starts a new episode."""
         everyone = np.ones(self.n, dtype=bool)
+        self._rejoin(~self.active)
         self._start_episodes(everyone)
-        self._last = self._decision_batch(np.zeros(self.n, dtype=np.float32))
+        zeros = np.zeros(self.n, dtype=np.float32)
+        self._last = self._decision_batch(zeros, zeros)
         return self._by_behavior(self._last)
+
+    def _rejoin(self, which: np.ndarray) -> None:
+        """Agents that left come back, each with a new id (a Unity agent enabled again draws one)."""
+        k = int(which.sum())
+        if k:
+            self.ids[which] = np.arange(self._next_id, self._next_id + k, dtype=np.int32)
+            self._next_id += k
+            self.active[which] = True
 
     def step(self, actions: dict[str, ActionBatch]) -> dict[str, AgentBatch]:
         """Apply one decision's actions (the STEP command) and report every agent."""
@@ -176,13 +210,22 @@ class Scene:
             return self.reset()
         continuous, discrete = self._gather(actions)
         self._count_masked(discrete)
-        rewards, terminated = self._apply(continuous, discrete)
-        rewards = rewards.astype(np.float32)
-        self.step_count += 1
+        out = self._apply(continuous, discrete)
+        out = out if isinstance(out, Outcome) else Outcome(*out)
+        none = np.zeros(self.n, dtype=bool)
+        acted = self.active.copy()  # agents that left are not stepped, rewarded or ended
+        rewards = np.where(acted, out.rewards, 0).astype(np.float32)
+        group = np.zeros(self.n, np.float32) if out.group_rewards is None else out.group_rewards.astype(np.float32)
+        group = np.where(acted, group, np.float32(0))
+        terminated = out.terminated & acted
+        self.step_count[acted] += 1
         self.episode_return += rewards
-        truncated = ~terminated & (self.max_step > 0) & (self.step_count >= self.max_step)
+        interrupted = none if out.interrupted is None else out.interrupted
+        truncated = acted & ~terminated & (interrupted | ((self.max_step > 0) & (self.step_count >= self.max_step)))
         done = terminated | truncated
-        if done.any():
+        leaving = done & (none if out.leaving is None else out.leaving)
+        returning = ~acted & (none if out.returning is None else out.returning)
+        if done.any() or returning.any():
             terminal = AgentBatch(
                 ids=self.ids[done].copy(),
                 observations=[o[done] for o in self._observe()],
@@ -191,14 +234,18 @@ class Scene:
                 max_step_reached=truncated[done],
                 action_mask=None,
                 agents=np.flatnonzero(done),
+                group_id=None if self.group_id is None else self.group_id[done].copy(),
+                group_reward=group[done],
             )
             self.finished_returns.extend(self.episode_return[done].tolist())
-            self._start_episodes(done)
+            self.active[leaving] = False
+            self._rejoin(returning)
+            self._start_episodes((done & ~leaving) | returning)
             rewards = np.where(done, np.float32(0), rewards)
-            decision = self._decision_batch(rewards)
-            self._last = _concat(terminal, decision)
+            group = np.where(done, np.float32(0), group)
+            self._last = _concat(terminal, self._decision_batch(rewards, group))
         else:
-            self._last = self._decision_batch(rewards)
+            self._last = self._decision_batch(rewards, group)
         return self._by_behavior(self._last)
 
     def _count_masked(self, discrete: np.ndarray) -> None:
@@ -206,9 +253,10 @@ class Scene:
         mask = self._last.action_mask if self._last is not None else None
         if mask is None or not discrete.size:
             return
-        decision = mask[-self.n:]  # the decision rows come last (after terminal ones), agent i in row i
+        decided = self._decided()
+        decision = mask[-len(decided):]  # the decision rows come last (after terminal ones), in agent order
         offsets = np.concatenate([[0], np.cumsum(self.behavior.discrete_branches)[:-1]])
-        forbidden = decision[np.arange(self.n)[:, None], offsets[None, :] + discrete]
+        forbidden = decision[np.arange(len(decided))[:, None], offsets[None, :] + discrete[decided]]
         self.masked_actions_taken += int(forbidden.sum())
 
     def _by_behavior(self, batch: AgentBatch) -> dict[str, AgentBatch]:
@@ -237,8 +285,9 @@ class Scene:
         self.episode_return[which] = 0.0
         self._reset_agents(which)
 
-    def _decision_batch(self, rewards: np.ndarray) -> AgentBatch:
-        return AgentBatch(
+    def _decision_batch(self, rewards: np.ndarray, group_rewards: np.ndarray) -> AgentBatch:
+        """A decision request from every agent in the scene."""
+        batch = AgentBatch(
             ids=self.ids.copy(),
             observations=self._observe(),
             rewards=rewards.astype(np.float32),
@@ -246,15 +295,23 @@ class Scene:
             max_step_reached=np.zeros(self.n, dtype=bool),
             action_mask=self._action_mask(),
             agents=np.arange(self.n),
+            group_id=None if self.group_id is None else self.group_id.copy(),
+            group_reward=group_rewards.astype(np.float32),
         )
+        return batch if self.active.all() else batch.select(np.flatnonzero(self.active))
+
+    def _decided(self) -> np.ndarray:
+        """The agents the last report asked for a decision, in the order of its rows."""
+        return self._last.agents[~self._last.done]
 
     def _gather(self, actions: dict[str, ActionBatch]) -> tuple[np.ndarray, np.ndarray]:
         """Every agent's action, behavior by behavior; missing actions are zeros, as in Unity."""
         b = self.behavior
         continuous = np.zeros((self.n, b.continuous_size), dtype=np.float32)
         discrete = np.zeros((self.n, len(b.discrete_branches)), dtype=np.int64)
+        decided = self._decided()
         for k, behavior in enumerate(self.behavior_list()):
-            rows = np.flatnonzero(self.agent_behavior == k)
+            rows = decided[self.agent_behavior[decided] == k]
             action = actions.get(behavior.name) or ActionBatch()
             n = len(rows)
             for name, given, full in (("continuous", action.continuous, continuous), ("discrete", action.discrete, discrete)):
@@ -272,8 +329,9 @@ class Scene:
     def _reset_agents(self, which: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _apply(self, continuous: np.ndarray, discrete: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Advance the simulation one decision; return (rewards, terminated)."""
+    def _apply(self, continuous: np.ndarray, discrete: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Outcome:
+        """Advance the simulation one decision (every agent's row; those that left: zeros); return (rewards,
+        terminated), or an Outcome."""
         raise NotImplementedError
 
     def _observe(self) -> list[np.ndarray]:
@@ -292,7 +350,15 @@ def _concat(a: AgentBatch, b: AgentBatch) -> AgentBatch:
     if b.action_mask is not None:
         # terminal infos carry no mask; Unity sends an all-allowed one
         mask = np.concatenate([np.zeros((len(a.ids), b.action_mask.shape[1]), dtype=bool), b.action_mask])
+    def joined(x, y, dtype):
+        if x is None and y is None:
+            return None
+        return np.concatenate([np.zeros(len(a.ids), dtype) if x is None else x,
+                               np.zeros(len(b.ids), dtype) if y is None else y])
+
     return AgentBatch(
+        group_id=joined(a.group_id, b.group_id, np.int32),
+        group_reward=joined(a.group_reward, b.group_reward, np.float32),
         agents=np.concatenate([a.agents, b.agents]),
         ids=np.concatenate([a.ids, b.ids]),
         observations=[np.concatenate([x, y]) for x, y in zip(a.observations, b.observations)],

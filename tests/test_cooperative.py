@@ -1,0 +1,107 @@
+"""The cooperative scene (Escape): groups, group rewards and agents that leave mid-episode, as Unity sends them,
+the same in-process and through the stand-in player over the real mlagents-envs client and gRPC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unity_nb.envs.scenes import ActionBatch, Escape, agents_leave
+from unity_nb.envs.source import EnvSource
+from unity_nb.errors import BadValue
+
+
+def _play(mode: str, exchanges: int = 300, num_areas: int = 2) -> list[tuple]:
+    """Every agent row the client reads, exchange by exchange, with the scripted teamwork acting."""
+    from mlagents_envs.base_env import ActionTuple
+
+    source = EnvSource("Escape", mode=mode, seed=5, num_areas=num_areas)
+    rows = []
+    try:
+        source.call("reset")
+        for _ in range(exchanges):
+            decision, terminal = source.call("get_steps", "Escape")
+            for kind, steps in (("terminal", terminal), ("decision", decision)):
+                for i in range(len(steps)):
+                    rows.append((kind, int(steps.agent_id[i]), int(steps.group_id[i]), float(steps.group_reward[i]),
+                                 bool(getattr(steps, "interrupted", np.zeros(len(steps), bool))[i]),
+                                 tuple(np.round(steps.obs[0][i], 4))))
+            actions = Escape.heuristic([decision.obs[0]]) if len(decision) else np.zeros((0, 1), np.int32)
+            source.call("set_actions", "Escape", ActionTuple(discrete=actions))
+            source.call("step")
+    finally:
+        source.close()
+    return rows
+
+
+def test_groups_group_rewards_and_leaving_agents_reach_the_real_client_as_in_process():
+    in_process, through_player = _play("inprocess"), _play("player")
+    assert through_player == in_process
+    terminal = [r for r in in_process if r[0] == "terminal"]
+    assert {r[2] for r in in_process} == {1, 2}  # one group per area, Unity's ids from 1
+    escaped = [r for r in terminal if r[3] == 1.0]
+    fallen = [r for r in terminal if r[3] == 0.0 and not r[4]]
+    assert len(escaped) >= 20 and len(fallen) >= 10  # the scripted team escapes, a slayer falling each time
+    decided_rewards = {r[3] for r in in_process if r[0] == "decision"}
+    assert decided_rewards == {0.0}  # the group reward comes with the episode's end
+
+
+def test_a_slayer_leaves_mid_episode_and_returns_with_a_new_id_when_its_group_starts_again():
+    scene = Escape(num_areas=1, seed=0)
+    batch = scene.reset()["Escape"]
+    first_ids = batch.ids.tolist()
+    # walk agent 0 onto the dragon, the others stay
+    fallen_id, steps = None, 0
+    while fallen_id is None and steps < 20:
+        decision = batch.select(np.flatnonzero(~batch.done))
+        actions = np.zeros((len(decision.ids), 1), np.int32)
+        dx, dy = decision.observations[0][0, 3:5]
+        actions[0, 0] = (4 if dx > 0 else 3) if abs(dx) >= abs(dy) else (1 if dy > 0 else 2)
+        batch = scene.step({"Escape": ActionBatch(discrete=actions)})["Escape"]
+        steps += 1
+        if batch.done.any():
+            assert batch.done.sum() == 1 and not batch.max_step_reached[batch.done][0]
+            fallen_id = int(batch.ids[batch.done][0])
+            assert batch.group_reward[batch.done][0] == 0.0 and batch.group_id[batch.done][0] == 1
+    assert fallen_id == first_ids[0]
+    decision_ids = batch.ids[~batch.done].tolist()
+    assert fallen_id not in decision_ids and decision_ids == first_ids[1:]  # it asks for no decision: it left
+    assert batch.observations[0][~batch.done][:, 5].tolist() == [1.0, 1.0]  # the key lies where the dragon was
+    assert batch.observations[0][~batch.done][:, 12].tolist() == [0.0, 0.0]  # teammates see it gone
+    # the group runs out of time: both still in it are interrupted, and the fallen agent comes back, a new id
+    for _ in range(100):
+        n = int((~batch.done).sum())
+        batch = scene.step({"Escape": ActionBatch(discrete=np.zeros((n, 1), np.int32))})["Escape"]
+        if batch.done.any():
+            break
+    ended = batch.ids[batch.done].tolist()
+    assert ended == first_ids[1:] and batch.max_step_reached[batch.done].all()
+    back = batch.ids[~batch.done].tolist()
+    assert len(back) == 3 and back[1:] == first_ids[1:] and back[0] not in first_ids
+
+
+def test_only_teamwork_escapes_and_random_play_rarely_does():
+    def escapes(policy, seed):
+        scene = Escape(num_areas=8, seed=seed)
+        batch, groups, won = scene.reset()["Escape"], 0, 0
+        rng = np.random.default_rng(seed)
+        for _ in range(400):
+            decision = batch.select(np.flatnonzero(~batch.done))
+            batch = scene.step({"Escape": ActionBatch(discrete=policy(decision, rng))})["Escape"]
+            ended = batch.done & (batch.group_reward > 0) | batch.max_step_reached
+            groups += len(set(batch.group_id[ended].tolist()))
+            won += len(set(batch.group_id[batch.done & (batch.group_reward > 0)].tolist()))
+        return won / groups
+
+    scripted = escapes(lambda d, rng: Escape.heuristic(d.observations), 0)
+    random = escapes(lambda d, rng: rng.integers(0, 5, (len(d.ids), 1)).astype(np.int32), 0)
+    assert scripted == 1.0 and random < 0.3, (scripted, random)
+
+
+def test_escape_trains_as_agents_that_come_and_go_and_refuses_bad_parameters():
+    assert agents_leave("Escape") and agents_leave("escape") and not agents_leave("3DBall")
+    assert not agents_leave("./MyGame.x86_64")
+    with pytest.raises(BadValue, match="max_environment_steps.*whole number >= 1"):
+        Escape(params={"max_environment_steps": 0})
+    frame = Escape(num_areas=4).render()
+    assert frame.ndim == 3 and frame.shape[0] % 2 == 0 and frame.shape[1] % 2 == 0
