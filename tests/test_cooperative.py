@@ -105,3 +105,79 @@ def test_escape_trains_as_agents_that_come_and_go_and_refuses_bad_parameters():
         Escape(params={"max_environment_steps": 0})
     frame = Escape(num_areas=4).render()
     assert frame.ndim == 3 and frame.shape[0] % 2 == 0 and frame.shape[1] % 2 == 0
+
+
+# ---- POCA's inputs: each agent's teammates in its infos, and its returns
+
+
+def _group_env():
+    from unity_nb.envs.behaviors_env import UnityBehaviorsEnv
+    from unity_nb.envs.groups import GroupView
+
+    env = UnityBehaviorsEnv(EnvSource("Escape", mode="inprocess", seed=0, num_areas=2))
+    key = env.possible_agents[0]
+    return env, GroupView(2, env.observation_spaces[key], env.action_spaces[key])
+
+
+def test_every_agent_sees_its_teammates_now_and_what_they_did_the_step_before():
+    env, view = _group_env()
+    obs, infos = env.reset()
+    view.reset(obs, infos)
+    first = sorted(obs)[:3]  # area 0's three agents
+    mates = infos[first[0]]["mates_obs"]
+    assert infos[first[0]]["mates_mask"].tolist() == [1.0, 1.0]
+    assert np.array_equal(mates[0], obs[first[1]]) and np.array_equal(mates[1], obs[first[2]])
+    actions = {k: int(i % 5) for i, k in enumerate(sorted(env.agents))}
+    stepped = env.step(actions)
+    view.step(actions, *stepped)
+    infos = stepped[4]
+    done = {k for k in stepped[0] if stepped[2].get(k) or stepped[3].get(k)}
+    for key in first:
+        if key in done:
+            continue
+        acted = infos[key]["mates_actions"]
+        assert [int(np.argmax(row)) for row in acted] == [actions[m] for m in first if m != key]
+        assert acted.sum() == 2.0  # one-hot
+
+
+def test_a_slayer_keeps_its_groups_value_and_the_group_ends_together():
+    env, view = _group_env()
+    obs, infos = env.reset()
+    view.reset(obs, infos)
+    slayers, ends = [], []
+    for _ in range(300):
+        actions = {k: int(Escape.heuristic([obs[k][None]])[0, 0]) for k in env.agents}
+        obs, rewards, terminated, truncated, infos = env.step(actions)
+        view.step(actions, obs, rewards, terminated, truncated, infos)
+        for key in obs:
+            if terminated.get(key) and rewards[key] == 0.0:
+                slayers.append(infos[key])
+            elif terminated.get(key):
+                ends.append(infos[key])
+        if terminated.get("__all__") or truncated.get("__all__"):
+            obs, infos = env.reset()
+            view.reset(obs, infos)
+    assert slayers and ends
+    assert not any(i["group_done"] for i in slayers)  # its two teammates go on: bootstrapped from the group
+    assert all(i["mates_mask"].sum() == 2 for i in slayers)  # its teammates, as it fell
+    assert all(i["group_done"] for i in ends)  # the two that escape end the group's episode
+    assert all(i["mates_mask"].sum() == 1 for i in ends)  # each other (the slayer had left)
+
+
+def test_returns_bootstrap_from_the_group_unless_the_whole_group_is_done():
+    from unity_nb.trainer.poca import lambda_returns
+
+    # two agent episodes of 2 steps (+ RLlib's bootstrap row): both end terminated; only the second's group is done
+    values = np.array([0.5, 0.6, 0.9, 0.5, 0.6, 0.9], np.float32)
+    baselines = np.array([0.4, 0.5, 0.0, 0.4, 0.5, 0.0], np.float32)
+    rewards = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float32)
+    terminated = np.array([False, True, False, False, True, False])
+    group_done = np.array([False, False, False, True, True, True])
+    returns, advantages = lambda_returns(values, baselines, rewards, terminated, group_done, [3, 3], 0.9, 0.8)
+    assert returns[1] == pytest.approx(0.9 * 0.9)  # the fallen agent: its group's value after it
+    assert returns[0] == pytest.approx(0.9 * 0.8 * returns[1] + 0.2 * 0.9 * 0.6)
+    assert returns[4] == pytest.approx(1.0)  # the group escaped: nothing after
+    assert returns[3] == pytest.approx(0.9 * 0.8 * 1.0 + 0.2 * 0.9 * 0.6)
+    raw = returns[[0, 1, 3, 4]] - baselines[[0, 1, 3, 4]]
+    assert advantages[[0, 1, 3, 4]] == pytest.approx((raw - raw.mean()) / raw.std(), abs=1e-5)
+    assert advantages[2] == advantages[5] == 0.0  # bootstrap rows: no advantage

@@ -82,7 +82,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 if aid not in where:  # its agent left; the slot waits for another
                     continue
                 obs[self._key(b, slot)] = spaces.to_observation(decision.obs, where[aid])
-                infos[self._key(b, slot)] = spaces.mask_info(decision, where[aid])
+                infos[self._key(b, slot)] = _info(decision, where[aid])
         self.agents = list(obs)
         self._last = dict(obs)
         return obs, infos
@@ -134,7 +134,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 truncateds[key] = bool(terminal.interrupted[row])
                 terminateds[key] = not truncateds[key]
                 infos[key] = {"episode_return": self._returns[b][slot] + rewards[key],
-                              "episode_length": int(self._lengths[b][slot]) + 1}
+                              "episode_length": int(self._lengths[b][slot]) + 1, "group_id": int(terminal.group_id[row])}
                 if terminateds[key]:  # how a game ended for this agent (self-play's ELO): its last and group reward
                     infos[key]["final_reward"] = rewards[key]
                 self._next_generation(b, slot)
@@ -142,7 +142,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 if new_episode and (cut or all_end):
                     continue  # the next generation starts in the next RLlib episode
                 key = self._key(b, slot)
-                obs[key], infos[key] = spaces.to_observation(decision.obs, row), spaces.mask_info(decision, row)
+                obs[key], infos[key] = spaces.to_observation(decision.obs, row), _info(decision, row)
                 if new_episode:
                     continue  # it has acted on nothing yet: no reward
                 rewards[key] = float(decision.reward[row]) + float(decision.group_reward[row])
@@ -165,6 +165,11 @@ class UnityBehaviorsEnv(MultiAgentEnv):
 
     def close(self):
         self.source.close()
+
+
+def _info(decision, row: int) -> dict:
+    """A deciding agent's infos: its action mask (where its behavior masks) and Unity group (0 = none)."""
+    return {**spaces.mask_info(decision, row), "group_id": int(decision.group_id[row])}
 
 
 __all__ = ["UnityBehaviorsEnv"]

@@ -241,6 +241,38 @@ def check_self_play(config, fail) -> None:
              "algorithm PPO")
 
 
+def check_poca(config, fail) -> None:
+    """POCA: PPO, one behavior whose agents are in groups (a built-in scene says so now, a Unity build when
+    opened), vector observations, no observation filter, no self-play."""
+    if not config.poca:
+        return
+    if config.algorithm != "PPO":
+        fail("poca", f"is PPO with a group critic, not {config.algorithm}: use algorithm PPO")
+    if config.self_play is not None:
+        fail("poca", "and self_play cannot be combined yet (POCA trains cooperating groups, self-play competing "
+             "teams): remove one")
+    if config.normalize:
+        fail("normalize", "true is not supported with poca yet (the group critic reads teammates' observations "
+             "unfiltered): set normalize false")
+    if config.model is not None:
+        fail("model", "cannot be given with poca: POCA's module is RLlib's default policy network beside the kit's "
+             "group critic; remove model or poca")
+    scene_cls = find_scene(config.scene)
+    if scene_cls is None:
+        return
+    grouped = [b.name for b in scene_cls.behavior_list()] if scene_cls.groups else []
+    if not grouped:
+        with_groups = ", ".join(name for name, cls in SCENES.items() if cls.groups)
+        fail("poca", f"needs agents in groups (Unity's SimpleMultiAgentGroup), and {scene_cls.name}'s agents are in "
+             f"none: POCA's critic learns a group's value and each agent's share of it. Built-in scenes with "
+             f"groups: {with_groups}; for {scene_cls.name}, use PPO (leave poca out)")
+    if len(grouped) > 1 and config.behavior is None:
+        fail("poca", "trains one behavior's groups: name it with behavior")
+    if any(o.visual for b in scene_cls.behavior_list() for o in b.observations) or len(
+            scene_cls.behavior.observations) > 1:
+        fail("poca", f"{scene_cls.name} has camera or several sensors; the kit's POCA reads one vector observation")
+
+
 def check_backend(config, fail) -> None:
     if config.backend != "sagemaker":
         given = [key for key in SAGEMAKER_SETTINGS if getattr(config, key) is not None]

@@ -152,6 +152,10 @@ class TrainConfig:
               "swap_steps, window, play_against_latest_model_ratio, initial_elo}, or true for its defaults; "
               "--self-play [KEY=VALUE]", expect="a mapping of self-play settings, or true", group="self-play",
         flag=False, fixed="the checkpoint holds the policies of the game (self-play) or of each team")
+    poca: bool = setting(False, "train a cooperative scene's groups with POCA (ML-Agents' trainer_type: poca): PPO's "
+                                "policy with a critic over the whole group and a baseline per agent, so an agent "
+                                "gets credit for what its group earns after it leaves", kind="bool", group="PPO",
+                         algorithms=("PPO",), fixed="the checkpoint holds POCA's group critic")
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
              "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
@@ -376,6 +380,7 @@ class TrainConfig:
         checks.check_model(self, fail, source)
         checks.check_behavior_settings(self, fail)
         checks.check_self_play(self, fail)
+        checks.check_poca(self, fail)
         checks.check_batches(self, fail)
 
     @property

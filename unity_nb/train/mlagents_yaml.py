@@ -28,7 +28,7 @@ from typing import Any
 from .errors import ConfigError
 from .settings import PER_BEHAVIOR
 
-TRAINERS = {"ppo": "PPO", "sac": "SAC"}
+TRAINERS = {"ppo": "PPO", "sac": "SAC", "poca": "PPO"}
 
 # mlagents-learn's defaults (ml-agents settings.py), for keys a file leaves out.
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -167,11 +167,12 @@ def _behavior(settings, defaults: dict, where: str, out: dict[str, Any]) -> dict
         raise ConfigError(f"{where}: expected trainer settings, got {settings!r}")
     settings = _merged(defaults, settings)
     trainer = settings.get("trainer_type", "ppo")
-    if trainer == "poca":
-        raise _later(where, "trainer_type poca", "cooperative groups; use ppo")
     if trainer not in TRAINERS:
         raise ConfigError(f"{where}.trainer_type: {trainer!r} is not supported; use one of {', '.join(TRAINERS)}")
     out["algorithm"] = TRAINERS[trainer]
+    if trainer == "poca":  # PPO's policy with POCA's group critic (trainer/poca.py); its hyperparameters are PPO's
+        out["poca"] = True
+        trainer = "ppo"
     for key, value in TRAINER_DEFAULTS[trainer].items():
         out.setdefault(key, value)
     for key, value in settings.items():

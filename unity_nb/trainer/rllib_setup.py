@@ -25,6 +25,7 @@ from ray.tune.registry import register_env
 from ..envs import spaces
 from ..envs.agents import behavior_of, runner_seed
 from ..envs.behaviors_env import UnityBehaviorsEnv
+from ..envs.groups import largest_group
 from ..envs.gym_env import UnityVectorEnv
 from ..envs.scenes import SCENES, agents_leave
 from ..envs.source import EnvSource
@@ -97,10 +98,17 @@ class TrainingVectorEnv(UnityVectorEnv):
 class TrainingBehaviorsEnv(UnityBehaviorsEnv):
     """Several behaviors, one policy each, with ML-Agents' continuous-action contract and masks as above."""
 
-    def __init__(self, source, *, raw_gaussian: bool, masked: set[str]):
+    def __init__(self, source, *, raw_gaussian: bool, masked: set[str], max_mates: int = 0):
         super().__init__(source)
         self.raw_gaussian = raw_gaussian
         self.masked = set(masked)  # the behaviors trained with their masks (scene_behaviors decides, once)
+        self.groups = None  # POCA: every agent's teammates in its infos, for the group critic
+        if max_mates:
+            from ..envs.groups import GroupView
+
+            (behavior,) = self.specs  # POCA trains one behavior's groups (checks.check_poca)
+            key = next(k for k in self.observation_spaces if behavior_of(k) == behavior)
+            self.groups = GroupView(max_mates, self.observation_spaces[key], self.action_spaces[key])
         for key, space in self.observation_spaces.items():
             spec = self.specs[behavior_of(key)]
             if behavior_of(key) in self.masked:
@@ -118,12 +126,17 @@ class TrainingBehaviorsEnv(UnityBehaviorsEnv):
 
     def reset(self, *, seed=None, options=None):
         obs, infos = super().reset(seed=seed, options=options)
+        if self.groups is not None:
+            self.groups.reset(obs, infos)
         return self._with_masks(obs, infos), infos
 
     def step(self, action_dict):
+        chosen = action_dict  # as the policy chose them (the group critic's baseline reads these)
         if self.raw_gaussian:
             action_dict = {k: policy_to_unity(self.action_spaces[k], a) for k, a in action_dict.items()}
         obs, rewards, terminateds, truncateds, infos = super().step(action_dict)
+        if self.groups is not None:
+            self.groups.step(chosen, obs, rewards, terminateds, truncateds, infos)
         return self._with_masks(obs, infos), rewards, terminateds, truncateds, infos
 
 
@@ -142,7 +155,8 @@ def make_env(ctx) -> UnityVectorEnv:
 def make_behaviors_env(ctx) -> UnityBehaviorsEnv:
     """RLlib's env creator for several behaviors: one Unity process, one policy per behavior."""
     return _open(ctx, lambda source: TrainingBehaviorsEnv(source, raw_gaussian=bool(ctx.get("raw_gaussian")),
-                                                          masked=set(ctx.get("masked", ()))))
+                                                          masked=set(ctx.get("masked", ())),
+                                                          max_mates=int(ctx.get("max_mates", 0))))
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,7 @@ class BehaviorFacts:
     continuous: bool  # continuous actions (else discrete)
     observation_space: gym.Space  # as the training env gives it (a masked behavior's with its mask)
     goal_sensors: tuple[int, ...] = ()  # which sensors carry a goal signal (ML-Agents' ObservationType.GOAL_SIGNAL)
+    largest_group: int = 0  # the most agents one Unity group holds after a reset (0: the agents are in no group)
 
     @property
     def masked(self) -> bool:
@@ -196,7 +211,7 @@ def scene_behaviors(config: TrainConfig) -> dict[str, BehaviorFacts]:
             if b in masked:
                 space = spaces.with_mask(space, spec)
             facts[b] = BehaviorFacts(len(decision), bool(spec.action_spec.continuous_size), space,
-                                     spaces.goal_sensors(spec))
+                                     spaces.goal_sensors(spec), largest_group(decision.group_id))
         return facts
     finally:
         source.close()
@@ -288,7 +303,7 @@ class ScheduledClipPPOLearner(PPOTorchLearner):
 
     def build(self) -> None:
         super().build()
-        given = self.config.learner_config_dict["clip_schedule"]  # one schedule, or one per behavior's module
+        given = self.config.learner_config_dict.get("clip_schedule") or {}  # one schedule, or one per module
         per_module = given if isinstance(given, dict) else {None: given}
         self.clip_schedulers = {m: Scheduler(fixed_value_or_schedule=v, framework="torch", device=self._device)
                                 for m, v in per_module.items()}
@@ -371,7 +386,7 @@ def is_multi_agent(config: TrainConfig, trained: list[str]) -> bool:
     """Whether the run trains on RLlib's multi-agent env, an agent id per agent episode and a module named after
     each behavior: several behaviors, or agents that come and go (Escape; RLlib takes a lone module named
     ``default_policy`` for a single-agent run)."""
-    return len(trained) > 1 or agents_leave(config.scene)
+    return len(trained) > 1 or agents_leave(config.scene) or config.poca
 
 
 def _env_config(config: TrainConfig) -> dict:
@@ -437,6 +452,10 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
 
     def spec(behavior: str) -> RLModuleSpec:
         path = config.model_for(behavior)
+        if config.poca:  # RLlib's default policy network beside a group critic (checks.check_poca: vectors only)
+            from .poca import POCAModule
+
+            return RLModuleSpec(module_class=POCAModule, model_config=model(behavior))
         if path is None and facts[behavior].needs_unity_module:  # cameras, several sensors, masks
             return RLModuleSpec(module_class=UnityPPOModule, model_config=model(behavior))
         if path is None:  # RLlib's default network for the algorithm
@@ -464,9 +483,27 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
         register_env(ENV_NAME_BEHAVIORS, make_behaviors_env)
-        algo.environment(ENV_NAME_BEHAVIORS, env_config={**_env_config(config), "masked": masked})
+        max_mates = 0
+        if config.poca:
+            largest = facts[trained[0]].largest_group
+            if largest < 2:  # a Unity build's groups are known only now (a built-in scene's were by TrainConfig)
+                raise ConfigError(f"poca: the agents of {trained[0]!r} are in no group of two or more after a reset, "
+                                  "and POCA's critic learns from a group (Unity's SimpleMultiAgentGroup: "
+                                  "RegisterAgent); put the agents in a group in Unity, or train with PPO")
+            if len(trained) > 1 or facts[trained[0]].needs_unity_module:
+                raise ConfigError(f"poca: the kit's POCA trains one behavior with one vector observation; "
+                                  f"{', '.join(trained)} " + ("are several behaviors: name one with behavior"
+                                                              if len(trained) > 1 else "has cameras, several "
+                                                              "sensors or action masks"))
+            max_mates = largest - 1
+        algo.environment(ENV_NAME_BEHAVIORS, env_config={**_env_config(config), "masked": masked,
+                                                          "max_mates": max_mates})
         algo.env_runners(num_env_runners=config.num_env_runners, rollout_fragment_length=fragment,
                          num_cpus_per_env_runner=1)
+        # RLlib's env check steps once at random and wants every agent it gets an observation of to be in
+        # env.agents after the step; an agent whose episode ends there (Escape's slayer, from its first move)
+        # has left env.agents, as PettingZoo's rules say. The kit's env is tested on its own (test_pettingzoo).
+        algo.environment(disable_env_checking=True)
         # each behavior's own rate and loss coefficients: RLlib's per-module overrides of the learner's settings
         overrides = {module_of(b): {k: v for k, v in _module_settings(config.for_behavior(b), per_env_step).items()
                                     if hasattr(algo, k)} for b in trained
@@ -500,9 +537,12 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         wanted["train_batch_size_per_learner"] = max(1, -(-config.train_batch_size // per_env_step))
     clip_schedules = {module_of(b): schedule(config.for_behavior(b), "clip_param", per_env_step) for b in trained
                       if config.for_behavior(b).clip_schedule != "constant"}
-    if config.algorithm == "PPO" and clip_schedules:
-        algo.learners(learner_class=ScheduledClipPPOLearner, learner_config_dict={
-            "clip_schedule": clip_schedules if multi else clip_schedules[SINGLE]})
+    if config.algorithm == "PPO" and (clip_schedules or config.poca):
+        learner = ScheduledClipPPOLearner
+        if config.poca:
+            from .poca import POCALearner as learner
+        algo.learners(learner_class=learner, learner_config_dict={
+            "clip_schedule": clip_schedules if multi else clip_schedules.get(SINGLE)})
     near_uniform = {module_of(b): "continuous" if facts[b].continuous else "discrete"
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}

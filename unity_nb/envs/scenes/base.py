@@ -111,6 +111,7 @@ class Scene:
     description: str = ""
     benchmark_return: float | None = None  # the return Unity's own trained model of the scene reaches
     agents_leave = False  # agents leave mid-episode (a vector env of a fixed number of agents cannot play it)
+    groups = False  # its agents are in Unity groups (group_id, group rewards): POCA can train it
     # The settings a run of this scene trains with unless told otherwise (TrainConfig's fields; its
     # ``target_return`` stops the run early once reached and confirmed). What a scene leaves out takes
     # the settings for a Unity build the kit knows nothing about (train/config.py, BUILD_DEFAULTS).

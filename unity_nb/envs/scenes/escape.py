@@ -38,6 +38,7 @@ class Escape(Scene):
     # Agents leave mid-episode: trained on the multi-agent path (agents_leave). Steps and batches count agent
     # steps (24 agents an exchange: a batch is 512 exchanges); a minibatch is rows of the policy.
     agents_leave = True
+    groups = True
     training = dict(steps=300_000, num_areas=8, lr=3e-4, train_batch_size=12_288, minibatch_size=512, num_epochs=3,
                     entropy_coeff=0.01, hidden_units=64, num_layers=2, gamma=0.95, shared_critic=False,
                     normalize=False, target_return="off")

@@ -1,0 +1,110 @@
+"""Each agent's teammates, step by step, for a critic that sees the whole group (POCA).
+
+Unity puts cooperating agents in a group (``group_id``, 0 = none). POCA's critic takes every member's
+observation, and each agent's baseline the others' observations and actions. RLlib keeps one episode per
+agent, so the multi-agent env writes into each agent's ``infos``, at every step:
+
+- ``mates_obs`` (max_mates, obs_size) and ``mates_mask`` (max_mates,): the observations of the others in its
+  group at this step (those still in it), zero-padded;
+- ``mates_actions`` (max_mates, action_size): what those teammates, as listed at the *previous* step, did
+  there (one-hot per discrete branch, raw values for continuous actions), so that a step's baseline reads
+  its teammates from its own infos and their actions from the next step's;
+- ``group_done`` (at an agent's last step): whether its whole group ended with it. An agent that leaves a
+  group that carries on is bootstrapped from its group's value, as POCA gives credit to an agent that fell.
+
+Teammates are ordered by agent key. At a step where some agents end and new episodes begin, an ending
+agent's teammates are the others ending or going on, a starting agent's those starting or going on.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from ..errors import NotPossible
+
+
+def flat_size(space: gym.Space) -> int:
+    """Floats of an observation or action as the group critic reads it (discrete: one-hot per branch)."""
+    if isinstance(space, gym.spaces.Box):
+        return int(np.prod(space.shape))
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return int(np.sum(space.nvec))
+    if isinstance(space, gym.spaces.Tuple):
+        return sum(flat_size(s) for s in space.spaces)
+    raise NotPossible(f"the group critic cannot read a {type(space).__name__} space")
+
+
+def flatten(space: gym.Space, value) -> np.ndarray:
+    """``value`` of ``space`` as flat float32 (discrete: one-hot per branch)."""
+    if isinstance(space, gym.spaces.Box):
+        return np.asarray(value, np.float32).reshape(-1)
+    if isinstance(space, gym.spaces.Discrete):
+        out = np.zeros(space.n, np.float32)
+        out[int(value)] = 1.0
+        return out
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return np.concatenate([np.eye(n, dtype=np.float32)[int(v)] for n, v in zip(space.nvec, np.asarray(value))])
+    if isinstance(space, gym.spaces.Tuple):
+        return np.concatenate([flatten(s, v) for s, v in zip(space.spaces, value)])
+    raise NotPossible(f"the group critic cannot read a {type(space).__name__} space")
+
+
+class GroupView:
+    """Adds teammates' observations and actions to a multi-agent env's infos (see the module's docstring)."""
+
+    def __init__(self, max_mates: int, observation_space: gym.Space, action_space: gym.Space):
+        self.max_mates = max(1, int(max_mates))
+        self.observation_space, self.action_space = observation_space, action_space
+        self.obs_size, self.action_size = flat_size(observation_space), flat_size(action_space)
+        self._mates: dict[str, list[str]] = {}  # each agent's teammates at its last step, in order
+
+    def reset(self, obs: dict, infos: dict) -> None:
+        self._mates.clear()
+        self._write(obs, infos, ended=set(), new=set(obs), actions={})
+
+    def step(self, actions: dict, obs: dict, rewards: dict, terminateds: dict, truncateds: dict, infos: dict) -> None:
+        ended = {k for k in obs if terminateds.get(k) or truncateds.get(k)}
+        new = {k for k in obs if k not in rewards and k not in ended}  # a first observation: nothing acted on yet
+        self._write(obs, infos, ended, new, actions)
+
+    def _write(self, obs: dict, infos: dict, ended: set, new: set, actions: dict) -> None:
+        groups: dict[int, list[str]] = {}
+        for key in sorted(obs):
+            group = int(infos.setdefault(key, {}).get("group_id", 0))
+            if group:
+                groups.setdefault(group, []).append(key)
+        going = {k for k in obs if k not in ended and k not in new}
+        for key in obs:
+            info = infos[key]
+            members = groups.get(int(info.get("group_id", 0)), [])
+            side = (ended | going) if key in ended else (new | going)
+            mates = [m for m in members if m != key and m in side]
+            if len(mates) > self.max_mates:
+                raise NotPossible(f"group {info.get('group_id')} has {len(mates) + 1} agents, more than the "
+                                  f"{self.max_mates + 1} the group critic was built for (the most seen at the start)")
+            mates_obs = np.zeros((self.max_mates, self.obs_size), np.float32)
+            mask = np.zeros(self.max_mates, np.float32)
+            for i, m in enumerate(mates):
+                mates_obs[i], mask[i] = flatten(self.observation_space, obs[m]), 1.0
+            acted = np.zeros((self.max_mates, self.action_size), np.float32)
+            for i, m in enumerate(self._mates.get(key, [])):
+                if m in actions:
+                    acted[i] = flatten(self.action_space, actions[m])
+            info.update(mates_obs=mates_obs, mates_mask=mask, mates_actions=acted)
+            if key in ended:
+                info["group_done"] = not any(m in going for m in members if m != key)
+                self._mates.pop(key, None)
+            else:
+                self._mates[key] = mates
+
+
+def largest_group(group_ids) -> int:
+    """The most agents any one group has (0 for agents in no group)."""
+    ids = [int(g) for g in group_ids if int(g)]
+    return max((ids.count(g) for g in set(ids)), default=0)
+
+
+__all__ = ["GroupView", "flat_size", "flatten", "largest_group"]
