@@ -181,3 +181,37 @@ def test_returns_bootstrap_from_the_group_unless_the_whole_group_is_done():
     raw = returns[[0, 1, 3, 4]] - baselines[[0, 1, 3, 4]]
     assert advantages[[0, 1, 3, 4]] == pytest.approx((raw - raw.mean()) / raw.std(), abs=1e-5)
     assert advantages[2] == advantages[5] == 0.0  # bootstrap rows: no advantage
+
+
+# ---- POCA's settings
+
+
+@pytest.mark.parametrize("given,message", [
+    ({"scene": "Basic", "poca": True}, "poca needs agents in groups .* Built-in scenes with groups: Escape; for Basic, "
+                                       "use PPO"),
+    ({"scene": "Escape", "poca": True, "algorithm": "APPO"}, "poca is PPO with a group critic, not APPO"),
+    ({"scene": "Pong", "poca": True, "self_play": True}, "poca and self_play cannot be combined yet"),
+    ({"scene": "Escape", "poca": True, "normalize": True}, "normalize true is not supported with poca yet"),
+    ({"scene": "Escape", "poca": True, "model": "my_models:Net"}, "model cannot be given with poca"),
+    ({"scene": "Escape", "poca": "yes"}, "poca must be true or false, got 'yes'"),
+])
+def test_bad_poca_settings_are_refused_by_name(given, message):
+    from unity_nb.train.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(given)
+
+
+def test_a_unity_trainer_file_with_trainer_type_poca_trains_ppo_with_the_group_critic():
+    from unity_nb.train.config import TrainConfig
+
+    config = TrainConfig.from_yaml("""
+behaviors:
+  Escape:
+    trainer_type: poca
+    hyperparameters: {batch_size: 512, buffer_size: 12288, learning_rate: 3.0e-4, beta: 0.01, lambd: 0.95}
+    network_settings: {hidden_units: 64, num_layers: 2}
+    max_steps: 300000
+""")
+    assert (config.scene, config.algorithm, config.poca, config.steps) == ("Escape", "PPO", True, 300_000)
+    assert (config.train_batch_size, config.minibatch_size, config.lr) == (12_288, 512, 3e-4)

@@ -244,8 +244,13 @@ def check_self_play(config, fail) -> None:
 def check_poca(config, fail) -> None:
     """POCA: PPO, one behavior whose agents are in groups (a built-in scene says so now, a Unity build when
     opened), vector observations, no observation filter, no self-play."""
-    if not config.poca:
+    if not (config.poca if config.poca is not None else config.defaults().get("poca")):
         return
+    if config.algorithm != "PPO" and config.poca is None:
+        config.poca = False  # the scene's POCA is PPO's: another algorithm trains its agents each on its own
+        return
+    if config.poca is None:  # said in each refusal below: the scene trains with POCA unless told otherwise
+        fail = _naming_default(fail, f"{find_scene(config.scene).name} trains with poca unless poca is false")
     if config.algorithm != "PPO":
         fail("poca", f"is PPO with a group critic, not {config.algorithm}: use algorithm PPO")
     if config.self_play is not None:
@@ -271,6 +276,13 @@ def check_poca(config, fail) -> None:
     if any(o.visual for b in scene_cls.behavior_list() for o in b.observations) or len(
             scene_cls.behavior.observations) > 1:
         fail("poca", f"{scene_cls.name} has camera or several sensors; the kit's POCA reads one vector observation")
+
+
+def _naming_default(fail, why: str):
+    """``fail`` with ``why`` after each message (a refusal caused by a scene's default, not by a given setting)."""
+    def failing(key, message):
+        fail(key, f"{message} ({why})")
+    return failing
 
 
 def check_backend(config, fail) -> None:

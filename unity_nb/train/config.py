@@ -27,7 +27,7 @@ BUILD_DEFAULTS: dict[str, Any] = {
     **{key: TRAINER_DEFAULTS["ppo"][key] for key in (
         "steps", "num_areas", "lr", "train_batch_size", "minibatch_size", "num_epochs", "entropy_coeff", "hidden_units",
         "num_layers", "gamma", "shared_critic", "normalize")},
-    "target_return": TARGET_OFF}
+    "target_return": TARGET_OFF, "poca": False}
 
 
 # Each built-in scene's training defaults are declared beside its physics (``Scene.training``, envs/scenes/):
@@ -152,10 +152,10 @@ class TrainConfig:
               "swap_steps, window, play_against_latest_model_ratio, initial_elo}, or true for its defaults; "
               "--self-play [KEY=VALUE]", expect="a mapping of self-play settings, or true", group="self-play",
         flag=False, fixed="the checkpoint holds the policies of the game (self-play) or of each team")
-    poca: bool = setting(False, "train a cooperative scene's groups with POCA (ML-Agents' trainer_type: poca): PPO's "
-                                "policy with a critic over the whole group and a baseline per agent, so an agent "
-                                "gets credit for what its group earns after it leaves", kind="bool", group="PPO",
-                         algorithms=("PPO",), fixed="the checkpoint holds POCA's group critic")
+    poca: bool | None = setting(None, "train a cooperative scene's groups with POCA (ML-Agents' trainer_type: poca): "
+                                      "PPO's policy with a critic over the whole group and a baseline per agent, so "
+                                      "an agent gets credit for what its group earns after it leaves", kind="bool",
+                                group="PPO", algorithms=("PPO",), fixed="the checkpoint holds POCA's group critic")
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
              "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
