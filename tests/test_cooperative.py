@@ -215,3 +215,35 @@ behaviors:
 """)
     assert (config.scene, config.algorithm, config.poca, config.steps) == ("Escape", "PPO", True, 300_000)
     assert (config.train_batch_size, config.minibatch_size, config.lr) == (12_288, 512, 3e-4)
+
+
+# ---- Escape's default run, with POCA, and everything after it
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_escapes_default_run_trains_poca_and_everything_after_works(tmp_path):
+    """The scene's defaults (POCA) on a small budget: the group critic trains beside the policy, and evaluation,
+    export (one ONNX, the policy alone, in Unity's contract) and video work for agents that come and go."""
+    import pickle
+
+    import unity_nb as ut
+
+    run = ut.train("Escape", runs_dir=tmp_path, mode="inprocess", steps=24_576)
+    run.wait(timeout=500)
+    assert run.state == "finished", run.status
+    assert run.config.poca is True and run.config.algorithm == "PPO"
+    modules = run.latest_checkpoint() / "learner_group" / "learner" / "rl_module"
+    assert sorted(p.name for p in modules.iterdir() if p.is_dir()) == ["Escape"]
+    with open(modules / "Escape" / "module_state.pkl", "rb") as f:  # the learner's module: policy and group critic
+        state = pickle.load(f)
+    assert any(k.startswith("group_critic.attention.") for k in state) and any(k.startswith("pi.") for k in state)
+    last = run.last()
+    assert last["vf_loss"] is not None and last["env_steps"] >= 24_576
+    rows = run.evaluate(episodes=20, play="sampled").rows()
+    assert rows["Escape"]["episodes"] == 20 and 0.0 <= rows["Escape"]["mean"] <= 1.0
+    exported = run.export()
+    assert exported.ok and [b.behavior for b in exported.behaviors] == ["Escape"]
+    assert [p.name for p in run.export_dir.glob("*.onnx")] == ["Escape.onnx"]
+    video = run.video(episodes=1)
+    assert video.format == "mp4" and video.frames > 2

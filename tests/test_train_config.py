@@ -39,7 +39,7 @@ def test_mlagents_yaml_file_with_overrides(tmp_path):
     [
         (MLAGENTS_3DBALL.replace("lambd:", "lamda:"), r"behaviors\.3DBall\.hyperparameters: unknown key 'lamda'"),
         (MLAGENTS_3DBALL.replace("time_horizon", "time_horizn"), r"behaviors\.3DBall: unknown key 'time_horizn'"),
-        (MLAGENTS_3DBALL.replace("trainer_type: ppo", "trainer_type: poca"), r"behaviors\.3DBall: not yet supported: trainer_type poca"),
+        (MLAGENTS_3DBALL.replace("trainer_type: ppo", "trainer_type: poca"), r"poca needs agents in groups .* for 3DBall, use PPO"),
         (MLAGENTS_3DBALL.replace("learning_rate: 0.0003", "learning_rate: fast"), r"lr must be a number, got 'fast'"),
         (MLAGENTS_3DBALL.replace("strength: 1.0", "strength: 0.5"), r"strength: only 1.0 is supported"),
         (MLAGENTS_3DBALL.replace("extrinsic:", "curiosity:"), r"reward_signals: not yet supported: curiosity"),

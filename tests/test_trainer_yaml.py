@@ -43,7 +43,7 @@ def test_gridworld_reads_but_cannot_train_yet():
 
 @pytest.mark.parametrize("text,message", [
     (PYRAMIDS, r"reward_signals: not yet supported: curiosity"),
-    (SOCCER_TWOS, r"behaviors\.SoccerTwos: not yet supported: trainer_type poca"),
+    (SOCCER_TWOS, r"behavior 'SoccerTwos': the Basic scene has the behaviors"),  # trainer_type poca, a file of a build
     (SOCCER_TWOS.replace("trainer_type: poca", "trainer_type: ppo"), r"behavior 'SoccerTwos': the Basic scene has the behaviors"),
     (BALL_SAC, r"hyperparameters: not yet supported: buffer_size \(trainer_type sac"),
     (BALL.replace("    keep_checkpoints: 5", "    behavioral_cloning: {demo_path: x.demo, strength: 0.5}"),

@@ -251,6 +251,9 @@ def check_poca(config, fail) -> None:
         return
     if config.poca is None:  # said in each refusal below: the scene trains with POCA unless told otherwise
         fail = _naming_default(fail, f"{find_scene(config.scene).name} trains with poca unless poca is false")
+    scene_cls = find_scene(config.scene)
+    if scene_cls is not None:
+        _check_poca_scene(scene_cls, config, fail)
     if config.algorithm != "PPO":
         fail("poca", f"is PPO with a group critic, not {config.algorithm}: use algorithm PPO")
     if config.self_play is not None:
@@ -262,9 +265,10 @@ def check_poca(config, fail) -> None:
     if config.model is not None:
         fail("model", "cannot be given with poca: POCA's module is RLlib's default policy network beside the kit's "
              "group critic; remove model or poca")
-    scene_cls = find_scene(config.scene)
-    if scene_cls is None:
-        return
+
+
+def _check_poca_scene(scene_cls, config, fail) -> None:
+    """A built-in scene POCA can train: agents in groups, one vector observation."""
     grouped = [b.name for b in scene_cls.behavior_list()] if scene_cls.groups else []
     if not grouped:
         with_groups = ", ".join(name for name, cls in SCENES.items() if cls.groups)
