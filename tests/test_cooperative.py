@@ -190,7 +190,8 @@ def test_returns_bootstrap_from_the_group_unless_the_whole_group_is_done():
     ({"scene": "Basic", "poca": True}, "poca needs agents in groups .* Built-in scenes with groups: Escape; for Basic, "
                                        "use PPO"),
     ({"scene": "Escape", "poca": True, "algorithm": "APPO"}, "poca is PPO with a group critic, not APPO"),
-    ({"scene": "Pong", "poca": True, "self_play": True}, "poca and self_play cannot be combined yet"),
+    ({"scene": "Pong", "poca": True, "self_play": True}, "poca needs agents in groups .* for Pong, use PPO"),
+    ({"scene": "./MyGame.x86_64", "poca": True, "self_play": True}, "poca and self_play cannot be combined yet"),
     ({"scene": "Escape", "poca": True, "normalize": True}, "normalize true is not supported with poca yet"),
     ({"scene": "Escape", "poca": True, "model": "my_models:Net"}, "model cannot be given with poca"),
     ({"scene": "Escape", "poca": "yes"}, "poca must be true or false, got 'yes'"),
