@@ -40,7 +40,8 @@ def test_train_help_quotes_each_scenes_defaults_from_the_code():
     # scenes in the order `unity-nb scenes` lists them
     assert "--gamma X discount factor, 0-1; defaults: 0.99 (Basic, 3DBall, BasicDuo, Pong, your build), 0.9 (GridWorld, " \
            "SignPost)" in text
-    assert re.search(r"--normalize .*defaults: off \(Basic, GridWorld, BasicDuo, SignPost, Pong, your build\), on \(3DBall\)",
+    assert re.search(r"--normalize .*defaults: off \(Basic, GridWorld, BasicDuo, SignPost, Pong, Escape, your build\), "
+                     r"on \(3DBall\)",
                      text)
     for scene, table in SCENE_DEFAULTS.items():
         assert f"{table['steps']:,} (" in text and scene in text

@@ -48,6 +48,8 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self._lengths = {b: np.zeros(len(s), dtype=np.int64) for b, s in self._slots.items()}
         self._last: dict[str, object] = {}  # each RLlib agent's latest observation (a lost agent's last one)
         self._t = 0
+        self._exchanges = 0  # Unity steps taken through this env
+        self._began = {b: np.zeros(len(s), dtype=np.int64) for b, s in self._slots.items()}  # each slot's episode start
         self._restart = False  # restart(): a full reset at the next reset
 
     def agent_counts(self) -> dict[str, int]:
@@ -72,6 +74,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 self._slots[b].restart(self.source.call("get_steps", b)[0])
                 self._returns[b][:] = 0.0
                 self._lengths[b][:] = 0
+                self._began[b][:] = self._exchanges
         self._t = 0
         obs, infos = {}, {}
         for b in self.specs:
@@ -108,6 +111,7 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         send_actions(self, action_dict, self._keys)
         self.source.call("step")
         self._t += 1
+        self._exchanges += 1
         cut = self._t >= self.horizon
         read = {}
         for b in self.specs:
@@ -134,11 +138,14 @@ class UnityBehaviorsEnv(MultiAgentEnv):
                 truncateds[key] = bool(terminal.interrupted[row])
                 terminateds[key] = not truncateds[key]
                 infos[key] = {"episode_return": self._returns[b][slot] + rewards[key],
-                              "episode_length": int(self._lengths[b][slot]) + 1, "group_id": int(terminal.group_id[row])}
+                              "episode_length": int(self._lengths[b][slot]) + 1, "group_id": int(terminal.group_id[row]),
+                              "episode_began": int(self._began[b][slot])}
                 if terminateds[key]:  # how a game ended for this agent (self-play's ELO): its last and group reward
                     infos[key]["final_reward"] = rewards[key]
                 self._next_generation(b, slot)
             for slot, (row, new_episode) in decided.items():
+                if new_episode:
+                    self._began[b][slot] = self._exchanges
                 if new_episode and (cut or all_end):
                     continue  # the next generation starts in the next RLlib episode
                 key = self._key(b, slot)
@@ -154,6 +161,15 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self.agents = [k for k in obs if not (terminateds.get(k) or truncateds.get(k))]
         self._last.update(obs)
         return obs, rewards, terminateds, truncateds, infos
+
+    def running_since(self, behavior: str) -> int | None:
+        """The exchange (``episode_began``) at which the oldest episode of ``behavior`` still running began; None
+        when none runs. Lets a count of finished episodes take them in the order they began: the first to end
+        are the short ones (Escape's slayers), which the first N to end would over-count."""
+        slots = self._slots[behavior]
+        began = [int(self._began[behavior][s]) for s in range(len(slots)) if s not in slots.open
+                 and slots.ids[s] is not None]
+        return min(began, default=None)
 
     def _next_generation(self, b: str, slot: int) -> None:
         self._last.pop(self._key(b, slot), None)

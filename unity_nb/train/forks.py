@@ -26,7 +26,7 @@ def fork_config(parent: RunFolder, checkpoint: Path, changes: dict) -> tuple[Tra
     steps again when the checkpoint has used it all."""
     from . import make_config
 
-    base = parent.config
+    base = parent.config.resolved()  # a run made before a setting existed trained with its default
     known = rules(TrainConfig)
     if not any(v is not None for v in changes.values()):
         raise ConfigError(f"fork: nothing to change: give the settings the fork should change, e.g. lr=1e-4 "
