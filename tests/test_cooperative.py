@@ -248,3 +248,18 @@ def test_escapes_default_run_trains_poca_and_everything_after_works(tmp_path):
     assert [p.name for p in run.export_dir.glob("*.onnx")] == ["Escape.onnx"]
     video = run.video(episodes=1)
     assert video.format == "mp4" and video.frames > 2
+
+
+def test_a_poca_run_travels_to_a_sagemaker_job_with_its_settings():
+    """A SageMaker job's hyperparameters are strings: POCA's setting goes there and back, and the job's metric
+    definitions are the run's (the full emulated job path is tested with 3DBall in test_sagemaker.py)."""
+    import unity_nb.train as ut
+    from unity_nb.train.sagemaker import contract
+
+    config = ut.make_config("Escape", steps=24_576)
+    hyperparameters = contract.encode_hyperparameters(config)
+    assert all(isinstance(v, str) for v in hyperparameters.values())
+    back = contract.decode_hyperparameters(hyperparameters)
+    assert back.to_dict() == config.to_dict() and back.resolved().poca is True
+    names = [m["Name"] for m in contract.metric_definitions(config)]
+    assert "episode_return_mean" in names and "elo" not in names
