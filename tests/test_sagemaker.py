@@ -312,6 +312,19 @@ def test_a_3dball_run_through_the_whole_emulated_path(standin, tmp_path):
         serving.close()
 
 
+def test_a_cooperative_run_with_poca_through_the_emulated_path(standin):
+    """Escape (agents that leave mid-episode, trained with POCA's group critic) as a SageMaker job: the job trains
+    on the multi-agent path, and the fetched run evaluates and exports its one behavior."""
+    run = ut.train("Escape", backend="sagemaker", role=ROLE, steps=6144, num_areas=2, train_batch_size=3072,
+                   minibatch_size=256, checkpoint_every=1)  # two iterations of 512 exchanges of 6 agents
+    standin.wait_for_job()
+    run.wait(timeout=400)
+    assert run.state == "finished", (run.status, run.log_path("follow").read_text()[-3000:])
+    assert run.config.poca is True and run.last()["env_steps"] >= 6144
+    assert [p.name for p in run.export_dir.glob("*.onnx")] == ["Escape.onnx"]
+    assert run.evaluate(episodes=6, play="sampled").rows()["Escape"]["episodes"] == 6
+
+
 def Run_progress(checkpoint):
     from unity_nb.train.store import RunFolder
 
