@@ -14,7 +14,7 @@ import re
 from ..envs.scenes import SCENES, find_scene
 from . import env_parameters, self_play, user_code
 from .errors import ConfigError
-from .settings import ALGORITHMS, PER_BEHAVIOR, RANDOM_SEED, SAGEMAKER_SETTINGS, TARGET_OFF, check_number, rules
+from .settings import ALGORITHMS, BEHAVIORAL_CLONING, PER_BEHAVIOR, RANDOM_SEED, SAGEMAKER_SETTINGS, TARGET_OFF, check_number, rules
 
 NAME = "a non-empty name without spaces around it"
 
@@ -280,6 +280,69 @@ def _check_poca_scene(scene_cls, config, fail) -> None:
     if any(o.visual for b in scene_cls.behavior_list() for o in b.observations) or len(
             scene_cls.behavior.observations) > 1:
         fail("poca", f"{scene_cls.name} has camera or several sensors; the kit's POCA reads one vector observation")
+
+
+def check_behavioral_cloning(config, fail) -> None:
+    """A ``behavioral_cloning`` block (trainer/cloning.py): its keys and values with ML-Agents' defaults, a
+    demonstration that exists and reads, recorded from the trained behavior (a built-in scene's spec is compared
+    now), one vector sensor, PPO, no observation filter."""
+    given = config.behavioral_cloning
+    if given is None:
+        return
+    where = "behavioral_cloning"
+    defaults, keys = BEHAVIORAL_CLONING, ("demo_path", *BEHAVIORAL_CLONING)
+    if not isinstance(given, dict) or "demo_path" not in given:
+        fail(where, f"must be a mapping with demo_path (and optionally {', '.join(k for k in keys if k != 'demo_path')}), "
+             f"got {given!r}")
+    unknown = [k for k in given if k not in keys]
+    if unknown:
+        fail(f"{where}.{unknown[0]}", f"is not a behavioral_cloning setting; they are {', '.join(keys)}")
+    out = {**defaults, **given}
+    strength = out["strength"]
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 100:
+        fail(f"{where}.strength", f"must be a number in [0, 100] (the cloning rate is the policy's times it; ML-Agents' "
+             f"default 1.0), got {strength!r}")
+    for key, low in (("steps", 0), ("samples_per_update", 0), ("num_epoch", 1), ("batch_size", 1)):
+        value = out[key]
+        if value is None and key in ("num_epoch", "batch_size"):
+            continue  # PPO's num_epochs and minibatch_size
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            fail(f"{where}.{key}", f"must be a whole number >= {low}, got {value!r}")
+    from ..envs.demo import load_demo
+    from ..errors import UnityNbError
+
+    path = out["demo_path"]
+    if not isinstance(path, str) or not path:
+        fail(f"{where}.demo_path", f"must be the path of a .demo file or a folder of them, got {path!r}")
+    path = os.path.abspath(os.path.expanduser(path))  # the learner runs in another process and folder
+    if not os.path.exists(path):
+        fail(f"{where}.demo_path", f"{path} does not exist: record one with `unity-nb demo record` or "
+             "run.record_demo(), or give the path of a file Unity's Demonstration Recorder wrote")
+    try:
+        demo = load_demo(path)
+    except (UnityNbError, ValueError, OSError) as err:
+        fail(f"{where}.demo_path", f"cannot be read: {err}")
+    out["demo_path"] = path
+    config.behavioral_cloning = out
+    if config.algorithm != "PPO":
+        fail(where, f"trains beside PPO, not {config.algorithm}: use algorithm PPO")
+    if config.normalize:
+        fail("normalize", "true is not supported with behavioral_cloning yet (the demonstration's observations would "
+             "need the run's running statistics): set normalize false")
+    if len(demo.spec.observation_specs) != 1 or len(demo.spec.observation_specs[0].shape) != 1:
+        fail(f"{where}.demo_path", "records cameras or several sensors; cloning reads one vector observation yet")
+    scene_cls = find_scene(config.scene)
+    if scene_cls is not None:
+        from ..envs.inprocess import behavior_spec
+
+        trained = [b for b in scene_cls.behavior_list() if config.behavior in (None, b.name)]
+        if len(trained) != 1:
+            fail(where, f"clones one behavior and {scene_cls.name} trains {len(trained)}: name the demonstrated one "
+                 "with behavior")
+        differs = demo.differences(behavior_spec(trained[0]), trained[0].name)
+        if differs:
+            fail(f"{where}.demo_path", f"was recorded from another behavior than {scene_cls.name}'s {trained[0].name}: "
+                 + "; ".join(differs))
 
 
 def _naming_default(fail, why: str):

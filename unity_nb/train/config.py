@@ -156,6 +156,10 @@ class TrainConfig:
                                       "PPO's policy with a critic over the whole group and a baseline per agent, so "
                                       "an agent gets credit for what its group earns after it leaves", kind="bool",
                                 group="PPO", algorithms=("PPO",), fixed="the checkpoint holds POCA's group critic")
+    behavioral_cloning: dict[str, Any] | None = setting(
+        None, "learn from a Unity .demo file (or a folder of them) beside PPO, as ML-Agents' behavioral_cloning "
+              "block: {demo_path, strength, steps, batch_size, num_epoch, samples_per_update}",
+        expect="a mapping with demo_path", group="PPO", flag=False, algorithms=("PPO",))
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
              "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
@@ -381,6 +385,7 @@ class TrainConfig:
         checks.check_behavior_settings(self, fail)
         checks.check_self_play(self, fail)
         checks.check_poca(self, fail)
+        checks.check_behavioral_cloning(self, fail)
         checks.check_batches(self, fail)
 
     @property

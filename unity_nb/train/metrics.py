@@ -96,6 +96,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("kl", "mean KL divergence between the old and new policy", sagemaker=True),
     Metric("entropy_coeff", "entropy coefficient in use (it decays under a linear schedule)", sagemaker=True),
     Metric("lr", "learning rate in use", sagemaker=True),
+    Metric("baseline_loss", "(POCA) the counterfactual baselines' loss", tensorboard=True, when="poca"),
+    Metric("bc_loss", "(behavioral_cloning) the cloning loss of the last update; absent once its rate is spent",
+           tensorboard=True, when="behavioral_cloning"),
     Metric("player_restarts", "Unity player restarts so far (a crashed build is restarted)"),
     # self-play runs only (trainer/ghost.py)
     Metric("elo", "(self-play) the learning policy's ELO rating (of the first game, when several)", panel="elo",

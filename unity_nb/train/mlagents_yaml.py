@@ -66,7 +66,6 @@ NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normaliz
 BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
                 "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
                 "init_path": "init_path"}
-BEHAVIOR_LATER = {"behavioral_cloning"}
 REWARD_LATER = {"gail", "curiosity", "rnd"}
 ENV_SETTINGS = {"env_path": "scene", "num_areas": "num_areas", "seed": "seed", "timeout_wait": "unity_timeout"}
 # Keys refused unless they hold mlagents-learn's default (which asks for nothing the kit does not do):
@@ -199,8 +198,8 @@ def _behavior(settings, defaults: dict, where: str, out: dict[str, Any]) -> dict
                                   "while sampling)")
         elif key == "self_play":  # checked with the scene's teams (train/self_play.py)
             out["self_play"] = True if value is None else value
-        elif key in BEHAVIOR_LATER:
-            raise _later(where, key, "remove it to train with the extrinsic reward alone")
+        elif key == "behavioral_cloning":  # checked with the demonstration and the scene (checks.py)
+            out["behavioral_cloning"] = value
         else:
             raise ConfigError(f"{where}: unknown key {key!r}")
     if out.pop("_even_checkpoints", False):  # keep_checkpoints evenly spaced over the budget

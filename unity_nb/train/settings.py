@@ -50,6 +50,8 @@ PER_BEHAVIOR = ("lr", "lr_schedule", "entropy_coeff", "entropy_schedule", "clip_
 RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn seed is what the run records
 
 # The order settings are grouped in (help, docs)
+# ML-Agents' behavioral_cloning block: its keys besides demo_path, with its defaults (None: PPO's own value)
+BEHAVIORAL_CLONING = {"strength": 1.0, "steps": 0, "batch_size": None, "num_epoch": None, "samples_per_update": 0}
 GROUPS = ("run", "PPO", "network", "self-play", "environment", "saving", "your code", "SageMaker")  # saving: checkpoints and logs
 
 

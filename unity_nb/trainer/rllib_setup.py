@@ -48,6 +48,7 @@ ENV_NAME_BEHAVIORS = "unity_nb_behaviors"
 EPISODES = "unity_episodes"
 # Every game an agent finished (not interrupted) as (module id, last reward + group reward): self-play's ELO
 GAMES = "unity_games"
+BC_LOSS = "bc_loss"  # the behavioural cloning loss of an update (trainer/cloning.py)
 
 
 def _open(ctx, view):
@@ -299,7 +300,8 @@ class UnityCallbacks(UnityEpisodeMetrics, StartNearUniform):
 
 class ScheduledClipPPOLearner(PPOTorchLearner):
     """RLlib's PPO learner whose clip range follows a schedule, as its entropy coefficient can
-    (mlagents' epsilon_schedule); RLlib has no clip schedule of its own."""
+    (mlagents' epsilon_schedule; RLlib has no clip schedule of its own), and which clones a demonstration
+    after each update when the run has a ``behavioral_cloning`` block (trainer/cloning.py)."""
 
     def build(self) -> None:
         super().build()
@@ -307,6 +309,17 @@ class ScheduledClipPPOLearner(PPOTorchLearner):
         per_module = given if isinstance(given, dict) else {None: given}
         self.clip_schedulers = {m: Scheduler(fixed_value_or_schedule=v, framework="torch", device=self._device)
                                 for m, v in per_module.items()}
+        self.cloning = {}
+        cloning = self.config.learner_config_dict.get("behavioral_cloning")
+        if cloning:
+            from .cloning import BehavioralCloning
+
+            module = cloning["module"]
+            own = self.config.get_config_for_module(module)
+            rate = own.lr if isinstance(own.lr, (int, float)) else own.lr[0][1]  # a schedule's first rate
+            self.cloning[module] = BehavioralCloning(cloning["settings"], policy_lr=float(rate),
+                                                     batch_size=own.minibatch_size or own.train_batch_size_per_learner,
+                                                     num_epochs=own.num_epochs, raw_gaussian=cloning["raw_gaussian"])
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         scheduler = self.clip_schedulers.get(module_id, self.clip_schedulers.get(None))
@@ -316,8 +329,14 @@ class ScheduledClipPPOLearner(PPOTorchLearner):
 
     def after_gradient_based_update(self, *, timesteps) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
+        env_steps = timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)
         for scheduler in self.clip_schedulers.values():
-            scheduler.update(timestep=timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+            scheduler.update(timestep=env_steps)
+        agent_steps = env_steps * self.config.learner_config_dict.get("unity_nb_agents_per_env_step", 1)
+        for module_id, cloning in self.cloning.items():
+            loss = cloning.update(self.module[module_id].unwrapped(), agent_steps)
+            if loss is not None:
+                self.metrics.log_value((module_id, BC_LOSS), loss, window=1)
 
 
 class _ClipRange:
@@ -537,12 +556,16 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         wanted["train_batch_size_per_learner"] = max(1, -(-config.train_batch_size // per_env_step))
     clip_schedules = {module_of(b): schedule(config.for_behavior(b), "clip_param", per_env_step) for b in trained
                       if config.for_behavior(b).clip_schedule != "constant"}
-    if config.algorithm == "PPO" and (clip_schedules or config.poca):
+    if config.algorithm == "PPO" and (clip_schedules or config.poca or config.behavioral_cloning):
         learner = ScheduledClipPPOLearner
         if config.poca:
             from .poca import POCALearner as learner
+        cloning = None
+        if config.behavioral_cloning:  # the demonstration's behavior (checks.check_behavioral_cloning: one trained)
+            cloning = {"module": module_of(trained[0]), "settings": config.behavioral_cloning,
+                       "raw_gaussian": config.algorithm in RAW_GAUSSIAN}
         algo.learners(learner_class=learner, learner_config_dict={
-            "clip_schedule": clip_schedules if multi else clip_schedules.get(SINGLE)})
+            "clip_schedule": clip_schedules if multi else clip_schedules.get(SINGLE), "behavioral_cloning": cloning})
     near_uniform = {module_of(b): "continuous" if facts[b].continuous else "discrete"
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}
