@@ -159,3 +159,18 @@ def test_a_run_clones_while_it_trains(basic_demo, tmp_path):
     iterations = [e for e in run.events() if e["event"] == "iteration"]
     assert all(e["bc_loss"] is not None and e["bc_loss"] >= 0 for e in iterations)
     assert run.evaluate(episodes=5, play="deterministic").mean == pytest.approx(0.93, abs=1e-5)
+
+
+def test_the_command_line_flag_builds_the_block(basic_demo):
+    import argparse
+
+    from unity_nb.train.flags import add_config_flags, config_overrides
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    args = parser.parse_args(["--behavioral-cloning", f"demo_path={basic_demo}", "--behavioral-cloning",
+                              "strength=0.5", "--behavioral-cloning", "steps=20000"])
+    assert config_overrides(args)["behavioral_cloning"] == {"demo_path": str(basic_demo), "strength": 0.5,
+                                                            "steps": 20000}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--behavioral-cloning", "strength"])

@@ -158,7 +158,8 @@ class TrainConfig:
                                 group="PPO", algorithms=("PPO",), fixed="the checkpoint holds POCA's group critic")
     behavioral_cloning: dict[str, Any] | None = setting(
         None, "learn from a Unity .demo file (or a folder of them) beside PPO, as ML-Agents' behavioral_cloning "
-              "block: {demo_path, strength, steps, batch_size, num_epoch, samples_per_update}",
+              "block: {demo_path, strength, steps, batch_size, num_epoch, samples_per_update}; "
+              "--behavioral-cloning demo_path=FILE [--behavioral-cloning KEY=VALUE]",
         expect="a mapping with demo_path", group="PPO", flag=False, algorithms=("PPO",))
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "

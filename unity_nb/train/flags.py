@@ -84,6 +84,22 @@ def _self_play(text: str) -> tuple[str, object]:
     return key.strip(), int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
 
 
+def _cloning(text: str) -> tuple[str, object]:
+    """One --behavioral-cloning value: demo_path=FILE, or KEY=VALUE (a number; checked with the run's settings)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. --behavioral-cloning demo_path=expert.demo), "
+                                         f"got {text!r}")
+    if key == "demo_path":
+        return key, value
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
+    return key, int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+
+
 def _rllib(text: str) -> tuple[str, object]:
     try:
         return rllib_settings.parse_flag(text)
@@ -130,6 +146,10 @@ def add_config_flags(parser: argparse.ArgumentParser, spaces: bool = False) -> N
                         "trainer, ELO ratings); alone: mlagents-learn's self_play defaults; KEY=VALUE (repeatable) "
                         "sets save_steps, team_change, swap_steps, window, play_against_latest_model_ratio or "
                         "initial_elo, e.g. --self-play window=5")
+    parser.add_argument("--behavioral-cloning", dest="behavioral_cloning", type=_cloning, action="append",
+                        metavar="KEY=VALUE", help="clone a Unity .demo beside PPO (ML-Agents' behavioral_cloning): "
+                        "demo_path=FILE, and optionally strength, steps, batch_size, num_epoch, samples_per_update "
+                        "(repeatable), e.g. --behavioral-cloning demo_path=expert.demo --behavioral-cloning strength=0.5")
     parser.add_argument("--rllib", dest="rllib", type=_rllib, action="append", metavar="KEY=VALUE",
                         help="any RLlib algorithm setting (repeatable), applied after the kit's: "
                              "--rllib training.kl_coeff=0.3, --rllib grad_clip=0.5, --rllib evaluation_interval=5")
@@ -143,6 +163,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
         out["env_params"] = dict(args.env_params)
     if getattr(args, "self_play", None):
         out["self_play"] = {k: v for k, v in args.self_play if k}
+    if getattr(args, "behavioral_cloning", None):
+        out["behavioral_cloning"] = dict(args.behavioral_cloning)
     if getattr(args, "rllib", None):
         out["rllib"] = dict(args.rllib)
     return out
