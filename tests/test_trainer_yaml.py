@@ -47,7 +47,7 @@ def test_gridworld_reads_but_cannot_train_yet():
     (SOCCER_TWOS.replace("trainer_type: poca", "trainer_type: ppo"), r"behavior 'SoccerTwos': the Basic scene has the behaviors"),
     (BALL_SAC, r"hyperparameters: not yet supported: buffer_size \(trainer_type sac"),
     (BALL.replace("    keep_checkpoints: 5", "    behavioral_cloning: {demo_path: x.demo, strength: 0.5}"),
-     r"not yet supported: behavioral_cloning"),
+     r"behavioral_cloning.demo_path .*x.demo does not exist"),  # read now: the file must exist
     (BALL.replace("      vis_encode_type: simple", "      memory: {sequence_length: 64, memory_size: 128}"),
      r"network_settings: not yet supported: memory"),
     (BALL.replace("      extrinsic:", "      gail:\n        demo_path: a.demo\n      extrinsic:"), r"not yet supported: gail"),

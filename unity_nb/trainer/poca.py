@@ -30,7 +30,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from ..envs.groups import flat_size
-from .rllib_setup import ScheduledClipPPOLearner
+from .ppo_learner import ScheduledClipPPOLearner
 
 MATES_OBS, MATES_MASK, MATES_ACTIONS, GROUP_DONE = "mates_obs", "mates_mask", "mates_actions", "group_done"
 BASELINE_LOSS = "baseline_loss"
