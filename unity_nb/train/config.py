@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -315,6 +316,11 @@ class TrainConfig:
             parts.append("normalised observations")
         if self.time_horizon:
             parts.append(f"time horizon {self.time_horizon}")
+        if self.poca:
+            parts.append("POCA (a critic over each group)")
+        if self.behavioral_cloning:
+            parts.append(f"cloning {Path(self.behavioral_cloning['demo_path']).name} "
+                         f"(strength {self.behavioral_cloning['strength']:g})")
         parts.append(f"areas {self.num_areas}")
         parts.append("no target (all steps)" if self.target is None else
                      f"target {self.target:g} over {self.return_window} episodes, "
