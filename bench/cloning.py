@@ -4,8 +4,8 @@
 
 Basic's demonstration is its best play (always right, return 0.93), recorded with ``record_demo``; 3DBall's is
 the greedy play of a policy the bench trains first (the scene's defaults, seed 100). Each seed then trains the
-scene twice side by side on one runtime: from scratch, and with ``behavioral_cloning: {demo_path}`` (ML-Agents'
-defaults: strength 1, no decay). Cloning reads raw observations, so both 3DBall arms train with
+scene twice side by side on one runtime: from scratch, and with ``behavioral_cloning: {demo_path, strength,
+steps}`` (``--strength``, ``--decay-steps``; ML-Agents' defaults: strength 1, no decay). Cloning reads raw observations, so both 3DBall arms train with
 ``normalize: false`` (the scene's default is true). A run stops at its target once confirmed (the scene's
 rules); the figure is its agent steps then. Written to ``--out`` (default bench/cloning.md) with the commit;
 nothing here is asserted by the tests.
@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--scenes", nargs="+", default=["Basic", "3DBall"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--strength", type=float, default=1.0, help="the block's strength (ML-Agents' default 1)")
+    parser.add_argument("--decay-steps", type=int, default=0, help="the block's steps: decay to 0 over them (0: none)")
     parser.add_argument("--out", default=str(HERE / "cloning.md"))
     args = parser.parse_args()
 
@@ -60,7 +62,8 @@ def main() -> None:
             for seed in args.seeds:
                 runs = {"scratch": ut.train(scene, runs_dir=runs_dir, seed=seed, **extra),
                         "cloning": ut.train(scene, runs_dir=runs_dir, seed=seed, **extra,
-                                            behavioral_cloning={"demo_path": str(demo)})}
+                                            behavioral_cloning={"demo_path": str(demo), "strength": args.strength,
+                                                                "steps": args.decay_steps})}
                 for arm, run in runs.items():
                     run.wait(timeout=3 * 3600)
                     summary = run.summary()
@@ -81,7 +84,8 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
     head = ["# Behavioural cloning: steps to a confirmed target from scratch and with demonstrations", "",
-            f"`bench/cloning.py --scenes {' '.join(args.scenes)} --seeds {' '.join(map(str, args.seeds))}` at "
+            f"`bench/cloning.py --scenes {' '.join(args.scenes)} --seeds {' '.join(map(str, args.seeds))} --strength "
+            f"{args.strength:g} --decay-steps {args.decay_steps}` at "
             f"{commit}: each seed trains the scene from scratch and with `behavioral_cloning` side by side on one "
             "runtime (2 cores); a run stops once its target is confirmed (the scene's rules).", ""]
     Path(args.out).write_text("\n".join(head + lines) + "\n")
