@@ -24,7 +24,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def demonstration(scene: str, folder: Path, episodes: int, runs_dir: str) -> tuple[Path, str]:
+def demonstration(scene: str, folder: Path, episodes: int, runs_dir: str, sampled: bool) -> tuple[Path, str]:
     """A .demo of ``episodes`` episodes of good play of ``scene``, and who played it."""
     import unity_nb.train as ut
     from unity_nb.evaluate.demos import record_demo
@@ -35,8 +35,9 @@ def demonstration(scene: str, folder: Path, episodes: int, runs_dir: str) -> tup
         return path, "always right (return 0.93)"
     teacher = ut.train(scene, runs_dir=runs_dir, seed=100)
     teacher.wait(timeout=3 * 3600)
-    teacher.record_demo(path, episodes=episodes)
-    return path, f"the greedy policy of a default run (seed 100, {teacher.last()['env_steps']:,} agent steps)"
+    teacher.record_demo(path, episodes=episodes, sampled=sampled)
+    return path, (f"the {'sampled' if sampled else 'greedy'} policy of a default run (seed 100, "
+                  f"{teacher.last()['env_steps']:,} agent steps)")
 
 
 def main() -> None:
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--strength", type=float, default=1.0, help="the block's strength (ML-Agents' default 1)")
     parser.add_argument("--decay-steps", type=int, default=0, help="the block's steps: decay to 0 over them (0: none)")
+    parser.add_argument("--sampled", action="store_true", help="3DBall's teacher plays sampled (default: greedy)")
     parser.add_argument("--out", default=str(HERE / "cloning.md"))
     args = parser.parse_args()
 
@@ -55,7 +57,7 @@ def main() -> None:
     lines = []
     with tempfile.TemporaryDirectory() as runs_dir:
         for scene in args.scenes:
-            demo, player = demonstration(scene, Path(runs_dir), args.episodes, runs_dir)
+            demo, player = demonstration(scene, Path(runs_dir), args.episodes, runs_dir, args.sampled)
             steps = load_demo(demo).summary()
             extra = {"normalize": False} if scene == "3DBall" else {}
             rows = []
@@ -85,7 +87,7 @@ def main() -> None:
                             cwd=HERE).stdout.strip()
     head = ["# Behavioural cloning: steps to a confirmed target from scratch and with demonstrations", "",
             f"`bench/cloning.py --scenes {' '.join(args.scenes)} --seeds {' '.join(map(str, args.seeds))} --strength "
-            f"{args.strength:g} --decay-steps {args.decay_steps}` at "
+            f"{args.strength:g} --decay-steps {args.decay_steps}{' --sampled' if args.sampled else ''}` at "
             f"{commit}: each seed trains the scene from scratch and with `behavioral_cloning` side by side on one "
             "runtime (2 cores); a run stops once its target is confirmed (the scene's rules).", ""]
     Path(args.out).write_text("\n".join(head + lines) + "\n")
