@@ -174,3 +174,18 @@ def test_the_command_line_flag_builds_the_block(basic_demo):
                                                             "steps": 20000}
     with pytest.raises(SystemExit):
         parser.parse_args(["--behavioral-cloning", "strength"])
+
+
+def test_a_builds_behaviors_are_checked_against_the_demonstration_when_it_opens(basic_demo):
+    """A Unity build's behaviors are known only when it opens: the demonstration must be of the one it trains."""
+    import unity_nb.train as ut
+    from unity_nb.trainer.rllib_setup import _check_demonstration, scene_behaviors
+
+    ball = scene_behaviors(ut.make_config("3DBall", normalize=False))
+    with pytest.raises(ConfigError, match="recorded from another behavior than '3DBall': behavior: the file records "
+                                          "'Basic'"):
+        _check_demonstration(str(basic_demo), ["3DBall"], ball)
+    duo = scene_behaviors(ut.make_config("BasicDuo"))
+    with pytest.raises(ConfigError, match="clones one behavior and the run trains BasicRight, BasicLeft"):
+        _check_demonstration(str(basic_demo), list(duo), duo)
+    _check_demonstration(str(basic_demo), ["Basic"], scene_behaviors(ut.make_config("Basic")))  # fits: no error

@@ -166,6 +166,7 @@ class BehaviorFacts:
     observation_space: gym.Space  # as the training env gives it (a masked behavior's with its mask)
     goal_sensors: tuple[int, ...] = ()  # which sensors carry a goal signal (ML-Agents' ObservationType.GOAL_SIGNAL)
     largest_group: int = 0  # the most agents one Unity group holds after a reset (0: the agents are in no group)
+    spec: object = None  # mlagents-envs' BehaviorSpec, as the scene or build reports it
 
     @property
     def masked(self) -> bool:
@@ -209,7 +210,7 @@ def scene_behaviors(config: TrainConfig) -> dict[str, BehaviorFacts]:
             if b in masked:
                 space = spaces.with_mask(space, spec)
             facts[b] = BehaviorFacts(len(decision), bool(spec.action_spec.continuous_size), space,
-                                     spaces.goal_sensors(spec), largest_group(decision.group_id))
+                                     spaces.goal_sensors(spec), largest_group(decision.group_id), spec)
         return facts
     finally:
         source.close()
@@ -507,7 +508,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         if config.poca:
             from .poca import POCALearner as learner
         cloning = None
-        if config.behavioral_cloning:  # the demonstration's behavior (checks.check_behavioral_cloning: one trained)
+        if config.behavioral_cloning:  # the demonstration's behavior (a built-in scene's checked by checks.py)
+            _check_demonstration(config.behavioral_cloning["demo_path"], trained, facts)
             cloning = {"module": module_of(trained[0]), "settings": config.behavioral_cloning,
                        "raw_gaussian": config.algorithm in RAW_GAUSSIAN}
         algo.learners(learner_class=learner, learner_config_dict={
@@ -525,6 +527,19 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     algo.debugging(seed=config.seed, log_level="ERROR")
     apply_rllib_settings(algo, config.rllib)
     return algo
+
+
+def _check_demonstration(path: str, trained: list[str], facts: dict[str, BehaviorFacts]) -> None:
+    """A Unity build's behaviors are known only now: cloning takes one, whose spec the demonstration has."""
+    from ..envs.demo import load_demo
+
+    if len(trained) > 1:
+        raise ConfigError(f"behavioral_cloning: clones one behavior and the run trains {', '.join(trained)}: name the "
+                          "demonstrated one with behavior")
+    differs = load_demo(path).differences(facts[trained[0]].spec, trained[0])
+    if differs:
+        raise ConfigError(f"behavioral_cloning.demo_path: was recorded from another behavior than "
+                          f"{trained[0]!r}: " + "; ".join(differs))
 
 
 def _check_unity_module_fits(config: TrainConfig, facts: dict[str, BehaviorFacts]) -> None:
