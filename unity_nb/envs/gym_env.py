@@ -84,7 +84,7 @@ class _UnityGymBase:
 class UnityGymEnv(_UnityGymBase, gym.Env):
     """A gymnasium Env for a Unity scene with one agent.
 
-    ``truncated`` is ML-Agents' ``max_step_reached``; ``info["action_mask"]`` holds
+    A reward is the agent's own plus its group's, as ML-Agents trains on. ``truncated`` is ML-Agents' ``max_step_reached``; ``info["action_mask"]`` holds
     the allowed discrete actions (1 = allowed) where the scene masks actions.
     """
 
@@ -123,14 +123,14 @@ class UnityGymEnv(_UnityGymBase, gym.Env):
             decision, terminal = self._steps()
             if self._agent in terminal.agent_id:
                 i = int(np.flatnonzero(terminal.agent_id == self._agent)[0])
-                reward += float(terminal.reward[i])
+                reward += float(terminal.reward[i]) + float(terminal.group_reward[i])
                 truncated = bool(terminal.interrupted[i])
                 self._done = True
                 info = {"agent_id": self._agent}
                 return spaces.to_observation(terminal.obs, i), reward, not truncated, truncated, info
             if self._agent in decision.agent_id:
                 i = int(np.flatnonzero(decision.agent_id == self._agent)[0])
-                reward += float(decision.reward[i])
+                reward += float(decision.reward[i]) + float(decision.group_reward[i])
                 return spaces.to_observation(decision.obs, i), reward, False, False, self._info(decision, i)
         raise NotPossible(f"agent {self._agent} requested no decision in {MAX_IDLE_EXCHANGES} exchanges")
 
