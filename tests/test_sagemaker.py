@@ -325,6 +325,23 @@ def test_a_cooperative_run_with_poca_through_the_emulated_path(standin):
     assert run.evaluate(episodes=6, play="sampled").rows()["Escape"]["episodes"] == 6
 
 
+def test_a_self_play_run_through_the_emulated_path(standin):
+    """Pong by self-play as a SageMaker job: the ratings stream back, and the fetched checkpoint holds the window of
+    snapshots, so the local verbs play against them."""
+    run = ut.train("Pong", backend="sagemaker", role=ROLE, steps=8192, num_areas=2, train_batch_size=4096,
+                   minibatch_size=256, checkpoint_every=1,
+                   self_play={"save_steps": 1000, "team_change": 4000, "swap_steps": 1000, "window": 2})
+    standin.wait_for_job()
+    run.wait(timeout=400)
+    assert run.state == "finished", (run.status, run.log_path("follow").read_text()[-3000:])
+    iterations = [e for e in run.events() if e["event"] == "iteration"]
+    assert iterations and all(e["elo"] > 0 for e in iterations)
+    assert (run.latest_checkpoint() / "self_play.pkl").is_file()
+    assert [p.name for p in run.export_dir.glob("*.onnx")] == ["Pong.onnx"]
+    against = run.evaluate(episodes=4, play="deterministic", opponent="snapshot:0")
+    assert against.rows()["all"]["episodes"] == 8  # each team's 4 games against the snapshot
+
+
 def Run_progress(checkpoint):
     from unity_nb.train.store import RunFolder
 
