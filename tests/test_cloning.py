@@ -189,3 +189,9 @@ def test_a_builds_behaviors_are_checked_against_the_demonstration_when_it_opens(
     with pytest.raises(ConfigError, match="clones one behavior and the run trains BasicRight, BasicLeft"):
         _check_demonstration(str(basic_demo), list(duo), duo)
     _check_demonstration(str(basic_demo), ["Basic"], scene_behaviors(ut.make_config("Basic")))  # fits: no error
+
+
+def test_a_sagemaker_job_cannot_clone_a_file_it_would_not_have(basic_demo):
+    with pytest.raises(ConfigError, match="behavioral_cloning is not supported on SageMaker yet: the demonstration is "
+                                          "not uploaded with the job"):
+        TrainConfig.from_dict({"scene": "Basic", "backend": "sagemaker", "behavioral_cloning": {"demo_path": str(basic_demo)}})

@@ -324,6 +324,9 @@ def check_behavioral_cloning(config, fail) -> None:
         fail(f"{where}.demo_path", f"cannot be read: {err}")
     out["demo_path"] = path
     config.behavioral_cloning = out
+    if config.backend == "sagemaker":
+        fail(where, "is not supported on SageMaker yet: the demonstration is not uploaded with the job; train "
+             "locally or on your Ray cluster (--address)")
     if config.algorithm != "PPO":
         fail(where, f"trains beside PPO, not {config.algorithm}: use algorithm PPO")
     if config.normalize:
