@@ -18,38 +18,13 @@ agent's teammates are the others ending or going on, a starting agent's those st
 
 from __future__ import annotations
 
+from collections import Counter
+
 import gymnasium as gym
 import numpy as np
+from gymnasium.spaces.utils import flatdim, flatten
 
 from ..errors import NotPossible
-
-
-def flat_size(space: gym.Space) -> int:
-    """Floats of an observation or action as the group critic reads it (discrete: one-hot per branch)."""
-    if isinstance(space, gym.spaces.Box):
-        return int(np.prod(space.shape))
-    if isinstance(space, gym.spaces.Discrete):
-        return int(space.n)
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        return int(np.sum(space.nvec))
-    if isinstance(space, gym.spaces.Tuple):
-        return sum(flat_size(s) for s in space.spaces)
-    raise NotPossible(f"the group critic cannot read a {type(space).__name__} space")
-
-
-def flatten(space: gym.Space, value) -> np.ndarray:
-    """``value`` of ``space`` as flat float32 (discrete: one-hot per branch)."""
-    if isinstance(space, gym.spaces.Box):
-        return np.asarray(value, np.float32).reshape(-1)
-    if isinstance(space, gym.spaces.Discrete):
-        out = np.zeros(space.n, np.float32)
-        out[int(value)] = 1.0
-        return out
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        return np.concatenate([np.eye(n, dtype=np.float32)[int(v)] for n, v in zip(space.nvec, np.asarray(value))])
-    if isinstance(space, gym.spaces.Tuple):
-        return np.concatenate([flatten(s, v) for s, v in zip(space.spaces, value)])
-    raise NotPossible(f"the group critic cannot read a {type(space).__name__} space")
 
 
 class GroupView:
@@ -58,7 +33,8 @@ class GroupView:
     def __init__(self, max_mates: int, observation_space: gym.Space, action_space: gym.Space):
         self.max_mates = max(1, int(max_mates))
         self.observation_space, self.action_space = observation_space, action_space
-        self.obs_size, self.action_size = flat_size(observation_space), flat_size(action_space)
+        # gymnasium's flat form: discrete actions one-hot per branch
+        self.obs_size, self.action_size = flatdim(observation_space), flatdim(action_space)
         self._mates: dict[str, list[str]] = {}  # each agent's teammates at its last step, in order
 
     def reset(self, obs: dict, infos: dict) -> None:
@@ -88,11 +64,11 @@ class GroupView:
             mates_obs = np.zeros((self.max_mates, self.obs_size), np.float32)
             mask = np.zeros(self.max_mates, np.float32)
             for i, m in enumerate(mates):
-                mates_obs[i], mask[i] = flatten(self.observation_space, obs[m]), 1.0
+                mates_obs[i], mask[i] = flatten(self.observation_space, obs[m]).astype(np.float32), 1.0
             acted = np.zeros((self.max_mates, self.action_size), np.float32)
             for i, m in enumerate(self._mates.get(key, [])):
                 if m in actions:
-                    acted[i] = flatten(self.action_space, actions[m])
+                    acted[i] = flatten(self.action_space, actions[m]).astype(np.float32)
             info.update(mates_obs=mates_obs, mates_mask=mask, mates_actions=acted)
             if key in ended:
                 info["group_done"] = not any(m in going for m in members if m != key)
@@ -103,8 +79,7 @@ class GroupView:
 
 def largest_group(group_ids) -> int:
     """The most agents any one group has (0 for agents in no group)."""
-    ids = [int(g) for g in group_ids if int(g)]
-    return max((ids.count(g) for g in set(ids)), default=0)
+    return max(Counter(int(g) for g in group_ids if int(g)).values(), default=0)
 
 
-__all__ = ["GroupView", "flat_size", "flatten", "largest_group"]
+__all__ = ["GroupView", "largest_group"]

@@ -70,34 +70,32 @@ def _param(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{name.strip()}: expected a number, got {value!r}") from None
 
 
-def _self_play(text: str) -> tuple[str, object]:
-    """One --self-play value: on, or KEY=VALUE (a number; the key and range are checked with the run's settings)."""
-    if text.strip().lower() in ("on", "true", ""):
-        return ("", None)
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. --self-play window=5) or on, got {text!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{key.strip()}: expected a number, got {value!r}") from None
-    return key.strip(), int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
-
-
-def _cloning(text: str) -> tuple[str, object]:
-    """One --behavioral-cloning value: demo_path=FILE, or KEY=VALUE (a number; checked with the run's settings)."""
+def _key_number(text: str, flag: str, example: str, alternative: str = "") -> tuple[str, object]:
+    """KEY=VALUE of a flag whose values are numbers (a whole number stays whole; the key is checked later)."""
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. --behavioral-cloning demo_path=expert.demo), "
-                                         f"got {text!r}")
-    if key == "demo_path":
-        return key, value
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. {flag} {example}){alternative}, got {text!r}")
     try:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
     return key, int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+
+
+def _self_play(text: str) -> tuple[str, object]:
+    """One --self-play value: on, or KEY=VALUE (a number; the key and range are checked with the run's settings)."""
+    if text.strip().lower() in ("on", "true", ""):
+        return ("", None)
+    return _key_number(text, "--self-play", "window=5", " or on")
+
+
+def _cloning(text: str) -> tuple[str, object]:
+    """One --behavioral-cloning value: demo_path=FILE, or KEY=VALUE (a number; checked with the run's settings)."""
+    key, sep, value = text.partition("=")
+    if sep and key.strip() == "demo_path":
+        return "demo_path", value
+    return _key_number(text, "--behavioral-cloning", "demo_path=expert.demo")
 
 
 def _rllib(text: str) -> tuple[str, object]:

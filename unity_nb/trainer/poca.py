@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from gymnasium.spaces.utils import flatdim
 from torch import nn
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.connectors.connector_v2 import ConnectorV2
@@ -29,7 +30,6 @@ from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate, GeneralA
 from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
-from ..envs.groups import flat_size
 from .ppo_learner import ScheduledClipPPOLearner
 
 MATES_OBS, MATES_MASK, MATES_ACTIONS, GROUP_DONE = "mates_obs", "mates_mask", "mates_actions", "group_done"
@@ -77,7 +77,7 @@ class POCAModule(DefaultPPOTorchRLModule):
         super().setup()
         if not self.inference_only:
             hidden = list(self.model_config.get("fcnet_hiddens") or [64])
-            self.group_critic = GroupCritic(flat_size(self.observation_space), flat_size(self.action_space),
+            self.group_critic = GroupCritic(flatdim(self.observation_space), flatdim(self.action_space),
                                             int(hidden[0]), len(hidden))
 
     def get_non_inference_attributes(self):
