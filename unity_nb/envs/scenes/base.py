@@ -194,7 +194,7 @@ class Scene:
         self._rejoin(~self.active)
         self._start_episodes(everyone)
         zeros = np.zeros(self.n, dtype=np.float32)
-        self._last = self._decision_batch(zeros, zeros)
+        self._last = self._decision_batch(zeros, None if self.group_id is None else zeros)
         return self._by_behavior(self._last)
 
     def _rejoin(self, which: np.ndarray) -> None:
@@ -215,11 +215,13 @@ class Scene:
         out = out if isinstance(out, Outcome) else Outcome(*out)
         none = np.zeros(self.n, dtype=bool)
         acted = self.active.copy()  # agents that left are not stepped, rewarded or ended
-        rewards = np.where(acted, out.rewards, 0).astype(np.float32)
-        group = np.zeros(self.n, np.float32) if out.group_rewards is None else out.group_rewards.astype(np.float32)
-        group = np.where(acted, group, np.float32(0))
+        everyone = bool(acted.all())  # most scenes: no agent ever leaves, nothing to mask
+        rewards = (out.rewards if everyone else np.where(acted, out.rewards, 0)).astype(np.float32)
+        group = None  # a scene without group rewards reports none, as Unity does
+        if out.group_rewards is not None:
+            group = np.where(acted, out.group_rewards, 0).astype(np.float32)
         terminated = out.terminated & acted
-        self.step_count[acted] += 1
+        self.step_count += acted
         self.episode_return += rewards
         interrupted = none if out.interrupted is None else out.interrupted
         truncated = acted & ~terminated & (interrupted | ((self.max_step > 0) & (self.step_count >= self.max_step)))
@@ -236,14 +238,14 @@ class Scene:
                 action_mask=None,
                 agents=np.flatnonzero(done),
                 group_id=None if self.group_id is None else self.group_id[done].copy(),
-                group_reward=group[done],
+                group_reward=None if group is None else group[done],
             )
             self.finished_returns.extend(self.episode_return[done].tolist())
             self.active[leaving] = False
             self._rejoin(returning)
             self._start_episodes((done & ~leaving) | returning)
             rewards = np.where(done, np.float32(0), rewards)
-            group = np.where(done, np.float32(0), group)
+            group = None if group is None else np.where(done, np.float32(0), group)
             self._last = _concat(terminal, self._decision_batch(rewards, group))
         else:
             self._last = self._decision_batch(rewards, group)
@@ -286,7 +288,7 @@ class Scene:
         self.episode_return[which] = 0.0
         self._reset_agents(which)
 
-    def _decision_batch(self, rewards: np.ndarray, group_rewards: np.ndarray) -> AgentBatch:
+    def _decision_batch(self, rewards: np.ndarray, group_rewards: np.ndarray | None) -> AgentBatch:
         """A decision request from every agent in the scene."""
         batch = AgentBatch(
             ids=self.ids.copy(),
@@ -297,7 +299,7 @@ class Scene:
             action_mask=self._action_mask(),
             agents=np.arange(self.n),
             group_id=None if self.group_id is None else self.group_id.copy(),
-            group_reward=group_rewards.astype(np.float32),
+            group_reward=None if group_rewards is None else group_rewards.astype(np.float32),
         )
         return batch if self.active.all() else batch.select(np.flatnonzero(self.active))
 
