@@ -14,7 +14,8 @@ import re
 from ..envs.scenes import SCENES, find_scene
 from . import env_parameters, self_play, user_code
 from .errors import ConfigError
-from .settings import ALGORITHMS, BEHAVIORAL_CLONING, PER_BEHAVIOR, RANDOM_SEED, SAGEMAKER_SETTINGS, TARGET_OFF, check_number, rules
+from .settings import (ALGORITHMS, BEHAVIORAL_CLONING, PER_BEHAVIOR, RANDOM_SEED, REWARD_SIGNALS, SAGEMAKER_SETTINGS,
+                       TARGET_OFF, check_number, rules)
 
 NAME = "a non-empty name without spaces around it"
 
@@ -346,6 +347,54 @@ def check_behavioral_cloning(config, fail) -> None:
         if differs:
             fail(f"{where}.demo_path", f"was recorded from another behavior than {scene_cls.name}'s {trained[0].name}: "
                  + "; ".join(differs))
+
+
+def check_reward_signals(config, fail) -> None:
+    """``curiosity`` and ``rnd`` (trainer/reward_signals.py): their keys and values, filled with the kit's defaults
+    (true: all defaults), the run's gamma, PPO, one vector observation (a built-in scene's is known now, a
+    build's when opened), no self-play."""
+    for name, defaults in REWARD_SIGNALS.items():
+        given = getattr(config, name)
+        if given is None or given is False:
+            setattr(config, name, None)
+            continue
+        if given is True:
+            given = {}
+        if not isinstance(given, dict):
+            fail(name, f"must be true or a mapping of its settings ({', '.join(defaults)}), got {given!r}")
+        unknown = [k for k in given if k not in defaults]
+        if unknown:
+            fail(f"{name}.{unknown[0]}", f"is not a {name} setting; they are {', '.join(defaults)}")
+        out = {**defaults, **given}
+        for key, low, high in (("strength", 0.0, 100.0), ("learning_rate", 0.0, 1.0)):
+            value = out[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+                fail(f"{name}.{key}", f"must be a number above {low:g} and at most {high:g}, got {value!r}")
+            out[key] = float(value)
+        for key, high in (("hidden_units", 4096), ("num_layers", 10)):
+            value = out[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                fail(f"{name}.{key}", f"must be a whole number from 1 to {high}, got {value!r}")
+        if not isinstance(out["normalize"], bool):
+            fail(f"{name}.normalize", f"must be true or false, got {out['normalize']!r}")
+        gamma, run_gamma = out["gamma"], config.gamma if config.gamma is not None else config.defaults()["gamma"]
+        if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float))
+                                  or float(gamma) != float(run_gamma)):
+            fail(f"{name}.gamma", f"is {gamma!r} where the run's gamma is {run_gamma!r}: the kit adds intrinsic "
+                 "rewards to the scene's and learns one value of their sum, with one gamma (ML-Agents gives each "
+                 "signal a value of its own); give both the same gamma, or leave this one out")
+        setattr(config, name, out)
+        if config.algorithm != "PPO":
+            fail(name, f"trains beside PPO, not {config.algorithm}: use algorithm PPO")
+        if config.self_play is not None:
+            fail(name, "and self_play cannot be combined yet: remove one")
+        scene_cls = find_scene(config.scene)
+        if scene_cls is not None:
+            for behavior in scene_cls.behavior_list():
+                if any(o.visual for o in behavior.observations) or len(behavior.observations) > 1 \
+                        or behavior.masks_actions:
+                    fail(name, f"{scene_cls.name}'s {behavior.name} has cameras, several sensors or action masks; "
+                         f"the kit's {name} network reads one vector observation yet")
 
 
 def _naming_default(fail, why: str):

@@ -18,8 +18,8 @@ from ..envs.scenes import SCENES, find_scene, play_mode
 from . import checks, env_parameters, rllib_settings, self_play
 from .errors import ConfigError
 from .mlagents_yaml import TRAINER_DEFAULTS
-from .settings import (BACKENDS, CONFIRM_PLAYS, PER_BEHAVIOR, RANDOM_SEED, SCHEDULES, TARGET_OFF, VISUAL_ENCODERS,
-                       check, rules, setting)
+from .settings import (BACKENDS, CONFIRM_PLAYS, PER_BEHAVIOR, RANDOM_SEED, REWARD_SIGNALS, SCHEDULES, TARGET_OFF,
+                       VISUAL_ENCODERS, check, rules, setting)
 
 
 # A Unity build the kit knows nothing about: mlagents-learn's own PPO defaults (one area, batch 10240, minibatch
@@ -162,6 +162,16 @@ class TrainConfig:
               "block: {demo_path, strength, steps, batch_size, num_epoch, samples_per_update}; "
               "--behavioral-cloning demo_path=FILE [--behavioral-cloning KEY=VALUE]",
         expect="a mapping with demo_path", group="PPO", flag=False, algorithms=("PPO",))
+    curiosity: dict[str, Any] | None = setting(
+        None, "an intrinsic reward for what the agent cannot predict yet, for scenes whose own reward is rare "
+              "(ML-Agents' curiosity reward signal): {strength, gamma, learning_rate, hidden_units, num_layers, "
+              "normalize}, or true for the kit's defaults; --curiosity [KEY=VALUE]",
+        expect="a mapping of curiosity settings, or true", group="PPO", flag=False, algorithms=("PPO",))
+    rnd: dict[str, Any] | None = setting(
+        None, "an intrinsic reward for observations seldom seen, by random network distillation (ML-Agents' rnd "
+              "reward signal): {strength, gamma, learning_rate, hidden_units, num_layers, normalize}, or true for "
+              "the kit's defaults; --rnd [KEY=VALUE]",
+        expect="a mapping of rnd settings, or true", group="PPO", flag=False, algorithms=("PPO",))
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
              "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
@@ -296,6 +306,10 @@ class TrainConfig:
         """The settings an unset value takes: the built-in scene's, or those for an unknown build."""
         return SCENE_DEFAULTS.get(self.scene_name or "", BUILD_DEFAULTS)
 
+    def reward_signals(self) -> dict[str, dict[str, Any]]:
+        """The intrinsic reward signals this run trains with, by name (``curiosity``, ``rnd``), as checked."""
+        return {name: getattr(self, name) for name in REWARD_SIGNALS if isinstance(getattr(self, name), dict)}
+
     @property
     def target(self) -> float | None:
         """The return to stop at, or None when early stopping is off (or not resolved yet)."""
@@ -321,6 +335,8 @@ class TrainConfig:
         if self.behavioral_cloning:
             parts.append(f"cloning {Path(self.behavioral_cloning['demo_path']).name} "
                          f"(strength {self.behavioral_cloning['strength']:g})")
+        for name, signal in self.reward_signals().items():
+            parts.append(f"{name} reward (strength {signal['strength']:g})")
         parts.append(f"areas {self.num_areas}")
         parts.append("no target (all steps)" if self.target is None else
                      f"target {self.target:g} over {self.return_window} episodes, "
@@ -393,6 +409,7 @@ class TrainConfig:
         checks.check_self_play(self, fail)
         checks.check_poca(self, fail)
         checks.check_behavioral_cloning(self, fail)
+        checks.check_reward_signals(self, fail)
         checks.check_batches(self, fail)
 
     @property

@@ -98,6 +98,20 @@ def _cloning(text: str) -> tuple[str, object]:
     return _key_number(text, "--behavioral-cloning", "demo_path=expert.demo")
 
 
+def _signal(flag: str, example: str):
+    """A --curiosity / --rnd value: on, normalize=true|false, or KEY=VALUE (a number; checked with the run's
+    settings)."""
+    def read(text: str) -> tuple[str, object]:
+        if text.strip().lower() in ("on", "true", ""):
+            return ("", None)
+        key, sep, value = text.partition("=")
+        if sep and key.strip() == "normalize" and value.strip().lower() in ("true", "false"):
+            return "normalize", value.strip().lower() == "true"
+        return _key_number(text, flag, example, " or on")
+    read.__name__ = flag.lstrip("-")
+    return read
+
+
 def _rllib(text: str) -> tuple[str, object]:
     try:
         return rllib_settings.parse_flag(text)
@@ -148,6 +162,13 @@ def add_config_flags(parser: argparse.ArgumentParser, spaces: bool = False) -> N
                         metavar="KEY=VALUE", help="clone a Unity .demo beside PPO (ML-Agents' behavioral_cloning): "
                         "demo_path=FILE, and optionally strength, steps, batch_size, num_epoch, samples_per_update "
                         "(repeatable), e.g. --behavioral-cloning demo_path=expert.demo --behavioral-cloning strength=0.5")
+    for name, example, what in (("curiosity", "strength=0.02", "for what the agent cannot predict yet"),
+                                ("rnd", "strength=0.01", "for observations seldom seen (random network distillation)")):
+        parser.add_argument(f"--{name}", dest=name, type=_signal(f"--{name}", example), action="append", nargs="?",
+                            const="on", metavar="KEY=VALUE",
+                            help=f"add ML-Agents' {name} reward signal, an intrinsic reward {what}; alone: the kit's "
+                            f"defaults; KEY=VALUE (repeatable) sets strength, gamma, learning_rate, hidden_units, "
+                            f"num_layers or normalize, e.g. --{name} {example}")
     parser.add_argument("--rllib", dest="rllib", type=_rllib, action="append", metavar="KEY=VALUE",
                         help="any RLlib algorithm setting (repeatable), applied after the kit's: "
                              "--rllib training.kl_coeff=0.3, --rllib grad_clip=0.5, --rllib evaluation_interval=5")
@@ -163,6 +184,9 @@ def config_overrides(args: argparse.Namespace) -> dict:
         out["self_play"] = {k: v for k, v in args.self_play if k}
     if getattr(args, "behavioral_cloning", None):
         out["behavioral_cloning"] = dict(args.behavioral_cloning)
+    for name in ("curiosity", "rnd"):
+        if getattr(args, name, None):
+            out[name] = {k: v for k, v in getattr(args, name) if k}
     if getattr(args, "rllib", None):
         out["rllib"] = dict(args.rllib)
     return out

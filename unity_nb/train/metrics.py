@@ -99,6 +99,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("baseline_loss", "(POCA) the counterfactual baselines' loss", tensorboard=True, when="poca"),
     Metric("bc_loss", "(behavioral_cloning) the cloning loss of the last update; absent once its rate is spent",
            tensorboard=True, when="behavioral_cloning"),
+    Metric("curiosity_reward", "(curiosity) mean curiosity reward per agent step of the last batch, strength "
+           "included", tensorboard=True, when="curiosity"),
+    Metric("curiosity_forward_loss", "(curiosity) the forward model's loss (how badly it predicts what comes next)",
+           tensorboard=True, when="curiosity"),
+    Metric("curiosity_inverse_loss", "(curiosity) the inverse model's loss (how badly it tells the action taken)",
+           tensorboard=True, when="curiosity"),
+    Metric("rnd_reward", "(rnd) mean RND reward per agent step of the last batch, strength included",
+           tensorboard=True, when="rnd"),
+    Metric("rnd_loss", "(rnd) the predictor's loss against the random network", tensorboard=True, when="rnd"),
     Metric("player_restarts", "Unity player restarts so far (a crashed build is restarted)"),
     # self-play runs only (trainer/ghost.py)
     Metric("elo", "(self-play) the learning policy's ELO rating (of the first game, when several)", panel="elo",
@@ -109,6 +118,9 @@ METRICS: tuple[Metric, ...] = (
 )
 
 BY_KEY = {m.key: m for m in METRICS}
+# figures some learners log beside PPO's (POCA, cloning, reward signals): in an iteration event when logged
+LEARNER_EXTRAS = ("baseline_loss", "bc_loss", "curiosity_reward", "curiosity_forward_loss", "curiosity_inverse_loss",
+                  "rnd_reward", "rnd_loss")
 
 
 def drawn(panel: str) -> list[Metric]:

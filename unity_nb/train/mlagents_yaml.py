@@ -66,7 +66,11 @@ NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normaliz
 BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
                 "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
                 "init_path": "init_path"}
-REWARD_LATER = {"gail", "curiosity", "rnd"}
+REWARD_LATER = {"gail"}
+# curiosity and rnd (trainer/reward_signals.py): mlagents-learn's defaults for the keys a file leaves out
+SIGNAL_DEFAULTS = {"curiosity": {"strength": 1.0, "gamma": 0.99, "learning_rate": 3e-4},
+                   "rnd": {"strength": 1.0, "gamma": 0.99, "learning_rate": 1e-4}}
+SIGNAL_NETWORK_DEFAULTS = {"hidden_units": 128, "num_layers": 2, "normalize": False}
 ENV_SETTINGS = {"env_path": "scene", "num_areas": "num_areas", "seed": "seed", "timeout_wait": "unity_timeout"}
 # Keys refused unless they hold mlagents-learn's default (which asks for nothing the kit does not do):
 # key -> (that default, why and what to do instead).
@@ -290,8 +294,12 @@ def _reward_signals(values, where, out):
     for signal, settings in values.items():
         if signal in REWARD_LATER:
             raise _later(where, signal, "remove it to train with the extrinsic reward alone")
+        if signal in SIGNAL_DEFAULTS:
+            out[signal] = _intrinsic(settings, f"{where}.{signal}", signal)
+            continue
         if signal != "extrinsic":
-            raise ConfigError(f"{where}.{signal}: unknown reward signal; known: extrinsic, {', '.join(sorted(REWARD_LATER))}")
+            known = ", ".join(["extrinsic", *sorted(set(SIGNAL_DEFAULTS) | REWARD_LATER)])
+            raise ConfigError(f"{where}.{signal}: unknown reward signal; known: {known}")
         _mapping(settings, f"{where}.extrinsic")
         for key, value in settings.items():
             if key == "gamma":
@@ -305,6 +313,36 @@ def _reward_signals(values, where, out):
                 _network_settings(settings[key] or {}, f"{where}.extrinsic.network_settings", {})
             else:
                 raise ConfigError(f"{where}.extrinsic: unknown key {key!r}; known: gamma, strength, network_settings")
+
+
+def _intrinsic(values, where, signal) -> dict:
+    """A curiosity or rnd block as the kit's setting of that name (checked by TrainConfig), with mlagents-learn's
+    defaults for what it leaves out (the deprecated encoding_size sizes the network when network_settings is not
+    given, as mlagents-learn reads it)."""
+    _mapping(values or {}, where)
+    out = {**SIGNAL_DEFAULTS[signal], **SIGNAL_NETWORK_DEFAULTS}
+    for key, value in (values or {}).items():
+        if key in ("strength", "gamma", "learning_rate"):
+            out[key] = value
+        elif key == "encoding_size":
+            if "network_settings" not in values:
+                out["hidden_units"] = _whole(value)
+        elif key == "network_settings":
+            for name, setting in (value or {}).items():
+                if name in SIGNAL_NETWORK_DEFAULTS:
+                    out[name] = _whole(setting)
+                elif name == "memory" and setting is None or name == "vis_encode_type" and setting == "simple" or (
+                        name == "goal_conditioning_type" and setting == "hyper") or (
+                        name == "deterministic" and setting is False):
+                    continue  # mlagents-learn's default, which asks for nothing
+                else:
+                    raise ConfigError(f"{where}.network_settings.{name}: only hidden_units, num_layers and normalize "
+                                      f"are supported in a reward signal's network (its networks read one vector "
+                                      f"observation, with no memory), got {setting!r}; remove it")
+        else:
+            known = "strength, gamma, learning_rate, encoding_size, network_settings"
+            raise ConfigError(f"{where}: unknown key {key!r}; known: {known}")
+    return out
 
 
 def _env_settings(values, where, out):

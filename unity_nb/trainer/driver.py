@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import NotPossible
 from ..evaluate.policy import SINGLE, module_id
 from ..train.config import ConfigError, TrainConfig
-from ..train.metrics import tensorboard_keys
+from ..train.metrics import LEARNER_EXTRAS, tensorboard_keys
 from ..train.schema import State
 from ..train.store import RunFolder
 from .curriculum import Curriculum, apply_to_runner
@@ -428,7 +428,7 @@ class Driver:
         learners = result.get("learners", {})
         modules = [v for k, v in learners.items() if k != "__all_modules__" and isinstance(v, dict)]
         learner = {k: float(np.mean([m[k] for m in modules if k in m])) for k in
-                   ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "curr_entropy_coeff", "baseline_loss", "bc_loss")
+                   ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "curr_entropy_coeff", *LEARNER_EXTRAS)
                    if any(k in m for m in modules)}
         elapsed_total = offset["time_s"] + elapsed
         new_steps = steps - offset["env_steps"]
@@ -452,7 +452,7 @@ class Driver:
             "kl": _num(learner.get("mean_kl_loss")),
             "entropy_coeff": _num(learner.get("curr_entropy_coeff")),
             "lr": _num(_current_lr(learners)),
-            **{k: _num(learner[k]) for k in ("baseline_loss", "bc_loss") if k in learner},
+            **{k: _num(learner[k]) for k in LEARNER_EXTRAS if k in learner},
             "player_restarts": int(runners.get("num_env_step_failures", 0) or 0),
             **(self.ghost.metrics() if self.ghost else {}),
         }

@@ -1,4 +1,4 @@
-"""The kit's PPO learner: RLlib's, with a scheduled clip range and behavioural cloning after each update."""
+"""The kit's PPO learner: RLlib's, with a scheduled clip range, intrinsic reward signals and behavioural cloning."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ BC_LOSS = "bc_loss"  # the behavioural cloning loss of an update (trainer/clonin
 class ScheduledClipPPOLearner(PPOTorchLearner):
     """RLlib's PPO learner whose clip range follows a schedule, as its entropy coefficient can
     (mlagents' epsilon_schedule; RLlib has no clip schedule of its own), and which clones a demonstration
-    after each update when the run has a ``behavioral_cloning`` block (trainer/cloning.py)."""
+    after each update when the run has a ``behavioral_cloning`` block (trainer/cloning.py), and which trains
+    the run's ``curiosity`` / ``rnd`` reward signals on each minibatch (trainer/reward_signals.py)."""
 
     def build(self) -> None:
         super().build()
@@ -31,12 +32,34 @@ class ScheduledClipPPOLearner(PPOTorchLearner):
             self.cloning[module] = BehavioralCloning(cloning["settings"], policy_lr=float(rate),
                                                      batch_size=own.minibatch_size or own.train_batch_size_per_learner,
                                                      num_epochs=own.num_epochs, raw_gaussian=cloning["raw_gaussian"])
+        self.reward_signals = {}
+        given = self.config.learner_config_dict.get("reward_signals")
+        if given:
+            from ray.rllib.connectors.learner import GeneralAdvantageEstimation
+            from .reward_signals import AddIntrinsicRewards, build_signals
+
+            trained = {m: self.module[m].unwrapped() for m in given["modules"]}
+            self.reward_signals = build_signals(given["settings"], trained)
+            pipeline = self._learner_connector
+            if pipeline is not None:  # before the advantages (GAE; POCA's replaces it after this build)
+                connector = AddIntrinsicRewards()
+                connector.signals = self.reward_signals
+                pipeline.insert_before(GeneralAdvantageEstimation, connector)
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         scheduler = self.clip_schedulers.get(module_id, self.clip_schedulers.get(None))
         if scheduler is not None:  # else this module's clip range is constant
             config = _ClipRange(config, float(scheduler.get_current_value()))
         return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+
+    def _update(self, batch):
+        out = super()._update(batch)
+        for module_id, signals in self.reward_signals.items():
+            if module_id in batch:
+                for signal in signals:
+                    for key, value in signal.update(batch[module_id]).items():
+                        self.metrics.log_value((module_id, key), value, window=1)
+        return out
 
     def after_gradient_based_update(self, *, timesteps) -> None:
         super().after_gradient_based_update(timesteps=timesteps)

@@ -503,7 +503,13 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         wanted["train_batch_size_per_learner"] = max(1, -(-config.train_batch_size // per_env_step))
     clip_schedules = {module_of(b): schedule(config.for_behavior(b), "clip_param", per_env_step) for b in trained
                       if config.for_behavior(b).clip_schedule != "constant"}
-    if config.algorithm == "PPO" and (clip_schedules or config.poca or config.behavioral_cloning):
+    signals = config.reward_signals()
+    for name in signals:  # a Unity build's sensors are known only now (a built-in scene's were by TrainConfig)
+        odd = [b for b in trained if facts[b].needs_unity_module]
+        if odd:
+            raise ConfigError(f"{name}: behavior {odd[0]!r} has cameras, several sensors or action masks; the kit's "
+                              f"{name} network reads one vector observation yet")
+    if config.algorithm == "PPO" and (clip_schedules or config.poca or config.behavioral_cloning or signals):
         learner = ScheduledClipPPOLearner
         if config.poca:
             from .poca import POCALearner as learner
@@ -513,7 +519,9 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             cloning = {"module": module_of(trained[0]), "settings": config.behavioral_cloning,
                        "raw_gaussian": config.algorithm in RAW_GAUSSIAN}
         algo.learners(learner_class=learner, learner_config_dict={
-            "clip_schedule": clip_schedules if multi else clip_schedules.get(SINGLE), "behavioral_cloning": cloning})
+            "clip_schedule": clip_schedules if multi else clip_schedules.get(SINGLE), "behavioral_cloning": cloning,
+            "reward_signals": {"modules": sorted({module_of(b) for b in trained}), "settings": signals} if signals
+            else None})
     near_uniform = {module_of(b): "continuous" if facts[b].continuous else "discrete"
                     for b in trained if config.algorithm in RAW_GAUSSIAN and config.model_for(b) is None
                     and not facts[b].needs_unity_module}
