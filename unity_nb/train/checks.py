@@ -47,7 +47,7 @@ def check_used_by_algorithm(config, names=None) -> None:
     for name, (f, rule) in rules(type(config)).items():
         value = getattr(config, name)
         if (names is not None and name not in names) or not rule.algorithms or config.algorithm in rule.algorithms \
-                or value is None or value == f.default or value == scene_defaults.get(name):
+                or value is None or value is False or value == f.default or value == scene_defaults.get(name):
             continue
         raise ConfigError(f"config: {name} is used by {', '.join(rule.algorithms)} only, and this run trains with "
                           f"{config.algorithm}, which never reads it: leave it out, or train with {rule.algorithms[0]}")
@@ -354,9 +354,16 @@ def check_reward_signals(config, fail) -> None:
     (true: all defaults), the run's gamma, PPO, one vector observation (a built-in scene's is known now, a
     build's when opened), no self-play."""
     for name, defaults in REWARD_SIGNALS.items():
-        given = getattr(config, name)
+        given, signal_fail, default = getattr(config, name), fail, False
+        if given is None and config.defaults().get(name):  # the scene trains with it unless told otherwise
+            if config.algorithm != "PPO":
+                setattr(config, name, False)  # the scene's signal is PPO's: another algorithm trains without it
+                continue
+            given, default = config.defaults()[name], True  # checked now, filled in by resolved()
+            signal_fail = _naming_default(fail, f"{find_scene(config.scene).name} trains with {name} unless {name} "
+                                                f"is false")
         if given is None or given is False:
-            setattr(config, name, None)
+            setattr(config, name, None if given is None else False)
             continue
         if given is True:
             given = {}
@@ -383,17 +390,18 @@ def check_reward_signals(config, fail) -> None:
             fail(f"{name}.gamma", f"is {gamma!r} where the run's gamma is {run_gamma!r}: the kit adds intrinsic "
                  "rewards to the scene's and learns one value of their sum, with one gamma (ML-Agents gives each "
                  "signal a value of its own); give both the same gamma, or leave this one out")
-        setattr(config, name, out)
+        if not default:
+            setattr(config, name, out)
         if config.algorithm != "PPO":
-            fail(name, f"trains beside PPO, not {config.algorithm}: use algorithm PPO")
+            signal_fail(name, f"trains beside PPO, not {config.algorithm}: use algorithm PPO")
         if config.self_play is not None:
-            fail(name, "and self_play cannot be combined yet: remove one")
+            signal_fail(name, "and self_play cannot be combined yet: remove one")
         scene_cls = find_scene(config.scene)
         if scene_cls is not None:
             for behavior in scene_cls.behavior_list():
                 if any(o.visual for o in behavior.observations) or len(behavior.observations) > 1 \
                         or behavior.masks_actions:
-                    fail(name, f"{scene_cls.name}'s {behavior.name} has cameras, several sensors or action masks; "
+                    signal_fail(name, f"{scene_cls.name}'s {behavior.name} has cameras, several sensors or action masks; "
                          f"the kit's {name} network reads one vector observation yet")
 
 

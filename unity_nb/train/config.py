@@ -307,8 +307,11 @@ class TrainConfig:
         return SCENE_DEFAULTS.get(self.scene_name or "", BUILD_DEFAULTS)
 
     def reward_signals(self) -> dict[str, dict[str, Any]]:
-        """The intrinsic reward signals this run trains with, by name (``curiosity``, ``rnd``), as checked."""
-        return {name: getattr(self, name) for name in REWARD_SIGNALS if isinstance(getattr(self, name), dict)}
+        """The intrinsic reward signals this run trains with, by name (``curiosity``, ``rnd``), every key filled
+        (a scene's default, true, takes the kit's defaults)."""
+        given = {name: getattr(self, name) for name in REWARD_SIGNALS}
+        return {name: {**REWARD_SIGNALS[name], **(value if isinstance(value, dict) else {})}
+                for name, value in given.items() if value is True or isinstance(value, dict)}
 
     @property
     def target(self) -> float | None:

@@ -99,11 +99,13 @@ def _cloning(text: str) -> tuple[str, object]:
 
 
 def _signal(flag: str, example: str):
-    """A --curiosity / --rnd value: on, normalize=true|false, or KEY=VALUE (a number; checked with the run's
+    """A --curiosity / --rnd value: on, off, normalize=true|false, or KEY=VALUE (a number; checked with the run's
     settings)."""
     def read(text: str) -> tuple[str, object]:
         if text.strip().lower() in ("on", "true", ""):
             return ("", None)
+        if text.strip().lower() in ("off", "false"):  # a scene that trains with it by default (Pyramids: rnd)
+            return ("off", None)
         key, sep, value = text.partition("=")
         if sep and key.strip() == "normalize" and value.strip().lower() in ("true", "false"):
             return "normalize", value.strip().lower() == "true"
@@ -167,7 +169,7 @@ def add_config_flags(parser: argparse.ArgumentParser, spaces: bool = False) -> N
         parser.add_argument(f"--{name}", dest=name, type=_signal(f"--{name}", example), action="append", nargs="?",
                             const="on", metavar="KEY=VALUE",
                             help=f"add ML-Agents' {name} reward signal, an intrinsic reward {what}; alone: the kit's "
-                            f"defaults; KEY=VALUE (repeatable) sets strength, gamma, learning_rate, hidden_units, "
+                            f"defaults; off: without it (a scene that trains with it by default); KEY=VALUE (repeatable) sets strength, gamma, learning_rate, hidden_units, "
                             f"num_layers or normalize, e.g. --{name} {example}")
     parser.add_argument("--rllib", dest="rllib", type=_rllib, action="append", metavar="KEY=VALUE",
                         help="any RLlib algorithm setting (repeatable), applied after the kit's: "
@@ -185,8 +187,9 @@ def config_overrides(args: argparse.Namespace) -> dict:
     if getattr(args, "behavioral_cloning", None):
         out["behavioral_cloning"] = dict(args.behavioral_cloning)
     for name in ("curiosity", "rnd"):
-        if getattr(args, name, None):
-            out[name] = {k: v for k, v in getattr(args, name) if k}
+        given = getattr(args, name, None)
+        if given:
+            out[name] = False if any(k == "off" for k, _ in given) else {k: v for k, v in given if k}
     if getattr(args, "rllib", None):
         out["rllib"] = dict(args.rllib)
     return out

@@ -9,11 +9,13 @@ from .basic import Basic, BasicDuo
 from .escape import Escape
 from .gridworld import GridWorld
 from .pong import Pong
+from .pyramids import Pyramids
 from .signpost import SignPost
 
 # The built-in scenes, in the order they are listed. A new scene is its file (physics, behavior, training
 # defaults, target and benchmark: see Scene) and its class here.
-SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost, Pong, Escape)}
+SCENES: dict[str, type[Scene]] = {cls.name: cls for cls in (Basic, Ball3D, GridWorld, BasicDuo, SignPost, Pong, Escape,
+                                                      Pyramids)}
 _BY_LOWER_NAME = {name.lower(): cls for name, cls in SCENES.items()}
 
 
