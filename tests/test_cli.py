@@ -38,9 +38,9 @@ def test_train_help_quotes_each_scenes_defaults_from_the_code():
     text = " ".join(out.stdout.split())
     assert out.returncode == 0
     # scenes in the order `unity-nb scenes` lists them
-    assert "--gamma X discount factor, 0-1; defaults: 0.99 (Basic, 3DBall, BasicDuo, Pong, your build), 0.9 (GridWorld, " \
-           "SignPost)" in text
-    assert re.search(r"--normalize .*defaults: off \(Basic, GridWorld, BasicDuo, SignPost, Pong, Escape, your build\), "
+    assert "--gamma X discount factor, 0-1; defaults: 0.99 (Basic, 3DBall, BasicDuo, Pong, Pyramids, your build), 0.9 " \
+           "(GridWorld, SignPost)" in text
+    assert re.search(r"--normalize .*defaults: off \(Basic, GridWorld, BasicDuo, SignPost, Pong, Escape, Pyramids, your build\), "
                      r"on \(3DBall\)",
                      text)
     for scene, table in SCENE_DEFAULTS.items():

@@ -150,6 +150,8 @@ def shown(value) -> str:
         return "on" if value else "off"
     if isinstance(value, str):
         return value
+    if isinstance(value, dict):  # a block a scene trains with (Pyramids' rnd)
+        return "on (" + ", ".join(f"{key} {shown(v)}" for key, v in value.items()) + ")"
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
