@@ -41,8 +41,16 @@ def test_gridworld_reads_but_cannot_train_yet():
     assert (c.scene, c.time_horizon, c.num_layers, c.hidden_units, c.gamma) == ("GridWorld", 5, 1, 128, 0.9)
 
 
+def test_unitys_pyramids_file_trains_with_its_curiosity_and_not_the_scenes_rnd():
+    with pytest.raises(ConfigError, match="behaviors.Pyramids.threaded: true is not supported"):
+        resolved(PYRAMIDS)  # Unity's file as published
+    c = resolved(PYRAMIDS.replace("threaded: true", "threaded: false"))
+    assert c.reward_signals() == {"curiosity": {"strength": 0.02, "gamma": 0.99, "learning_rate": 3e-4,
+                                                "hidden_units": 256, "num_layers": 2, "normalize": False}}
+    assert "curiosity reward (strength 0.02)" in c.describe() and "rnd" not in c.describe()
+
+
 @pytest.mark.parametrize("text,message", [
-    (PYRAMIDS, r"reward_signals: not yet supported: curiosity"),
     (SOCCER_TWOS, r"behavior 'SoccerTwos': the Basic scene has the behaviors"),  # trainer_type poca, a file of a build
     (SOCCER_TWOS.replace("trainer_type: poca", "trainer_type: ppo"), r"behavior 'SoccerTwos': the Basic scene has the behaviors"),
     (BALL_SAC, r"hyperparameters: not yet supported: buffer_size \(trainer_type sac"),
@@ -51,7 +59,8 @@ def test_gridworld_reads_but_cannot_train_yet():
     (BALL.replace("      vis_encode_type: simple", "      memory: {sequence_length: 64, memory_size: 128}"),
      r"network_settings: not yet supported: memory"),
     (BALL.replace("      extrinsic:", "      gail:\n        demo_path: a.demo\n      extrinsic:"), r"not yet supported: gail"),
-    (BALL.replace("      extrinsic:", "      rnd:\n        strength: 0.01\n      extrinsic:"), r"not yet supported: rnd"),
+    (BALL.replace("      extrinsic:", "      rnd:\n        strength: 0.01\n        gamma: 0.9\n      extrinsic:"),
+     r"rnd.gamma is 0.9 where the run's gamma is 0.99"),
 ])
 def test_later_features_are_refused_by_name(text, message):
     with pytest.raises(ConfigError, match=message):

@@ -206,6 +206,8 @@ def _behavior(settings, defaults: dict, where: str, out: dict[str, Any]) -> dict
             out["behavioral_cloning"] = value
         else:
             raise ConfigError(f"{where}: unknown key {key!r}")
+    for signal in SIGNAL_DEFAULTS:  # the file's reward signals are all it trains with (not a scene's default's)
+        out.setdefault(signal, False)
     if out.pop("_even_checkpoints", False):  # keep_checkpoints evenly spaced over the budget
         steps, keep = out.get("steps"), out.get("keep_checkpoints")
         if isinstance(steps, int) and isinstance(keep, int) and keep > 0:
