@@ -186,7 +186,7 @@ def test_a_builds_behaviors_are_checked_against_the_demonstration_when_it_opens(
                                           "'Basic'"):
         _check_demonstration(str(basic_demo), ["3DBall"], ball)
     duo = scene_behaviors(ut.make_config("BasicDuo"))
-    with pytest.raises(ConfigError, match="clones one behavior and the run trains BasicRight, BasicLeft"):
+    with pytest.raises(ConfigError, match="learns from one behavior.s demonstration and the run trains BasicRight, BasicLeft"):
         _check_demonstration(str(basic_demo), list(duo), duo)
     _check_demonstration(str(basic_demo), ["Basic"], scene_behaviors(ut.make_config("Basic")))  # fits: no error
 

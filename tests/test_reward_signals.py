@@ -31,8 +31,10 @@ def _onehots(cells):
     return torch.nn.functional.one_hot(torch.as_tensor(cells), 12).float()
 
 
-def _minibatch(cells, next_cells, actions):
-    return {"obs": _onehots(cells), NEXT_OBS: _onehots(next_cells), "actions": torch.as_tensor(actions)}
+def _minibatch(cells, next_cells, actions, dones=None):
+    dones = torch.zeros(len(cells)) if dones is None else torch.as_tensor(dones, dtype=torch.float32)
+    return {"obs": _onehots(cells), NEXT_OBS: _onehots(next_cells), "actions": torch.as_tensor(actions),
+            "terminateds": dones}
 
 
 def test_rnd_pays_for_what_it_has_not_seen():
@@ -43,8 +45,8 @@ def test_rnd_pays_for_what_it_has_not_seen():
         cells = np.random.default_rng(0).choice(seen, 64)
         losses = signal.update(_minibatch(cells, cells, np.zeros(64, int)))
     assert set(losses) == {"rnd_loss"}
-    familiar = signal.rewards(_onehots(seen), _onehots(seen), None)
-    novel = signal.rewards(_onehots(unseen), _onehots(unseen), None)
+    familiar = signal.rewards(_onehots(seen), _onehots(seen), None, None)
+    novel = signal.rewards(_onehots(unseen), _onehots(unseen), None, None)
     assert novel.min() > 10 * familiar.max()
 
 
@@ -52,10 +54,10 @@ def test_curiosity_pays_nothing_before_it_learns_then_at_most_one_over_strength(
     torch.manual_seed(0)
     signal = _signal("curiosity", strength=0.5)
     cells, after = np.arange(12), (np.arange(12) + 1) % 12
-    assert signal.rewards(_onehots(cells), _onehots(after), torch.zeros(12, dtype=torch.long)).abs().sum() == 0
+    assert signal.rewards(_onehots(cells), _onehots(after), torch.zeros(12, dtype=torch.long), None).abs().sum() == 0
     first = signal.update(_minibatch(cells, after, np.full(12, 2)))
     assert set(first) == {"curiosity_forward_loss", "curiosity_inverse_loss"}
-    paid = signal.rewards(_onehots(cells), _onehots(after), torch.full((12,), 2))
+    paid = signal.rewards(_onehots(cells), _onehots(after), torch.full((12,), 2), None)
     assert (paid > 0).all() and (paid <= 0.5 * (1 / 0.5) + 1e-6).all()  # strength x min(error, 1 / strength)
     for _ in range(200):  # a step right is always action 2: the inverse model learns it
         last = signal.update(_minibatch(cells, after, np.full(12, 2)))
@@ -86,15 +88,48 @@ def test_the_connector_adds_rewards_within_each_episode_chunk():
     assert [len(e) for e in episodes] == lengths
     cells = [0, 1, 2, 2, 5, 6, 6]
     batch = {"default_policy": {"obs": _onehots(cells), "actions": torch.zeros(7, dtype=torch.long),
-                                "rewards": torch.full((7,), -0.5)}}
+                                "rewards": torch.full((7,), -0.5),
+                                "terminateds": torch.zeros(7, dtype=torch.bool)}}
     connector = AddIntrinsicRewards()
     connector.signals = {"default_policy": [signal]}
     out = connector(rl_module=None, batch=batch, episodes=episodes)["default_policy"]
     assert out[NEXT_OBS].argmax(1).tolist() == [1, 2, 2, 2, 6, 6, 6]
     added = out["rewards"] + 0.5
     assert added[[3, 6]].tolist() == [0.0, 0.0] and (added[[0, 1, 2, 4, 5]] > 0).all()
-    expected = signal.rewards(_onehots(cells), out[NEXT_OBS], None)
+    expected = signal.rewards(_onehots(cells), out[NEXT_OBS], None, None)
     assert torch.allclose(added[[0, 1, 2, 4, 5]], expected[[0, 1, 2, 4, 5]])
+
+
+@pytest.fixture(scope="module")
+def basic_demo(tmp_path_factory):
+    """Basic's best play (always right) over 10 episodes."""
+    from unity_nb.evaluate.demos import record_demo
+
+    path = tmp_path_factory.mktemp("demos") / "right.demo"
+    record_demo(lambda observations: np.full((len(observations[0]), 1), 2, np.int32), "Basic", path, episodes=10)
+    return path
+
+
+@pytest.mark.parametrize("use_actions,use_vail", [(False, False), (True, False), (True, True)])
+def test_gail_pays_for_steps_like_the_demonstration(basic_demo, use_actions, use_vail):
+    from unity_nb.trainer.reward_signals import demonstrated
+
+    torch.manual_seed(0)
+    settings = {"demo_path": str(basic_demo), "strength": 1.0, "gamma": None, "learning_rate": 1e-3,
+                "hidden_units": 32, "num_layers": 2, "normalize": False, "use_actions": use_actions,
+                "use_vail": use_vail}
+    signal = RewardSignal("gail", settings, spaces.Box(-np.inf, np.inf, (20,), np.float32), spaces.Discrete(3))
+    obs, actions, dones = demonstrated(str(basic_demo), spaces.Discrete(3))
+    assert obs.shape == (len(actions), 20) and set(actions.tolist()) == {2} and dones.sum() == 10
+    left = torch.nn.functional.one_hot(torch.arange(0, 10), 20).float()  # where the demonstration never goes
+    policy = {"obs": left, NEXT_OBS: left, "actions": torch.ones(10, dtype=torch.long), "terminateds": torch.zeros(10)}
+    for _ in range(150):
+        losses = signal.update(policy)
+    assert {"gail_loss", "gail_expert_estimate", "gail_policy_estimate"} <= set(losses)
+    assert losses["gail_expert_estimate"] > losses["gail_policy_estimate"]
+    played = signal.rewards(left, left, policy["actions"], policy["terminateds"])
+    shown = signal.rewards(obs[:10], obs[:10], actions[:10], dones[:10])
+    assert shown.mean() > played.mean() >= 0
 
 
 # ---- settings
@@ -144,6 +179,39 @@ def test_what_the_networks_cannot_read_is_refused():
         TrainConfig.from_dict({"scene": "Pong", "self_play": True, "curiosity": True})
 
 
+def test_gail_needs_a_demonstration_of_the_trained_behavior(basic_demo, tmp_path):
+    config = TrainConfig.from_dict({"scene": "Basic", "gail": {"demo_path": str(basic_demo), "use_actions": True}})
+    assert config.reward_signals()["gail"]["use_actions"] is True
+    assert "gail reward of right.demo (strength 1)" in config.resolved().describe()
+    for block, message in (
+            (True, "gail must be a mapping with demo_path"),
+            ({"strength": 0.5}, "gail must be a mapping with demo_path"),
+            ({"demo_path": str(tmp_path / "none.demo")}, "gail.demo_path .*none.demo does not exist: record one"),
+            ({"demo_path": str(basic_demo), "use_vail": "yes"}, "gail.use_vail must be true or false"),
+            ({"demo_path": str(basic_demo), "beta": 1}, "gail.beta is not a gail setting")):
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig.from_dict({"scene": "Basic", "gail": block})
+    with pytest.raises(ConfigError, match="gail.demo_path was recorded from another behavior than 3DBall's 3DBall: "
+                                          "behavior: the file records 'Basic'"):
+        TrainConfig.from_dict({"scene": "3DBall", "gail": {"demo_path": str(basic_demo)}})
+    with pytest.raises(ConfigError, match="gail is not supported on SageMaker yet: the demonstration is not uploaded"):
+        TrainConfig.from_dict({"scene": "Basic", "backend": "sagemaker", "gail": {"demo_path": str(basic_demo)}})
+    from unity_nb.train.flags import add_config_flags, config_overrides
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    args = parser.parse_args(["--gail", f"demo_path={basic_demo}", "--gail", "use_vail=true", "--gail", "strength=0.01"])
+    assert config_overrides(args)["gail"] == {"demo_path": str(basic_demo), "use_vail": True, "strength": 0.01}
+
+
+def test_a_builds_behavior_is_checked_against_the_gail_demonstration_when_it_opens(basic_demo):
+    from unity_nb.trainer.rllib_setup import _check_demonstration, scene_behaviors
+
+    ball = scene_behaviors(make_config("3DBall"))
+    with pytest.raises(ConfigError, match="gail.demo_path: was recorded from another behavior than '3DBall'"):
+        _check_demonstration(str(basic_demo), ["3DBall"], ball, "gail")
+
+
 def test_unitys_trainer_file_blocks_are_read_with_mlagents_defaults():
     behavior = {"trainer_type": "ppo", "reward_signals": {
         "extrinsic": {"gamma": 0.99, "strength": 1.0},
@@ -158,13 +226,14 @@ def test_unitys_trainer_file_blocks_are_read_with_mlagents_defaults():
     config = TrainConfig.from_dict({**settings, "scene": "Pyramids"})
     assert set(config.reward_signals()) == {"curiosity", "rnd"}
     for signals, message in (
-            ({"gail": {"demo_path": "x.demo"}}, "reward_signals: not yet supported: gail"),
+            ({"gail": {"demo_path": "x.demo", "use_actions": True}}, "gail.demo_path .*x.demo does not exist"),
             ({"rnd": {"network_settings": {"memory": {"memory_size": 64}}}},
              "rnd.network_settings.memory: only hidden_units, num_layers and normalize"),
             ({"curiosity": {"beta": 1}}, "curiosity: unknown key 'beta'"),
             ({"surprise": {}}, "surprise: unknown reward signal; known: extrinsic, curiosity, gail, rnd")):
         with pytest.raises(ConfigError, match=message):
-            convert({"behaviors": {"Pyramids": {"reward_signals": signals}}}, "f.yaml")
+            TrainConfig.from_dict({**convert({"behaviors": {"Pyramids": {"reward_signals": signals}}}, "f.yaml"),
+                                   "scene": "Pyramids"})
 
 
 def test_pyramids_trains_with_rnd_unless_told_otherwise():
@@ -215,6 +284,27 @@ def test_the_frames_show_the_switch_and_the_raised_brick():
 
 
 # ---- runs
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_a_run_learns_with_gail_from_a_unity_trainer_file(basic_demo, tmp_path):
+    """Unity's block as a trainer file writes it, beside the scene's reward (strength 0.1, as Unity's GAIL examples
+    keep it small: GAIL's reward is positive every step, so alone it would pay the agent to dawdle)."""
+    import unity_nb as ut
+
+    text = ("behaviors:\n  Basic:\n    trainer_type: ppo\n    reward_signals:\n      extrinsic: {gamma: 0.99}\n"
+            f"      gail: {{gamma: 0.99, strength: 0.1, demo_path: {basic_demo}, use_actions: true}}\n"
+            "    max_steps: 4000\n")
+    path = tmp_path / "basic_gail.yaml"
+    path.write_text(text)
+    run = ut.train("Basic", config=str(path), runs_dir=tmp_path, mode="inprocess", target_return="off")
+    run.wait(timeout=300)
+    assert run.state == "finished", run.status
+    iterations = [e for e in run.events() if e["event"] == "iteration"]
+    assert all(e["gail_reward"] > 0 and e["gail_loss"] > 0 for e in iterations)
+    assert any(e["gail_expert_estimate"] > e["gail_policy_estimate"] for e in iterations)  # it tells them apart
+    assert run.evaluate(episodes=10, play="deterministic").mean == pytest.approx(0.93, abs=1e-5)
 
 
 @pytest.mark.ray

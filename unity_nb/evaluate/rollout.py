@@ -231,27 +231,59 @@ def _act(policy, observations, mask, sampled: bool):
     return policy.act(observations, mask, sampled=True) if sampled else policy.act(observations, mask)
 
 
+class _FirstToBegin:
+    """Finished episodes of a vector env's agents (``rows``), counted in the order they began (ties: by agent,
+    never by outcome): the first ``episodes`` to begin, not the first to end. Short episodes end first and
+    would be over-counted: a policy that reaches its goal quickly but loops forever from some starts would look
+    perfect, one that drops 3DBall's ball early would look worse than it is."""
+
+    def __init__(self, rows: np.ndarray, episodes: int):
+        self.rows, self.episodes = rows, episodes
+        self.began = np.zeros(len(rows), dtype=np.int64)  # the exchange each agent's running episode began
+        self.finished: list[tuple[tuple[int, int], float, int]] = []  # ((began, agent), return, length)
+
+    def add(self, exchange: int, info: dict) -> None:
+        if "episode_return" not in info:
+            return
+        ended = info["_episode_return"] & self.rows
+        for i in np.flatnonzero(ended):
+            self.finished.append(((int(self.began[i]), int(i)), float(info["episode_return"][i]),
+                                  int(info["episode_length"][i])))
+        self.began[ended] = exchange  # the agent's next episode begins with this exchange's observation
+
+    def complete(self) -> bool:
+        """Whether the first ``episodes`` to begin have all ended (none still running comes before the last)."""
+        if len(self.finished) < self.episodes:
+            return False
+        last_counted = sorted(key for key, _, _ in self.finished)[self.episodes - 1]
+        return all((int(self.began[i]), int(i)) > last_counted for i in np.flatnonzero(self.rows))
+
+    def evaluation(self, play: str | None = None) -> Evaluation:
+        first = sorted(self.finished, key=lambda x: x[0])[:self.episodes]
+        result = Evaluation([r for _, r, _ in first], [n for _, _, n in first])
+        if play is not None:
+            result.play = play
+        return result
+
+
 def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int, sampled: bool) -> Evaluation:
-    returns, lengths = [], []
+    counted = _FirstToBegin(np.ones(env.num_envs, dtype=bool), episodes)
     obs, info = env.reset()
-    for _ in range(max_steps):
+    for exchange in range(1, max_steps + 1):
         obs, _, _, _, info = env.step(_act(policy, obs, info.get("action_mask"), sampled))
-        if "episode_return" in info:
-            done = info["_episode_return"]
-            returns += info["episode_return"][done].tolist()
-            lengths += info["episode_length"][done].tolist()
-        if len(returns) >= episodes:
+        counted.add(exchange, info)
+        if counted.complete():
             break
-    return Evaluation(returns[:episodes], lengths[:episodes])
+    return counted.evaluation()
 
 
 def _play_both(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int) -> Evaluation:
     """The greedy play on the first half of the agents and the sampled one on the other half, in one pass:
     the greedy evaluation with its sampled twin in ``.sampled``."""
     draws = np.arange(env.num_envs) >= env.num_envs // 2  # the agents that play sampled
-    plays = {False: ([], []), True: ([], [])}
+    plays = {False: _FirstToBegin(~draws, episodes), True: _FirstToBegin(draws, episodes)}
     obs, info = env.reset()
-    for _ in range(max_steps):
+    for exchange in range(1, max_steps + 1):
         mask = info.get("action_mask")
         if isinstance(policy, Policy):  # one forward pass for both plays
             actions = policy.act(obs, mask, sampled=draws)
@@ -259,17 +291,12 @@ def _play_both(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: in
             greedy, drawn = _act(policy, obs, mask, False), _act(policy, obs, mask, True)
             actions = np.where(_column(draws, greedy), drawn, greedy)
         obs, _, _, _, info = env.step(actions)
-        if "episode_return" in info:
-            done = info["_episode_return"]
-            for drawn, (returns, lengths) in plays.items():
-                ended = done & (draws == drawn)
-                returns += info["episode_return"][ended].tolist()
-                lengths += info["episode_length"][ended].tolist()
-        if min(len(returns) for returns, _ in plays.values()) >= episodes:
+        for counted in plays.values():
+            counted.add(exchange, info)
+        if all(counted.complete() for counted in plays.values()):
             break
-    (greedy_returns, greedy_lengths), (drawn_returns, drawn_lengths) = plays[False], plays[True]
-    greedy = Evaluation(greedy_returns[:episodes], greedy_lengths[:episodes], play="deterministic")
-    greedy.sampled = Evaluation(drawn_returns[:episodes], drawn_lengths[:episodes], play="sampled")
+    greedy = plays[False].evaluation("deterministic")
+    greedy.sampled = plays[True].evaluation("sampled")
     return greedy
 
 

@@ -285,8 +285,7 @@ def _check_poca_scene(scene_cls, config, fail) -> None:
 
 def check_behavioral_cloning(config, fail) -> None:
     """A ``behavioral_cloning`` block (trainer/cloning.py): its keys and values with ML-Agents' defaults, a
-    demonstration that exists and reads, recorded from the trained behavior (a built-in scene's spec is compared
-    now), one vector sensor, PPO, no observation filter."""
+    demonstration that fits (``_check_demo``), PPO, no observation filter."""
     given = config.behavioral_cloning
     if given is None:
         return
@@ -309,10 +308,22 @@ def check_behavioral_cloning(config, fail) -> None:
             continue  # PPO's num_epochs and minibatch_size
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             fail(f"{where}.{key}", f"must be a whole number >= {low}, got {value!r}")
+    out["demo_path"] = _check_demo(config, out["demo_path"], where, "clones", fail)
+    config.behavioral_cloning = out
+    if config.algorithm != "PPO":
+        fail(where, f"trains beside PPO, not {config.algorithm}: use algorithm PPO")
+    if config.normalize:
+        fail("normalize", "true is not supported with behavioral_cloning yet (the demonstration's observations would "
+             "need the run's running statistics): set normalize false")
+
+
+def _check_demo(config, path, where: str, verb: str, fail) -> str:
+    """A demonstration a run learns from (``behavioral_cloning``, ``gail``): it exists and reads, records one
+    vector sensor, of the trained behavior (a built-in scene's spec is compared now, a build's when it opens:
+    rllib_setup), and the run is not on SageMaker (the file would not reach the job). Its absolute path."""
     from ..envs.demo import load_demo
     from ..errors import UnityNbError
 
-    path = out["demo_path"]
     if not isinstance(path, str) or not path:
         fail(f"{where}.demo_path", f"must be the path of a .demo file or a folder of them, got {path!r}")
     path = os.path.abspath(os.path.expanduser(path))  # the learner runs in another process and folder
@@ -323,36 +334,30 @@ def check_behavioral_cloning(config, fail) -> None:
         demo = load_demo(path)
     except (UnityNbError, ValueError, OSError) as err:
         fail(f"{where}.demo_path", f"cannot be read: {err}")
-    out["demo_path"] = path
-    config.behavioral_cloning = out
     if config.backend == "sagemaker":
         fail(where, "is not supported on SageMaker yet: the demonstration is not uploaded with the job; train "
              "locally or on your Ray cluster (--address)")
-    if config.algorithm != "PPO":
-        fail(where, f"trains beside PPO, not {config.algorithm}: use algorithm PPO")
-    if config.normalize:
-        fail("normalize", "true is not supported with behavioral_cloning yet (the demonstration's observations would "
-             "need the run's running statistics): set normalize false")
     if len(demo.spec.observation_specs) != 1 or len(demo.spec.observation_specs[0].shape) != 1:
-        fail(f"{where}.demo_path", "records cameras or several sensors; cloning reads one vector observation yet")
+        fail(f"{where}.demo_path", f"records cameras or several sensors; {where} reads one vector observation yet")
     scene_cls = find_scene(config.scene)
     if scene_cls is not None:
         from ..envs.inprocess import behavior_spec
 
         trained = [b for b in scene_cls.behavior_list() if config.behavior in (None, b.name)]
         if len(trained) != 1:
-            fail(where, f"clones one behavior and {scene_cls.name} trains {len(trained)}: name the demonstrated one "
+            fail(where, f"{verb} one behavior and {scene_cls.name} trains {len(trained)}: name the demonstrated one "
                  "with behavior")
         differs = demo.differences(behavior_spec(trained[0]), trained[0].name)
         if differs:
             fail(f"{where}.demo_path", f"was recorded from another behavior than {scene_cls.name}'s {trained[0].name}: "
                  + "; ".join(differs))
+    return path
 
 
 def check_reward_signals(config, fail) -> None:
-    """``curiosity`` and ``rnd`` (trainer/reward_signals.py): their keys and values, filled with the kit's defaults
-    (true: all defaults), the run's gamma, PPO, one vector observation (a built-in scene's is known now, a
-    build's when opened), no self-play."""
+    """``curiosity``, ``rnd`` and ``gail`` (trainer/reward_signals.py): their keys and values, filled with the kit's
+    defaults (true: all defaults; gail needs its demo_path, which must fit: ``_check_demo``), the run's gamma,
+    PPO, one vector observation (a built-in scene's is known now, a build's when opened), no self-play."""
     for name, defaults in REWARD_SIGNALS.items():
         given, signal_fail, default = getattr(config, name), fail, False
         if given is None and config.defaults().get(name):  # the scene trains with it unless told otherwise
@@ -365,10 +370,11 @@ def check_reward_signals(config, fail) -> None:
         if given is None or given is False:
             setattr(config, name, None if given is None else False)
             continue
-        if given is True:
+        if given is True and "demo_path" not in defaults:
             given = {}
-        if not isinstance(given, dict):
-            fail(name, f"must be true or a mapping of its settings ({', '.join(defaults)}), got {given!r}")
+        if not isinstance(given, dict) or ("demo_path" in defaults and not given.get("demo_path")):
+            what = "a mapping with demo_path" if "demo_path" in defaults else "true or a mapping of its settings"
+            fail(name, f"must be {what} ({', '.join(defaults)}), got {given!r}")
         unknown = [k for k in given if k not in defaults]
         if unknown:
             fail(f"{name}.{unknown[0]}", f"is not a {name} setting; they are {', '.join(defaults)}")
@@ -382,14 +388,17 @@ def check_reward_signals(config, fail) -> None:
             value = out[key]
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 fail(f"{name}.{key}", f"must be a whole number from 1 to {high}, got {value!r}")
-        if not isinstance(out["normalize"], bool):
-            fail(f"{name}.normalize", f"must be true or false, got {out['normalize']!r}")
+        for key in ("normalize", "use_actions", "use_vail"):
+            if key in out and not isinstance(out[key], bool):
+                fail(f"{name}.{key}", f"must be true or false, got {out[key]!r}")
         gamma, run_gamma = out["gamma"], config.gamma if config.gamma is not None else config.defaults()["gamma"]
         if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float))
                                   or float(gamma) != float(run_gamma)):
             fail(f"{name}.gamma", f"is {gamma!r} where the run's gamma is {run_gamma!r}: the kit adds intrinsic "
                  "rewards to the scene's and learns one value of their sum, with one gamma (ML-Agents gives each "
                  "signal a value of its own); give both the same gamma, or leave this one out")
+        if "demo_path" in out:
+            out["demo_path"] = _check_demo(config, out["demo_path"], name, "imitates", fail)
         if not default:
             setattr(config, name, out)
         if config.algorithm != "PPO":

@@ -172,6 +172,11 @@ class TrainConfig:
               "reward signal): {strength, gamma, learning_rate, hidden_units, num_layers, normalize}, or true for "
               "the kit's defaults; --rnd [KEY=VALUE]",
         expect="a mapping of rnd settings, or true", group="PPO", flag=False, algorithms=("PPO",))
+    gail: dict[str, Any] | None = setting(
+        None, "a reward for playing like a Unity .demo file (or a folder of them), by a discriminator of its steps "
+              "from the policy's (ML-Agents' gail reward signal): {demo_path, strength, gamma, learning_rate, "
+              "hidden_units, num_layers, normalize, use_actions, use_vail}; --gail demo_path=FILE [--gail KEY=VALUE]",
+        expect="a mapping with demo_path", group="PPO", flag=False, algorithms=("PPO",))
     rllib: dict[str, Any] = setting(
         help="any RLlib algorithm setting, applied after the kit's: {group: {name: value}} (rllib_settings.py); "
              "--rllib KEY=VALUE", default_factory=dict, expect="a mapping of RLlib settings", group="your code",
@@ -307,8 +312,8 @@ class TrainConfig:
         return SCENE_DEFAULTS.get(self.scene_name or "", BUILD_DEFAULTS)
 
     def reward_signals(self) -> dict[str, dict[str, Any]]:
-        """The intrinsic reward signals this run trains with, by name (``curiosity``, ``rnd``), every key filled
-        (a scene's default, true, takes the kit's defaults)."""
+        """The reward signals this run trains with beside the scene's, by name (``curiosity``, ``rnd``, ``gail``),
+        every key filled (a scene's default, true, takes the kit's defaults)."""
         given = {name: getattr(self, name) for name in REWARD_SIGNALS}
         return {name: {**REWARD_SIGNALS[name], **(value if isinstance(value, dict) else {})}
                 for name, value in given.items() if value is True or isinstance(value, dict)}
@@ -339,7 +344,8 @@ class TrainConfig:
             parts.append(f"cloning {Path(self.behavioral_cloning['demo_path']).name} "
                          f"(strength {self.behavioral_cloning['strength']:g})")
         for name, signal in self.reward_signals().items():
-            parts.append(f"{name} reward (strength {signal['strength']:g})")
+            source = f" of {Path(signal['demo_path']).name}" if signal.get("demo_path") else ""
+            parts.append(f"{name} reward{source} (strength {signal['strength']:g})")
         parts.append(f"areas {self.num_areas}")
         parts.append("no target (all steps)" if self.target is None else
                      f"target {self.target:g} over {self.return_window} episodes, "

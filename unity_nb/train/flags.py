@@ -107,8 +107,10 @@ def _signal(flag: str, example: str):
         if text.strip().lower() in ("off", "false"):  # a scene that trains with it by default (Pyramids: rnd)
             return ("off", None)
         key, sep, value = text.partition("=")
-        if sep and key.strip() == "normalize" and value.strip().lower() in ("true", "false"):
-            return "normalize", value.strip().lower() == "true"
+        if sep and key.strip() in ("normalize", "use_actions", "use_vail") and value.strip().lower() in ("true", "false"):
+            return key.strip(), value.strip().lower() == "true"
+        if sep and key.strip() == "demo_path":
+            return "demo_path", value
         return _key_number(text, flag, example, " or on")
     read.__name__ = flag.lstrip("-")
     return read
@@ -171,6 +173,11 @@ def add_config_flags(parser: argparse.ArgumentParser, spaces: bool = False) -> N
                             help=f"add ML-Agents' {name} reward signal, an intrinsic reward {what}; alone: the kit's "
                             f"defaults; off: without it (a scene that trains with it by default); KEY=VALUE (repeatable) sets strength, gamma, learning_rate, hidden_units, "
                             f"num_layers or normalize, e.g. --{name} {example}")
+    parser.add_argument("--gail", dest="gail", type=_signal("--gail", "demo_path=expert.demo"), action="append",
+                        metavar="KEY=VALUE", help="add ML-Agents' gail reward signal, a reward for playing like a "
+                        "Unity .demo (a discriminator of its steps from the policy's): demo_path=FILE, and optionally "
+                        "strength, gamma, learning_rate, hidden_units, num_layers, normalize, use_actions, use_vail "
+                        "(repeatable), e.g. --gail demo_path=expert.demo --gail strength=0.5")
     parser.add_argument("--rllib", dest="rllib", type=_rllib, action="append", metavar="KEY=VALUE",
                         help="any RLlib algorithm setting (repeatable), applied after the kit's: "
                              "--rllib training.kl_coeff=0.3, --rllib grad_clip=0.5, --rllib evaluation_interval=5")
@@ -186,7 +193,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
         out["self_play"] = {k: v for k, v in args.self_play if k}
     if getattr(args, "behavioral_cloning", None):
         out["behavioral_cloning"] = dict(args.behavioral_cloning)
-    for name in ("curiosity", "rnd"):
+    for name in ("curiosity", "rnd", "gail"):
         given = getattr(args, name, None)
         if given:
             out[name] = False if any(k == "off" for k, _ in given) else {k: v for k, v in given if k}

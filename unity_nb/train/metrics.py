@@ -108,6 +108,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("rnd_reward", "(rnd) mean RND reward per agent step of the last batch, strength included",
            tensorboard=True, when="rnd"),
     Metric("rnd_loss", "(rnd) the predictor's loss against the random network", tensorboard=True, when="rnd"),
+    Metric("gail_reward", "(gail) mean GAIL reward per agent step of the last batch, strength included",
+           tensorboard=True, when="gail"),
+    Metric("gail_loss", "(gail) the discriminator's loss", tensorboard=True, when="gail"),
+    Metric("gail_expert_estimate", "(gail) the discriminator's mean estimate on demonstrated steps (1: sure they "
+           "are)", when="gail"),
+    Metric("gail_policy_estimate", "(gail) its mean estimate on the policy's steps (near the expert's: the policy "
+           "plays like the demonstration)", when="gail"),
     Metric("player_restarts", "Unity player restarts so far (a crashed build is restarted)"),
     # self-play runs only (trainer/ghost.py)
     Metric("elo", "(self-play) the learning policy's ELO rating (of the first game, when several)", panel="elo",
@@ -120,7 +127,8 @@ METRICS: tuple[Metric, ...] = (
 BY_KEY = {m.key: m for m in METRICS}
 # figures some learners log beside PPO's (POCA, cloning, reward signals): in an iteration event when logged
 LEARNER_EXTRAS = ("baseline_loss", "bc_loss", "curiosity_reward", "curiosity_forward_loss", "curiosity_inverse_loss",
-                  "rnd_reward", "rnd_loss")
+                  "rnd_reward", "rnd_loss", "gail_reward", "gail_loss", "gail_expert_estimate",
+                  "gail_policy_estimate")
 
 
 def drawn(panel: str) -> list[Metric]:

@@ -66,10 +66,12 @@ NETWORK = {"hidden_units": "hidden_units", "num_layers": "num_layers", "normaliz
 BEHAVIOR_TOP = {"max_steps": "steps", "time_horizon": "time_horizon", "summary_freq": "summary_freq",
                 "checkpoint_interval": "checkpoint_interval", "keep_checkpoints": "keep_checkpoints",
                 "init_path": "init_path"}
-REWARD_LATER = {"gail"}
-# curiosity and rnd (trainer/reward_signals.py): mlagents-learn's defaults for the keys a file leaves out
+REWARD_LATER: set[str] = set()
+# curiosity, rnd and gail (trainer/reward_signals.py): mlagents-learn's defaults for the keys a file leaves out
 SIGNAL_DEFAULTS = {"curiosity": {"strength": 1.0, "gamma": 0.99, "learning_rate": 3e-4},
-                   "rnd": {"strength": 1.0, "gamma": 0.99, "learning_rate": 1e-4}}
+                   "rnd": {"strength": 1.0, "gamma": 0.99, "learning_rate": 1e-4},
+                   "gail": {"strength": 1.0, "gamma": 0.99, "learning_rate": 3e-4, "use_actions": False,
+                            "use_vail": False}}
 SIGNAL_NETWORK_DEFAULTS = {"hidden_units": 128, "num_layers": 2, "normalize": False}
 ENV_SETTINGS = {"env_path": "scene", "num_areas": "num_areas", "seed": "seed", "timeout_wait": "unity_timeout"}
 # Keys refused unless they hold mlagents-learn's default (which asks for nothing the kit does not do):
@@ -318,13 +320,13 @@ def _reward_signals(values, where, out):
 
 
 def _intrinsic(values, where, signal) -> dict:
-    """A curiosity or rnd block as the kit's setting of that name (checked by TrainConfig), with mlagents-learn's
+    """A curiosity, rnd or gail block as the kit's setting of that name (checked by TrainConfig), with mlagents-learn's
     defaults for what it leaves out (the deprecated encoding_size sizes the network when network_settings is not
     given, as mlagents-learn reads it)."""
     _mapping(values or {}, where)
     out = {**SIGNAL_DEFAULTS[signal], **SIGNAL_NETWORK_DEFAULTS}
     for key, value in (values or {}).items():
-        if key in ("strength", "gamma", "learning_rate"):
+        if key in SIGNAL_DEFAULTS[signal] or (signal == "gail" and key == "demo_path"):  # checked by TrainConfig
             out[key] = value
         elif key == "encoding_size":
             if "network_settings" not in values:
@@ -342,7 +344,8 @@ def _intrinsic(values, where, signal) -> dict:
                                       f"are supported in a reward signal's network (its networks read one vector "
                                       f"observation, with no memory), got {setting!r}; remove it")
         else:
-            known = "strength, gamma, learning_rate, encoding_size, network_settings"
+            known = ", ".join([*SIGNAL_DEFAULTS[signal], *(["demo_path"] if signal == "gail" else []), "encoding_size",
+                               "network_settings"])
             raise ConfigError(f"{where}: unknown key {key!r}; known: {known}")
     return out
 

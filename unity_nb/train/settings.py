@@ -52,7 +52,7 @@ RANDOM_SEED = -1  # seed: draw one (as mlagents-learn's --seed -1); the drawn se
 # The order settings are grouped in (help, docs)
 # ML-Agents' behavioral_cloning block: its keys besides demo_path, with its defaults (None: PPO's own value)
 BEHAVIORAL_CLONING = {"strength": 1.0, "steps": 0, "batch_size": None, "num_epoch": None, "samples_per_update": 0}
-# ML-Agents' curiosity and rnd reward signals (trainer/reward_signals.py): their keys with the kit's defaults
+# ML-Agents' curiosity, rnd and gail reward signals (trainer/reward_signals.py): their keys with the kit's defaults
 # (a trainer file's left-out keys take mlagents-learn's instead: train/mlagents_yaml.py). strength: as in Unity's
 # Pyramids example files (mlagents-learn's own default, 1.0, drowns most scenes' rewards); gamma None: the run's.
 REWARD_SIGNALS = {
@@ -60,6 +60,9 @@ REWARD_SIGNALS = {
                   "normalize": False},
     "rnd": {"strength": 0.01, "gamma": None, "learning_rate": 1e-4, "hidden_units": 64, "num_layers": 3,
             "normalize": False},
+    # demo_path: required
+    "gail": {"demo_path": None, "strength": 1.0, "gamma": None, "learning_rate": 3e-4, "hidden_units": 128,
+             "num_layers": 2, "normalize": False, "use_actions": False, "use_vail": False},
 }
 GROUPS = ("run", "PPO", "network", "self-play", "environment", "saving", "your code", "SageMaker")  # saving: checkpoints and logs
 

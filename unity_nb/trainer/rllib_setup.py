@@ -509,6 +509,8 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
         if odd:
             raise ConfigError(f"{name}: behavior {odd[0]!r} has cameras, several sensors or action masks; the kit's "
                               f"{name} network reads one vector observation yet")
+    if "gail" in signals:
+        _check_demonstration(signals["gail"]["demo_path"], trained, facts, "gail")
     if config.algorithm == "PPO" and (clip_schedules or config.poca or config.behavioral_cloning or signals):
         learner = ScheduledClipPPOLearner
         if config.poca:
@@ -537,16 +539,18 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     return algo
 
 
-def _check_demonstration(path: str, trained: list[str], facts: dict[str, BehaviorFacts]) -> None:
-    """A Unity build's behaviors are known only now: cloning takes one, whose spec the demonstration has."""
+def _check_demonstration(path: str, trained: list[str], facts: dict[str, BehaviorFacts],
+                         where: str = "behavioral_cloning") -> None:
+    """A Unity build's behaviors are known only now: cloning (or GAIL) takes one, whose spec the demonstration
+    has."""
     from ..envs.demo import load_demo
 
     if len(trained) > 1:
-        raise ConfigError(f"behavioral_cloning: clones one behavior and the run trains {', '.join(trained)}: name the "
-                          "demonstrated one with behavior")
+        raise ConfigError(f"{where}: learns from one behavior's demonstration and the run trains "
+                          f"{', '.join(trained)}: name the demonstrated one with behavior")
     differs = load_demo(path).differences(facts[trained[0]].spec, trained[0])
     if differs:
-        raise ConfigError(f"behavioral_cloning.demo_path: was recorded from another behavior than "
+        raise ConfigError(f"{where}.demo_path: was recorded from another behavior than "
                           f"{trained[0]!r}: " + "; ".join(differs))
 
 
