@@ -162,12 +162,12 @@ class UnityBehaviorsEnv(MultiAgentEnv):
         self._last.update(obs)
         return obs, rewards, terminateds, truncateds, infos
 
-    def running_since(self, behavior: str) -> int | None:
-        """The exchange (``episode_began``) at which the oldest episode of ``behavior`` still running began; None
-        when none runs. Lets a count of finished episodes take them in the order they began: the first to end
-        are the short ones (Escape's slayers), which the first N to end would over-count."""
+    def running_since(self, behavior: str) -> tuple[int, int] | None:
+        """(exchange it began at, ``episode_began``; its slot) of the oldest episode of ``behavior`` still running
+        (ties: the lowest slot); None when none runs. Lets a count of finished episodes take them in the order they
+        began: the first to end are the short ones (Escape's slayers), which the first N to end would over-count."""
         slots = self._slots[behavior]
-        began = [int(self._began[behavior][s]) for s in range(len(slots)) if s not in slots.open
+        began = [(int(self._began[behavior][s]), s) for s in range(len(slots)) if s not in slots.open
                  and slots.ids[s] is not None]
         return min(began, default=None)
 

@@ -330,19 +330,19 @@ def joint_actions(policies: dict[str, Policy], obs: dict, infos: dict | None = N
 
 def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: int, sampled: bool) -> Evaluation:
     """Every behavior acts with its own policy until each has finished the first ``episodes`` episodes to begin
-    (not the first to end: short episodes end first, and would be over-counted)."""
+    (ties by slot; not the first to end: short episodes end first, and would be over-counted)."""
     from ..envs.agents import behavior_of
 
     policies = for_behaviors(policies, env.specs) or policies
     missing = [b for b in env.specs if b not in policies]
     if missing:
         raise NotFound(f"the scene's behavior {missing[0]!r} has no trained policy (the run has {', '.join(policies)})")
-    finished = {b: [] for b in env.specs}  # (exchange it began, return, length) per behavior
+    finished = {b: [] for b in env.specs}  # ((exchange it began, slot), return, length) per behavior
 
     def complete(b: str) -> bool:
         if len(finished[b]) < episodes:
             return False
-        last_counted = sorted(began for began, _, _ in finished[b])[episodes - 1]
+        last_counted = sorted(key for key, _, _ in finished[b])[episodes - 1]
         oldest_running = env.running_since(b)
         return oldest_running is None or oldest_running > last_counted
 
@@ -351,13 +351,14 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
         obs, _, terminated, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled, env.agents))
         for key, info in infos.items():
             if "episode_return" in info:
-                finished[behavior_of(key)].append((info.get("episode_began", 0), float(info["episode_return"]),
+                slot = int(key.rsplit("#", 1)[1].split(".")[0])  # "Behavior#slot.generation": ties by slot, not outcome
+                finished[behavior_of(key)].append(((info.get("episode_began", 0), slot), float(info["episode_return"]),
                                                    int(info["episode_length"])))
         if all(complete(b) for b in finished):
             break
         if truncated.get("__all__") or terminated.get("__all__"):
             obs, infos = env.reset()  # the wrapper's own cut (or all its agents ended at once); Unity carries on
-    first = {b: sorted(f, key=lambda x: x[0])[:episodes] for b, f in finished.items()}  # stable: ties by ending
+    first = {b: sorted(f, key=lambda x: x[0])[:episodes] for b, f in finished.items()}
     by_behavior = {b: [r for _, r, _ in f] for b, f in first.items()}
     lengths = [n for f in first.values() for _, _, n in f]
     return Evaluation([x for r in by_behavior.values() for x in r], lengths, by_behavior)
