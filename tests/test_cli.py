@@ -153,4 +153,7 @@ def test_mlagents_yaml_refusals_reach_the_command_line(tmp_path):
     assert "behaviors.Basic.hyperparameters.learning_rate_schedule: must be 'constant' or 'linear', got 'cosine'" in out.stderr
     config.write_text("behaviors:\n  Basic:\n    reward_signals: {gail: {demo_path: x.demo}}\n")
     out = run("train", "--config", str(config), "--runs-dir", str(tmp_path / "runs"))
-    assert out.returncode == 2 and "not yet supported: gail" in out.stderr
+    assert out.returncode == 2 and "gail.demo_path" in out.stderr and "x.demo does not exist" in out.stderr
+    config.write_text("behaviors:\n  Basic:\n    network_settings: {memory: {memory_size: 64}}\n")
+    out = run("train", "--config", str(config), "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 2 and "not yet supported: memory" in out.stderr

@@ -114,7 +114,7 @@ def test_yaml_cell_that_does_not_parse_gives_line_and_column(kernel):
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    behavioral_cloning: {demo_path: a.demo}\n")
     assert "behavioral_cloning.demo_path" in text and "a.demo does not exist: record one with `unity-nb demo record`" in text
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    reward_signals:\n      gail: {demo_path: a.demo}\n")
-    assert "not yet supported: gail" in text
+    assert "gail.demo_path" in text and "a.demo does not exist" in text
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    self_play: {window: 10}\n")
     assert "self_play needs two teams or more, and the Basic scene has none" in text
     text = usage_error(kernel, "%%unity_train\nbehaviors:\n  Basic:\n    trainer_type: ppo\n    hyperparameters:\n      lamda: 0.9\n")

@@ -42,7 +42,7 @@ def test_mlagents_yaml_file_with_overrides(tmp_path):
         (MLAGENTS_3DBALL.replace("trainer_type: ppo", "trainer_type: poca"), r"poca needs agents in groups .* for 3DBall, use PPO"),
         (MLAGENTS_3DBALL.replace("learning_rate: 0.0003", "learning_rate: fast"), r"lr must be a number, got 'fast'"),
         (MLAGENTS_3DBALL.replace("strength: 1.0", "strength: 0.5"), r"strength: only 1.0 is supported"),
-        (MLAGENTS_3DBALL.replace("extrinsic:", "gail:"), r"reward_signals: not yet supported: gail"),
+        (MLAGENTS_3DBALL.replace("extrinsic:", "gail:"), r"gail must be a mapping with demo_path"),
         ("behaviors: {}", "'behaviors' must map a behavior name"),
         ("behaviors:\n  A: {}\n  B: {}", "behaviors: A, B are not the behaviors of Basic \\(Basic\\)"),
     ],

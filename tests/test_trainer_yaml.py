@@ -58,7 +58,7 @@ def test_unitys_pyramids_file_trains_with_its_curiosity_and_not_the_scenes_rnd()
      r"behavioral_cloning.demo_path .*x.demo does not exist"),  # read now: the file must exist
     (BALL.replace("      vis_encode_type: simple", "      memory: {sequence_length: 64, memory_size: 128}"),
      r"network_settings: not yet supported: memory"),
-    (BALL.replace("      extrinsic:", "      gail:\n        demo_path: a.demo\n      extrinsic:"), r"not yet supported: gail"),
+    (BALL.replace("      extrinsic:", "      gail:\n        demo_path: a.demo\n      extrinsic:"), r"gail.demo_path .*a.demo does not exist"),
     (BALL.replace("      extrinsic:", "      rnd:\n        strength: 0.01\n        gamma: 0.9\n      extrinsic:"),
      r"rnd.gamma is 0.9 where the run's gamma is 0.99"),
 ])

@@ -251,7 +251,7 @@ class _FirstToBegin:
                                   int(info["episode_length"][i])))
         self.began[ended] = exchange  # the agent's next episode begins with this exchange's observation
 
-    def complete(self) -> bool:
+    def all_ended(self) -> bool:
         """Whether the first ``episodes`` to begin have all ended (none still running comes before the last)."""
         if len(self.finished) < self.episodes:
             return False
@@ -272,7 +272,7 @@ def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int
     for exchange in range(1, max_steps + 1):
         obs, _, _, _, info = env.step(_act(policy, obs, info.get("action_mask"), sampled))
         counted.add(exchange, info)
-        if counted.complete():
+        if counted.all_ended():
             break
     return counted.evaluation()
 
@@ -293,7 +293,7 @@ def _play_both(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: in
         obs, _, _, _, info = env.step(actions)
         for counted in plays.values():
             counted.add(exchange, info)
-        if all(counted.complete() for counted in plays.values()):
+        if all(counted.all_ended() for counted in plays.values()):
             break
     greedy = plays[False].evaluation("deterministic")
     greedy.sampled = plays[True].evaluation("sampled")
@@ -351,7 +351,7 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
         obs, _, terminated, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled, env.agents))
         for key, info in infos.items():
             if "episode_return" in info:
-                slot = int(key.rsplit("#", 1)[1].split(".")[0])  # "Behavior#slot.generation": ties by slot, not outcome
+                slot = int(key.rsplit("#", 1)[1].split(".")[0])  # "Behavior#slot.generation": ties by slot
                 finished[behavior_of(key)].append(((info.get("episode_began", 0), slot), float(info["episode_return"]),
                                                    int(info["episode_length"])))
         if all(complete(b) for b in finished):
