@@ -40,9 +40,10 @@ from torch import nn
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 
+from ..envs.spaces import CONTINUOUS_CLIP as CLIP  # the kit's PPO's raw actions reach Unity as clamp(x, -3, 3) / 3
+
 SIGNALS = ("curiosity", "rnd", "gail")
 NEXT_OBS = "unity_nb_next_obs"  # the batch column of each row's next observation
-CLIP = 3.0  # the raw Gaussian actions of the kit's PPO reach Unity as clamp(x, -3, 3) / 3
 
 
 class Body(nn.Module):
