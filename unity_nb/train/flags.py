@@ -99,16 +99,17 @@ def _cloning(text: str) -> tuple[str, object]:
 
 
 def _signal(flag: str, example: str):
-    """A --curiosity / --rnd value: on, off, normalize=true|false, or KEY=VALUE (a number; checked with the run's
-    settings)."""
+    """A --curiosity / --rnd / --gail value: on, off, demo_path=FILE, normalize|use_actions|use_vail=true|false,
+    or KEY=VALUE (a number; checked with the run's settings)."""
     def read(text: str) -> tuple[str, object]:
         if text.strip().lower() in ("on", "true", ""):
             return ("", None)
         if text.strip().lower() in ("off", "false"):  # a scene that trains with it by default (Pyramids: rnd)
             return ("off", None)
         key, sep, value = text.partition("=")
-        if sep and key.strip() in ("normalize", "use_actions", "use_vail") and value.strip().lower() in ("true", "false"):
-            return key.strip(), value.strip().lower() == "true"
+        flag_value = value.strip().lower()
+        if sep and key.strip() in ("normalize", "use_actions", "use_vail") and flag_value in ("true", "false"):
+            return key.strip(), flag_value == "true"
         if sep and key.strip() == "demo_path":
             return "demo_path", value
         return _key_number(text, flag, example, " or on")
@@ -171,8 +172,9 @@ def add_config_flags(parser: argparse.ArgumentParser, spaces: bool = False) -> N
         parser.add_argument(f"--{name}", dest=name, type=_signal(f"--{name}", example), action="append", nargs="?",
                             const="on", metavar="KEY=VALUE",
                             help=f"add ML-Agents' {name} reward signal, an intrinsic reward {what}; alone: the kit's "
-                            f"defaults; off: without it (a scene that trains with it by default); KEY=VALUE (repeatable) sets strength, gamma, learning_rate, hidden_units, "
-                            f"num_layers or normalize, e.g. --{name} {example}")
+                            f"defaults; off: without it (Pyramids trains with rnd unless --rnd off); KEY=VALUE "
+                            f"(repeatable) sets strength, gamma, learning_rate, hidden_units, num_layers or normalize, "
+                            f"e.g. --{name} {example}")
     parser.add_argument("--gail", dest="gail", type=_signal("--gail", "demo_path=expert.demo"), action="append",
                         metavar="KEY=VALUE", help="add ML-Agents' gail reward signal, a reward for playing like a "
                         "Unity .demo (a discriminator of its steps from the policy's): demo_path=FILE, and optionally "

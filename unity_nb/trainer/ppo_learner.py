@@ -1,4 +1,4 @@
-"""The kit's PPO learner: RLlib's, with a scheduled clip range, intrinsic reward signals and behavioural cloning."""
+"""The kit's PPO learner: RLlib's, with a scheduled clip range, reward signals and behavioural cloning."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class ScheduledClipPPOLearner(PPOTorchLearner):
     """RLlib's PPO learner whose clip range follows a schedule, as its entropy coefficient can
     (mlagents' epsilon_schedule; RLlib has no clip schedule of its own), and which clones a demonstration
     after each update when the run has a ``behavioral_cloning`` block (trainer/cloning.py), and which trains
-    the run's ``curiosity`` / ``rnd`` reward signals on each minibatch (trainer/reward_signals.py)."""
+    the run's ``curiosity`` / ``rnd`` / ``gail`` reward signals on each minibatch (trainer/reward_signals.py)."""
 
     def build(self) -> None:
         super().build()
