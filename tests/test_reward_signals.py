@@ -151,8 +151,9 @@ def test_a_flag_alone_takes_the_kits_defaults_and_keys_override_them():
                 "normalize": True}}
     assert "curiosity reward (strength 0.02), rnd reward (strength 0.05)" in config.describe()
     assert config_overrides(parser.parse_args(["--rnd", "off"]))["rnd"] is False
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--curiosity", "strength"])
+    for bad in (["--curiosity", "strength"], ["--rnd", "normalize=maybe"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
 
 
 @pytest.mark.parametrize("given,message", [

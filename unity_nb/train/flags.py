@@ -108,7 +108,9 @@ def _signal(flag: str, example: str):
             return ("off", None)
         key, sep, value = text.partition("=")
         flag_value = value.strip().lower()
-        if sep and key.strip() in ("normalize", "use_actions", "use_vail") and flag_value in ("true", "false"):
+        if sep and key.strip() in ("normalize", "use_actions", "use_vail"):
+            if flag_value not in ("true", "false"):
+                raise argparse.ArgumentTypeError(f"{key.strip()}: expected true or false, got {value!r}")
             return key.strip(), flag_value == "true"
         if sep and key.strip() == "demo_path":
             return "demo_path", value
