@@ -232,47 +232,66 @@ def _act(policy, observations, mask, sampled: bool):
 
 
 class _FirstToBegin:
-    """Finished episodes of a vector env's agents (``rows``), counted in the order they began (ties: by agent,
-    never by outcome): the first ``episodes`` to begin, not the first to end. Short episodes end first and
-    would be over-counted: a policy that reaches its goal quickly but loops forever from some starts would look
-    perfect, one that drops 3DBall's ball early would look worse than it is."""
+    """Finished episodes counted in the order they began (ties: by agent, never by outcome): the first
+    ``episodes`` to begin, not the first to end. Short episodes end first and would be over-counted: a policy
+    that reaches its goal quickly but loops forever from some starts would look perfect, one that drops
+    3DBall's ball early would look worse than it is. An episode is keyed (exchange it began at, agent)."""
 
-    def __init__(self, rows: np.ndarray, episodes: int):
-        self.rows, self.episodes = rows, episodes
-        self.began = np.zeros(len(rows), dtype=np.int64)  # the exchange each agent's running episode began
-        self.finished: list[tuple[tuple[int, int], float, int]] = []  # ((began, agent), return, length)
+    def __init__(self, episodes: int):
+        self.episodes = episodes
+        self.finished: list[tuple[tuple[int, int], float, int]] = []  # (key, return, length), in the order they ended
 
-    def add(self, exchange: int, info: dict) -> None:
-        if "episode_return" not in info:
-            return
-        ended = info["_episode_return"] & self.rows
-        for i in np.flatnonzero(ended):
-            self.finished.append(((int(self.began[i]), int(i)), float(info["episode_return"][i]),
-                                  int(info["episode_length"][i])))
-        self.began[ended] = exchange  # the agent's next episode begins with this exchange's observation
+    def add(self, key: tuple[int, int], episode_return: float, length: int) -> None:
+        self.finished.append((key, float(episode_return), int(length)))
 
-    def all_ended(self) -> bool:
-        """Whether the first ``episodes`` to begin have all ended (none still running comes before the last)."""
+    def all_ended(self, oldest_running) -> bool:
+        """Whether the first ``episodes`` to begin have all ended: none still running comes before the last of
+        them. ``oldest_running()``: the earliest key of the episodes running, None when none runs (asked only
+        once enough have ended)."""
         if len(self.finished) < self.episodes:
             return False
         last_counted = sorted(key for key, _, _ in self.finished)[self.episodes - 1]
-        return all((int(self.began[i]), int(i)) > last_counted for i in np.flatnonzero(self.rows))
+        oldest = oldest_running()
+        return oldest is None or oldest > last_counted
+
+    def first(self) -> list[tuple[tuple[int, int], float, int]]:
+        return sorted(self.finished, key=lambda x: x[0])[:self.episodes]
 
     def evaluation(self, play: str | None = None) -> Evaluation:
-        first = sorted(self.finished, key=lambda x: x[0])[:self.episodes]
+        first = self.first()
         result = Evaluation([r for _, r, _ in first], [n for _, _, n in first])
         if play is not None:
             result.play = play
         return result
 
 
+class _VectorCount(_FirstToBegin):
+    """The count for a vector env's agents ``rows`` (each a sub-env whose episodes follow one another)."""
+
+    def __init__(self, rows: np.ndarray, episodes: int):
+        super().__init__(episodes)
+        self.rows = rows
+        self.began = np.zeros(len(rows), dtype=np.int64)  # the exchange each agent's running episode began
+
+    def step(self, exchange: int, info: dict) -> None:
+        if "episode_return" not in info:
+            return
+        ended = info["_episode_return"] & self.rows
+        for i in np.flatnonzero(ended):
+            self.add((int(self.began[i]), int(i)), info["episode_return"][i], info["episode_length"][i])
+        self.began[ended] = exchange  # the agent's next episode begins with this exchange's observation
+
+    def done(self) -> bool:
+        return self.all_ended(lambda: min((int(self.began[i]), int(i)) for i in np.flatnonzero(self.rows)))
+
+
 def _play_one(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: int, sampled: bool) -> Evaluation:
-    counted = _FirstToBegin(np.ones(env.num_envs, dtype=bool), episodes)
+    counted = _VectorCount(np.ones(env.num_envs, dtype=bool), episodes)
     obs, info = env.reset()
     for exchange in range(1, max_steps + 1):
         obs, _, _, _, info = env.step(_act(policy, obs, info.get("action_mask"), sampled))
-        counted.add(exchange, info)
-        if counted.all_ended():
+        counted.step(exchange, info)
+        if counted.done():
             break
     return counted.evaluation()
 
@@ -281,7 +300,7 @@ def _play_both(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: in
     """The greedy play on the first half of the agents and the sampled one on the other half, in one pass:
     the greedy evaluation with its sampled twin in ``.sampled``."""
     draws = np.arange(env.num_envs) >= env.num_envs // 2  # the agents that play sampled
-    plays = {False: _FirstToBegin(~draws, episodes), True: _FirstToBegin(draws, episodes)}
+    plays = {False: _VectorCount(~draws, episodes), True: _VectorCount(draws, episodes)}
     obs, info = env.reset()
     for exchange in range(1, max_steps + 1):
         mask = info.get("action_mask")
@@ -292,8 +311,8 @@ def _play_both(env: UnityVectorEnv, policy: Policy, episodes: int, max_steps: in
             actions = np.where(_column(draws, greedy), drawn, greedy)
         obs, _, _, _, info = env.step(actions)
         for counted in plays.values():
-            counted.add(exchange, info)
-        if all(counted.all_ended() for counted in plays.values()):
+            counted.step(exchange, info)
+        if all(counted.done() for counted in plays.values()):
             break
     greedy = plays[False].evaluation("deterministic")
     greedy.sampled = plays[True].evaluation("sampled")
@@ -337,28 +356,20 @@ def _play_behaviors(env, policies: dict[str, Policy], episodes: int, max_steps: 
     missing = [b for b in env.specs if b not in policies]
     if missing:
         raise NotFound(f"the scene's behavior {missing[0]!r} has no trained policy (the run has {', '.join(policies)})")
-    finished = {b: [] for b in env.specs}  # ((exchange it began, slot), return, length) per behavior
-
-    def complete(b: str) -> bool:
-        if len(finished[b]) < episodes:
-            return False
-        last_counted = sorted(key for key, _, _ in finished[b])[episodes - 1]
-        oldest_running = env.running_since(b)
-        return oldest_running is None or oldest_running > last_counted
-
+    counts = {b: _FirstToBegin(episodes) for b in env.specs}
     obs, infos = env.reset()
     for _ in range(max_steps):
         obs, _, terminated, truncated, infos = env.step(joint_actions(policies, obs, infos, sampled, env.agents))
         for key, info in infos.items():
             if "episode_return" in info:
                 slot = int(key.rsplit("#", 1)[1].split(".")[0])  # "Behavior#slot.generation": ties by slot
-                finished[behavior_of(key)].append(((info.get("episode_began", 0), slot), float(info["episode_return"]),
-                                                   int(info["episode_length"])))
-        if all(complete(b) for b in finished):
+                counts[behavior_of(key)].add((info.get("episode_began", 0), slot), info["episode_return"],
+                                             info["episode_length"])
+        if all(count.all_ended(lambda b=b: env.running_since(b)) for b, count in counts.items()):
             break
         if truncated.get("__all__") or terminated.get("__all__"):
             obs, infos = env.reset()  # the wrapper's own cut (or all its agents ended at once); Unity carries on
-    first = {b: sorted(f, key=lambda x: x[0])[:episodes] for b, f in finished.items()}
+    first = {b: count.first() for b, count in counts.items()}
     by_behavior = {b: [r for _, r, _ in f] for b, f in first.items()}
     lengths = [n for f in first.values() for _, _, n in f]
     return Evaluation([x for r in by_behavior.values() for x in r], lengths, by_behavior)
