@@ -55,6 +55,11 @@ class Episode:
     discrete: np.ndarray  # (steps, branches)
     rewards: np.ndarray
     done: bool  # it ended in the recording (not cut off by the recording's end)
+    # what a replay adds (unity_nb.evaluate.episode): the picture each decision was made on (RGB), and what the
+    # policy thought of each step (its value estimate, and its Look: probabilities, or mean and spread)
+    frames: list[np.ndarray] | None = None
+    values: np.ndarray | None = None
+    looks: list | None = None
 
     @property
     def steps(self) -> int:

@@ -8,13 +8,14 @@ every observation is normalised with them exactly as in training.
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import gymnasium as gym
 import numpy as np
 
-from ..envs.spaces import ACTION_MASK, OBSERVATIONS, policy_to_unity
+from ..envs.spaces import ACTION_MASK, CONTINUOUS_CLIP, OBSERVATIONS, policy_to_unity
 from ..envs.teams import GHOST, split_team
 from ..errors import MissingFile, NotFound, NotSupported
 
@@ -99,6 +100,54 @@ class Policy:
         a masked action is never chosen. None: every action allowed.
         """
         torch = self._torch
+        obs = self._inputs(observations, action_mask)
+        with torch.no_grad():
+            out = self.module.forward_inference({"obs": obs})
+            dist = self._dist.from_logits(out["action_dist_inputs"])
+            if isinstance(sampled, np.ndarray):  # per agent: a draw where True, the greedy action elsewhere
+                drawn, greedy = dist.sample().cpu().numpy(), dist.to_deterministic().sample().cpu().numpy()
+                actions = np.where(sampled.reshape((-1,) + (1,) * (greedy.ndim - 1)), drawn, greedy)
+            else:
+                actions = (dist.sample() if sampled else dist.to_deterministic().sample()).cpu().numpy()
+        return policy_to_unity(self.module.action_space, actions) if self._raw_gaussian else actions
+
+    def look(self, observations, action_mask: np.ndarray | None = None) -> "Look":
+        """What the policy thinks of a batch of observations: its value estimate of each (None when the module
+        has no value function, e.g. a run's BC-only or user module) and its action distribution, as Unity
+        would act on it (a discrete branch's probabilities; a continuous action's mean and spread after
+        ML-Agents' ``clamp(x, -3, 3) / 3``)."""
+        torch = self._torch
+        obs = self._inputs(observations, action_mask)
+        with torch.no_grad():
+            inputs = self.module.forward_inference({"obs": obs})["action_dist_inputs"]
+            value = None
+            if hasattr(self.module, "compute_values"):
+                try:
+                    value = self.module.compute_values({"obs": obs}).reshape(-1).cpu().numpy()
+                except Exception:  # a module whose critic needs more than observations (POCA's group critic)
+                    value = None
+        inputs = inputs.cpu().numpy()
+        space = self.module.action_space
+        if isinstance(space, gym.spaces.Box):
+            mean, log_std = np.split(inputs, 2, axis=1)
+            std = np.exp(log_std)
+            if self._raw_gaussian:  # Unity's units: the clamp then /3 (the spread scaled the same way)
+                mean, std = np.clip(mean, -CONTINUOUS_CLIP, CONTINUOUS_CLIP) / CONTINUOUS_CLIP, std / CONTINUOUS_CLIP
+            else:  # a squashed Gaussian (SAC): its mean as it acts
+                mean = np.tanh(mean)
+            return Look(value=value, mean=mean, std=std)
+        sizes = [int(space.n)] if isinstance(space, gym.spaces.Discrete) else [int(n) for n in space.nvec]
+        probs, at = [], 0
+        for n in sizes:
+            logits = inputs[:, at:at + n]
+            at += n
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs.append(e / e.sum(axis=1, keepdims=True))
+        return Look(value=value, probs=probs)
+
+    def _inputs(self, observations, action_mask):
+        """A batch as the module takes it: tensors, normalised as in training, with the mask if it has one."""
+        torch = self._torch
         if isinstance(observations, (tuple, list)):  # several sensors: cameras stay uint8
             obs = tuple(torch.as_tensor(np.asarray(o)) for o in observations)
             batch = len(observations[0])
@@ -110,15 +159,25 @@ class Policy:
         if self.masked:
             mask = np.ones((batch, self._mask_size), np.float32) if action_mask is None else action_mask
             obs = {OBSERVATIONS: obs, ACTION_MASK: torch.as_tensor(np.asarray(mask, dtype=np.float32))}
-        with torch.no_grad():
-            out = self.module.forward_inference({"obs": obs})
-            dist = self._dist.from_logits(out["action_dist_inputs"])
-            if isinstance(sampled, np.ndarray):  # per agent: a draw where True, the greedy action elsewhere
-                drawn, greedy = dist.sample().cpu().numpy(), dist.to_deterministic().sample().cpu().numpy()
-                actions = np.where(sampled.reshape((-1,) + (1,) * (greedy.ndim - 1)), drawn, greedy)
-            else:
-                actions = (dist.sample() if sampled else dist.to_deterministic().sample()).cpu().numpy()
-        return policy_to_unity(self.module.action_space, actions) if self._raw_gaussian else actions
+        return obs
+
+
+@dataclass
+class Look:
+    """A policy's view of a batch of agents (:meth:`Policy.look`): ``value`` (n,) or None; for discrete actions
+    ``probs``, one (n, branch size) array per branch; for continuous ones ``mean`` and ``std`` (n, size), in the
+    units Unity gets (-1..1)."""
+
+    value: np.ndarray | None
+    probs: list[np.ndarray] | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def row(self, i: int) -> "Look":
+        """Agent ``i`` alone (batch of one)."""
+        pick = lambda a: None if a is None else a[i:i + 1]  # noqa: E731
+        return Look(value=pick(self.value), probs=None if self.probs is None else [p[i:i + 1] for p in self.probs],
+                    mean=pick(self.mean), std=pick(self.std))
 
 
 def load_policies(checkpoint: str | Path, behaviors: list[str] | None = None) -> dict[str, Policy]:

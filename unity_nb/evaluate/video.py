@@ -92,6 +92,17 @@ class Video:
         return path
 
 
+def png_data_url(frame: np.ndarray) -> str:
+    """One frame as a PNG ``data:`` URL (what a widget's image shows; fast compression: frames are sent live)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
@@ -276,7 +287,7 @@ def _encode_gif(first: np.ndarray, rest: Iterator[np.ndarray], fps: float) -> Vi
 # ---- recording episodes
 def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: int = 500, fps: float = 25,
            mode: str = "inprocess", seed: int = 12345, num_areas: int = 1, params: dict | None = None,
-           behavior: str | None = None, fmt: str = "mp4") -> Video:
+           behavior: str | None = None, fmt: str = "mp4", overlay: bool = False) -> Video:
     """Record a video of a scene played by a checkpoint's policy (greedy actions).
 
     checkpoint: a run's checkpoint folder (``run.latest_checkpoint()``), or ``None`` for
@@ -291,10 +302,11 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
         its own process (``"player"``).
     seed, num_areas, params, behavior: as for :func:`unity_nb.evaluate.evaluate`.
     fps, fmt: as for :func:`encode`.
+    overlay: draw under each frame what the policy thinks: every agent's value estimate and action
+        distribution (bars of a discrete branch's probabilities; a continuous action's mean and spread on a
+        -1..1 track), the action taken highlighted. Needs a checkpoint.
     """
-    from ..envs.gym_env import UnityVectorEnv
-    from ..envs.scenes import find_scene, play_mode
-    from ..envs.source import EnvSource
+    from ..envs.scenes import find_scene
 
     for name, value in (("episodes", episodes), ("max_frames", max_frames)):
         if name == "episodes" and value is None:
@@ -302,6 +314,42 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise BadValue(f"{name} must be a whole number >= 1, got {value!r}")
     fps, fmt = _check_fps(fps), _check_fmt(fmt)
+    if not isinstance(overlay, bool):
+        raise BadValue(f"overlay must be True or False, got {overlay!r}")
+    if overlay and checkpoint is None:
+        raise BadValue("overlay=True draws what a trained policy thinks: give a checkpoint (random actions have "
+                       "no values or probabilities to show)")
+    env, act, rows = open_playback(checkpoint, scene, mode=mode, seed=seed, num_areas=num_areas, params=params,
+                                   behavior=behavior)
+    inspect = None
+    if overlay:
+        from . import overlay as panel
+
+        def inspect(frame, obs, info, actions):
+            return panel.draw(frame, rows(obs, info, actions))
+    frames = _play(env, act, episodes, max_frames, seed, min_frames=int(4 * fps), inspect=inspect)
+    try:
+        video = encode(frames, fps=fps, fmt=fmt)
+        found = find_scene(scene)
+        video.name = found.name if found else Path(str(scene)).name.removesuffix(".x86_64")
+        return video
+    finally:
+        frames.close()  # stops the episode loop (and closes the env) if encoding stopped early
+        env.close()
+
+
+def open_playback(checkpoint, scene: str, *, mode: str = "inprocess", seed: int = 12345, num_areas: int = 1,
+                  params: dict | None = None, behavior: str | None = None, sampled: bool = False):
+    """A scene (rendering) played by a checkpoint's policies (greedy, or drawing from them with ``sampled``; or
+    random actions: ``checkpoint=None``), as
+    ``(env, act, rows)``: a vector env (one policy), or every behavior with its policy seen as one
+    (``_BehaviorsPlayback``); ``act(obs, info)`` the actions (None: draw random ones); ``rows(obs, info, actions)``
+    what the policies think, one (label, Look, action) per agent, the first agent first (None without a
+    checkpoint)."""
+    from ..envs.gym_env import UnityVectorEnv
+    from ..envs.scenes import play_mode
+    from ..envs.source import EnvSource
+
     if mode == "inprocess" and isinstance(scene, str) and scene.strip():
         mode = play_mode(scene)  # a Unity build runs as its own process
     policies = None
@@ -314,46 +362,46 @@ def record(checkpoint, scene: str, *, episodes: int | None = None, max_frames: i
         if policies is not None and set(policies) != {SINGLE}:  # one policy per behavior: each plays its agents
             from ..envs.behaviors_env import UnityBehaviorsEnv
 
-            env = _BehaviorsPlayback(UnityBehaviorsEnv(source), policies)
-            act = env.act
-        else:
-            env = UnityVectorEnv(source, behavior=behavior, render_mode="rgb_array")
-            act = None if policies is None else (lambda obs, info: policies[SINGLE].act(obs, info.get("action_mask")))
+            env = _BehaviorsPlayback(UnityBehaviorsEnv(source), policies, sampled)
+            return env, env.act, env.rows
+        env = UnityVectorEnv(source, behavior=behavior, render_mode="rgb_array")
+        if policies is None:
+            return env, None, None
+        policy = policies[SINGLE]
+
+        def rows(obs, info, actions):
+            from .overlay import rows_of
+
+            return rows_of(policy.look(obs, info.get("action_mask")), actions)
+        return env, (lambda obs, info: policy.act(obs, info.get("action_mask"), sampled=sampled)), rows
     except BaseException:
         source.close()
         raise
-    frames = _play(env, act, episodes, max_frames, seed, min_frames=int(4 * fps))
-    try:
-        video = encode(frames, fps=fps, fmt=fmt)
-        found = find_scene(scene)
-        video.name = found.name if found else Path(str(scene)).name.removesuffix(".x86_64")
-        return video
-    finally:
-        frames.close()  # stops the episode loop (and closes the env) if encoding stopped early
-        env.close()
 
 
-def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames: int = 0) -> Iterator[np.ndarray]:
+def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames: int = 0,
+          inspect=None) -> Iterator[np.ndarray]:
     """Frames of the episodes: one after reset, one after each step, until the first agent's
-    ``episodes``-th episode ends (the frame after that shows the next episode, so is left out)."""
+    ``episodes``-th episode ends (the frame after that shows the next episode, so is left out).
+    ``inspect(frame, obs, info, actions)``: the frame drawn with what the policy thinks (``overlay``)."""
     try:
         obs, info = env.reset()
-        yield _rgb(env.render())
         if act is None:  # random actions, reproducible
             env.action_space.seed(seed)
             env.single_action_space.seed(seed)
-        finished = 0
-        for shown in range(1, max_frames):
-            if act is not None:
-                actions = act(obs, info)
-            else:
-                actions = _random_actions(env, info)
+        finished, shown = 0, 0
+        while True:
+            frame = _rgb(env.render())
+            actions = act(obs, info) if act is not None else _random_actions(env, info)
+            yield frame if inspect is None else inspect(frame, obs, info, actions)
+            shown += 1
+            if shown >= max_frames:
+                return
             obs, _, terminated, truncated, info = env.step(actions)
             if terminated[0] or truncated[0]:
                 finished += 1
                 if finished >= episodes if episodes is not None else shown >= min_frames:
                     return
-            yield _rgb(env.render())
     finally:
         env.close()
 
@@ -362,10 +410,10 @@ class _BehaviorsPlayback:
     """A scene with several behaviors seen as ``_play`` sees a vector env: agent 0 is the first
     behavior's first agent, whose finished episodes are counted; every behavior acts with its policy."""
 
-    def __init__(self, env, policies):
+    def __init__(self, env, policies, sampled: bool = False):
         from .policy import for_behaviors
 
-        self.env, self.policies = env, for_behaviors(policies, env.specs) or policies
+        self.env, self.policies, self.sampled = env, for_behaviors(policies, env.specs) or policies, sampled
         self.first = f"{next(iter(env.specs))}#0."
 
     def reset(self):
@@ -374,7 +422,20 @@ class _BehaviorsPlayback:
     def act(self, obs, infos):
         from .rollout import joint_actions
 
-        return joint_actions(self.policies, obs, infos, agents=self.env.agents)
+        return joint_actions(self.policies, obs, infos, sampled=self.sampled, agents=self.env.agents)
+
+    def rows(self, obs, infos, actions):
+        """Each acting agent's (label, Look, action): its behavior's policy's view of it."""
+        from ..envs.agents import behavior_of
+
+        rows = []
+        for key in [k for k in self.env.agents if k in actions]:
+            policy = self.policies.get(behavior_of(key))
+            if policy is not None:
+                mask = infos.get(key, {}).get("action_mask")
+                look = policy.look(_batch_of_one(obs[key]), None if mask is None else np.asarray(mask)[None])
+                rows.append((key, look, np.atleast_1d(actions[key])))
+        return rows
 
     def step(self, actions):
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
@@ -388,6 +449,13 @@ class _BehaviorsPlayback:
 
     def close(self):
         self.env.close()
+
+
+def _batch_of_one(observation):
+    """One agent's observation (an array, or a tuple of one per sensor) as a batch of one."""
+    if isinstance(observation, tuple):
+        return tuple(np.asarray(o)[None] for o in observation)
+    return np.asarray(observation)[None]
 
 
 def _rgb(frame: np.ndarray) -> np.ndarray:
