@@ -1,6 +1,7 @@
 """The built-in scenes' own rules, checked on the scene objects (no client, no player)."""
 
 import numpy as np
+import pytest
 
 from unity_nb.envs.scenes import ActionBatch
 from unity_nb.envs.scenes.ball3d import HALF_SIZE, Ball3D
@@ -162,3 +163,156 @@ def test_the_scripted_opponent_is_refused_where_there_is_none(recorded_run):
         recorded_run.evaluate(opponent="scripted")
     with pytest.raises(BadValue, match="opponent must be 'scripted'"):
         recorded_run.evaluate(opponent="me")
+
+
+# ---- frames: captions (step, return) and 3DBall in perspective
+
+def _random_actions(scene, rng):
+    """Random actions for every agent the last report asked to decide, behavior by behavior."""
+    actions = {}
+    decided = scene._decided()
+    for k, behavior in enumerate(scene.behavior_list()):
+        n = int((scene.agent_behavior[decided] == k).sum())
+        continuous = rng.uniform(-1, 1, (n, behavior.continuous_size)).astype(np.float32)
+        discrete = np.stack([rng.integers(0, m, n) for m in behavior.discrete_branches] or [np.zeros(n)], 1)
+        actions[behavior.name] = ActionBatch(continuous=continuous if behavior.continuous_size else None,
+                                             discrete=discrete.astype(np.int32) if behavior.discrete_branches else None)
+    return actions
+
+
+def _scene_names():
+    from unity_nb.envs.scenes import SCENES
+
+    return list(SCENES)
+
+
+@pytest.mark.parametrize("name", _scene_names())
+def test_captions_never_reach_an_observation(name):
+    """A scene drawn at every step observes exactly what an undrawn twin does; writing to a frame changes
+    nothing an agent sees; observations do not depend on the captioned numbers; cameras hold no caption."""
+    from unity_nb.envs.scenes import scene_class
+    from unity_nb.envs.scenes.base import CAPTION_BACK
+
+    plain, drawn = scene_class(name)(num_areas=2, seed=3), scene_class(name)(num_areas=2, seed=3)
+    plain.reset(), drawn.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        frame = drawn.render()
+        frame[...] = 255  # the caller's copy
+        actions = _random_actions(plain, rng)
+        a, b = plain.step(actions), drawn.step(actions)
+        for behavior in a:
+            for x, y in zip(a[behavior].observations, b[behavior].observations, strict=True):
+                assert np.array_equal(x, y), behavior
+    seen = drawn._observe()
+    drawn.step_count += 37
+    drawn.episode_return += 3.7
+    drawn.render()
+    for before, after in zip(seen, drawn._observe(), strict=True):
+        assert np.array_equal(before, after)
+        if after.dtype == np.uint8:  # a camera: not one pixel of a caption band
+            assert not (after == np.uint8(CAPTION_BACK)).all(-1).any()
+
+
+@pytest.mark.parametrize("name", _scene_names())
+def test_every_tile_is_captioned_with_its_step_and_return(name):
+    """Changing only the step counts and returns changes the frame in its caption bands only, and there the
+    text is drawn: one band under each row of tiles, CAPTION_HEIGHT rows tall."""
+    from unity_nb.envs.scenes import scene_class
+    from unity_nb.envs.scenes.base import CAPTION_BACK, CAPTION_HEIGHT, CAPTION_WIDTH, caption_band
+
+    scene = scene_class(name)(num_areas=2, seed=0)
+    scene.reset()
+    before = scene.render().copy()
+    scene.step_count[:] = 37
+    scene.episode_return[:] = 3.7
+    assert scene.caption(0) == "step 37  return 3.70"
+    after = scene.render()
+    assert after.shape == before.shape and after.shape[0] % 2 == 0 and after.shape[1] % 2 == 0
+    band = (before == np.uint8(CAPTION_BACK)).all(-1).sum(1) >= CAPTION_WIDTH // 2  # rows of caption bands
+    changed = (before != after).any(-1)
+    assert changed[band].any() and not changed[~band].any()
+    starts = np.flatnonzero(band & ~np.roll(band, 1))
+    assert len(starts) >= 1 and band.sum() == len(starts) * CAPTION_HEIGHT
+    ink = (after > 200).all(-1) & band[:, None]  # light grey on the dark band
+    one = int((caption_band("step 37  return 3.70", 200) > 200).all(-1).sum())  # a caption's own
+    assert one > 50 and ink.sum() % one == 0 and all(ink[s : s + CAPTION_HEIGHT].sum() >= one for s in starts)
+
+
+def test_a_caption_counts_the_agents_in_the_scene_and_lists_differing_returns():
+    from unity_nb.envs.scenes import Escape, Pong
+
+    pong = Pong(num_areas=1, seed=0)
+    pong.reset()
+    pong.step_count[:] = 12
+    pong.episode_return[:] = [1.0, -1.0]
+    assert pong.caption([0, 1]) == "step 12  return 1.00 / -1.00"
+    pong.episode_return[:] = [-0.001, 0.001]
+    assert pong.caption([0, 1]) == "step 12  return 0.00"  # one return, and never "-0.00"
+    escape = Escape(num_areas=1, seed=0)
+    escape.reset()
+    escape.step_count[:] = [3, 9, 9]
+    escape.active[1:] = False  # left: no longer counted
+    assert escape.caption([0, 1, 2]) == "step 3  return 0.00"
+
+
+def _platform_tile(tilt, ball=(0.0, -50.0, 0.0)):
+    """The first platform's tile (no caption) and its platform pixels (bluish, not the background), the
+    ball out of view unless placed."""
+    from unity_nb.envs.scenes.ball3d import BACKGROUND, VIEW_H, VIEW_W
+
+    scene = Ball3D(num_areas=1, seed=0)
+    scene.reset()
+    scene.tilt[:] = tilt
+    scene.pos[:] = ball
+    view = scene.render()[4 : 4 + VIEW_H, 4 : 4 + VIEW_W].astype(int)
+    platform = (view != BACKGROUND).any(-1) & (view[..., 2] > view[..., 0])
+    return view, platform
+
+
+def test_3dball_frames_show_the_platform_tilted_in_perspective():
+    def top_rows(platform):  # the highest platform row on screen in the left and the right half
+        half = platform.shape[1] // 2
+        return np.flatnonzero(platform[:, :half].any(1))[0], np.flatnonzero(platform[:, half:].any(1))[0]
+
+    def extents(platform):  # each row's leftmost and rightmost platform pixel
+        return [(r.nonzero()[0][0], r.nonzero()[0][-1]) if r.any() else None for r in platform]
+
+    level_view, level = _platform_tile((0.0, 0.0))
+    left, right = top_rows(level)
+    assert left == right and level.sum() > 1500  # level: symmetric, and a good part of the tile
+    width = level.any(0).nonzero()[0]
+    assert level[np.flatnonzero(level.any(1))[0]].sum() < width[-1] - width[0]  # far edge shorter: perspective
+    _, up_right = _platform_tile((20.0, 0.0))  # about z: the +x side rises
+    left, right = top_rows(up_right)
+    assert right < left - 3 and extents(up_right) != extents(level)
+    _, away_down = _platform_tile((0.0, 20.0))  # about x: the far (+z) side sinks
+    _, away_up = _platform_tile((0.0, -20.0))
+    tops = [np.flatnonzero(p.any(1))[0] for p in (away_up, level, away_down)]
+    assert tops[0] < tops[1] - 3 and tops[1] < tops[2] - 3, tops
+    # shaded by its slope: lit from the front left, a top facing left is brighter than one facing right
+    faces_left, _ = _platform_tile((20.0, 0.0))
+    faces_right, _ = _platform_tile((-20.0, 0.0))
+    from unity_nb.envs.scenes.ball3d import CENTRE_ROW, VIEW_W
+
+    centre = (slice(CENTRE_ROW - 5, CENTRE_ROW + 5), slice(VIEW_W // 2 - 6, VIEW_W // 2 + 6))
+    assert faces_left[centre].sum() > faces_right[centre].sum() > 0
+    assert not np.array_equal(level_view[centre], faces_left[centre])
+
+
+def test_3dball_frames_show_the_ball_where_it_is():
+    from unity_nb.envs.scenes.ball3d import BALL
+
+    def ball_at(x, y, z):
+        view, _ = _platform_tile((0.0, 0.0), ball=(x, y, z))
+        rows, cols = np.nonzero((view == BALL).all(-1))
+        assert len(rows) > 10
+        return rows.mean(), cols.mean()
+
+    resting = ball_at(0.0, 0.5, 0.0)
+    right = ball_at(1.5, 0.5, 0.0)
+    far = ball_at(0.0, 0.5, 1.5)
+    high = ball_at(0.0, 3.0, 0.0)
+    assert right[1] > resting[1] + 10 and abs(right[0] - resting[0]) < 3
+    assert far[0] < resting[0] - 5  # further from the camera: higher on screen
+    assert high[0] < resting[0] - 15 and abs(high[1] - resting[1]) < 1

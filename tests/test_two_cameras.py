@@ -215,9 +215,12 @@ def test_render_shows_both_cameras_of_every_agent(num_areas):
     overhead, sign = scene._observe()
     frame = scene.render()
     assert frame.dtype == np.uint8 and frame.shape[0] % 2 == 0 and frame.shape[1] % 2 == 0
+    from unity_nb.envs.scenes.base import CAPTION_HEIGHT, CAPTION_WIDTH
+
     for i in range(scene.n):
         row, col = divmod(i, 3)
-        y, x = 4 + row * 44, 4 + col * 84  # tiles of 40 x 80 with 4-pixel gaps
+        # 40 x 80 views centred in tiles as wide as a caption, the caption under each, 4-pixel gaps
+        y, x = 4 + row * (44 + CAPTION_HEIGHT), 4 + col * (CAPTION_WIDTH + 4) + (CAPTION_WIDTH - 80) // 2
         assert np.array_equal(frame[y : y + 40, x : x + 40], overhead[i])
         assert np.array_equal(frame[y + 2 : y + 38, x + 44 : x + 80], sign[i])
 
@@ -242,4 +245,4 @@ def test_video_of_a_random_episode(mode):
     from unity_nb.evaluate.video import record
 
     video = record(None, "SignPost", max_frames=8, mode=mode, fmt="gif")
-    assert (video.width, video.height, video.frames) == (256, 136, 8)
+    assert (video.width, video.height, video.frames) == (400, 178, 8)  # 3 x 3 tiles of 128 x (40 + 14) px, 4 px gaps

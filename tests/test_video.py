@@ -158,7 +158,7 @@ def test_record_checks_its_arguments(kwargs, message):
 @pytest.mark.parametrize("mode", ["inprocess", "player"])
 def test_record_random_basic_episode(mode, tmp_path):
     video = record(None, "Basic", mode=mode, episodes=1)
-    assert (video.width, video.height) == (320, 32)  # one track of 20 cells
+    assert (video.width, video.height) == (328, 54)  # one track of 20 cells, its 14-px caption under it, 4 px around
     assert 1 < video.frames <= 100  # one episode: ends at a goal or after max_step 100 decisions
     assert record(None, "Basic", mode=mode).frames >= 100  # default: whole episodes filling 4 s at 25 fps
     info = probe(video.data, tmp_path)
@@ -168,7 +168,7 @@ def test_record_random_basic_episode(mode, tmp_path):
 @pytest.mark.parametrize("mode", ["inprocess", "player"])
 def test_record_3dball_shows_all_twelve_agents(mode, tmp_path):
     video = record(None, "3DBall", max_frames=30, mode=mode)
-    assert (video.width, video.height) == (340, 256)  # 4 x 3 tiles of 80 px with 4 px gaps
+    assert (video.width, video.height) == (532, 382)  # 4 x 3 tiles of 128 x 108, 14-px captions, 4-px gaps
     assert video.frames == 30
     assert probe(video.data, tmp_path)["frames"] == 30
 
@@ -176,7 +176,7 @@ def test_record_3dball_shows_all_twelve_agents(mode, tmp_path):
 def test_record_is_the_same_in_process_and_through_the_player():
     a = record(None, "GridWorld", max_frames=12, mode="inprocess", fmt="gif")
     b = record(None, "GridWorld", max_frames=12, mode="player", fmt="gif")
-    assert (a.width, a.height) == (208, 268)  # 3 x 3 cameras of 64x84
+    assert (a.width, a.height) == (400, 310)  # 3 x 3 cameras of 64x84 in caption-wide tiles (128 px), 14-px captions
     assert a.data == b.data
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
+from .base import BehaviorInfo, ObservationInfo, Scene, tile
 
 DT = 0.02  # Unity's fixed timestep
 DECISION_PERIOD = 5
@@ -21,6 +21,19 @@ MAX_TILT = 25.0  # degrees
 HALF_SIZE = 2.5  # platform is 5 x 5
 ROLLING = 5.0 / 7.0  # acceleration factor of a rolling solid sphere
 DRAG = 0.05  # rolling resistance, divided by the ball's mass
+
+# Frames: a camera in front of each platform and above it, looking down at its centre
+EYE = np.array([0.0, 6.5, -9.0])  # metres, relative to the platform's centre (+z: away from the camera)
+PITCH = np.arctan2(EYE[1], -EYE[2])
+VIEW_W, VIEW_H = 128, 108  # a tile, in pixels (as wide as a caption)
+FOCAL, CENTRE_ROW = 125.0, 60  # px per unit of tan(angle); the platform centre's row (a ball dropped at 4 m in view)
+THICKNESS = 0.4  # the platform's, in metres
+LIGHT = np.array([-0.5, 1.0, -0.6]) / np.linalg.norm([-0.5, 1.0, -0.6])  # towards the light: above, front left
+AMBIENT = 0.3
+BACKGROUND, PLATFORM, SIDE = (40, 44, 60), (110, 160, 240), (50, 70, 110)
+BALL, BALL_LIGHT = (250, 140, 40), (255, 200, 140)
+_CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)),
+                    np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))], axis=1)
 
 
 class Ball3D(Scene):
@@ -124,19 +137,60 @@ class Ball3D(Scene):
         return [np.concatenate([quat, self.pos, self.vel], axis=1).astype(np.float32)]
 
     def render(self):
-        size, scale = 80, 80 / 8.0  # a tile shows 8 m across
+        """Each platform through a fixed camera in front of it and above, as in Unity's 3DBall view: the top
+        shaded by its slope (lit from the front left), its front edge, the ball and its shadow."""
+        from PIL import Image, ImageDraw
+
+        n, h = self.n, HALF_SIZE
+        slope = np.tan(np.radians(self.tilt))
+        gx, gz = slope[:, 0], -slope[:, 1]  # dh/dx, dh/dz, as the physics has them
+        # The platform as the physics has it: its top is h = gx x + gz z over |x|, |z| <= HALF_SIZE, so the
+        # ball rests on the drawn surface and leaves it exactly at the drawn edge.
+        cx, cz = np.array([-h, h, h, -h]), np.array([h, h, -h, -h])  # back left, back right, front right, front left
+        top = np.stack([np.broadcast_to(cx, (n, 4)), gx[:, None] * cx + gz[:, None] * cz,
+                        np.broadcast_to(cz, (n, 4))], axis=-1)
+        front = np.concatenate([top[:, 2:], top[:, [3, 2]] - [0.0, THICKNESS, 0.0]], axis=1)
+        top_2d, front_2d = _project(top)[0], _project(front)[0]
+        normal = np.stack([-gx, np.ones(n), -gz], axis=1) / np.sqrt(1 + gx * gx + gz * gz)[:, None]
+        light = AMBIENT + (1 - AMBIENT) * np.clip(normal @ LIGHT, 0, 1)
+        top_color = np.clip(np.outer(light, PLATFORM), 0, 255).astype(int)
+        shadow_color = (top_color * 0.45).astype(int)
+        radius = self.param("scale") / 2
+        ball_2d, depth = _project(self.pos)
+        ball_px = np.maximum(FOCAL * radius / depth, 1.5)
+        # the shadow straight under the ball, clipped to the platform
+        sx = np.clip(self.pos[:, :1] + radius[:, None] * _CIRCLE[:, 0], -h, h)
+        sz = np.clip(self.pos[:, 2:] + radius[:, None] * _CIRCLE[:, 1], -h, h)
+        shadow_2d = _project(np.stack([sx, gx[:, None] * sx + gz[:, None] * sz, sz], axis=-1))[0]
+        under = gx * np.clip(self.pos[:, 0], -h, h) + gz * np.clip(self.pos[:, 2], -h, h)
+        beside = (np.abs(self.pos[:, 0]) > h + radius) | (np.abs(self.pos[:, 2]) > h + radius)
+        below = self.pos[:, 1] < under  # fallen past the edge: hidden where the platform is in front of it
         frames = []
-        for i in range(self.n):
-            canvas = Canvas(size, size, background=(40, 44, 60))
-            c = size / 2
-            shade = int(np.clip(150 + 3 * (self.tilt[i, 0] - self.tilt[i, 1]), 80, 220))
-            half = HALF_SIZE * scale
-            canvas.rect(c - half * np.cos(np.radians(self.tilt[i, 1])), c - half * np.cos(np.radians(self.tilt[i, 0])),
-                        c + half * np.cos(np.radians(self.tilt[i, 1])), c + half * np.cos(np.radians(self.tilt[i, 0])),
-                        (shade, shade, shade + 20))
-            x, y, z = self.pos[i]
-            canvas.disc(c - z * scale, c + x * scale, 3, (20, 20, 20))  # shadow
-            r = max(self.param("scale")[i] / 2 * scale * (1 + 0.08 * max(y, 0)), 2)
-            canvas.disc(c - z * scale - max(y, 0) * 2, c + x * scale, r, (250, 140, 40))
-            frames.append(canvas.pixels)
-        return tile(frames, columns=4)
+        for i in range(n):
+            image = Image.new("RGB", (VIEW_W, VIEW_H), BACKGROUND)
+            pen = ImageDraw.Draw(image)
+
+            def ball():
+                (bx, by), r = ball_2d[i], ball_px[i]
+                pen.ellipse((bx - r, by - r, bx + r, by + r), fill=BALL)
+                pen.ellipse((bx - 0.6 * r, by - 0.6 * r, bx, by), fill=BALL_LIGHT)
+
+            if below[i] and self.pos[i, 2] > -h:
+                ball()
+            pen.polygon([tuple(p) for p in front_2d[i]], fill=SIDE)
+            pen.polygon([tuple(p) for p in top_2d[i]], fill=tuple(top_color[i]))
+            if not (below[i] or beside[i]):
+                pen.polygon([tuple(p) for p in shadow_2d[i]], fill=tuple(shadow_color[i]))
+            if not below[i] or self.pos[i, 2] <= -h:
+                ball()
+            frames.append(np.asarray(image))
+        return tile(frames, columns=4, captions=[self.caption(i) for i in range(n)])
+
+
+def _project(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel positions (x, y) in a tile of points (..., 3) relative to the platform's centre, and their depths."""
+    d = points - EYE
+    cos, sin = np.cos(PITCH), np.sin(PITCH)
+    depth = d[..., 2] * cos - d[..., 1] * sin
+    up = d[..., 1] * cos + d[..., 2] * sin
+    return np.stack([VIEW_W / 2 + FOCAL * d[..., 0] / depth, CENTRE_ROW - FOCAL * up / depth], axis=-1), depth

@@ -17,6 +17,7 @@ then silence) and come back with a new id when its group starts again, as a re-e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -344,8 +345,16 @@ class Scene:
         return None
 
     def render(self) -> np.ndarray:
-        """An RGB uint8 frame (even width and height) showing every agent."""
+        """An RGB uint8 frame (even width and height) showing every agent, each tile captioned (``caption``)."""
         raise NotImplementedError
+
+    def caption(self, agents) -> str:
+        """A tile's caption: the step count and return so far of the agents it shows (an area, or one agent).
+        Agents that left are not counted; the returns of agents that differ (a team game's) are all listed."""
+        agents = np.atleast_1d(agents)
+        agents = agents[self.active[agents]] if self.active[agents].any() else agents
+        returns = dict.fromkeys(round(float(r), 2) + 0.0 for r in self.episode_return[agents])  # +0.0: no "-0.00"
+        return f"step {int(self.step_count[agents].max())}  return " + " / ".join(f"{r:.2f}" for r in returns)
 
 
 def _concat(a: AgentBatch, b: AgentBatch) -> AgentBatch:
@@ -399,16 +408,67 @@ class Canvas:
         self.pixels[y0:y1, x0:x1][inside] = color
 
 
-def tile(frames: list[np.ndarray], columns: int, gap: int = 4) -> np.ndarray:
-    """Lay equal-sized frames out in a grid (row-major) with ``gap`` pixels between them.
+# Captions: a band under each tile. Drawn only into a copy (``tile``'s output), never into an observation.
+CAPTION_HEIGHT = 14  # px; the default font's letters are ~11 px tall
+CAPTION_WIDTH = 128  # px: narrower frames are centred in tiles this wide ("step 1000  return 100.00": 123)
+CAPTION_BACK, CAPTION_INK = (18, 18, 22), (235, 235, 235)
 
-    Frame sizes and ``gap`` are even, so the result is too (H.264 needs even sizes).
+
+@lru_cache(maxsize=1)
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
+@lru_cache(maxsize=2048)
+def _word(word: str) -> tuple[np.ndarray, int]:
+    """A word's coverage (float32 0..1, CAPTION_HEIGHT rows) and advance in Pillow's default font. Cached:
+    FreeType takes ~0.2 ms a caption, and step counts and returns repeat across tiles and frames."""
+    from PIL import Image, ImageDraw
+
+    font = _font()
+    advance = int(round(ImageDraw.Draw(Image.new("L", (1, 1))).textlength(word, font=font)))
+    image = Image.new("L", (advance + 3, CAPTION_HEIGHT))
+    ImageDraw.Draw(image).text((1, 0), word, font=font, fill=255)
+    return np.asarray(image, dtype=np.float32) / 255, advance
+
+
+@lru_cache(maxsize=512)
+def caption_band(text: str, width: int) -> np.ndarray:
+    """A CAPTION_HEIGHT x ``width`` RGB band with ``text`` written on it (clipped to the width; read-only)."""
+    cover = np.zeros((CAPTION_HEIGHT, width), dtype=np.float32)
+    space = max(_word(" ")[1], 4)  # the font's own space (2 px) runs words together at this size
+    x = 2
+    for word in text.split(" "):
+        alpha, advance = _word(word) if word else (None, 0)
+        if alpha is not None and x < width:
+            w = min(alpha.shape[1], width - x)
+            np.maximum(cover[:, x : x + w], alpha[:, :w], out=cover[:, x : x + w])
+        x += advance + space
+    back, ink = np.asarray(CAPTION_BACK, np.float32), np.asarray(CAPTION_INK, np.float32)
+    band = np.rint(back + cover[..., None] * (ink - back)).astype(np.uint8)
+    band.flags.writeable = False
+    return band
+
+
+def tile(frames: list[np.ndarray], columns: int, gap: int = 4, captions: list[str] | None = None) -> np.ndarray:
+    """Lay equal-sized frames out in a grid (row-major) with ``gap`` pixels between them, each with its
+    caption in a band under it if ``captions`` are given (frames narrower than CAPTION_WIDTH centred).
+
+    Frame sizes and ``gap`` are even, so the result is too (H.264 needs even sizes). The frames are
+    copied: a camera observation tiled here stays as the agent sees it.
     """
     h, w, c = frames[0].shape
+    band = CAPTION_HEIGHT if captions is not None else 0
+    width = max(w, CAPTION_WIDTH) if captions is not None else w
+    pad = (width - w) // 2
     rows = -(-len(frames) // columns)
-    out = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, c), 90, dtype=np.uint8)
+    out = np.full((rows * (h + band + gap) + gap, columns * (width + gap) + gap, c), 90, dtype=np.uint8)
     for i, frame in enumerate(frames):
         r, col = divmod(i, columns)
-        y, x = gap + r * (h + gap), gap + col * (w + gap)
-        out[y : y + h, x : x + w] = frame
+        y, x = gap + r * (h + band + gap), gap + col * (width + gap)
+        out[y : y + h, x + pad : x + pad + w] = frame
+        if band:
+            out[y + h : y + h + band, x : x + width] = caption_band(captions[i], width)
     return out

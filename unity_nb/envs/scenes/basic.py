@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
 
 TRACK = 20  # positions 0..19, observed one-hot
 CELL = 16
@@ -68,16 +68,17 @@ class Basic(Scene):
 
     def render(self):
         row = 2 * CELL
-        canvas = Canvas(row * self.n, TRACK * CELL)
+        frames = []
         for i in range(self.n):
-            top = i * row
-            canvas.rect(top + CELL // 2, 0, top + row - CELL // 2, TRACK * CELL, (70, 70, 80))
+            canvas = Canvas(row, TRACK * CELL)
+            canvas.rect(CELL // 2, 0, row - CELL // 2, TRACK * CELL, (70, 70, 80))
             for goal, color, r in (("small_goal", (120, 200, 120), CELL * 0.3), ("large_goal", (40, 230, 60), CELL * 0.6)):
                 shown = self._shown(self.param(goal).astype(np.int64))[i]
-                canvas.disc(top + row / 2, (shown + 0.5) * CELL, r, color)
+                canvas.disc(row / 2, (shown + 0.5) * CELL, r, color)
             x = self._shown(self.position)[i] * CELL
-            canvas.rect(top + CELL // 2 + 2, x + 2, top + row - CELL // 2 - 2, x + CELL - 2, (60, 120, 255))
-        return canvas.pixels
+            canvas.rect(CELL // 2 + 2, x + 2, row - CELL // 2 - 2, x + CELL - 2, (60, 120, 255))
+            frames.append(canvas.pixels)
+        return tile(frames, columns=1, captions=[self.caption(i) for i in range(self.n)])
 
 
 class BasicDuo(Basic):

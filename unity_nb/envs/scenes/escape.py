@@ -169,7 +169,7 @@ class Escape(Scene):
         return act.astype(np.int32)[:, None]
 
     def render(self):
-        cell = 16
+        cell = 26  # 130 px: a caption's width
         frames = []
         colors = ((70, 130, 255), (90, 220, 120), (240, 200, 60))
         for a in range(self.num_areas):
@@ -189,13 +189,14 @@ class Escape(Scene):
                 canvas.disc(y + cell / 2, x + cell / 2, cell / 2 - 1, (220, 40, 40))
             if self.key_on_floor[a]:
                 y, x = at(self.key[a])
-                canvas.rect(y + 5, x + 3, y + cell - 5, x + cell - 3, (250, 230, 80))
+                canvas.rect(y + 8, x + 5, y + cell - 8, x + cell - 5, (250, 230, 80))
             for i in range(MATES):
                 if not self.active[a * MATES + i]:
                     continue
                 y, x = at(self.pos[a, i])
                 canvas.disc(y + cell / 2, x + cell / 2, cell / 3, colors[i])
                 if self.holder[a] == i:
-                    canvas.rect(y + 1, x + 1, y + 5, x + cell - 1, (250, 230, 80))
+                    canvas.rect(y + 1, x + 2, y + 6, x + cell - 2, (250, 230, 80))
             frames.append(canvas.pixels)
-        return tile(frames, columns=4 if self.num_areas % 4 == 0 else 1)
+        captions = [self.caption(np.arange(a * MATES, (a + 1) * MATES)) for a in range(self.num_areas)]
+        return tile(frames, columns=4 if self.num_areas % 4 == 0 else 1, captions=captions)

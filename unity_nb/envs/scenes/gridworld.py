@@ -139,4 +139,5 @@ class GridWorld(TwoGoalGrid):
 
     def render(self):
         cameras = self._observe()[0]
-        return tile(list(cameras), columns=3 if self.n % 3 == 0 else 1)
+        captions = [self.caption(i) for i in range(self.n)]
+        return tile(list(cameras), columns=3 if self.n % 3 == 0 else 1, captions=captions)

@@ -139,4 +139,5 @@ class Pong(Scene):
                 canvas.rect(top, x - 3, top + 2 * HALF * h, x + 3, color)
             canvas.disc((1 - self.ball[a, 1]) * h, self.ball[a, 0] * w, 3, (250, 250, 250))
             frames.append(canvas.pixels)
-        return tile(frames, columns=4 if self.num_areas % 4 == 0 else 1)
+        captions = [self.caption([2 * a, 2 * a + 1]) for a in range(self.num_areas)]
+        return tile(frames, columns=4 if self.num_areas % 4 == 0 else 1, captions=captions)

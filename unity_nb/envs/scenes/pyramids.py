@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
 
 LENGTH, WIDTH = 24, 3  # a hall of 24 x 3 cells
 CELLS = LENGTH * WIDTH
@@ -82,21 +82,20 @@ class Pyramids(Scene):
         return act.astype(np.int32)[:, None]
 
     def render(self):
-        height, gap = WIDTH * CELL, CELL // 2
-        canvas = Canvas(self.n * (height + gap) - gap, LENGTH * CELL)
+        frames = []
         for i in range(self.n):
-            top0 = i * (height + gap)
+            canvas = Canvas(WIDTH * CELL, LENGTH * CELL, background=(48, 44, 40))
 
-            def cell(xy, inset, color, top0=top0):
+            def cell(xy, inset, color, canvas=canvas):
                 x, y = xy
-                top = top0 + (WIDTH - 1 - y) * CELL
+                top = (WIDTH - 1 - y) * CELL
                 canvas.rect(top + inset, x * CELL + inset, top + CELL - inset, (x + 1) * CELL - inset, color)
 
-            canvas.rect(top0, 0, top0 + height, LENGTH * CELL, (48, 44, 40))
             for y in range(WIDTH):
                 cell((SWITCH_X, y), 2, (60, 220, 90) if self.switch_on[i] else (200, 60, 60))
                 if self.switch_on[i]:
                     cell((BRICK_X, y), 1, (150, 120, 70))  # the pyramid
                     cell((BRICK_X, y), 4, (250, 200, 40))  # its gold bricks
             cell(tuple(self.agent[i]), 2, (60, 120, 255))
-        return canvas.pixels
+            frames.append(canvas.pixels)
+        return tile(frames, columns=1, captions=[self.caption(i) for i in range(self.n)])

@@ -105,4 +105,5 @@ class SignPost(TwoGoalGrid):
             top = (OVERHEAD - SIGN) // 2
             frame[top : top + SIGN, OVERHEAD + 4 : OVERHEAD + 4 + SIGN] = sign[i]
             frames.append(frame)
-        return tile(frames, columns=3 if self.n % 3 == 0 else 1)
+        captions = [self.caption(i) for i in range(self.n)]
+        return tile(frames, columns=3 if self.n % 3 == 0 else 1, captions=captions)
