@@ -285,6 +285,18 @@ def _show_video(video, args) -> int:
     return 0
 
 
+def _show_episode(episode, args) -> int:
+    import pandas as pd
+
+    from .evaluate.episode import table
+
+    print(f"unity-nb: {episode.steps} steps, return {episode.total_reward:.3f}"
+          + ("" if episode.done else " (cut before its end: --max-steps)"))
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(table(episode).to_string())
+    return 0
+
+
 def _show_compare(runs, args) -> int:
     rows = [r.summary() for r in runs]
     width = {c: max(len(c), *(len(_cell(row[c])) for row in rows)) for c in RUN_COLUMNS}
@@ -374,7 +386,7 @@ def _show_doctor(checkup, args) -> int:
 
 
 SHOW = {"doctor": _show_doctor, "up": _show_up, "down": _show_down, "train": _show_train, "resume": _show_resume, "fork": _show_fork, "sweep": _show_sweep, "runs": _show_runs, "stop": _show_stop, "scenes": _show_scenes,
-        "eval": _show_eval, "video": _show_video, "compare": _show_compare, "dashboard": _show_dashboard,
+        "eval": _show_eval, "video": _show_video, "compare": _show_compare, "episode": _show_episode, "dashboard": _show_dashboard,
         "play": _show_played, "export": _show_export, "demo": _show_demo, "deploy": _show_deploy, "endpoints": _show_endpoints}
 
 

@@ -71,6 +71,16 @@ class Run(RunFolder):
         video.name = self.id
         return video
 
+    def episode(self, sampled: bool = False, **kwargs):
+        """One episode of the latest checkpoint's policy kept whole (frames, observations, actions, rewards, and the
+        policy's value and action distribution at each step): show it with ``unity_nb.notebook.Scrubber``. Takes
+        :func:`unity_nb.evaluate.episode.replay`'s keywords (``seed``, ``max_steps``)."""
+        from .evaluate.episode import replay
+
+        config = self.config
+        playback = config.playback(**kwargs)
+        return replay(self._checkpoint(), playback.pop("scene", config.scene), sampled=sampled, **playback)
+
     def export(self, verify: int = 1000):
         """Export the latest checkpoint's policies as ONNX files Unity loads (``export/<behavior>.onnx``),
         each checked against Unity's model contract and against the trained policy on ``verify``

@@ -144,20 +144,82 @@ def player_file(args) -> str:
 def _play_args(p, face):
     p.add_argument("scene", nargs="?", default="Basic",
                    help="built-in scene, path to a Unity build, or 'editor' (default: Basic)")
-    p.add_argument("--episodes", type=positive_int, default=5, help="episodes to play (default: 5)")
+    p.add_argument("--episodes", type=positive_int, default=None, help="episodes to play (default: 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--mode", choices=["player", "inprocess"], default="player",
+    p.add_argument("--mode", choices=["player", "inprocess"], default=None,
                    help="player: through the Unity player stand-in (default); inprocess: faster, same trajectories")
-    p.add_argument("--connect-timeout", type=float, default=30.0,
+    p.add_argument("--connect-timeout", type=float, default=None,
                    help="seconds to wait for Unity to connect (default: 30)")
+    yourself = p.add_argument_group("playing yourself (in a notebook)")
+    yourself.add_argument("--yourself", action="store_true",
+                          help="play the scene yourself with the keyboard, buttons and sliders (a widget); your "
+                               "finished episodes are recorded as a .demo")
+    yourself.add_argument("--opponent", metavar="RUN|scripted|idle",
+                          help="--yourself: who plays the scene's other agents: a run's policies (run id or "
+                               "checkpoint folder), the scene's scripted player (its default when it has one) or nobody (idle)")
+    yourself.add_argument("--snapshot", type=int, metavar="N",
+                          help="--yourself: play against snapshot N of the --opponent self-play run's window")
+    yourself.add_argument("--demo", metavar="FILE.demo",
+                          help="--yourself: where your episodes are recorded (default ./demos/<scene>-<time>.demo)")
+    yourself.add_argument("--no-record", action="store_true", help="--yourself: do not record a .demo")
+    yourself.add_argument("--key", action="append", metavar="KEY=ACTION", default=[],
+                          help="--yourself: bind a key (browser names: ArrowLeft, a, ' '): KEY=2 (action 2 of the one "
+                               "branch), KEY=B:A (branch B, action A), KEY=AXIS:VALUE for continuous actions "
+                               "(j=0:-1.0), KEY=none to unbind; repeatable")
+    yourself.add_argument("--fps", type=float, help="--yourself: decisions a second for scenes that move on their own")
+    p.set_defaults(face=face)
+    _runs_dir(p)
 
 
 def play(args, report: Callable[[str], None] = lambda line: None):
-    """Play episodes with random actions through the real ML-Agents client; returns the Played table."""
+    """Play episodes with random actions through the real ML-Agents client (returns the Played table), or with
+    ``--yourself`` the play widget."""
+    yours = [flag for flag, value in (("--opponent", args.opponent), ("--snapshot", args.snapshot), ("--demo", args.demo),
+                                      ("--no-record", args.no_record), ("--key", args.key), ("--fps", args.fps))
+             if value not in (None, False, [])]
+    if args.yourself:
+        if getattr(args, "face", MAGIC) == CLI:
+            raise BadValue("--yourself: a person plays in a notebook, where the scene can be shown: "
+                           f"%unity_play {args.scene} --yourself (after %load_ext unity_nb)")
+        given = [flag for flag, value in (("--episodes", args.episodes), ("--mode", args.mode),
+                                          ("--connect-timeout", args.connect_timeout)) if value is not None]
+        if given:
+            raise BadValue(f"{', '.join(given)}: only random play takes them (--yourself plays until you stop)")
+        if args.demo and args.no_record:
+            raise BadValue("--demo and --no-record: give one of them")
+        from .notebook.play import PlayWidget
+
+        return PlayWidget(args.scene, keys=parse_keys(args.key), opponent=args.opponent, snapshot=args.snapshot,
+                          demo=False if args.no_record else args.demo, fps=args.fps, seed=args.seed,
+                          runs_dir=args.runs_dir)
+    if yours:
+        raise BadValue(f"{', '.join(yours)}: only --yourself takes them")
     from .envs.random_play import play_random
 
-    return play_random(args.scene, episodes=args.episodes, seed=args.seed, mode=args.mode,
-                       connect_timeout=args.connect_timeout, report=report)
+    return play_random(args.scene, episodes=args.episodes or 5, seed=args.seed, mode=args.mode or "player",
+                       connect_timeout=30.0 if args.connect_timeout is None else args.connect_timeout, report=report)
+
+
+def parse_keys(given: list[str]) -> dict:
+    """``--key`` values as a key map: ``KEY=A``, ``KEY=B:A``, ``KEY=AXIS:VALUE`` (a float), ``KEY=none``."""
+    keys = {}
+    for item in given:
+        key, sep, action = item.rpartition("=")
+        if not sep or not key:
+            raise BadValue(f"--key {item!r}: write KEY=ACTION, e.g. ArrowLeft=1, j=0:2 or j=0:-1.0")
+        action = action.strip()
+        try:
+            if action.lower() == "none":
+                keys[key] = None
+            elif ":" in action:
+                first, second = action.split(":", 1)
+                keys[key] = (int(first), float(second) if "." in second else int(second))
+            else:
+                keys[key] = int(action)
+        except ValueError:
+            raise BadValue(f"--key {item!r}: the action is a whole number (2), branch:action (0:2) or "
+                           f"axis:value (0:-1.0), got {action!r}") from None
+    return keys
 
 
 # ---------------------------------------------------------------- train
@@ -437,6 +499,9 @@ def _video_args(p, face):
     p.add_argument("--max-frames", type=positive_int, default=500, help="frames at most (default 500)")
     p.add_argument("--fps", type=positive_int, default=25, help="frames per second (default 25)")
     p.add_argument("--gif", action="store_true", help="an animated GIF instead of H.264 video")
+    p.add_argument("--overlay", action="store_true",
+                   help="draw under each frame what the policy thinks: each agent's value estimate and action "
+                        "probabilities (or mean and spread), the action taken highlighted (a run's video only)")
     p.add_argument("--out", metavar="FILE",
                    help="write the video to FILE" + (" (default: ./<run id or scene>-<time>.mp4 or .gif)"
                                                       if face == CLI else ", as well as showing it"))
@@ -445,11 +510,16 @@ def _video_args(p, face):
 
 def video(args):
     """Record a rollout (a run's trained policy, or random actions in a scene); returns the Video."""
-    options = dict(episodes=args.episodes, max_frames=args.max_frames, fps=args.fps, fmt="gif" if args.gif else "mp4")
+    options = dict(episodes=args.episodes, max_frames=args.max_frames, fps=args.fps, fmt="gif" if args.gif else "mp4",
+                   overlay=args.overlay)
     from .envs.scenes import is_builtin
 
     if is_builtin(args.target):
         from .evaluate import record
+
+        if args.overlay:
+            raise BadValue(f"--overlay shows what a trained policy thinks: give a run id, not the scene {args.target!r} "
+                           "(random actions have no values or probabilities)")
 
         result = record(None, args.target, **options)
     else:
@@ -457,6 +527,45 @@ def video(args):
     if args.out:
         result.save(args.out)
     return result
+
+
+# ---------------------------------------------------------------- episode
+def _episode_args(p, face):
+    p.add_argument("target", nargs="?",
+                   help=f"{RUN_ID_HELP}; a built-in scene (random actions); or a .demo file or folder")
+    p.add_argument("--index", type=int, default=0, help="a .demo's episode to show, from 0 (default 0)")
+    p.add_argument("--run", dest="run_id",
+                   help="with a .demo: the run whose policy judges each step (value, probability of the action)")
+    p.add_argument("--seed", type=int, default=12345, help="a played episode's seed (default 12345)")
+    p.add_argument("--sampled", action="store_true", help="a run's actions drawn from its policy (default: greedy)")
+    p.add_argument("--max-steps", type=positive_int, default=500,
+                   help="a played episode is cut after this many steps (default 500, at most 2000)")
+    _runs_dir(p)
+
+
+def episode(args):
+    """One episode kept whole (an ``Episode``): a run's policy or random actions playing, or a .demo's."""
+    from .envs.demo import SUFFIX
+    from .envs.scenes import is_builtin
+    from .evaluate import episode as episodes
+
+    target = args.target
+    if target and (target.endswith(SUFFIX) or os.path.isdir(target)):
+        if args.sampled:
+            raise BadValue("--sampled: a .demo's actions are the recorded ones")
+        policy = None
+        if args.run_id:
+            from .evaluate.policy import Policy
+
+            policy = Policy(pick_run(args.run_id, args.runs_dir)._checkpoint())
+        return episodes.from_demo(target, args.index, policy)
+    if args.index:
+        raise BadValue("--index picks an episode of a .demo file: give one")
+    if args.run_id:
+        raise BadValue("--run goes with a .demo (the run judges its steps); to watch a run play, give its id alone")
+    if target and is_builtin(target):
+        return episodes.replay(None, target, seed=args.seed, max_steps=args.max_steps)
+    return pick_run(target, args.runs_dir).episode(seed=args.seed, sampled=args.sampled, max_steps=args.max_steps)
 
 
 # ---------------------------------------------------------------- compare
@@ -660,6 +769,11 @@ VERBS: dict[str, Verb] = {v.name: v for v in [
     Verb("video", "record a rollout video of a run's policy (or random actions)",
          "Record a rollout video: a run's trained policy, or random actions in a built-in scene.",
          _video_args, video),
+    Verb("episode", "step through one episode: a run's play, random play, or a .demo's",
+         "Keep one episode whole and show it step by step: the frame, the observation, the action, the reward, the "
+         "return so far and, for a run's policy, its value estimate and action probabilities. In a notebook a "
+         "scrubber (slider, arrow keys); in a terminal a table. A .demo's episode can be judged by a run's policy "
+         "(--run).", _episode_args, episode),
     Verb("compare", "compare runs side by side", "Compare runs: their reward curves and one summary row each.",
          _compare_args, compare),
     Verb("export", "export a run's policy as an ONNX model Unity loads",

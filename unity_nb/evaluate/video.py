@@ -359,12 +359,16 @@ def open_playback(checkpoint, scene: str, *, mode: str = "inprocess", seed: int 
         policies = load_policies(checkpoint)
     source = EnvSource(scene, mode=mode, seed=seed, num_areas=num_areas, params=params, render=True)
     try:
-        if policies is not None and set(policies) != {SINGLE}:  # one policy per behavior: each plays its agents
+        several = reset_done = False
+        if policies is None and behavior is None:  # random play of every behavior, when there are several
+            source.call("reset")  # the behaviors are known once the scene has started
+            several, reset_done = len(source.base.behavior_specs) > 1, True
+        if several or (policies is not None and set(policies) != {SINGLE}):  # each behavior's agents with its policy
             from ..envs.behaviors_env import UnityBehaviorsEnv
 
-            env = _BehaviorsPlayback(UnityBehaviorsEnv(source), policies, sampled)
-            return env, env.act, env.rows
-        env = UnityVectorEnv(source, behavior=behavior, render_mode="rgb_array")
+            env = _BehaviorsPlayback(UnityBehaviorsEnv(source), policies or {}, sampled, seed)
+            return env, env.act, env.rows if policies else None
+        env = UnityVectorEnv(source, behavior=behavior, render_mode="rgb_array", reset_done=reset_done)
         if policies is None:
             return env, None, None
         policy = policies[SINGLE]
@@ -410,10 +414,11 @@ class _BehaviorsPlayback:
     """A scene with several behaviors seen as ``_play`` sees a vector env: agent 0 is the first
     behavior's first agent, whose finished episodes are counted; every behavior acts with its policy."""
 
-    def __init__(self, env, policies, sampled: bool = False):
+    def __init__(self, env, policies, sampled: bool = False, seed: int = 0):
         from .policy import for_behaviors
 
         self.env, self.policies, self.sampled = env, for_behaviors(policies, env.specs) or policies, sampled
+        self.rng = np.random.default_rng(seed)  # no policies: random actions (masks honoured), reproducible
         self.first = f"{next(iter(env.specs))}#0."
 
     def reset(self):
@@ -422,7 +427,21 @@ class _BehaviorsPlayback:
     def act(self, obs, infos):
         from .rollout import joint_actions
 
+        if not self.policies:
+            return {k: self._random(k, infos.get(k, {})) for k in self.env.agents if k in obs}
         return joint_actions(self.policies, obs, infos, sampled=self.sampled, agents=self.env.agents)
+
+    def _random(self, key, info):
+        import gymnasium as gym
+
+        space = self.env.action_spaces[key]
+        if isinstance(space, gym.spaces.Discrete):
+            mask = info.get("action_mask")
+            allowed = np.flatnonzero(mask) if mask is not None else np.arange(space.n)
+            return int(self.rng.choice(allowed))
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            return np.array([self.rng.integers(n) for n in space.nvec])
+        return self.rng.uniform(space.low, space.high).astype(np.float32)
 
     def rows(self, obs, infos, actions):
         """Each acting agent's (label, Look, action): its behavior's policy's view of it."""

@@ -1,5 +1,5 @@
 """A person plays a built-in scene: keys (or on-screen buttons and sliders) become the actions of one agent,
-the scene's other agents are played by a run's policies, a self-play snapshot, the scene's heuristic or
+the scene's other agents are played by a run's policies, a self-play snapshot, the scene's scripted player or
 stand still, and every finished episode of the person's agent is written to a ``.demo`` file.
 
 ``PlaySession`` is what the play widget (``unity_nb.notebook.play``) drives; it needs no browser.
@@ -27,8 +27,9 @@ MOVES5 = {"ArrowUp": 1, "ArrowDown": 2, "ArrowLeft": 3, "ArrowRight": 4, "w": 1,
 DEFAULT_KEYS = {
     "Basic": {"ArrowLeft": 1, "ArrowRight": 2, "a": 1, "d": 2},
     "BasicDuo": {"ArrowLeft": 1, "ArrowRight": 2, "a": 1, "d": 2},
-    "3DBall": {"ArrowRight": (0, 1.0), "ArrowLeft": (0, -1.0), "ArrowUp": (1, 1.0), "ArrowDown": (1, -1.0),
-               "d": (0, 1.0), "a": (0, -1.0), "w": (1, 1.0), "s": (1, -1.0)},
+    # an arrow tilts the platform so that the ball rolls that way (axis 0 > 0 rolls it left, axis 1 > 0 away)
+    "3DBall": {"ArrowRight": (0, -1.0), "ArrowLeft": (0, 1.0), "ArrowUp": (1, 1.0), "ArrowDown": (1, -1.0),
+               "d": (0, -1.0), "a": (0, 1.0), "w": (1, 1.0), "s": (1, -1.0)},
     "Pong": {"ArrowUp": 1, "ArrowDown": 2, "w": 1, "s": 2},
     "GridWorld": MOVES5, "SignPost": MOVES5, "Escape": MOVES5, "Pyramids": MOVES5,
 }
@@ -37,8 +38,9 @@ ACTION_NAMES = {  # what each discrete action does, for the buttons
     "GridWorld": ["stay", "up", "down", "left", "right"], "SignPost": ["stay", "up", "down", "left", "right"],
     "Escape": ["stay", "up", "down", "left", "right"], "Pyramids": ["stay", "up", "down", "left", "right"],
 }
+CONTINUOUS_NAMES = {"3DBall": {(0, -1): "ball right", (0, 1): "ball left", (1, 1): "ball away", (1, -1): "ball near"}}
 REALTIME = {"3DBall", "Pong"}  # scenes that move on their own: they play at fps; the others step on a key
-OPPONENTS = ("heuristic", "idle")
+OPPONENTS = ("scripted", "idle")
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ class PlaySession:
         ``{"j": (0, 2)}``: branch 0 to action 2; for continuous actions ``{"j": (0, -1.0)}``: axis 0 to -1.0).
         Key names are the browser's (``ArrowLeft``, ``a``, ``" "``). A key mapped to None is removed.
     opponent: who plays the scene's other agents: a run (a ``Run``, its id, or a checkpoint folder), whose
-        policies play them; ``"heuristic"`` (the scene's hand-written player, the default when it has one) or
-        ``"idle"`` (they stand still; the default otherwise). snapshot: with a self-play run, play against
+        policies play them; ``"scripted"`` (the scene's hand-written player, its heuristic: the default when it
+        has one) or ``"idle"`` (they stand still; the default otherwise). snapshot: with a self-play run, play against
         snapshot N of its window instead of its latest policy.
     demo: the ``.demo`` file the person's finished episodes are written to (after each one, so nothing is lost),
         default ``./demos/<scene>-<time>.demo``; False: do not record.
@@ -228,7 +230,8 @@ def bindings(scene: str, spec, keys: dict | None) -> list[Binding]:
                                f"(0 to {a.continuous_size - 1})")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
                 raise BadValue(f"keys[{key!r}]: a continuous action is between -1 and 1, got {value!r}")
-            out.append(Binding(key, "continuous", axis, float(value), f"axis {axis} {value:+g}"))
+            named = CONTINUOUS_NAMES.get(scene, {}).get((axis, int(np.sign(value)))) if abs(value) == 1 else None
+            out.append(Binding(key, "continuous", axis, float(value), named or f"axis {axis} {value:+g}"))
             continue
         branch, value = (0, action) if not isinstance(action, (tuple, list)) else tuple(action) + (None,) * (2 - len(action))
         if isinstance(branch, bool) or not isinstance(branch, int) or not 0 <= branch < a.discrete_size:
@@ -250,13 +253,13 @@ def _opponents(scene: str, specs: dict, mine: str, opponent, snapshot, runs_dir)
     cls = scene_class(scene)
     heuristic = getattr(cls, "heuristic", None)
     if opponent is None:
-        opponent = "heuristic" if heuristic else "idle"
+        opponent = "scripted" if heuristic else "idle"
     if snapshot is not None and (isinstance(opponent, str) and opponent in OPPONENTS):
         raise BadValue("snapshot= picks one of a self-play run's snapshots: give the run as opponent= too")
     if isinstance(opponent, str) and opponent in OPPONENTS:
-        if opponent == "heuristic":
+        if opponent == "scripted":
             if heuristic is None:
-                raise BadValue(f"opponent='heuristic': {scene} has no hand-written player; use 'idle' or a run")
+                raise BadValue(f"opponent='scripted': {scene} has no scripted player; use 'idle' or a run")
             return {b: heuristic for b in specs}
         return {}
     checkpoint = _checkpoint_of(opponent, runs_dir)
@@ -285,7 +288,7 @@ def _checkpoint_of(opponent, runs_dir) -> Path:
 
         found = get_run(opponent, runs_dir).latest_checkpoint()
     else:
-        raise BadValue(f"opponent must be a run (Run, run id or checkpoint folder), 'heuristic' or 'idle', "
+        raise BadValue(f"opponent must be a run (Run, run id or checkpoint folder), 'scripted' or 'idle', "
                        f"got {opponent!r}")
     if found is None:
         raise NotSupported(f"run {opponent} has no checkpoint yet: wait for its first one")

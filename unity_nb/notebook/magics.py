@@ -45,7 +45,7 @@ PANEL.add_argument("--runs-dir", metavar="DIR", help="run store folder (default:
 
 
 # the magics that act on "the latest run" when given no run id; after a sweep's Promote, on its best trial
-ON_THE_CURRENT_RUN = {"unity_eval", "unity_video", "unity_export", "unity_deploy", "unity_fork", "unity_dashboard"}
+ON_THE_CURRENT_RUN = {"unity_eval", "unity_video", "unity_episode", "unity_export", "unity_deploy", "unity_fork", "unity_dashboard"}
 
 
 @magics_class
@@ -127,7 +127,8 @@ class UnityMagics(Magics):
     @line_magic
     @_verb("play")
     def unity_play(self, line=""):
-        """Play episodes with random actions; prints each episode's return and returns the Played table."""
+        """Play episodes with random actions (prints each episode's return, returns the Played table), or with
+        --yourself play the scene yourself in a widget (returns the PlayWidget)."""
         return self._call("play", self._args(self.unity_play, line), report=print)
 
     @line_cell_magic
@@ -257,6 +258,15 @@ class UnityMagics(Magics):
     def unity_video(self, line=""):
         """Record a rollout and show it inline; returns the Video (H.264 mp4, or GIF with --gif)."""
         return self._call("video", self._args(self.unity_video, line))
+
+    @line_magic
+    @_verb("episode")
+    def unity_episode(self, line=""):
+        """Step through one episode (a run's policy playing, random play, or a .demo's); returns the Scrubber."""
+        from .scrubber import Scrubber
+
+        found = self._call("episode", self._args(self.unity_episode, line))
+        return Scrubber(found)
 
     @line_magic
     @_verb("demo")

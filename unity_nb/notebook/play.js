@@ -38,23 +38,29 @@ function render({ model, el }) {
   const $ = s => root.querySelector(s);
   const held = [];  // keys and buttons held now, in the order pressed (a later one wins its branch)
   let waiting = false, running = false, timer = null, sliders = [];
+  const queued = [];  // turn by turn: presses made while the kernel was busy, played in order
 
   function press(key) { if (!held.includes(key)) held.push(key); }
   function release(key) { const i = held.indexOf(key); if (i >= 0) held.splice(i, 1); }
   function step(keys) {
-    if (waiting) return false;
+    if (waiting) {
+      if (keys && !model.get("realtime")) queued.push(keys);
+      return false;
+    }
     waiting = true;
     model.send({type: "step", held: keys || held.slice(), sliders: model.get("axes") ? sliders.slice() : null});
     return true;
   }
   model.on("msg:custom", msg => {
-    if (msg.type === "stepped") waiting = false;
+    if (msg.type !== "stepped") return;
+    waiting = false;
+    if (queued.length) step(queued.shift());
   });
   function setRunning(on) {
     running = on;
     if (timer) { clearInterval(timer); timer = null; }
     if (on) timer = setInterval(() => step(), 1000 / Math.max(1, model.get("fps")));
-    $(".unity-nb-run").textContent = on ? "⏸ Pause" : "▶ Play";
+    $(".unity-nb-run").textContent = on ? "Pause" : "Play";
   }
   function bound(key) { return model.get("controls").some(c => c.keys.includes(key)); }
   function mark(key, on) {  // the button of the action a key does looks pressed while the key is held

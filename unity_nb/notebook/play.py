@@ -104,4 +104,4 @@ def _controls(bindings) -> list[dict]:
 
 
 def _who(player) -> str:
-    return "a trained policy" if hasattr(player, "act") else "the scene's heuristic"
+    return "a trained policy" if hasattr(player, "act") else "the scene's scripted player"

@@ -52,7 +52,7 @@ function render({ model, el }) {
     <div class="unity-nb-title"></div>
     <img class="unity-nb-frame" alt="the step's frame">
     <div class="unity-nb-controls">
-      <button class="unity-nb-first" title="first step">⏮</button>
+      <button class="unity-nb-first" title="first step">|◀</button>
       <button class="unity-nb-prev" title="previous step (←)">◀</button>
       <button class="unity-nb-playpause" title="play / pause (space)">▶</button>
       <button class="unity-nb-next" title="next step (→)">▶|</button>
@@ -94,7 +94,7 @@ function render({ model, el }) {
   function toggle() {
     if (timer) { clearInterval(timer); timer = null; $(".unity-nb-playpause").textContent = "▶"; return; }
     if (model.get("index") >= model.get("steps").length - 1) go(0);
-    $(".unity-nb-playpause").textContent = "⏸";
+    $(".unity-nb-playpause").textContent = "Pause";
     timer = setInterval(() => {
       const i = model.get("index");
       if (i >= model.get("steps").length - 1) toggle(); else go(i + 1);
