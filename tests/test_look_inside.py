@@ -304,3 +304,15 @@ def test_a_trained_runs_overlay_video_and_episode(trained_basic):
     # the greedy action is the most probable one, and the value rises towards the goal
     assert all(int(look.probs[0][0].argmax()) == int(a[0]) for look, a in zip(ep.looks, ep.discrete))
     assert ep.values[-1] > ep.values[0]
+
+
+def test_a_demo_played_in_the_browser_reads_back():
+    """tests/data/played-basic.demo: recorded by tests/browser/test_lab_play.py (chromium's key presses through the
+    play widget: six → and a d, then a, and the "left" button twice) and copied here; mlagents-learn's
+    demo_to_buffer reads the same 11 steps (checked by hand with the peer venv, see the closing note)."""
+    from pathlib import Path
+
+    demo = load_demo(Path(__file__).parent / "data" / "played-basic.demo")
+    ended = [e for e in demo.episodes() if e.done]
+    assert [round(e.total_reward, 2) for e in ended] == [0.93, 0.07] and demo.behavior == "Basic"
+    assert ended[0].discrete[:, 0].tolist() == [2] * 7 and ended[1].discrete[1:, 0].tolist() == [1, 1, 1]

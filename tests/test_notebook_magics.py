@@ -90,6 +90,11 @@ def test_envs_lists_scenes_and_builds(kernel, tmp_path):
     ("%unity_fork NoSuch-20260101-000000-0000 --lr 1e-4", "no run 'NoSuch-20260101-000000-0000'"),
     ("%unity_fork NoSuch --lr abc", "argument --lr: expected a number, got 'abc'"),
     ("%unity_fork NoSuch --hidden-units 64 --var 2x", "--var '2x': not a Python variable name"),
+    ("%unity_play Basic --yourself --episodes 3", "--episodes: only random play takes them"),
+    ("%unity_play Basic --yourself --key ArrowLeft=7", "keys['ArrowLeft']: action 7 is not one of Basic's actions"),
+    ("%unity_play Basic --yourself --demo a.demo --no-record", "--demo and --no-record: give one of them"),
+    ("%unity_play Basic --opponent idle", "--opponent: only --yourself takes them"),
+    ("%unity_episode no_such.demo", "no_such.demo"),
 ])
 def test_bad_input_names_the_argument(kernel, line, message):
     assert message in usage_error(kernel, line)
@@ -279,6 +284,17 @@ def test_video_of_a_scene_with_random_actions_and_gif(kernel):
     assert "video/mp4" in html
     html = kernel.ok("%unity_video Basic --max-frames 10 --gif").displays()[-1]["data"]["text/html"]
     assert "image/gif" in html
+
+
+def test_play_yourself_and_the_scrubber_are_widgets(kernel):
+    reply = kernel.ok("game = %unity_play Pong --yourself --no-record\ngame")
+    assert "application/vnd.jupyter.widget-view+json" in reply.displays()[-1]["data"]
+    assert kernel.ok("game.session.step(['ArrowUp'])['step']").value == "1"
+    assert kernel.ok("game.title").value.endswith("the other agents: the scene's scripted player\"")
+    kernel.ok("game.close()")
+    reply = kernel.ok("%unity_episode Basic --max-steps 4")
+    assert "application/vnd.jupyter.widget-view+json" in reply.displays()[-1]["data"]
+    assert kernel.ok("len(_.steps), len(_.frames)").value == "(4, 4)"
 
 
 def test_video_of_a_run_with_no_checkpoint(kernel):

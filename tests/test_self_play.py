@@ -338,6 +338,19 @@ def test_pong_self_play_trains_rates_snapshots_and_everything_after_works(tmp_pa
     exported = run.export()
     assert exported.ok and [b.behavior for b in exported.behaviors] == ["Pong"]  # Unity's name for both teams
     assert run.video(episodes=1).frames > 2
+    # a person plays against a snapshot of the run (the play widget's game), and the video shows what the policy thinks
+    from unity_nb.evaluate.yourself import PlaySession
+
+    game = PlaySession("Pong", opponent=run, snapshot=1, demo=False)
+    try:
+        assert all(hasattr(p, "act") for p in game.others.values())  # the snapshot's network plays the other side
+        assert [game.step(["ArrowDown"])["step"] for _ in range(3)] == [1, 2, 3]
+    finally:
+        game.close()
+    with pytest.raises(NotFound, match="snapshot 5: the run's window holds snapshots 0 to 1"):
+        PlaySession("Pong", opponent=run.id, snapshot=5, demo=False, runs_dir=run.path.parent)
+    seen = run.video(episodes=1, overlay=True, fmt="gif")
+    assert seen.width >= 136 and seen.height > 118  # a row per paddle under the court
     from unity_nb.notebook.dashboard import Dashboard
 
     dash = Dashboard(run, start=False, figure="matplotlib")

@@ -10,7 +10,7 @@ from unity_nb.verbs import CLI, MAGIC, VERBS
 
 UNITY_NB = [sys.executable, "-m", "unity_nb.cli"]
 EXPECTED = {"scenes", "player-file", "play", "train", "runs", "stop", "resume", "fork", "sweep", "eval", "video", "compare", "dashboard",
-            "export", "deploy", "endpoints", "up", "down", "doctor", "demo"}
+            "export", "deploy", "endpoints", "up", "down", "doctor", "demo", "episode"}
 
 
 def _flags(parser) -> dict[str, str]:

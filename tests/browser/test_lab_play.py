@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import PANEL, open_notebook, run_all, screenshot, wait_for, write_notebook
+import shutil
+
+from labkit import PANEL, open_notebook, run_all, screenshot, screenshot_dir, wait_for, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
@@ -67,6 +69,7 @@ def test_play_basic_with_the_keyboard_then_scrub_an_episode(jupyter_lab, lab_pag
 
     demo = load_demo(jupyter_lab.root / "played.demo")
     assert [round(e.total_reward, 2) for e in demo.episodes() if e.done] == [0.93, 0.07]
+    shutil.copy(jupyter_lab.root / "played.demo", screenshot_dir() / "played-basic.demo")  # kept beside the pictures
 
     # a scene that moves on its own: holding a key plays it at its pace (10 decisions a second)
     ball.scroll_into_view_if_needed()
