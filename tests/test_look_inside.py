@@ -154,7 +154,7 @@ def test_the_scrubber_carries_every_step_as_json(basic_policy, tmp_path):
     played = Scrubber(episodes.replay(None, "Pong", max_steps=3))
     assert len(played.frames) == 3 and played.frames[0].startswith("data:image/png;base64,")
     assert "needs a Jupyter widget front-end" in repr(played)  # what a front-end without widgets shows
-    with pytest.raises(TypeError, match="Scrubber shows an Episode"):
+    with pytest.raises(BadValue, match="Scrubber shows an Episode"):
         Scrubber("right.demo")
 
 
@@ -272,7 +272,7 @@ def test_a_key_mapped_to_none_is_unbound_and_the_widget_reports_errors_in_place(
         assert "playing needs a Jupyter widget front-end" in repr(widget)
     finally:
         widget.close()
-    with pytest.raises(ValueError, match="fps must be a number from 1 to 60, got 0"):
+    with pytest.raises(BadValue, match="fps must be a number from 1 to 60, got 0"):
         PlayWidget("3DBall", fps=0, demo=False)
     ball = PlayWidget("3DBall", demo=False)
     assert ball.realtime and ball.axes == 2 and ball.fps == 10.0

@@ -55,7 +55,7 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
                                   discrete=last.discrete[0])
                     if writer.meta.number_episodes >= episodes:
                         break
-                actions = _actions(players[name], spec, decision, sampled)
+                actions = actions_for(players[name], spec, decision, sampled)
                 if recorded in decision.agent_id:
                     row = list(decision.agent_id).index(recorded)
                     last = ActionTuple(continuous=actions.continuous[row:row + 1], discrete=actions.discrete[row:row + 1])
@@ -66,7 +66,7 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
                 for b, s in specs.items():
                     if b != name:
                         other, _ = source.call("get_steps", b)
-                        source.call("set_actions", b, _actions(players[b], s, other, sampled) if b in players
+                        source.call("set_actions", b, actions_for(players[b], s, other, sampled) if b in players
                                     else s.action_spec.empty_action(len(other)))
                 source.call("step")
             else:
@@ -90,7 +90,7 @@ def _players(player, specs: dict, recorded: str) -> dict:
     return {b: player for b, s in specs.items() if s == specs[recorded]}
 
 
-def _actions(player, spec, decision, sampled: bool) -> ActionTuple:
+def actions_for(player, spec, decision, sampled: bool) -> ActionTuple:
     """The player's actions for a decision batch, as Unity takes them."""
     n = len(decision)
     if n == 0:

@@ -28,7 +28,7 @@ def replay(checkpoint, scene: str, *, seed: int = 12345, sampled: bool = False, 
     instead of taking its most likely one. max_steps: stop there if the episode has not ended (at most
     MAX_STEPS). The other agents of the scene play too (the frame shows them all).
     """
-    from .video import _rgb, open_playback
+    from .video import as_rgb, open_playback, random_actions
 
     if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or not 1 <= max_steps <= MAX_STEPS:
         raise BadValue(f"max_steps must be a whole number from 1 to {MAX_STEPS}, got {max_steps!r}")
@@ -43,8 +43,8 @@ def replay(checkpoint, scene: str, *, seed: int = 12345, sampled: bool = False, 
             env.action_space.seed(seed)
             env.single_action_space.seed(seed)
         for _ in range(max_steps):
-            frames.append(_rgb(env.render()))
-            chosen = act(obs, info) if act is not None else _random(env, info)
+            frames.append(as_rgb(env.render()))
+            chosen = act(obs, info) if act is not None else random_actions(env, info)
             first = _first(env, obs, chosen)
             observations.append(first[0])
             actions.append(np.atleast_1d(np.asarray(first[1])))
@@ -133,12 +133,6 @@ def _first_reward(env, reward):
         key = next((k for k in reward if k.startswith(env.first)), None)
         return reward.get(key, 0.0) if key else 0.0
     return reward[0]
-
-
-def _random(env, info):
-    from .video import _random_actions
-
-    return _random_actions(env, info)
 
 
 def _camera_rgb(frame: np.ndarray) -> np.ndarray:

@@ -395,8 +395,8 @@ def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames
             env.single_action_space.seed(seed)
         finished, shown = 0, 0
         while True:
-            frame = _rgb(env.render())
-            actions = act(obs, info) if act is not None else _random_actions(env, info)
+            frame = as_rgb(env.render())
+            actions = act(obs, info) if act is not None else random_actions(env, info)
             yield frame if inspect is None else inspect(frame, obs, info, actions)
             shown += 1
             if shown >= max_frames:
@@ -477,12 +477,12 @@ def _batch_of_one(observation):
     return np.asarray(observation)[None]
 
 
-def _rgb(frame: np.ndarray) -> np.ndarray:
+def as_rgb(frame: np.ndarray) -> np.ndarray:
     """A grey camera observation (H, W, 1) as RGB."""
     return np.repeat(frame, 3, axis=2) if frame.ndim == 3 and frame.shape[2] == 1 else frame
 
 
-def _random_actions(env, info):
+def random_actions(env, info):
     import gymnasium as gym
 
     space = env.single_action_space

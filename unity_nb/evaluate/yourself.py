@@ -18,7 +18,7 @@ from ..envs.demo import DemoWriter, SUFFIX
 from ..envs.scenes import find_scene, is_builtin
 from ..envs.source import EnvSource
 from ..errors import BadValue, NotFound, NotSupported
-from .demos import _actions
+from .demos import actions_for
 from .policy import SINGLE, Policy, for_behaviors
 
 MOVES5 = {"ArrowUp": 1, "ArrowDown": 2, "ArrowLeft": 3, "ArrowRight": 4, "w": 1, "s": 2, "a": 3, "d": 4}
@@ -126,7 +126,7 @@ class PlaySession:
         returns the status (step, reward, return, finished episodes)."""
         mine = self.action(held, sliders)
         decision = self._decision
-        actions = _actions(self.others[self.behavior], self.spec, decision, False) if self.behavior in self.others \
+        actions = actions_for(self.others[self.behavior], self.spec, decision, False) if self.behavior in self.others \
             else self.spec.action_spec.empty_action(len(decision))
         if self.agent in decision.agent_id:
             row = list(decision.agent_id).index(self.agent)
@@ -143,7 +143,7 @@ class PlaySession:
         for b, s in self.specs.items():
             if b != self.behavior:
                 other, _ = self.source.call("get_steps", b)
-                self.source.call("set_actions", b, _actions(self.others[b], s, other, False) if b in self.others
+                self.source.call("set_actions", b, actions_for(self.others[b], s, other, False) if b in self.others
                                  else s.action_spec.empty_action(len(other)))
         self.source.call("step")
         self._take_decision()

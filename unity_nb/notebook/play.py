@@ -13,6 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..errors import BadValue
 from ..evaluate.video import png_data_url
 from ..evaluate.yourself import PlaySession
 
@@ -42,9 +43,9 @@ class PlayWidget(anywidget.AnyWidget):
 
     def __init__(self, scene: str = "Basic", *, fps: float | None = None, realtime: bool | None = None, **session):
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 60):
-            raise ValueError(f"fps must be a number from 1 to 60, got {fps!r}")
+            raise BadValue(f"fps must be a number from 1 to 60, got {fps!r}")
         if realtime is not None and not isinstance(realtime, bool):
-            raise ValueError(f"realtime must be True or False, got {realtime!r}")
+            raise BadValue(f"realtime must be True or False, got {realtime!r}")
         game = PlaySession(scene, **session)
         try:
             name = game.scene

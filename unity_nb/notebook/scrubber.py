@@ -16,6 +16,7 @@ import traitlets
 from ..evaluate.video import png_data_url
 
 from ..envs.demo import Episode
+from ..errors import BadValue
 
 _ESM = (Path(__file__).parent / "scrubber.js").read_text(encoding="utf-8")
 OBSERVATION_SHOWN = 48  # numbers of a step's vector observation shown (the rest counted)
@@ -38,7 +39,7 @@ class Scrubber(anywidget.AnyWidget):
 
     def __init__(self, episode: Episode, title: str = "", fps: float = 8.0, **kwargs):
         if not isinstance(episode, Episode):
-            raise TypeError(f"Scrubber shows an Episode (unity_nb.evaluate.episode.replay or from_demo), "
+            raise BadValue(f"Scrubber shows an Episode (unity_nb.evaluate.episode.replay or from_demo), "
                             f"got {type(episode).__name__}")
         super().__init__(title=title or f"{episode.steps} steps, return {episode.total_reward:.3f}"
                          + ("" if episode.done else " (cut before its end)"),
