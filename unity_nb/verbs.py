@@ -167,37 +167,36 @@ def _play_args(p, face):
                                "branch), KEY=B:A (branch B, action A), KEY=AXIS:VALUE for continuous actions "
                                "(j=0:-1.0), KEY=none to unbind; repeatable")
     yourself.add_argument("--fps", type=float, help="--yourself: decisions a second for scenes that move on their own")
-    p.set_defaults(face=face)
     _runs_dir(p)
 
 
 def play(args, report: Callable[[str], None] = lambda line: None):
-    """Play episodes with random actions through the real ML-Agents client (returns the Played table), or with
-    ``--yourself`` the play widget."""
+    """Play episodes with random actions through the real ML-Agents client; returns the Played table. (``--yourself``
+    is the notebook's: ``%unity_play`` shows the play widget with :func:`play_yourself_settings`.)"""
+    if args.yourself:
+        raise BadValue("--yourself: a person plays in a notebook, where the scene can be shown: "
+                       f"%unity_play {args.scene} --yourself (after %load_ext unity_nb)")
     yours = [flag for flag, value in (("--opponent", args.opponent), ("--snapshot", args.snapshot), ("--demo", args.demo),
                                       ("--no-record", args.no_record), ("--key", args.key), ("--fps", args.fps))
              if value not in (None, False, [])]
-    if args.yourself:
-        if getattr(args, "face", MAGIC) == CLI:
-            raise BadValue("--yourself: a person plays in a notebook, where the scene can be shown: "
-                           f"%unity_play {args.scene} --yourself (after %load_ext unity_nb)")
-        given = [flag for flag, value in (("--episodes", args.episodes), ("--mode", args.mode),
-                                          ("--connect-timeout", args.connect_timeout)) if value is not None]
-        if given:
-            raise BadValue(f"{', '.join(given)}: only random play takes them (--yourself plays until you stop)")
-        if args.demo and args.no_record:
-            raise BadValue("--demo and --no-record: give one of them")
-        from .notebook.play import PlayWidget
-
-        return PlayWidget(args.scene, keys=parse_keys(args.key), opponent=args.opponent, snapshot=args.snapshot,
-                          demo=False if args.no_record else args.demo, fps=args.fps, seed=args.seed,
-                          runs_dir=args.runs_dir)
     if yours:
         raise BadValue(f"{', '.join(yours)}: only --yourself takes them")
     from .envs.random_play import play_random
 
     return play_random(args.scene, episodes=args.episodes or 5, seed=args.seed, mode=args.mode or "player",
                        connect_timeout=30.0 if args.connect_timeout is None else args.connect_timeout, report=report)
+
+
+def play_yourself_settings(args) -> dict:
+    """``--yourself``'s flags as the play widget's keyword arguments (``unity_nb.notebook.play.PlayWidget``)."""
+    given = [flag for flag, value in (("--episodes", args.episodes), ("--mode", args.mode),
+                                      ("--connect-timeout", args.connect_timeout)) if value is not None]
+    if given:
+        raise BadValue(f"{', '.join(given)}: only random play takes them (--yourself plays until you stop)")
+    if args.demo and args.no_record:
+        raise BadValue("--demo and --no-record: give one of them")
+    return dict(scene=args.scene, keys=parse_keys(args.key), opponent=args.opponent, snapshot=args.snapshot,
+                demo=False if args.no_record else args.demo, fps=args.fps, seed=args.seed, runs_dir=args.runs_dir)
 
 
 def parse_keys(given: list[str]) -> dict:

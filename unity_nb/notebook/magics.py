@@ -80,8 +80,12 @@ class UnityMagics(Magics):
 
     def _call(self, verb_name: str, args, **kwargs):
         """Run a verb; an error a person can fix becomes one line, not a traceback (unless %unity_debug is on)."""
+        return self._guarded(VERBS[verb_name].call, args, **kwargs)
+
+    def _guarded(self, work, *args, **kwargs):
+        """``work(*args, **kwargs)``, its errors a person can fix shown as one line (unless %unity_debug is on)."""
         try:
-            return VERBS[verb_name].call(args, **kwargs)
+            return work(*args, **kwargs)
         except USER_ERRORS as err:
             if self.debug:
                 raise
@@ -129,7 +133,13 @@ class UnityMagics(Magics):
     def unity_play(self, line=""):
         """Play episodes with random actions (prints each episode's return, returns the Played table), or with
         --yourself play the scene yourself in a widget (returns the PlayWidget)."""
-        return self._call("play", self._args(self.unity_play, line), report=print)
+        args = self._args(self.unity_play, line)
+        if args.yourself:
+            from ..verbs import play_yourself_settings
+            from .play import PlayWidget
+
+            return self._guarded(lambda: PlayWidget(**play_yourself_settings(args)))
+        return self._call("play", args, report=print)
 
     @line_cell_magic
     @_verb("train")
