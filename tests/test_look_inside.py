@@ -186,10 +186,11 @@ def test_keys_play_basic_and_each_finished_episode_is_recorded(tmp_path):
         assert status["step"] == 6 and status["return"] == pytest.approx(-0.06) and not path.exists()
         status = game.step(["ArrowLeft", "ArrowRight"])  # the later key wins the branch
         assert status["episodes"] == 1 and status["last_returns"] == [pytest.approx(0.93)] and status["step"] == 0
+        assert status["ended"] and status["reward"] == pytest.approx(0.99) and status["return"] == 0
         assert status["demo"] == str(path) and status["demo_steps"] == 8
         assert load_demo(path).episodes()[0].total_reward == pytest.approx(0.93)  # written as soon as it ended
-        for _ in range(2):  # (a third would reach the small goal)
-            game.step(["ArrowLeft"])
+        assert not game.step(["ArrowLeft"])["ended"]  # (a third step left would reach the small goal)
+        game.step(["ArrowLeft"])
         assert game.step([])["step"] == 3 and game.new_episode()["step"] == 0  # dropped, not recorded
         for _ in range(7):
             game.step(["d"])  # the second key of the same action

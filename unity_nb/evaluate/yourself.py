@@ -160,7 +160,7 @@ class PlaySession:
         decision, terminal = self.source.call("get_steps", self.behavior)
         if self.agent is None and len(decision):
             self.agent = int(decision.agent_id[0])
-        self.last_reward = 0.0
+        self.last_reward, self.just_ended = 0.0, False
         if self.agent in terminal.agent_id:
             row = list(terminal.agent_id).index(self.agent)
             self.last_reward = float(terminal.reward[row])
@@ -170,7 +170,7 @@ class PlaySession:
                                      continuous=self._last_action.continuous[0], discrete=self._last_action.discrete[0]))
             self.returns.append(self.episode_return)
             self.finished.append(self.current)
-            self.current, self.episode_return, self.steps = [], 0.0, 0
+            self.current, self.episode_return, self.steps, self.just_ended = [], 0.0, 0, True
             self._write()
         elif self.agent in decision.agent_id:
             row = list(decision.agent_id).index(self.agent)
@@ -193,6 +193,7 @@ class PlaySession:
     def status(self) -> dict:
         """What the widget shows under the frame."""
         return {"step": self.steps, "reward": round(self.last_reward, 4), "return": round(self.episode_return, 4),
+                "ended": self.just_ended,  # this step ended an episode (reward: its last; a new one has begun)
                 "episodes": len(self.returns), "last_returns": [round(r, 4) for r in self.returns[-5:]],
                 "demo": str(self.demo_path) if self.demo_path and self.finished else "",
                 "demo_steps": sum(len(e) for e in self.finished)}

@@ -103,8 +103,11 @@ function render({ model, el }) {
     $(".unity-nb-frame").src = model.get("frame");
     const s = model.get("status") || {};
     root.dataset.step = s.step; root.dataset.episodes = s.episodes;
-    let text = `step ${s.step}   reward ${Number(s.reward || 0).toFixed(2)}   return ${Number(s["return"] || 0).toFixed(2)}` +
-      `   episodes ${s.episodes}`;
+    const two = v => Number(v || 0).toFixed(2);
+    let text = s.ended
+      ? `episode ${s.episodes} over (last reward ${two(s.reward)}); a new one begins`
+      : `step ${s.step}   reward ${two(s.reward)}   return ${two(s["return"])}`;
+    text += `   episodes ${s.episodes}`;
     if (s.last_returns && s.last_returns.length) text += ` (last: ${s.last_returns.map(r => r.toFixed(2)).join(", ")})`;
     if (s.demo) text += `   recorded ${s.demo_steps} steps to ${s.demo}`;
     $(".unity-nb-status").textContent = text;
