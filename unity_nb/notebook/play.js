@@ -104,12 +104,14 @@ function render({ model, el }) {
     const s = model.get("status") || {};
     root.dataset.step = s.step; root.dataset.episodes = s.episodes;
     const two = v => Number(v || 0).toFixed(2);
-    let text = s.ended
-      ? `episode ${s.episodes} over (last reward ${two(s.reward)}); a new one begins`
-      : `step ${s.step}   reward ${two(s.reward)}   return ${two(s["return"])}`;
-    text += `   episodes ${s.episodes}`;
-    if (s.last_returns && s.last_returns.length) text += ` (last: ${s.last_returns.map(r => r.toFixed(2)).join(", ")})`;
-    if (s.demo) text += `   recorded ${s.demo_steps} steps to ${s.demo}`;
+    const parts = s.ended
+      ? [`episode ${s.episodes} over (last reward ${two(s.reward)}), a new one begins`]
+      : [`step ${s.step}`, `reward ${two(s.reward)}`, `return ${two(s["return"])}`];
+    let done = `episodes ${s.episodes}`;
+    if (s.last_returns && s.last_returns.length) done += ` (last: ${s.last_returns.map(r => r.toFixed(2)).join(", ")})`;
+    parts.push(done);
+    if (s.demo) parts.push(`recorded ${s.demo_steps} steps to ${s.demo}`);
+    const text = parts.join("  ·  ");
     $(".unity-nb-status").textContent = text;
     $(".unity-nb-error").textContent = model.get("error");
   }
