@@ -78,8 +78,8 @@ function render({ model, el }) {
     const s = steps[i] || {};
     root.dataset.index = i;
     let rows = `<tr><td>action</td><td class="unity-nb-action">${esc(JSON.stringify(s.action))}</td></tr>` +
-      `<tr><td>reward</td><td class="unity-nb-reward">${num(s.reward)}</td></tr>` +
-      `<tr><td>return so far</td><td class="unity-nb-return">${num(s.ret)}</td></tr>`;
+      `<tr><td>reward it brought</td><td class="unity-nb-reward">${num(s.reward)}</td></tr>` +
+      `<tr><td>return after it</td><td class="unity-nb-return">${num(s.ret)}</td></tr>`;
     if (s.value !== undefined && s.value !== null) rows += `<tr><td>value</td><td class="unity-nb-value">${num(s.value)}</td></tr>`;
     if (s.probs || s.mean) rows += `<tr><td>policy</td><td class="unity-nb-policy">${bars(s)}</td></tr>`;
     if (s.obs) rows += `<tr><td>observation</td><td class="unity-nb-obs">${esc(s.obs.map(v => num(v, 2)).join(" "))}` +
