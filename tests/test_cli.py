@@ -84,20 +84,35 @@ def test_train_then_ctrl_c_stops_with_a_checkpoint(tmp_path):
     import signal
     import time
 
+    # a suite started in the background (`cmd &`) inherits SIGINT ignored, and so would the command: Ctrl-C as a
+    # terminal delivers it needs Python's own handler. It is set in the child's first line, not by preexec_fn,
+    # which can deadlock the forked child before exec when the test process has threads (Ray's, gRPC's): a CI run
+    # waited 240 s for a command that never started
+    interruptible = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "runpy.run_module('unity_nb.cli', run_name='__main__', alter_sys=True)")
     proc = subprocess.Popen(
-        [*UNITY_NB, "train", "3DBall", "--mode", "inprocess", "--steps", "10000000", "--target-return", "off",
-         "--runs-dir", str(tmp_path)],  # no target: 3DBall is solved within a minute now
+        [sys.executable, "-c", interruptible, "train", "3DBall", "--mode", "inprocess", "--steps", "10000000",
+         "--target-return", "off", "--runs-dir", str(tmp_path)],  # no target: 3DBall is solved within a minute now
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # a suite started in the background (`cmd &`) inherits SIGINT ignored, and so would the command:
-        # Ctrl-C as a terminal delivers it needs the default disposition
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not list(tmp_path.glob("*/checkpoints")):
-        time.sleep(0.5)
+
+    def fail(why: str):
+        proc.kill()
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"{why}; the command's exit code {proc.returncode}, its output:\n{out}\n{err}")
+
+    def wait_for(done, what: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not done():
+            if proc.poll() is not None:
+                fail(f"the command ended before {what}")
+            if time.monotonic() > deadline:
+                fail(f"no {what} within {seconds:.0f} s")
+            time.sleep(0.5)
+
+    wait_for(lambda: any(tmp_path.glob("*/config.yaml")), "run folder", 120)
     run_dir = next(tmp_path.iterdir())
-    while time.monotonic() < deadline and (run_dir / "metrics.jsonl").read_text().count('"iteration"') < 2:
-        time.sleep(0.5)
+    wait_for(lambda: (run_dir / "metrics.jsonl").read_text().count('"iteration"') >= 2, "second iteration", 240)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err
