@@ -188,3 +188,17 @@ def test_a_run_needing_more_cpus_than_the_share_is_refused_before_anything_start
         "(UNITY_NB_CPUS): set num_env_runners to 2 or fewer (0 samples in the training process itself), or train "
         "on a Ray cluster (address=)")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_threaded_run_counts_its_learner_process_among_the_cpus(tmp_path, monkeypatch):
+    """threaded's learner is a Ray actor taking a CPU, as an env runner does: 2 env runners and it need 3."""
+    import unity_nb.train as ut
+
+    monkeypatch.setenv("UNITY_NB_CPUS", "2")
+    with pytest.raises(ut.ConfigError) as refused:
+        ut.train("3DBall", runs_dir=tmp_path / "runs", num_env_runners=2, threaded=True)
+    assert str(refused.value) == (
+        "threaded learns in a process of its own, which takes a CPU as each env runner does: 2 env runners and the "
+        "learner need 3, and this machine's training runtime has 2 (UNITY_NB_CPUS): use fewer num_env_runners, leave "
+        "threaded out, or train on a Ray cluster (address=)")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -87,6 +87,10 @@ def test_yaml_syntax_error_gives_line_and_column():
                                                        "train_batch_size .256.: give a minibatch_size of 256 or less"),
         ({"address": ""}, "address must be a Ray address"),
         ({"unity_timeout": 0}, "unity_timeout must be > 0"),
+        ({"threaded": "yes please"}, "threaded must be true or false"),
+        ({"threaded": True, "rllib": {"learners": {"num_learners": 2}}},
+         "threaded learns in exactly one learner process, and rllib learners.num_learners asks for its own number"),
+        ({"threaded": True, "rllib": {"num_learners": 0}}, "rllib learners.num_learners asks for its own number"),
     ],
 )
 def test_bad_settings(settings, message):
@@ -99,6 +103,7 @@ def test_bad_settings(settings, message):
                                             "DQN, which never reads it: leave it out, or train with PPO"),
     ({"scene": "3DBall", "algorithm": "SAC", "clip_param": 0.3}, "clip_param is used by PPO, APPO only"),
     ({"algorithm": "APPO", "minibatch_size": 64}, "minibatch_size is used by PPO only"),
+    ({"algorithm": "APPO", "threaded": True}, "threaded is used by PPO only"),  # APPO learns while it samples
 ])
 def test_a_setting_the_algorithm_never_reads_is_refused(settings, message, tmp_path):
     with pytest.raises(ConfigError, match=message):

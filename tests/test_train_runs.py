@@ -144,6 +144,21 @@ def test_3dball_learns_within_a_small_budget(tmp_path):
 
 
 @pytest.mark.ray
+def test_threaded_ppo_learns_beside_sampling_and_its_checkpoint_serves_everything_after(tmp_path):
+    """threaded (mlagents' threaded: true): the update runs in a learner process of its own on the batch collected
+    in the iteration before, so the first iteration only collects; the policy still learns, and its checkpoint
+    (written by the remote learner) evaluates and exports as any run's."""
+    run = ut.train("3DBall", runs_dir=tmp_path, mode="inprocess", threaded=True, steps=50_000, target_return="off")
+    run.wait(timeout=600)
+    assert run.state == "finished", run.status
+    iterations = [e for e in run.events() if e.get("event") == "iteration"]
+    assert iterations[0]["policy_loss"] is None  # nothing learned yet: its batch is learned from in the next
+    assert all(e["policy_loss"] is not None and e["lr"] == 0.0005 for e in iterations[1:])
+    assert run.evaluate(episodes=12, play="deterministic").mean > 90  # a random policy averages about 3
+    assert run.export().ok
+
+
+@pytest.mark.ray
 def test_3dball_defaults_end_solved(tmp_path):
     """3DBall with its own defaults (in-process: the same trajectories as through the player, faster) trains
     until the window of 100 episodes is at 100 and 100 episodes played greedily and 100 sampled confirm it:

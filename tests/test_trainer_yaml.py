@@ -42,9 +42,9 @@ def test_gridworld_reads_but_cannot_train_yet():
 
 
 def test_unitys_pyramids_file_trains_with_its_curiosity_and_not_the_scenes_rnd():
-    with pytest.raises(ConfigError, match="behaviors.Pyramids.threaded: true is not supported"):
-        resolved(PYRAMIDS)  # Unity's file as published
-    c = resolved(PYRAMIDS.replace("threaded: true", "threaded: false"))
+    c = resolved(PYRAMIDS)  # Unity's file as published: threaded: true learns beside sampling (trainer/overlap.py)
+    assert c.threaded and "threaded (learning beside sampling)" in c.describe()
+    assert not resolved(PYRAMIDS.replace("threaded: true", "threaded: false")).threaded
     assert c.reward_signals() == {"curiosity": {"strength": 0.02, "gamma": 0.99, "learning_rate": 3e-4,
                                                 "hidden_units": 256, "num_layers": 2, "normalize": False}}
     assert "curiosity reward (strength 0.02)" in c.describe() and "rnd" not in c.describe()
@@ -78,7 +78,6 @@ def test_later_features_are_refused_by_name(text, message):
     (BALL.replace("summary_freq: 12000", "summary_freq: [1]"), r"summary_freq must be a whole number"),
     (BALL.replace("max_steps: 500000", "max_steps: 2.5"), r"steps must be a whole number, got 2\.5"),
     (BALL.replace("keep_checkpoints: 5", "init_path: /no/such/run"), r"init_path '/no/such/run' does not exist; give a run folder"),
-    (BALL.replace("keep_checkpoints: 5", "threaded: true"), r"threaded: true is not supported"),
     (BALL.replace("keep_checkpoints: 5", "threaded: maybe"), r"threaded: must be true or false"),
     (BALL.replace("      vis_encode_type: simple", "      vis_encode_type: huge"), r"vis_encode_type must be one of simple, nature_cnn, resnet, match3, fully_connected, got .huge."),
     (BALL.replace("      vis_encode_type: simple", "      deterministic: true"), r"deterministic: true is not supported"),

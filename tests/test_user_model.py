@@ -139,6 +139,9 @@ def test_algorithm_by_import_path_from_each_front_end(here):
                        rllib={"training.my_own_knob": 3}).rllib == {"training": {"my_own_knob": 3}}
     with pytest.raises(ConfigError, match="give lr instead"):
         make_config("Basic", algorithm="my_algos:SteadyPPOConfig", rllib={"lr": 0.1})
+    with pytest.raises(ConfigError, match="threaded replaces PPO's training step, and my_algos:SteadyPPOConfig is "
+                                          "your own algorithm with its own: leave threaded out"):
+        make_config("Basic", algorithm="my_algos:SteadyPPOConfig", threaded=True)
 
 
 @pytest.mark.ray

@@ -107,6 +107,11 @@ def _check_fits(cfg: TrainConfig) -> None:
     from .share import find_share
 
     share = find_share()
+    if cfg.threaded and cfg.num_env_runners + 1 > share.cpus:
+        raise ConfigError(f"threaded learns in a process of its own, which takes a CPU as each env runner does: "
+                          f"{cfg.num_env_runners} env runners and the learner need {cfg.num_env_runners + 1}, and "
+                          f"this machine's training runtime has {share.cpus} ({share.cpus_from}): use fewer "
+                          "num_env_runners, leave threaded out, or train on a Ray cluster (address=)")
     if cfg.num_env_runners > share.cpus:
         raise ConfigError(f"num_env_runners {cfg.num_env_runners} needs {cfg.num_env_runners} CPUs (one per env "
                           f"runner), and this machine's training runtime has {share.cpus} ({share.cpus_from}): set "

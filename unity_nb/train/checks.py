@@ -268,6 +268,20 @@ def check_poca(config, fail) -> None:
              "group critic; remove model or poca")
 
 
+def check_threaded(config, fail) -> None:
+    """threaded swaps PPO's training step for one that learns in a process of its own (trainer/overlap.py)."""
+    if not config.threaded:
+        return
+    if config.custom_algorithm:
+        fail("threaded", f"replaces PPO's training step, and {config.algorithm} is your own algorithm with its own: "
+                         "leave threaded out")
+    given = [f"{group}.num_learners" for group, values in (config.rllib or {}).items()  # grouped by now
+             if isinstance(values, dict) and "num_learners" in values]
+    if given:
+        fail("threaded", f"learns in exactly one learner process, and rllib {given[0]} asks for its own number: "
+                         "give one of them")
+
+
 def _check_poca_scene(scene_cls, config, fail) -> None:
     """A built-in scene POCA can train: agents in groups, one vector observation."""
     grouped = [b.name for b in scene_cls.behavior_list()] if scene_cls.groups else []

@@ -87,6 +87,9 @@ class TrainConfig:
                                                 "--steps)", kind="choice", choices=SCHEDULES, group="PPO")
     clip_schedule: str = setting("constant", "PPO clip range over the run: constant or linear (decays to 0.1 at "
                                              "--steps)", kind="choice", choices=SCHEDULES, group="PPO")
+    threaded: bool = setting(False, "learn from each batch while the next is collected, in a learner process of its "
+                                    "own (mlagents' threaded): more steps a second, the collecting policy one update "
+                                    "behind the learner's", kind="bool", group="PPO", algorithms=("PPO",))
     time_horizon: int | None = setting(None, "agent steps collected per trajectory piece before the value function "
                                              "bootstraps (mlagents: time_horizon; unset: the batch spread over the "
                                              "agents)", kind="int", group="PPO", metavar="N")
@@ -333,6 +336,8 @@ class TrainConfig:
             parts += [f"batch {self.train_batch_size}", f"minibatch {self.minibatch_size}", f"epochs {self.num_epochs}",
                       f"entropy {rate(self.entropy_coeff, self.entropy_schedule)}",
                       f"clip {rate(self.clip_param, self.clip_schedule)}"]
+        if self.threaded:
+            parts.append("threaded (learning beside sampling)")
         parts += [f"gamma {self.gamma:g}", f"network {self.num_layers}x{self.hidden_units}"]
         if self.normalize:
             parts.append("normalised observations")
@@ -417,6 +422,7 @@ class TrainConfig:
         checks.check_behavior_settings(self, fail)
         checks.check_self_play(self, fail)
         checks.check_poca(self, fail)
+        checks.check_threaded(self, fail)
         checks.check_behavioral_cloning(self, fail)
         checks.check_reward_signals(self, fail)
         checks.check_batches(self, fail)

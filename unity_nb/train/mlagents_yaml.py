@@ -198,10 +198,7 @@ def _behavior(settings, defaults: dict, where: str, out: dict[str, Any]) -> dict
         elif key == "threaded":
             if value not in (False, True):
                 raise ConfigError(f"{where}.threaded: must be true or false, got {value!r}")
-            if value:
-                raise ConfigError(f"{where}.threaded: true is not supported: unity-nb samples and learns in turn, "
-                                  "as mlagents-learn with threaded: false (remove it, or use algorithm APPO to learn "
-                                  "while sampling)")
+            out["threaded"] = value  # PPO learning in a process of its own while it samples (trainer/overlap.py)
         elif key == "self_play":  # checked with the scene's teams (train/self_play.py)
             out["self_play"] = True if value is None else value
         elif key == "behavioral_cloning":  # checked with the demonstration and the scene (checks.py)

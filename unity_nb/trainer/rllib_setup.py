@@ -384,6 +384,11 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
             raise ConfigError(f"algorithm: {config.algorithm}() failed: {user_frame(err)}") from None
     else:
         algo = ALGORITHMS[config.algorithm]()[1]  # (class, default config)
+        if config.threaded:  # PPO that learns in a process of its own while the driver samples
+            from .overlap import OverlappedPPO
+
+            algo.algo_class = OverlappedPPO
+            algo.learners(num_learners=1)
     # A trajectory piece per agent: time_horizon steps (mlagents' cut, bootstrapped from the value
     # function), else "auto" (the batch spread over the agents); the asynchronous algorithms need a number.
     fragment = config.time_horizon or (50 if config.algorithm in ("APPO", "IMPALA") else "auto")
