@@ -69,6 +69,11 @@ class Episode:
     def total_reward(self) -> float:
         return float(self.rewards.sum())
 
+    @property
+    def actions(self) -> np.ndarray:
+        """The action taken at each step (a row per step): the continuous ones, else the discrete ones."""
+        return self.continuous if self.continuous.size else self.discrete
+
 
 @dataclass
 class Demonstration:

@@ -48,33 +48,59 @@ def record_demo(player: Policy | Callable, scene: str, path: str | Path, *, epis
                 decision, terminal = source.call("get_steps", name)
                 if recorded is None and len(decision):
                     recorded = int(decision.agent_id[RECORDED_AGENT])
-                if recorded in terminal.agent_id:
-                    row = list(terminal.agent_id).index(recorded)
-                    writer.record([o[row] for o in terminal.obs], terminal.reward[row], True, agent_id=recorded,
-                                  max_step_reached=bool(terminal.interrupted[row]), continuous=last.continuous[0],
-                                  discrete=last.discrete[0])
+                ended = ending_record(terminal, recorded, last)
+                if ended is not None:
+                    writer.record(agent_id=recorded, **ended)
                     if writer.meta.number_episodes >= episodes:
                         break
                 actions = actions_for(players[name], spec, decision, sampled)
-                if recorded in decision.agent_id:
-                    row = list(decision.agent_id).index(recorded)
+                row = row_of(decision, recorded)
+                if row is not None:
                     last = ActionTuple(continuous=actions.continuous[row:row + 1], discrete=actions.discrete[row:row + 1])
-                    mask = None if decision.action_mask is None else np.concatenate([m[row] for m in decision.action_mask])
-                    writer.record([o[row] for o in decision.obs], decision.reward[row], False, agent_id=recorded,
-                                  action_mask=mask, continuous=last.continuous[0], discrete=last.discrete[0])
+                    writer.record(agent_id=recorded, **decision_record(decision, row, last))
                 source.call("set_actions", name, actions)
-                for b, s in specs.items():
-                    if b != name:
-                        other, _ = source.call("get_steps", b)
-                        source.call("set_actions", b, actions_for(players[b], s, other, sampled) if b in players
-                                    else s.action_spec.empty_action(len(other)))
-                source.call("step")
+                step_with_others(source, specs, name, players, sampled)
             else:
                 raise BadValue(f"{max_steps} exchanges played and only {writer.meta.number_episodes} of {episodes} "
                                "episodes ended: give max_steps more room")
     finally:
         source.close()
     return load_demo(path)
+
+
+def row_of(steps, agent: int | None) -> int | None:
+    """The agent's row in a batch of DecisionSteps or TerminalSteps, None if it is not there."""
+    found = np.flatnonzero(steps.agent_id == agent) if agent is not None else ()
+    return int(found[0]) if len(found) else None
+
+
+def decision_record(decision, row: int, action: ActionTuple) -> dict:
+    """What a .demo keeps of one agent's decision (``DemoWriter.record``'s keywords): its observations, the
+    reward that came with them, its action mask, and the action it took (a batch of one)."""
+    mask = None if decision.action_mask is None else np.concatenate([m[row] for m in decision.action_mask])
+    return dict(observations=[o[row] for o in decision.obs], reward=float(decision.reward[row]), done=False,
+                action_mask=mask, continuous=action.continuous[0], discrete=action.discrete[0])
+
+
+def ending_record(terminal, agent: int | None, last: ActionTuple) -> dict | None:
+    """What a .demo keeps of the agent's episode ending in ``terminal`` (with the last action it took), or None
+    if its episode did not end."""
+    row = row_of(terminal, agent)
+    if row is None:
+        return None
+    return dict(observations=[o[row] for o in terminal.obs], reward=float(terminal.reward[row]), done=True,
+                max_step_reached=bool(terminal.interrupted[row]), continuous=last.continuous[0],
+                discrete=last.discrete[0])
+
+
+def step_with_others(source: EnvSource, specs: dict, played: str, players: dict, sampled: bool) -> None:
+    """Give every other behavior its player's actions (standing still without one), then step the scene."""
+    for b, s in specs.items():
+        if b != played:
+            other, _ = source.call("get_steps", b)
+            source.call("set_actions", b, actions_for(players[b], s, other, sampled) if b in players
+                        else s.action_spec.empty_action(len(other)))
+    source.call("step")
 
 
 def _players(player, specs: dict, recorded: str) -> dict:

@@ -7,6 +7,7 @@ observations, the action taken and the reward that followed, plus ``frames``, ``
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ def replay(checkpoint, scene: str, *, seed: int = 12345, sampled: bool = False, 
     instead of taking its most likely one. max_steps: stop there if the episode has not ended (at most
     MAX_STEPS). The other agents of the scene play too (the frame shows them all).
     """
-    from .video import as_rgb, open_playback, random_actions
+    from .video import decisions, open_playback
 
     if not isinstance(max_steps, (int, np.integer)) or isinstance(max_steps, bool) or not 1 <= max_steps <= MAX_STEPS:
         raise BadValue(f"max_steps must be a whole number from 1 to {MAX_STEPS}, got {max_steps!r}")
@@ -37,26 +38,18 @@ def replay(checkpoint, scene: str, *, seed: int = 12345, sampled: bool = False, 
     env, act, rows = open_playback(checkpoint, scene, mode=mode, seed=seed, params=params, behavior=behavior,
                                    sampled=sampled)
     frames, observations, actions, rewards, looks, done = [], [], [], [], [], False
-    try:
-        obs, info = env.reset()
-        if act is None:
-            env.action_space.seed(seed)
-            env.single_action_space.seed(seed)
-        for _ in range(max_steps):
-            frames.append(as_rgb(env.render()))
-            chosen = act(obs, info) if act is not None else random_actions(env, info)
-            first = _first(env, obs, chosen)
+    with closing(decisions(env, act, seed)) as played:
+        for _, d in zip(range(max_steps), played):
+            frames.append(d.frame)
+            first = _first(env, d.obs, d.actions)
             observations.append(first[0])
             actions.append(np.atleast_1d(np.asarray(first[1])))
             if rows is not None:
-                looks.append(rows(obs, info, chosen)[0][1])
-            obs, reward, terminated, truncated, info = env.step(chosen)
-            rewards.append(float(_first_reward(env, reward)))
-            if terminated[0] or truncated[0]:
+                looks.append(rows(d.obs, d.info, d.actions)[0][1])
+            rewards.append(float(_first_reward(env, d.rewards)))
+            if d.ended:
                 done = True
                 break
-    finally:
-        env.close()
     return _episode(observations, actions, rewards, done, frames, looks or None)
 
 
@@ -92,7 +85,7 @@ def table(episode: Episode):
     policy its value estimate and the probability (or mean) of what it did."""
     import pandas as pd
 
-    actions = episode.continuous if episode.continuous.size else episode.discrete
+    actions = episode.actions
     data = {"step": np.arange(episode.steps), "action": [a.tolist() for a in actions],
             "reward": episode.rewards, "return": np.cumsum(episode.rewards)}
     if episode.values is not None:
@@ -120,8 +113,8 @@ def _episode(observations, actions, rewards, done, frames, looks) -> Episode:
 
 def _first(env, obs, actions):
     """The first agent's observation and action (a vector env's row 0; a multi-behavior scene's first agent)."""
-    if isinstance(obs, dict):
-        key = next(k for k in env.env.agents if k in actions)
+    if isinstance(obs, dict):  # the same agent as _first_reward's (video._BehaviorsPlayback.first_of)
+        key = env.first_of(actions)
         return obs[key], actions[key]
     if isinstance(obs, tuple):
         return tuple(o[0] for o in obs), actions[0]
@@ -130,8 +123,8 @@ def _first(env, obs, actions):
 
 def _first_reward(env, reward):
     if isinstance(reward, dict):
-        key = next((k for k in reward if k.startswith(env.first)), None)
-        return reward.get(key, 0.0) if key else 0.0
+        key = env.first_of(reward)
+        return reward[key] if key is not None else 0.0
     return reward[0]
 
 

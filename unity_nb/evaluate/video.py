@@ -21,9 +21,11 @@ import os
 import subprocess
 import tempfile
 import warnings
+from contextlib import closing
+from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -383,31 +385,52 @@ def open_playback(checkpoint, scene: str, *, mode: str = "inprocess", seed: int 
         raise
 
 
+@dataclass
+class Decision:
+    """One decision of a played scene: the frame it was made on, the observations and infos it saw, the actions
+    taken, and what followed them (the rewards, and whether the first agent's episode ended)."""
+
+    frame: np.ndarray
+    obs: Any
+    info: Any
+    actions: Any
+    rewards: Any
+    ended: bool
+
+
+def decisions(env, act, seed: int) -> Iterator[Decision]:
+    """The decisions of a scene opened by ``open_playback`` (``act`` None: random actions, reproducible from
+    ``seed``), one after another until the caller stops; the env is closed when the generator is."""
+    try:
+        obs, info = env.reset()
+        if act is None:
+            env.action_space.seed(seed)
+            env.single_action_space.seed(seed)
+        while True:
+            frame = as_rgb(env.render())
+            actions = act(obs, info) if act is not None else random_actions(env, info)
+            after, rewards, terminated, truncated, after_info = env.step(actions)
+            yield Decision(frame, obs, info, actions, rewards, bool(terminated[0] or truncated[0]))
+            obs, info = after, after_info
+    finally:
+        env.close()
+
+
 def _play(env, act, episodes: int | None, max_frames: int, seed: int, min_frames: int = 0,
           inspect=None) -> Iterator[np.ndarray]:
     """Frames of the episodes: one after reset, one after each step, until the first agent's
     ``episodes``-th episode ends (the frame after that shows the next episode, so is left out).
     ``inspect(frame, obs, info, actions)``: the frame drawn with what the policy thinks (``overlay``)."""
-    try:
-        obs, info = env.reset()
-        if act is None:  # random actions, reproducible
-            env.action_space.seed(seed)
-            env.single_action_space.seed(seed)
-        finished, shown = 0, 0
-        while True:
-            frame = as_rgb(env.render())
-            actions = act(obs, info) if act is not None else random_actions(env, info)
-            yield frame if inspect is None else inspect(frame, obs, info, actions)
-            shown += 1
+    finished = 0
+    with closing(decisions(env, act, seed)) as played:
+        for shown, d in enumerate(played, start=1):
+            yield d.frame if inspect is None else inspect(d.frame, d.obs, d.info, d.actions)
             if shown >= max_frames:
                 return
-            obs, _, terminated, truncated, info = env.step(actions)
-            if terminated[0] or truncated[0]:
+            if d.ended:
                 finished += 1
                 if finished >= episodes if episodes is not None else shown >= min_frames:
                     return
-    finally:
-        env.close()
 
 
 class _BehaviorsPlayback:
@@ -423,6 +446,10 @@ class _BehaviorsPlayback:
 
     def reset(self):
         return self.env.reset()
+
+    def first_of(self, keyed: dict):
+        """The first agent's key among ``keyed``'s (an agent's observation, action or reward by key), else None."""
+        return next((k for k in keyed if k.startswith(self.first)), None)
 
     def act(self, obs, infos):
         from .rollout import joint_actions
@@ -458,7 +485,8 @@ class _BehaviorsPlayback:
 
     def step(self, actions):
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        ended = any(k.startswith(self.first) and "episode_return" in info for k, info in infos.items())
+        first = self.first_of(infos)
+        ended = first is not None and "episode_return" in infos[first]
         if truncated.get("__all__") or terminated.get("__all__"):
             obs, _ = self.env.reset()  # the wrapper's own cut (or all its agents ended at once); Unity carries on
         return obs, rewards, [ended], [False], infos

@@ -18,9 +18,11 @@ from ..envs.demo import DemoWriter, SUFFIX
 from ..envs.scenes import find_scene, is_builtin
 from ..envs.source import EnvSource
 from ..errors import BadValue, NotFound, NotSupported
-from .demos import actions_for
+from .demos import actions_for, decision_record, ending_record, row_of, step_with_others
 from .policy import SINGLE, Policy, for_behaviors
 
+# the grid scenes' five moves (GridWorld, SignPost, Escape, Pyramids): their names, and their keys
+MOVES5_NAMES = ["stay", "up", "down", "left", "right"]
 MOVES5 = {"ArrowUp": 1, "ArrowDown": 2, "ArrowLeft": 3, "ArrowRight": 4, "w": 1, "s": 2, "a": 3, "d": 4}
 # each scene's keys as its Unity heuristic would read them: key -> action (one discrete branch), or
 # key -> (axis, value) for continuous actions
@@ -35,8 +37,7 @@ DEFAULT_KEYS = {
 }
 ACTION_NAMES = {  # what each discrete action does, for the buttons
     "Basic": ["stay", "left", "right"], "BasicDuo": ["stay", "left", "right"], "Pong": ["stay", "up", "down"],
-    "GridWorld": ["stay", "up", "down", "left", "right"], "SignPost": ["stay", "up", "down", "left", "right"],
-    "Escape": ["stay", "up", "down", "left", "right"], "Pyramids": ["stay", "up", "down", "left", "right"],
+    "GridWorld": MOVES5_NAMES, "SignPost": MOVES5_NAMES, "Escape": MOVES5_NAMES, "Pyramids": MOVES5_NAMES,
 }
 CONTINUOUS_NAMES = {"3DBall": {(0, -1): "ball right", (0, 1): "ball left", (1, 1): "ball away", (1, -1): "ball near"}}
 REALTIME = {"3DBall", "Pong"}  # scenes that move on their own: they play at fps; the others step on a key
@@ -128,24 +129,16 @@ class PlaySession:
         decision = self._decision
         actions = actions_for(self.others[self.behavior], self.spec, decision, False) if self.behavior in self.others \
             else self.spec.action_spec.empty_action(len(decision))
-        if self.agent in decision.agent_id:
-            row = list(decision.agent_id).index(self.agent)
+        row = row_of(decision, self.agent)
+        if row is not None:
             if mine.continuous.size:
                 actions.continuous[row] = mine.continuous[0]
             if mine.discrete.size:
                 actions.discrete[row] = mine.discrete[0]
-            mask = None if decision.action_mask is None else np.concatenate([m[row] for m in decision.action_mask])
-            self.current.append(dict(observations=[o[row] for o in decision.obs], reward=float(decision.reward[row]),
-                                     done=False, action_mask=mask, continuous=mine.continuous[0],
-                                     discrete=mine.discrete[0]))
+            self.current.append(decision_record(decision, row, mine))
             self._last_action = mine
         self.source.call("set_actions", self.behavior, actions)
-        for b, s in self.specs.items():
-            if b != self.behavior:
-                other, _ = self.source.call("get_steps", b)
-                self.source.call("set_actions", b, actions_for(self.others[b], s, other, False) if b in self.others
-                                 else s.action_spec.empty_action(len(other)))
-        self.source.call("step")
+        step_with_others(self.source, self.specs, self.behavior, self.others, False)
         self._take_decision()
         return self.status()
 
@@ -161,19 +154,16 @@ class PlaySession:
         if self.agent is None and len(decision):
             self.agent = int(decision.agent_id[0])
         self.last_reward, self.just_ended = 0.0, False
-        if self.agent in terminal.agent_id:
-            row = list(terminal.agent_id).index(self.agent)
-            self.last_reward = float(terminal.reward[row])
+        ended = ending_record(terminal, self.agent, self._last_action)
+        if ended is not None:
+            self.last_reward = ended["reward"]
             self.episode_return += self.last_reward
-            self.current.append(dict(observations=[o[row] for o in terminal.obs], reward=self.last_reward, done=True,
-                                     max_step_reached=bool(terminal.interrupted[row]),
-                                     continuous=self._last_action.continuous[0], discrete=self._last_action.discrete[0]))
+            self.current.append(ended)
             self.returns.append(self.episode_return)
             self.finished.append(self.current)
             self.current, self.episode_return, self.steps, self.just_ended = [], 0.0, 0, True
             self._write()
-        elif self.agent in decision.agent_id:
-            row = list(decision.agent_id).index(self.agent)
+        elif (row := row_of(decision, self.agent)) is not None:
             if self.current:  # the reward that came with this decision (the first one of an episode has none)
                 self.last_reward = float(decision.reward[row])
                 self.episode_return += self.last_reward

@@ -54,7 +54,7 @@ class Scrubber(anywidget.AnyWidget):
 
 def _steps(episode: Episode) -> list[dict]:
     """Each step as the browser shows it (plain JSON numbers)."""
-    actions = episode.continuous if episode.continuous.size else episode.discrete
+    actions = episode.actions
     returns = np.cumsum(episode.rewards)
     vector = next((o for o in episode.observations if o.ndim == 2), None)
     out = []
