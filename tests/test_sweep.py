@@ -55,6 +55,19 @@ def test_a_plan_checks_every_value_a_trial_may_draw():
     assert "3 trials of Basic (lr loguniform(0.0001, 0.003), num_epochs choice(1, 2)), scheduler asha" in plan.describe()
 
 
+def test_threaded_trials_count_their_learner_process_among_the_cpus(monkeypatch):
+    """A threaded trial holds two CPUs (its run, its learner process): more at once than the runtime has would
+    wait for one another forever, so the default runs fewer, and a larger concurrent is refused."""
+    monkeypatch.setenv("UNITY_NB_CPUS", "2")
+    assert make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4).concurrent == 2
+    assert make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4, threaded=True).concurrent == 1
+    assert make_plan("Basic", threaded=Space("choice", (True, False)), trials=4).concurrent == 1
+    with pytest.raises(ConfigError, match="sweep: concurrent 2 threaded trials need 4 CPUs .one for each trial, one "
+                                          "for its learner process., and this machine's training runtime has 2: set "
+                                          "concurrent to 1"):
+        make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4, threaded=True, concurrent=2)
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"lr": "3e-4"}, "nothing to search"),
     ({"learning_rat": "loguniform(1e-4, 1e-3)"}, "learning_rat: not a setting"),

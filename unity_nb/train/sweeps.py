@@ -277,10 +277,18 @@ def make_plan(scene, *, config=None, trials: int | None = None, scheduler: str |
             except ConfigError as err:
                 raise ConfigError(f"sweep: {name} {space} can draw {value!r}, which is refused: {err}") from None
     cpus = find_share().cpus
+    # a trial's process keeps one core busy, and a threaded trial's learner process another (Ray holds a CPU
+    # for each: more at once than the runtime's CPUs would wait for one another forever)
+    per_trial = 2 if base.threaded or "threaded" in spaces else 1
     if concurrent is None:
-        concurrent = max(1, min(trials, cpus))  # a trial's process keeps one core busy
+        concurrent = max(1, min(trials, cpus // per_trial))
     elif isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
         raise ConfigError(f"sweep: concurrent must be a whole number >= 1, got {concurrent!r}")
+    if per_trial == 2 and not base.address and concurrent * 2 > max(cpus, 2):
+        raise ConfigError(f"sweep: concurrent {concurrent} threaded trials need {concurrent * per_trial} CPUs (one for "
+                          f"each trial, one for its learner process), and this machine's training runtime has "
+                          f"{cpus}: set concurrent to {max(1, cpus // per_trial)}, leave threaded out, or sweep on a "
+                          "Ray cluster (address=)")
     return SweepPlan(base, spaces, trials, scheduler, metric, metric_mode, concurrent)
 
 
