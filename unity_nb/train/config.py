@@ -88,8 +88,9 @@ class TrainConfig:
     clip_schedule: str = setting("constant", "PPO clip range over the run: constant or linear (decays to 0.1 at "
                                              "--steps)", kind="choice", choices=SCHEDULES, group="PPO")
     threaded: bool = setting(False, "learn from each batch while the next is collected, in a learner process of its "
-                                    "own (mlagents' threaded): more steps a second, the collecting policy one update "
-                                    "behind the learner's", kind="bool", group="PPO", algorithms=("PPO",))
+                                    "own (mlagents' threaded): more steps a second, but the collecting policy is one "
+                                    "update behind, so learning takes more steps (bench/threaded.md)", kind="bool",
+                             group="PPO", algorithms=("PPO",))
     time_horizon: int | None = setting(None, "agent steps collected per trajectory piece before the value function "
                                              "bootstraps (mlagents: time_horizon; unset: the batch spread over the "
                                              "agents)", kind="int", group="PPO", metavar="N")
