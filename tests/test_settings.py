@@ -45,7 +45,9 @@ def test_each_setting_says_what_it_is_and_its_kind_fits_its_type(name):
     if field.default not in (None, dataclasses.MISSING):
         # a fixed default is written by the help from the field, never by hand (it could go stale)
         assert "default" not in rule.help, name
-        assert help_text(name).endswith(f"default {field.default if not isinstance(field.default, float) else f'{field.default:g}'}")
+        shown = ({True: "on", False: "off"}[field.default] if isinstance(field.default, bool) else
+                 f"{field.default:g}" if isinstance(field.default, float) else field.default)
+        assert help_text(name).endswith(f"default {shown}")
 
 
 def _bad_values(rule):
