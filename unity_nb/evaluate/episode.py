@@ -41,12 +41,14 @@ def replay(checkpoint, scene: str, *, seed: int = 12345, sampled: bool = False, 
     with closing(decisions(env, act, seed)) as played:
         for _, d in zip(range(max_steps), played):
             frames.append(d.frame)
-            first = _first(env, d.obs, d.actions)
-            observations.append(first[0])
-            actions.append(np.atleast_1d(np.asarray(first[1])))
+            key, observation, action, reward = _first(env, d)
+            observations.append(observation)
+            actions.append(np.atleast_1d(np.asarray(action)))
+            rewards.append(float(reward))
             if rows is not None:
-                looks.append(rows(d.obs, d.info, d.actions)[0][1])
-            rewards.append(float(_first_reward(env, d.rewards)))
+                seen = rows(d.obs, d.info, d.actions)
+                mine = [look for label, look, _ in seen if label == key]
+                looks.append(mine[0] if mine else seen[0][1])  # a vector env's row 0 (labels are not keys)
             if d.ended:
                 done = True
                 break
@@ -111,21 +113,16 @@ def _episode(observations, actions, rewards, done, frames, looks) -> Episode:
                    looks=looks)
 
 
-def _first(env, obs, actions):
-    """The first agent's observation and action (a vector env's row 0; a multi-behavior scene's first agent)."""
-    if isinstance(obs, dict):  # the same agent as _first_reward's (video._BehaviorsPlayback.first_of)
-        key = env.first_of(actions)
-        return obs[key], actions[key]
-    if isinstance(obs, tuple):
-        return tuple(o[0] for o in obs), actions[0]
-    return obs[0], actions[0]
-
-
-def _first_reward(env, reward):
-    if isinstance(reward, dict):
-        key = env.first_of(reward)
-        return reward[key] if key is not None else 0.0
-    return reward[0]
+def _first(env, d):
+    """The first agent's part of a decision: (its key, observation, action, the reward that followed). A vector
+    env's row 0 (key None); a multi-behavior scene's first agent, by one key for all four (the agent that acted:
+    when its episode ends, its next episode's agent may be in the rewards too)."""
+    if isinstance(d.obs, dict):
+        key = env.first_of(d.actions)
+        return key, d.obs[key], d.actions[key], d.rewards.get(key, 0.0)
+    if isinstance(d.obs, tuple):
+        return None, tuple(o[0] for o in d.obs), d.actions[0], d.rewards[0]
+    return None, d.obs[0], d.actions[0], d.rewards[0]
 
 
 def _camera_rgb(frame: np.ndarray) -> np.ndarray:

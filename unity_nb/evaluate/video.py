@@ -448,7 +448,7 @@ class _BehaviorsPlayback:
         return self.env.reset()
 
     def first_of(self, keyed: dict):
-        """The first agent's key among ``keyed``'s (an agent's observation, action or reward by key), else None."""
+        """The first agent's key among ``keyed``'s (acting agents' actions by key: one per agent), else None."""
         return next((k for k in keyed if k.startswith(self.first)), None)
 
     def act(self, obs, infos):
@@ -485,8 +485,8 @@ class _BehaviorsPlayback:
 
     def step(self, actions):
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        first = self.first_of(infos)
-        ended = first is not None and "episode_return" in infos[first]
+        # the first agent's every key: an episode that ended and the next one's may both be here
+        ended = any(k.startswith(self.first) and "episode_return" in info for k, info in infos.items())
         if truncated.get("__all__") or terminated.get("__all__"):
             obs, _ = self.env.reset()  # the wrapper's own cut (or all its agents ended at once); Unity carries on
         return obs, rewards, [ended], [False], infos

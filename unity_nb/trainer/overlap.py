@@ -35,9 +35,7 @@ class OverlappedPPO(PPO):
     _held = None  # the episodes collected in the last iteration: this one learns from them
 
     def training_step(self) -> None:
-        config = self.config
-        if config.num_learners != 1 or not config.enable_env_runner_and_connector_v2:
-            return super().training_step()  # what this class was not made for runs as PPO does
+        config = self.config  # one remote learner: rllib_setup sets it, checks.check_threaded refuses another number
         held, self._held = self._held, None
         if held is not None:  # sent now, learned from while the next batch is collected below
             self.learner_group.update(
