@@ -95,6 +95,11 @@ class UnityParallelEnv(ParallelEnv):
         if not self._started:
             raise NotPossible("call reset() before step(): a PettingZoo episode starts with a reset")
         if not self.agents:
+            if isinstance(actions, dict) and not actions:
+                # nothing asked, nothing given: RLlib's ParallelPettingZooEnv takes "__all__" to be all-terminated
+                # or all-truncated, so an episode whose last agents end one terminated, one truncated gets one more
+                # step with no actions; the empty answer makes both "__all__" true
+                return {}, {}, {}, {}, {}
             raise NotPossible("this episode is over (no agent is live): call reset() to start the next")
         if not isinstance(actions, dict):
             raise BadValue(f"actions must be a dict from agent name to action, got {type(actions).__name__}")
