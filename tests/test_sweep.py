@@ -62,10 +62,27 @@ def test_threaded_trials_count_their_learner_process_among_the_cpus(monkeypatch)
     assert make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4).concurrent == 2
     assert make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4, threaded=True).concurrent == 1
     assert make_plan("Basic", threaded=Space("choice", (True, False)), trials=4).concurrent == 1
-    with pytest.raises(ConfigError, match="sweep: concurrent 2 threaded trials need 4 CPUs .one for each trial, one "
-                                          "for its learner process., and this machine's training runtime has 2: set "
-                                          "concurrent to 1"):
+    with pytest.raises(ConfigError, match="sweep: concurrent 2 trials need 4 CPUs .2 each: one for the trial, one "
+                                          "for its learner process .threaded.., and this machine's training runtime "
+                                          "has 2: set concurrent to 1"):
         make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4, threaded=True, concurrent=2)
+
+
+def test_a_trials_env_runners_count_among_the_cpus(monkeypatch):
+    """A trial's run samples in its env runners, each holding a CPU beside the trial's own: the default runs as
+    many trials at once as fit, a larger concurrent is refused, and a trial that cannot fit at all says what to
+    give up."""
+    monkeypatch.setenv("UNITY_NB_CPUS", "4")
+    assert make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4, num_env_runners=1).concurrent == 2
+    assert make_plan("Basic", num_env_runners=Space("choice", (0, 3)), trials=4).concurrent == 1  # its largest
+    with pytest.raises(ConfigError, match="sweep: concurrent 3 trials need 6 CPUs .2 each: one for the trial, 1 for "
+                                          "its env runner., and this machine's training runtime has 4: set "
+                                          "concurrent to 2, or sweep on a Ray cluster"):
+        make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4, num_env_runners=1, concurrent=3)
+    with pytest.raises(ConfigError, match="sweep: concurrent 1 trial needs 5 CPUs .5 each: one for the trial, 3 for "
+                                          "its env runners, one for its learner process .threaded.., .* has 4: give "
+                                          "fewer num_env_runners or leave threaded out"):
+        make_plan("Basic", lr="loguniform(1e-4, 1e-3)", trials=4, num_env_runners=3, threaded=True)
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -85,6 +85,10 @@ def test_yaml_syntax_error_gives_line_and_column():
         # the scene's minibatch counts too: the run would be made with it (and could not be read back)
         ({"scene": "3DBall", "train_batch_size": 256}, "minibatch_size .1200, 3DBall's default. must not exceed "
                                                        "train_batch_size .256.: give a minibatch_size of 256 or less"),
+        # several behaviors: RLlib fills the batch in exchanges of all 8 agents and checks the minibatch against those
+        ({"scene": "BasicDuo", "train_batch_size": 512}, "minibatch_size .128, BasicDuo's default. must not exceed 64 "
+                                                        "here: .* 8 agents .64 exchanges.* minibatch_size of 64 or "
+                                                        "less, or a train_batch_size of 1024 or more"),
         ({"address": ""}, "address must be a Ray address"),
         ({"unity_timeout": 0}, "unity_timeout must be > 0"),
         ({"threaded": "yes please"}, "threaded must be true or false"),

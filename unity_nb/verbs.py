@@ -390,7 +390,8 @@ def _sweep_args(p, face):
     p.add_argument("--metric-mode", choices=("max", "min"), default=None,
                    help="whether a larger metric is better (max, the default) or a smaller one")
     p.add_argument("--concurrent", type=positive_int, default=None,
-                   help="trials at a time (default: one per CPU of this machine's training runtime)")
+                   help="trials at a time (default: as many as this machine's training runtime has CPUs for: "
+                        "one per trial, plus one per env runner and one for a threaded learner)")
     _runs_dir(p)
     if face == MAGIC:
         p.add_argument("--var", metavar="NAME", help="also store the Sweep in this variable")

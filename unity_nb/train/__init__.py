@@ -209,7 +209,7 @@ def sweep(scene: str | None = None, *, config=None, trials: int | None = None, s
     choice, grid). scheduler: asha (stops the worse trials early, over agent steps), median, fifo (all run
     their whole budget) or pbt (the worse trials go on as forks of the better ones' runs, settings perturbed).
     metric/metric_mode: what ranks the trials (default the mean return, higher is better).
-    concurrent: trials at a time (default: one per CPU of this machine's runtime). Each trial is an ordinary
+    concurrent: trials at a time (default: as many as this machine's runtime has CPUs for). Each trial is an ordinary
     run in the run store; returns the ``Sweep`` (its folder lists them: ``.table()``, ``.best()``).
     config: a YAML file or dict of settings, as for ``train``; its ``sweep:`` section may hold these options and
     ``search:`` (each swept setting's space). What is given here wins over the section. Defaults: 4 trials, asha.

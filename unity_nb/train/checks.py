@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..envs.scenes import SCENES, find_scene
+from ..envs.scenes import SCENES, agents_leave, find_scene
 from . import env_parameters, self_play, user_code
 from .errors import ConfigError
 from .settings import (ALGORITHMS, BEHAVIORAL_CLONING, PER_BEHAVIOR, RANDOM_SEED, REWARD_SIGNALS, SAGEMAKER_SETTINGS,
@@ -146,6 +146,14 @@ def check_batches(config, fail) -> None:
     given = {k: getattr(config, k) if getattr(config, k) is not None else config.defaults().get(k)
              for k in ("time_horizon", "train_batch_size", "num_areas")}
     scene_cls = find_scene(config.scene)
+    if scene_cls is not None and takes_minibatches and minibatch and batch:
+        trained = [config.behavior] if config.behavior else [b.name for b in scene_cls.behavior_list()]
+        if is_multi_agent(config, trained):
+            problem = minibatch_misfit(minibatch, batch, sum(scene_cls.agents_per_area_of(b) for b in trained)
+                                       * (given["num_areas"] or 1))
+            if problem:
+                whose = "" if config.minibatch_size is not None else f", {scene_cls.name}'s default"
+                fail("minibatch_size", f"({minibatch}{whose}) {problem}")
     if scene_cls is not None and config.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
         trained = [config.behavior] if config.behavior else [b.name for b in scene_cls.behavior_list()]
         if len(trained) == 1 and not scene_cls.agents_leave:  # one policy: every agent is a sub-env of one vector env
@@ -450,6 +458,26 @@ def check_backend(config, fail) -> None:
         value = getattr(config, key)
         if value is not None and (not isinstance(value, str) or not value.strip() or value != value.strip()):
             fail(key, f"must be {NAME}, got {value!r}")
+
+
+def is_multi_agent(config, trained: list[str]) -> bool:
+    """Whether the run trains on RLlib's multi-agent env, an agent id per agent episode and a module named after
+    each behavior: several behaviors, or agents that come and go (Escape; RLlib takes a lone module named
+    ``default_policy`` for a single-agent run)."""
+    return len(trained) > 1 or agents_leave(config.scene) or bool(config.poca)
+
+
+def minibatch_misfit(minibatch: int, train_batch_size: int, agents_per_exchange: int) -> str | None:
+    """Why RLlib refuses ``minibatch`` for a multi-agent run (None: it takes it). Such a run's batch is filled in
+    exchanges, each a step of all ``agents_per_exchange`` agents (trainer/rllib_setup.py), and RLlib wants a
+    minibatch no larger than that count of exchanges, though it cuts each behavior's own steps into minibatches."""
+    exchanges = -(-train_batch_size // max(1, agents_per_exchange))
+    if minibatch <= exchanges:
+        return None
+    return (f"must not exceed {exchanges} here: with several behaviors (or agents that come and go) "
+            f"RLlib fills train_batch_size {train_batch_size} in exchanges of all {agents_per_exchange} agents "
+            f"({exchanges} exchanges) and takes no minibatch larger than that. Give a minibatch_size of {exchanges} "
+            f"or less, or a train_batch_size of {minibatch * agents_per_exchange} or more")
 
 
 def time_horizon_misfit(time_horizon: int, train_batch_size: int, agents_per_process: int,

@@ -207,7 +207,8 @@ def make_plan(scene, *, config=None, trials: int | None = None, scheduler: str |
               **settings) -> SweepPlan:
     """Check a sweep's settings: each value is a plain setting or a search space (text, a ``Space``).
     ``config``'s ``sweep:`` section gives the options and spaces not given here; then 4 trials, asha, the mean
-    return (higher is better), one trial per CPU at a time."""
+    return (higher is better), as many trials at a time as the runtime's CPUs hold (a trial, its env runners and a
+    threaded learner process hold one each)."""
     from . import make_config
     from .share import find_share
 
@@ -277,18 +278,24 @@ def make_plan(scene, *, config=None, trials: int | None = None, scheduler: str |
             except ConfigError as err:
                 raise ConfigError(f"sweep: {name} {space} can draw {value!r}, which is refused: {err}") from None
     cpus = find_share().cpus
-    # a trial's process keeps one core busy, and a threaded trial's learner process another (Ray holds a CPU
-    # for each: more at once than the runtime's CPUs would wait for one another forever)
-    per_trial = 2 if base.threaded or "threaded" in spaces else 1
+    # a trial's actor holds a CPU while its run goes, and the run's env runners and a threaded learner process
+    # hold one each (Ray): more at once than the runtime's CPUs would wait for one another forever
+    runners = max([base.num_env_runners] + [int(v) for v in spaces["num_env_runners"].extremes()]
+                  if "num_env_runners" in spaces else [base.num_env_runners])
+    threaded = base.threaded or "threaded" in spaces
+    per_trial = 1 + runners + threaded
     if concurrent is None:
         concurrent = max(1, min(trials, cpus // per_trial))
     elif isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
         raise ConfigError(f"sweep: concurrent must be a whole number >= 1, got {concurrent!r}")
-    if per_trial == 2 and not base.address and concurrent * 2 > max(cpus, 2):
-        raise ConfigError(f"sweep: concurrent {concurrent} threaded trials need {concurrent * per_trial} CPUs (one for "
-                          f"each trial, one for its learner process), and this machine's training runtime has "
-                          f"{cpus}: set concurrent to {max(1, cpus // per_trial)}, leave threaded out, or sweep on a "
-                          "Ray cluster (address=)")
+    if per_trial > 1 and not base.address and concurrent * per_trial > cpus:
+        held = ["one for the trial"] + [f"{runners} for its env runner{'s' * (runners > 1)}"] * (runners > 0) + \
+            ["one for its learner process (threaded)"] * threaded
+        fewer = (f"set concurrent to {cpus // per_trial}" if cpus >= per_trial else
+                 "give fewer num_env_runners" + (" or leave threaded out" if threaded else ""))
+        raise ConfigError(f"sweep: concurrent {concurrent} trial{'s need' if concurrent > 1 else ' needs'} "
+                          f"{concurrent * per_trial} CPUs ({per_trial} each: {', '.join(held)}), and this machine's "
+                          f"training runtime has {cpus}: {fewer}, or sweep on a Ray cluster (address=)")
     return SweepPlan(base, spaces, trials, scheduler, metric, metric_mode, concurrent)
 
 

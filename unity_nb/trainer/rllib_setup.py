@@ -24,14 +24,14 @@ from ..envs.agents import behavior_of, runner_seed
 from ..envs.behaviors_env import UnityBehaviorsEnv
 from ..envs.groups import largest_group
 from ..envs.gym_env import UnityVectorEnv
-from ..envs.scenes import SCENES, agents_leave
+from ..envs.scenes import SCENES
 from ..envs.source import EnvSource
 from ..envs.spaces import policy_to_unity
 from ..envs.teams import games, split_team
 from ..errors import NotPossible
 from ..evaluate.policy import SINGLE, module_id
 from ..train import self_play
-from ..train.checks import time_horizon_misfit
+from ..train.checks import is_multi_agent, minibatch_misfit, time_horizon_misfit
 from ..train.config import ConfigError, TrainConfig
 from ..train.settings import SCHEDULE_FLOORS
 from .encoders import check_image
@@ -348,13 +348,6 @@ def _policy_of(agent_id, episode=None, **kwargs) -> str:
     return module_id(behavior_of(agent_id))
 
 
-def is_multi_agent(config: TrainConfig, trained: list[str]) -> bool:
-    """Whether the run trains on RLlib's multi-agent env, an agent id per agent episode and a module named after
-    each behavior: several behaviors, or agents that come and go (Escape; RLlib takes a lone module named
-    ``default_policy`` for a single-agent run)."""
-    return len(trained) > 1 or agents_leave(config.scene) or config.poca
-
-
 def _env_config(config: TrainConfig) -> dict:
     return {
         "scene": config.scene,
@@ -505,6 +498,10 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
     wanted = learner_settings(config, per_env_step)
     if per_env_step > 1:  # the batch is in agent steps; RLlib fills it in env steps, each an exchange of all agents
         # (RLlib's own count_steps_by="agent_steps" fails on agents that come and go: NaN counts of agents gone)
+        misfit = config.algorithm == "PPO" and wanted.get("minibatch_size") and minibatch_misfit(
+            wanted["minibatch_size"], config.train_batch_size, per_env_step)
+        if misfit:  # a Unity build's agents are counted only now (a built-in scene's were by TrainConfig)
+            raise ConfigError(f"minibatch_size ({wanted['minibatch_size']}) {misfit}")
         wanted["train_batch_size_per_learner"] = max(1, -(-config.train_batch_size // per_env_step))
     clip_schedules = {module_of(b): schedule(config.for_behavior(b), "clip_param", per_env_step) for b in trained
                       if config.for_behavior(b).clip_schedule != "constant"}
