@@ -74,6 +74,8 @@ def test_dry_run_shows_the_exact_request_and_sends_nothing(sm_env, tmp_path):
     assert all(isinstance(v, str) for v in request["HyperParameters"].values())
     assert request["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
     assert "pytorch-training" in request["AlgorithmSpecification"]["TrainingImage"]
+    # one string hash in the container (a seed repeats, as locally); the hosts' Ray token
+    assert request["Environment"]["PYTHONHASHSEED"] == "0" and len(request["Environment"]["UNITY_NB_RAY_TOKEN"]) == 64
     text = str(result)
     for shown in ("us-east-1", "123456789012", ROLE, "sagemaker-us-east-1-123456789012", "2 x ml.c5.2xlarge",
                   "CreateTrainingJob request (not sent)"):

@@ -52,6 +52,9 @@ def ray_env(token_path: Path | None = None) -> dict[str, str]:
     """Environment for Ray processes of this kit: quiet, token-authenticated."""
     env = dict(os.environ)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # one string hash in every run: RLlib walks a multi-agent episode's agents as sets of their names, so with
+    # Python's per-process hash seed the same seed gave a different run each time (BasicDuo, Pong, Escape)
+    env.setdefault("PYTHONHASHSEED", "0")
     env["RAY_AUTH_MODE"] = "token"
     if token_path is not None:
         env["RAY_AUTH_TOKEN_PATH"] = str(token_path)

@@ -482,11 +482,12 @@ def algorithm_config(config: TrainConfig, trained: list[str]) -> AlgorithmConfig
                 raise ConfigError(f"self_play {err}") from None
             ghosts = {ghost_module(game): spec(next(b for b in trained if split_team(b)[0] == game))
                       for game in games(trained)}
-            algo.multi_agent(policies=set(specs) | set(ghosts), policy_mapping_fn=policy_of,
-                             policies_to_train=set(specs))
+            algo.multi_agent(policies=[*specs, *ghosts], policy_mapping_fn=policy_of,
+                             policies_to_train=list(specs))
             specs.update(ghosts)
         else:
-            algo.multi_agent(policies=set(specs), policy_mapping_fn=_policy_of)
+            # a list, not a set: the modules are built (and draw their first weights) in one order every run
+            algo.multi_agent(policies=list(specs), policy_mapping_fn=_policy_of)
         algo.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs),
                        algorithm_config_overrides_per_module=overrides)
     if config.normalize:

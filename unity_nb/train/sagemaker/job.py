@@ -213,7 +213,7 @@ class JobPlan:
         return hps
 
     def environment(self) -> dict[str, str]:
-        env = {"PYTHONUNBUFFERED": "1"}
+        env = {"PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}  # one string hash: a seed repeats (runtime.ray_env)
         if self.instance_count > 1:  # the job's Ray cluster admits only hosts that hold this token
             env["UNITY_NB_RAY_TOKEN"] = secrets.token_hex(32)
         return env
