@@ -184,9 +184,9 @@ def test_a_run_needing_more_cpus_than_the_share_is_refused_before_anything_start
     with pytest.raises(ut.ConfigError) as refused:
         ut.train("Basic", runs_dir=tmp_path / "runs", num_env_runners=3)
     assert str(refused.value) == (
-        "num_env_runners 3 needs 3 CPUs (one per env runner), and this machine's training runtime has 2 "
-        "(UNITY_NB_CPUS): set num_env_runners to 2 or fewer (0 samples in the training process itself), or train "
-        "on a Ray cluster (address=)")
+        "this run needs 3 CPUs (3 for its env runners), and this machine's training runtime has 2 (UNITY_NB_CPUS): "
+        "set num_env_runners to 2 or fewer (0 samples in the training process itself), or train on a Ray cluster "
+        "(address=)")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -198,7 +198,7 @@ def test_a_threaded_run_counts_its_learner_process_among_the_cpus(tmp_path, monk
     with pytest.raises(ut.ConfigError) as refused:
         ut.train("3DBall", runs_dir=tmp_path / "runs", num_env_runners=2, threaded=True)
     assert str(refused.value) == (
-        "threaded learns in a process of its own, which takes a CPU as each env runner does: 2 env runners and the "
-        "learner need 3, and this machine's training runtime has 2 (UNITY_NB_CPUS): use fewer num_env_runners, leave "
-        "threaded out, or train on a Ray cluster (address=)")
+        "this run needs 3 CPUs (2 for its env runners, one for its learner process (threaded)), and this machine's "
+        "training runtime has 2 (UNITY_NB_CPUS): set num_env_runners to 1 or fewer (0 samples in the training "
+        "process itself), leave threaded out, or train on a Ray cluster (address=)")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -104,19 +104,16 @@ def check_can_start(cfg: TrainConfig) -> None:
 def _check_fits(cfg: TrainConfig) -> None:
     """A run this machine's runtime cannot hold is refused before anything starts: Ray would otherwise wait
     for the CPUs of its env runners (one each) forever, the run never leaving "starting"."""
-    from .share import find_share
+    from .share import cpus_held, find_share
 
     share = find_share()
-    if cfg.threaded and cfg.num_env_runners + 1 > share.cpus:
-        raise ConfigError(f"threaded learns in a process of its own, which takes a CPU as each env runner does: "
-                          f"{cfg.num_env_runners} env runners and the learner need {cfg.num_env_runners + 1}, and "
-                          f"this machine's training runtime has {share.cpus} ({share.cpus_from}): use fewer "
-                          "num_env_runners, leave threaded out, or train on a Ray cluster (address=)")
-    if cfg.num_env_runners > share.cpus:
-        raise ConfigError(f"num_env_runners {cfg.num_env_runners} needs {cfg.num_env_runners} CPUs (one per env "
-                          f"runner), and this machine's training runtime has {share.cpus} ({share.cpus_from}): set "
-                          f"num_env_runners to {share.cpus} or fewer (0 samples in the training process itself), "
-                          "or train on a Ray cluster (address=)")
+    needed, holders = cpus_held(cfg.num_env_runners, cfg.threaded)
+    if needed > share.cpus:
+        fewer = max(0, share.cpus - bool(cfg.threaded))
+        raise ConfigError(f"this run needs {needed} CPUs ({holders}), and this machine's training runtime has "
+                          f"{share.cpus} ({share.cpus_from}): set num_env_runners to {fewer} or fewer (0 samples in "
+                          f"the training process itself){', leave threaded out' if cfg.threaded else ''}, or train "
+                          "on a Ray cluster (address=)")
 
 
 def _check_user_code(cfg: TrainConfig) -> None:

@@ -66,6 +66,15 @@ class Share:
         return text
 
 
+def cpus_held(num_env_runners: int, threaded: bool, trial: bool = False) -> tuple[int, str]:
+    """The CPUs Ray holds for a run (beside its driver, which Ray does not count): one per env runner, one for a
+    threaded learner process, and one for a sweep's trial actor; and what holds them, in words."""
+    parts = ["one for the trial"] * trial + \
+        [f"{num_env_runners} for its env runner{'s' * (num_env_runners > 1)}"] * (num_env_runners > 0) + \
+        ["one for its learner process (threaded)"] * bool(threaded)
+    return trial + num_env_runners + bool(threaded), ", ".join(parts)
+
+
 def shm_free(path: str = "/dev/shm") -> int | None:
     """Free bytes in the shared-memory filesystem Ray's object store lives in (shared by every runtime of the
     host); None where there is none."""

@@ -210,7 +210,7 @@ def make_plan(scene, *, config=None, trials: int | None = None, scheduler: str |
     return (higher is better), as many trials at a time as the runtime's CPUs hold (a trial, its env runners and a
     threaded learner process hold one each)."""
     from . import make_config
-    from .share import find_share
+    from .share import cpus_held, find_share
 
     config, section = sweep_section(config)
     settings = {**section.get("search", {}), **settings}
@@ -283,18 +283,16 @@ def make_plan(scene, *, config=None, trials: int | None = None, scheduler: str |
     runners = max([base.num_env_runners] + [int(v) for v in spaces["num_env_runners"].extremes()]
                   if "num_env_runners" in spaces else [base.num_env_runners])
     threaded = base.threaded or "threaded" in spaces
-    per_trial = 1 + runners + threaded
+    per_trial, holders = cpus_held(runners, threaded, trial=True)
     if concurrent is None:
         concurrent = max(1, min(trials, cpus // per_trial))
     elif isinstance(concurrent, bool) or not isinstance(concurrent, int) or concurrent < 1:
         raise ConfigError(f"sweep: concurrent must be a whole number >= 1, got {concurrent!r}")
     if per_trial > 1 and not base.address and concurrent * per_trial > cpus:
-        held = ["one for the trial"] + [f"{runners} for its env runner{'s' * (runners > 1)}"] * (runners > 0) + \
-            ["one for its learner process (threaded)"] * threaded
         fewer = (f"set concurrent to {cpus // per_trial}" if cpus >= per_trial else
                  "give fewer num_env_runners" + (" or leave threaded out" if threaded else ""))
         raise ConfigError(f"sweep: concurrent {concurrent} trial{'s need' if concurrent > 1 else ' needs'} "
-                          f"{concurrent * per_trial} CPUs ({per_trial} each: {', '.join(held)}), and this machine's "
+                          f"{concurrent * per_trial} CPUs ({per_trial} each: {holders}), and this machine's "
                           f"training runtime has {cpus}: {fewer}, or sweep on a Ray cluster (address=)")
     return SweepPlan(base, spaces, trials, scheduler, metric, metric_mode, concurrent)
 
