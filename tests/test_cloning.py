@@ -3,6 +3,9 @@ their refusals, the cloning itself on RLlib's own PPO network, and a run that cl
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
@@ -191,7 +194,21 @@ def test_a_builds_behaviors_are_checked_against_the_demonstration_when_it_opens(
     _check_demonstration(str(basic_demo), ["Basic"], scene_behaviors(ut.make_config("Basic")))  # fits: no error
 
 
-def test_a_sagemaker_job_cannot_clone_a_file_it_would_not_have(basic_demo):
-    with pytest.raises(ConfigError, match="behavioral_cloning is not supported on SageMaker yet: the demonstration is "
-                                          "not uploaded with the job"):
-        TrainConfig.from_dict({"scene": "Basic", "backend": "sagemaker", "behavioral_cloning": {"demo_path": str(basic_demo)}})
+def test_a_sagemaker_job_sends_its_demonstration_in_its_demos_channel(basic_demo):
+    """The file is checked here (it must exist and fit); the job gets it under the setting's name, and its
+    container reads it back from where SageMaker mounts the channel."""
+    from unity_nb.train.sagemaker import contract
+
+    config = TrainConfig.from_dict({"scene": "Basic", "backend": "sagemaker",
+                                    "behavioral_cloning": {"demo_path": str(basic_demo)}})
+    sent = contract.encode_hyperparameters(config)
+    assert json.loads(sent["behavioral_cloning"])["demo_path"] == "demos:behavioral_cloning/basic.demo"
+    channel = basic_demo.parent.parent / "channel"
+    (channel / "behavioral_cloning").mkdir(parents=True)
+    shutil.copy(basic_demo, channel / "behavioral_cloning" / "basic.demo")
+    back = contract.decode_hyperparameters(sent, None, str(channel))
+    assert back.behavioral_cloning == {**config.behavioral_cloning,
+                                       "demo_path": str(channel / "behavioral_cloning" / "basic.demo")}
+    with pytest.raises(ConfigError, match="behavioral_cloning.demo_path .*none.demo does not exist"):
+        TrainConfig.from_dict({"scene": "Basic", "backend": "sagemaker",
+                               "behavioral_cloning": {"demo_path": str(basic_demo.parent / "none.demo")}})

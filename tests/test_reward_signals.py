@@ -195,8 +195,6 @@ def test_gail_needs_a_demonstration_of_the_trained_behavior(basic_demo, tmp_path
     with pytest.raises(ConfigError, match="gail.demo_path was recorded from another behavior than 3DBall's 3DBall: "
                                           "behavior: the file records 'Basic'"):
         TrainConfig.from_dict({"scene": "3DBall", "gail": {"demo_path": str(basic_demo)}})
-    with pytest.raises(ConfigError, match="gail is not supported on SageMaker yet: the demonstration is not uploaded"):
-        TrainConfig.from_dict({"scene": "Basic", "backend": "sagemaker", "gail": {"demo_path": str(basic_demo)}})
     from unity_nb.train.flags import add_config_flags, config_overrides
 
     parser = argparse.ArgumentParser()

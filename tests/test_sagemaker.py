@@ -344,6 +344,44 @@ def test_a_self_play_run_through_the_emulated_path(standin):
     assert against.rows()["all"]["episodes"] == 8  # each team's 4 games against the snapshot
 
 
+@pytest.mark.ray
+def test_a_run_that_learns_from_demonstrations_gets_them_in_its_demos_channel(standin, tmp_path):
+    """behavioral_cloning from a .demo file and gail from a folder of them, as a SageMaker job: both travel in the
+    job's demos channel (each under its setting), the container reads them there, and both losses stream back."""
+    from unity_nb.evaluate.demos import record_demo
+
+    folder = tmp_path / "my demos"
+    folder.mkdir()
+    record_demo(lambda observations: np.full((len(observations[0]), 1), 2, np.int32), "Basic",
+                folder / "right.demo", episodes=10)
+    settings = dict(backend="sagemaker", role=ROLE, steps=512, target_return="off", checkpoint_every=1,
+                    behavioral_cloning={"demo_path": str(folder / "right.demo")}, gail={"demo_path": str(folder)})
+    dry = ut.train("Basic", dry_run=True, **settings)
+    assert f"gail {folder}  (uploaded to s3://" in str(dry)
+    assert "demos" in [c["ChannelName"] for c in dry.request["InputDataConfig"]]  # beside the SDK's code channels
+    run = ut.train("Basic", **settings)
+    name = standin.wait_for_job()
+    run.wait(timeout=400)
+    assert run.state == "finished", (run.status, run.log_path("follow").read_text()[-3000:])
+    request = standin.requests[name]
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in request["InputDataConfig"]}
+    assert channels["demos"].endswith(f"/runs/{run.id}/demos/")
+    sent = {k: json.loads(request["HyperParameters"][k])["demo_path"] for k in ("behavioral_cloning", "gail")}
+    assert sent == {"behavioral_cloning": "demos:behavioral_cloning/right.demo", "gail": "demos:gail/my demos"}
+    assert run.config.behavioral_cloning["demo_path"] == str(folder / "right.demo")  # the local run keeps its path
+    iterations = [e for e in run.events() if e["event"] == "iteration"]
+    assert iterations and all(e["bc_loss"] is not None and e["gail_loss"] is not None for e in iterations)
+    messages = [e["message"] for e in run.events() if e["event"] == "log"]
+    assert any(m.startswith("uploading the demonstrations (behavioral_cloning, gail)") for m in messages), messages
+
+
+def test_a_job_demo_path_stays_inside_its_channel():
+    with pytest.raises(ConfigError, match="gail.demo_path 'demos:../../etc' points outside the demos channel"):
+        contract.decode_hyperparameters({"gail": json.dumps({"demo_path": "demos:../../etc"})}, None, "/opt/ml/d")
+    with pytest.raises(ConfigError, match="is an uploaded demonstration, but the job has no 'demos' channel"):
+        contract.decode_hyperparameters({"gail": json.dumps({"demo_path": "demos:gail/x.demo"})})
+
+
 def Run_progress(checkpoint):
     from unity_nb.train.store import RunFolder
 

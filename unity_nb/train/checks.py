@@ -342,7 +342,7 @@ def check_behavioral_cloning(config, fail) -> None:
 def _check_demo(config, path, where: str, verb: str, fail) -> str:
     """A demonstration a run learns from (``behavioral_cloning``, ``gail``): it exists and reads, records one
     vector sensor, of the trained behavior (a built-in scene's spec is compared now, a build's when it opens:
-    rllib_setup), and the run is not on SageMaker (the file would not reach the job). Its absolute path."""
+    rllib_setup). Its absolute path (a SageMaker job gets the file in its demos channel)."""
     from ..envs.demo import load_demo
     from ..errors import UnityNbError
 
@@ -356,9 +356,6 @@ def _check_demo(config, path, where: str, verb: str, fail) -> str:
         demo = load_demo(path)
     except (UnityNbError, ValueError, OSError) as err:
         fail(f"{where}.demo_path", f"cannot be read: {err}")
-    if config.backend == "sagemaker":
-        fail(where, "is not supported on SageMaker yet: the demonstration is not uploaded with the job; train "
-             "locally or on your Ray cluster (--address)")
     if len(demo.spec.observation_specs) != 1 or len(demo.spec.observation_specs[0].shape) != 1:
         fail(f"{where}.demo_path", f"records cameras or several sensors; {where} reads one vector observation yet")
     scene_cls = find_scene(config.scene)

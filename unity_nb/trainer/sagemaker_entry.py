@@ -59,6 +59,7 @@ class Container:
     num_cpus: int
     num_gpus: int
     train_channel: str | None
+    demos_channel: str | None = None
 
     @classmethod
     def read(cls) -> "Container":
@@ -71,10 +72,12 @@ class Container:
         hosts = json.loads(os.environ["SM_HOSTS"]) if os.environ.get("SM_HOSTS") else resources.get("hosts") or ["algo-1"]
         current = os.environ.get("SM_CURRENT_HOST") or resources.get("current_host") or hosts[0]
         train = os.environ.get(f"SM_CHANNEL_{contract.TRAIN_CHANNEL.upper()}") or str(root / "input/data/train")
+        demos = os.environ.get(f"SM_CHANNEL_{contract.DEMOS_CHANNEL.upper()}") or str(root / "input/data/demos")
         return cls(root=root, hyperparameters=hyperparameters, hosts=list(hosts), current_host=current,
                    num_cpus=int(os.environ.get("SM_NUM_CPUS") or os.cpu_count() or 1),
                    num_gpus=int(os.environ.get("SM_NUM_GPUS") or 0),
-                   train_channel=train if os.path.isdir(train) else None)
+                   train_channel=train if os.path.isdir(train) else None,
+                   demos_channel=demos if os.path.isdir(demos) else None)
 
     @property
     def model_dir(self) -> Path:
@@ -282,7 +285,8 @@ def main(argv=None) -> int:
     container = Container.read()
     head = None
     try:
-        config = contract.decode_hyperparameters(container.hyperparameters, container.train_channel)
+        config = contract.decode_hyperparameters(container.hyperparameters, container.train_channel,
+                                                 container.demos_channel)
         if config.scene_name is None:
             prepare_build(config.scene)
         if len(container.hosts) > 1:

@@ -49,6 +49,7 @@ def describe(job_plan) -> str:
              + (", managed spot (resumes from its checkpoints)" if c.spot else ""),
              f"  scene    {c.scene}" + ("  (built-in: nothing to upload)" if job_plan.build is None else
                                       f"  (uploaded to s3://{job_plan.bucket}/..., {job_plan.build.size / 1e6:.1f} MB)"),
+             *[f"  {setting} {path}  (uploaded to {job_plan.demos_s3})" for setting, path in job_plan.demos.items()],
              f"  output   {job_plan.output_s3}",
              f"  checkpoints {job_plan.checkpoint_s3}"]
     return "\n".join(lines)

@@ -9,7 +9,9 @@ the log) import this module.
   TrainConfig's default travels as one hyperparameter: strings as they are, anything else
   as JSON. ``decode_hyperparameters`` turns them back into the same TrainConfig.
 - **Channels.** ``train``: the user's Unity Linux build (absent for a built-in scene);
-  the kit's source travels in ModelTrainer's own code channel.
+  ``demos``: the demonstrations a run learns from (``behavioral_cloning``, ``gail``), each under
+  its setting's name, the setting's ``demo_path`` then ``demos:<setting>/<name>``; the kit's
+  source travels in ModelTrainer's own code channel.
 - **Event lines.** The container prints each run-folder event (``schema.EVENTS``) to its log
   as one line: ``EVENT_PREFIX`` then the event's JSON. The kit parses them back into the
   local run folder, and ``metric_definitions`` lets SageMaker's console chart the same numbers.
@@ -32,6 +34,9 @@ from ..metrics import sagemaker_keys
 TRAIN_CHANNEL = "train"  # the user's Unity build
 EVENT_PREFIX = "[unity-nb] "  # an event line in the job's log: the prefix, then one JSON object
 BUILD_PREFIX = "channel:"  # scene = "channel:<path inside the train channel>" for an uploaded build
+DEMOS_CHANNEL = "demos"  # the demonstrations a run learns from
+DEMO_PREFIX = "demos:"  # demo_path = "demos:<setting>/<file or folder name>" inside the demos channel
+DEMO_SETTINGS = ("behavioral_cloning", "gail")  # the settings that name a demonstration (their demo_path)
 ENTRY_SCRIPT = "unity_nb_train.py"  # the script ModelTrainer runs (written into the source folder)
 CHECKPOINTS_LOCAL = "/opt/ml/checkpoints"  # SageMaker keeps this folder in S3 (CheckpointConfig.local_path)
 RAY_PORT = 6379  # the head node's Ray port inside the job (UNITY_NB_RAY_PORT overrides, for tests)
@@ -61,8 +66,20 @@ def encode_hyperparameters(config: TrainConfig) -> dict[str, str]:
         value = getattr(config, f.name)
         if f.name in LAUNCH_SETTINGS or value == getattr(default, f.name):
             continue
+        if f.name in DEMO_SETTINGS:  # the file travels in the demos channel
+            value = {**value, "demo_path": encode_demo_path(f.name, value["demo_path"])}
         out[f.name] = value if isinstance(value, str) else json.dumps(value)
     return out
+
+
+def demo_paths(config: TrainConfig) -> dict[str, str]:
+    """The demonstrations ``config`` learns from, by setting: their paths on this machine."""
+    return {name: getattr(config, name)["demo_path"] for name in DEMO_SETTINGS if getattr(config, name)}
+
+
+def encode_demo_path(setting: str, local_path: str) -> str:
+    """Where a job finds the demonstration of ``setting`` (uploaded to the demos channel under that name)."""
+    return f"{DEMO_PREFIX}{setting}/{os.path.basename(os.path.normpath(local_path))}"
 
 
 def encode_build_scene(relative_path: str) -> str:
@@ -70,10 +87,12 @@ def encode_build_scene(relative_path: str) -> str:
     return BUILD_PREFIX + relative_path.lstrip("/")
 
 
-def decode_hyperparameters(hyperparameters: dict[str, Any], train_channel: str | None = None) -> TrainConfig:
+def decode_hyperparameters(hyperparameters: dict[str, Any], train_channel: str | None = None,
+                           demos_channel: str | None = None) -> TrainConfig:
     """The TrainConfig a job was sent (``ConfigError`` names a bad one).
 
     train_channel: where the train channel is mounted; a ``channel:`` scene becomes a path in it.
+    demos_channel: where the demos channel is mounted; a ``demos:`` demo_path becomes a path in it.
     """
     text_fields = _str_fields()
     values: dict[str, Any] = {}
@@ -93,6 +112,17 @@ def decode_hyperparameters(hyperparameters: dict[str, Any], train_channel: str |
             raise ConfigError(f"hyperparameters.json: scene {scene!r} is an uploaded build, but the job has no "
                               f"{TRAIN_CHANNEL!r} channel")
         values["scene"] = os.path.join(train_channel, scene[len(BUILD_PREFIX):])
+    for name in DEMO_SETTINGS:
+        given = values.get(name)
+        path = given.get("demo_path") if isinstance(given, dict) else None
+        if isinstance(path, str) and path.startswith(DEMO_PREFIX):
+            if not demos_channel:
+                raise ConfigError(f"hyperparameters.json: {name}.demo_path {path!r} is an uploaded demonstration, but "
+                                  f"the job has no {DEMOS_CHANNEL!r} channel")
+            inside = os.path.normpath(path[len(DEMO_PREFIX):])
+            if inside.startswith(("..", "/")):
+                raise ConfigError(f"hyperparameters.json: {name}.demo_path {path!r} points outside the demos channel")
+            values[name] = {**given, "demo_path": os.path.join(demos_channel, inside)}
     return TrainConfig.from_dict(values, source="hyperparameters.json")
 
 

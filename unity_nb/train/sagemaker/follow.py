@@ -100,6 +100,10 @@ class Follower:
                     self.out.emit({"event": "log", "message": f"uploading the build: {100 * sent / max(total, 1):.0f}%"})
 
             build_uri = job.upload_build(plan.build, self.s3, plan.bucket, progress)
+        if plan.demos:
+            self.out.emit({"event": "log", "message": f"uploading the demonstration{'s' * (len(plan.demos) > 1)} "
+                                                      f"({', '.join(plan.demos)}) to {plan.demos_s3}"})
+            job.upload_demos(plan, self.s3)
         self.out.emit({"event": "log", "message": f"submitting the SageMaker job ({plan.instance_count} x "
                                                   f"{plan.instance_type}{', spot' if self.run.config.spot else ''})"})
         name = job.submit(plan, build_uri)

@@ -109,6 +109,28 @@ def upload_build(build: Build, s3, bucket: str, progress: Callable[[int, int], N
     return f"s3://{bucket}/{prefix}/"
 
 
+# ---- the demonstrations (the demos channel)
+
+def demo_files(local_path: str) -> list[tuple[Path, str]]:
+    """A demonstration's files and their keys inside its setting's folder of the channel (a folder keeps its
+    name and layout, as encode_demo_path names it)."""
+    path = Path(local_path)
+    if path.is_file():
+        return [(path, path.name)]
+    return [(p, f"{path.name}/{p.relative_to(path).as_posix()}") for p in sorted(path.rglob("*")) if p.is_file()]
+
+
+def upload_demos(plan: "JobPlan", s3) -> str | None:
+    """Upload the run's demonstrations (small: sent with every job); the channel's S3 URI, or None."""
+    if not plan.demos:
+        return None
+    prefix = plan.demos_s3[len(f"s3://{plan.bucket}/"):]
+    for setting, local in plan.demos.items():
+        for path, key in demo_files(local):
+            s3.upload_file(str(path), plan.bucket, f"{prefix}{setting}/{key}")
+    return plan.demos_s3
+
+
 # ---- the kit's code (the code channel)
 
 def requirements() -> list[str]:
@@ -203,6 +225,15 @@ class JobPlan:
         return f"s3://{self.bucket}/{PREFIX}/runs/{self.run_id}/checkpoints"
 
     @property
+    def demos(self) -> dict[str, str]:
+        """The demonstrations the run learns from, by setting (uploaded to the demos channel)."""
+        return contract.demo_paths(self.config)
+
+    @property
+    def demos_s3(self) -> str:
+        return f"s3://{self.bucket}/{PREFIX}/runs/{self.run_id}/demos/"
+
+    @property
     def output_s3(self) -> str:
         return f"s3://{self.bucket}/{PREFIX}/runs/{self.run_id}/output"
 
@@ -247,7 +278,10 @@ class JobPlan:
 
     def inputs(self, build_uri: str | None):
         InputData = import_sagemaker()[4]
-        return [InputData(channel_name=contract.TRAIN_CHANNEL, data_source=build_uri)] if build_uri else []
+        channels = [InputData(channel_name=contract.TRAIN_CHANNEL, data_source=build_uri)] if build_uri else []
+        if self.demos:
+            channels.append(InputData(channel_name=contract.DEMOS_CHANNEL, data_source=self.demos_s3))
+        return channels
 
 
 def _output_config(s3_uri: str):
