@@ -280,8 +280,8 @@ def make_plan(scene, *, config=None, trials: int | None = None, scheduler: str |
     cpus = find_share().cpus
     # a trial's actor holds a CPU while its run goes, and the run's env runners and a threaded learner process
     # hold one each (Ray): more at once than the runtime's CPUs would wait for one another forever
-    runners = max([base.num_env_runners] + [int(v) for v in spaces["num_env_runners"].extremes()]
-                  if "num_env_runners" in spaces else [base.num_env_runners])
+    drawn = spaces["num_env_runners"].extremes() if "num_env_runners" in spaces else ()
+    runners = max([base.num_env_runners, *(int(v) for v in drawn)])  # the most a trial may draw
     threaded = base.threaded or "threaded" in spaces
     per_trial, holders = cpus_held(runners, threaded, trial=True)
     if concurrent is None:
