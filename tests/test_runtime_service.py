@@ -73,6 +73,19 @@ def test_help_of_up_and_down():
     assert "--force" in unity_nb("down", "--help").stdout
 
 
+def test_only_what_a_runs_processes_read_counts_as_their_environment():
+    runtime = {"OMP_NUM_THREADS": "2", "PYTHONPATH": "/lib", "UNITY_NB_CPUS": "2"}
+    here = {**runtime, "HOME": "/elsewhere", "UNITY_NB_RUNS": "/other/runs", "RAY_ADDRESS": "10.0.0.5:6379",
+            "JPY_PARENT_PID": "7", "PYTHONUNBUFFERED": "1"}  # a client's own, or nothing a run reads
+    assert service.environment_differences(runtime, here) is None
+    assert service.environment_differences(None, {"UNITY_NB_CPUS": "4"}) is None  # a runtime that did not say
+    said = service.environment_differences(runtime, {"UNITY_NB_CPUS": "4", "TORCH_HOME": "/t", "OMP_NUM_THREADS": "2",
+                                                     "MKL_A": "1", "RAY_B": "1", "CUDA_C": "1"})
+    assert said.startswith("the training runtime started with another environment than this one: CUDA_C='1' here "
+                           "(unset in the runtime), MKL_A='1' here (unset in the runtime), PYTHONPATH unset here "
+                           "('/lib' in the runtime), RAY_B='1' here (unset in the runtime) and 2 more. Runs take")
+
+
 def test_a_runtime_folder_others_can_open_is_refused(tmp_path, monkeypatch):
     folder = tmp_path / "rt"
     folder.mkdir(mode=0o755)
@@ -106,11 +119,17 @@ def test_up_then_runs_join_it_then_down(own_runtime, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "runtime already up: algorithm built ahead" in out.stdout
     assert "the training runtime stays up 10 min" in out.stdout
+    assert "another environment" not in out.stdout  # started from the same one
     assert service.status(folder)["pid"] == found["pid"]  # the same runtime, still up
-    # and the next run, on a driver the runtime prepared after its starting folder was deleted
-    again = unity_nb("train", "Basic", "--steps", "1000", "--eval-episodes", "0", "--runs-dir", "runs", env=env,
+    # and the next run, on a driver the runtime prepared after its starting folder was deleted, from a shell
+    # with a variable the runtime's processes do not have: the run goes on the runtime's, and says so
+    changed = {**env, "OMP_NUM_THREADS": "3"}
+    again = unity_nb("train", "Basic", "--steps", "1000", "--eval-episodes", "0", "--runs-dir", "runs", env=changed,
                      cwd=tmp_path)
     assert again.returncode == 0 and "finished after" in again.stdout, again.stdout + again.stderr
+    note = "the training runtime started with another environment than this one: OMP_NUM_THREADS='3' here"
+    assert note in again.stdout and "stop it (`unity-nb down`, or %unity_down) and train again" in again.stdout
+    assert note in unity_nb("up", env=changed).stdout
     assert len(list((tmp_path / "runs").iterdir())) == 2
 
     # hostile and malformed requests get a message, and the runtime goes on

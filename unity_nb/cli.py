@@ -367,6 +367,11 @@ def _show_up(found, args) -> int:
     if found.get("share"):
         print(f"  it may use {found['share']} (set UNITY_NB_CPUS / UNITY_NB_MEMORY to change it)")
     print(f"  stops by itself after {found['idle_s'] / 60:g} min unused; `unity-nb down` stops it now")
+    from .train.service import environment_differences
+
+    differs = environment_differences(found.get("env"), os.environ)
+    if differs:
+        print(f"  note: {differs}")
     return 0
 
 

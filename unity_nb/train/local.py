@@ -93,7 +93,10 @@ class LocalBackend:
                     env[key] = value
             return self._spawn(run, config.address, env, resume)
         self.guess = config
-        self._ensure()
+        found = self._ensure()
+        differs = service.environment_differences(found.get("env"), os.environ)
+        if differs:  # said, not refused: the run is as good, only without this session's variables
+            run.say(differs)
         # the driver works in the caller's folder, as a process started here would (relative build paths)
         # the runtime notes the driver's pid in the run folder before the driver starts
         service.request("train", run_dir=str(run.path.resolve()), resume=resume, guess=config.to_yaml(),

@@ -47,6 +47,39 @@ class RuntimeRefused(NotPossible):
     """The training runtime could not start or refused a request (the message says why)."""
 
 
+# What a run's processes read from their environment, which they take from the runtime (started by the first
+# command): Ray's, torch's and its thread pools' settings, the kit's own, Python's path and hash seed. Not the
+# variables only a client reads (where runs go, which runtime, a cluster's address and token, SageMaker's).
+RUN_ENV_PREFIXES = ("UNITY_NB_", "RAY_", "OMP_", "MKL_", "OPENBLAS_", "TORCH_", "CUDA_")
+RUN_ENV_NAMES = ("PYTHONPATH", "PYTHONHASHSEED")
+CLIENT_ONLY_ENV = {"UNITY_NB_RUNS", "UNITY_NB_RUNTIME_DIR", "UNITY_NB_IDLE", "UNITY_NB_CLUSTER_AUTH",
+                   "UNITY_NB_SAGEMAKER_POLL", "UNITY_NB_BUCKET", "UNITY_NB_IMAGE", "RAY_ADDRESS", "RAY_AUTH_MODE",
+                   "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"}
+
+
+def run_environment(environ) -> dict[str, str]:
+    """The variables of ``environ`` that a run's processes read."""
+    return {k: v for k, v in environ.items() if k not in CLIENT_ONLY_ENV
+            and (k.startswith(RUN_ENV_PREFIXES) or k in RUN_ENV_NAMES)}
+
+
+def environment_differences(runtime: dict[str, str] | None, here) -> str | None:
+    """What a run started from ``here`` (an environment) would not see because the runtime started with another
+    (None: nothing). A run's processes take the runtime's environment, not the caller's."""
+    if runtime is None:  # a runtime of an earlier kit, which did not say
+        return None
+    mine = run_environment(here)
+    differ = sorted(k for k in set(mine) | set(runtime) if mine.get(k) != runtime.get(k))
+    if not differ:
+        return None
+    shown = ", ".join(f"{k}={mine[k]!r} here" + (f" ({runtime[k]!r} in the runtime)" if k in runtime else
+                                                 " (unset in the runtime)") if k in mine else
+                      f"{k} unset here ({runtime[k]!r} in the runtime)" for k in differ[:4])
+    more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+    return (f"the training runtime started with another environment than this one: {shown}{more}. Runs take the "
+            "runtime's; to train with this one, stop it (`unity-nb down`, or %unity_down) and train again")
+
+
 def runtime_dir() -> Path:
     """This user's runtime folder for this Python and this checkout of the kit (``UNITY_NB_RUNTIME_DIR`` overrides)."""
     chosen = os.environ.get("UNITY_NB_RUNTIME_DIR")
@@ -306,7 +339,8 @@ class Service:
                     "idle_for_s": round(time.monotonic() - self.last_activity, 1) if self._idle() else 0.0,
                     "runs": sorted(self._training()), "holds": self.holds,
                     "standby": "none" if standby is None or standby.process.poll() is not None else standby.state(),
-                    "ray": "ready" if self.runtime.alive else "starting", "share": self.runtime.share.describe()}
+                    "ray": "ready" if self.runtime.alive else "starting", "share": self.runtime.share.describe(),
+                    "env": run_environment(os.environ)}
 
     def _training(self) -> list[str]:
         """The run folders still training (a driver whose run has ended may be tidying up a moment longer)."""

@@ -295,6 +295,12 @@ class RunFolder:
             (self.path / "config.yaml").write_text(self.config.replace(steps=steps).to_yaml())
         (self.path / "stop").unlink(missing_ok=True)
 
+    def say(self, message: str) -> None:
+        """Put a line in the run's log as the one who starts it (before its training process writes): shown with
+        the run's progress in the terminal and on its dashboard."""
+        with open(self.events_path, "a", encoding="utf-8") as events:
+            events.write(event_line({"event": "log", "message": message}))
+
     def note_launch(self, pid: int) -> None:
         """Record the training process's pid at once, so one that dies before it writes is noticed.
         Once that process has written its own status (the same pid), its word stands: a run that
@@ -420,6 +426,11 @@ RESERVE_FILE, RESERVE_BYTES = ".space-reserve", 256 * 1024
 FULL_BELOW = 1024 * 1024  # bytes free under which a failure is put down to a full disk
 
 
+def event_line(event: dict[str, Any]) -> str:
+    """One event as the run's events file holds it (a JSON line, versioned and timed)."""
+    return json.dumps({"event": event["event"], "v": SCHEMA_VERSION, "t": event.get("t", time.time()), **event}) + "\n"
+
+
 class RunWriter:
     """What the training process writes: state changes, events, checkpoints, the error."""
 
@@ -440,8 +451,7 @@ class RunWriter:
 
     def emit(self, event: dict[str, Any]) -> None:
         """Append one event (``schema.EVENTS``) and flush it, so viewers see it at once."""
-        line = {"event": event["event"], "v": SCHEMA_VERSION, "t": event.get("t", time.time()), **event}
-        self._events.write(json.dumps(line) + "\n")
+        self._events.write(event_line(event))
         self._events.flush()
 
     def set_state(self, state: State, **extra) -> None:
