@@ -225,6 +225,32 @@ def test_sliders_and_keys_drive_3dball_and_pong_plays_its_scripted_opponent(tmp_
         game.close()
 
 
+def test_the_persons_tile_is_framed_and_no_other():
+    """3DBall has 12 platforms in one area and the person tilts one of them: its tile (and only its) is framed,
+    and a video of the same scene frames nothing."""
+    from unity_nb.envs.scenes.base import MARK_COLOR
+
+    game = PlaySession("3DBall", demo=False)
+    try:
+        frame = game.frame()
+        framed = (frame == MARK_COLOR).all(axis=2)
+        rows, cols = np.nonzero(framed)
+        assert framed.any() and rows.min() == 0 and cols.min() == 0  # the first tile, top left, in the gap
+        assert cols.max() < frame.shape[1] // 3 and rows.max() < frame.shape[0] // 2  # no other tile
+        scene = game.source.base.scene
+        assert scene.marked == {int(np.flatnonzero(scene.ids == game.agent)[0])}
+    finally:
+        game.close()
+    from unity_nb.envs.source import EnvSource
+
+    source = EnvSource("3DBall", mode="inprocess", num_areas=1, render=True)
+    try:
+        source.call("reset")
+        assert not (source.frame() == MARK_COLOR).all(axis=2).any()
+    finally:
+        source.close()
+
+
 def test_a_camera_only_scene_shows_its_camera():
     game = PlaySession("GridWorld", demo=False)
     try:

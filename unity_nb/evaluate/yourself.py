@@ -189,7 +189,9 @@ class PlaySession:
                 "demo_steps": sum(len(e) for e in self.finished)}
 
     def frame(self) -> np.ndarray:
-        """The scene as it is now (every agent, the step and return of each area)."""
+        """The scene as it is now (every agent, the step and return of each area), the person's tile framed."""
+        scene = self.source.base.scene  # a built-in scene, in this process
+        scene.marked = set() if self.agent is None else set(np.flatnonzero(scene.ids == self.agent).tolist())
         return self.source.frame()
 
     def close(self) -> None:

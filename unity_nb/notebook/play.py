@@ -49,7 +49,7 @@ class PlayWidget(anywidget.AnyWidget):
         game = PlaySession(scene, **session)
         try:
             name = game.scene
-            who = f"you play {game.behavior} (agent {game.agent}, the first)"
+            who = f"you play {game.behavior} (agent {game.agent}, the first; its tile is framed in yellow)"
             if len(game.specs) > 1 or game.others:
                 who += "; the other agents: " + (", ".join(sorted(set(_who(p) for p in game.others.values())))
                                                   if game.others else "standing still")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, ObservationInfo, Scene, tile
+from .base import BehaviorInfo, ObservationInfo, Scene
 
 DT = 0.02  # Unity's fixed timestep
 DECISION_PERIOD = 5
@@ -184,7 +184,7 @@ class Ball3D(Scene):
             if not below[i] or self.pos[i, 2] <= -h:
                 ball()
             frames.append(np.asarray(image))
-        return tile(frames, columns=4, captions=[self.caption(i) for i in range(n)])
+        return self.tiled(frames, columns=4, agents=list(range(n)))
 
 
 def _project(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -130,6 +130,7 @@ class Scene:
         self.ids = np.arange(self.n, dtype=np.int32)  # drawn once, as Unity's EpisodeIdCounter does at initialisation
         self._next_id = self.n  # the id the next agent to come back gets
         self.active = np.ones(self.n, dtype=bool)  # agents in the scene (False: left until their group restarts)
+        self.marked: set[int] = set()  # agents whose tile is framed (the one a person plays)
         self.group_id: np.ndarray | None = None  # a cooperative scene's Unity group of each agent (1, 2, ...)
         self.step_count = np.zeros(self.n, dtype=np.int64)
         self.episode_return = np.zeros(self.n, dtype=np.float64)
@@ -348,6 +349,12 @@ class Scene:
         """An RGB uint8 frame (even width and height) showing every agent, each tile captioned (``caption``)."""
         raise NotImplementedError
 
+    def tiled(self, frames: list[np.ndarray], columns: int, agents: list) -> np.ndarray:
+        """``frames`` in a grid (``tile``), each captioned with what its ``agents`` (an agent, or an area's) did
+        so far, and framed when one of them is ``marked``."""
+        return tile(frames, columns=columns, captions=[self.caption(a) for a in agents],
+                    marked=[bool(self.marked.intersection(np.atleast_1d(a).tolist())) for a in agents])
+
     def caption(self, agents) -> str:
         """A tile's caption: the step count and return so far of the agents it shows (an area, or one agent).
         Agents that left are not counted; the returns of agents that differ (a team game's) are all listed."""
@@ -412,6 +419,7 @@ class Canvas:
 CAPTION_HEIGHT = 14  # px; the default font's letters are ~11 px tall
 CAPTION_WIDTH = 128  # px: narrower frames are centred in tiles this wide ("step 1000  return 100.00": 123)
 CAPTION_BACK, CAPTION_INK = (18, 18, 22), (235, 235, 235)
+MARK_COLOR = (255, 200, 0)  # the frame around a marked tile (the agent a person plays)
 
 
 @lru_cache(maxsize=1)
@@ -452,9 +460,11 @@ def caption_band(text: str, width: int) -> np.ndarray:
     return band
 
 
-def tile(frames: list[np.ndarray], columns: int, gap: int = 4, captions: list[str] | None = None) -> np.ndarray:
+def tile(frames: list[np.ndarray], columns: int, gap: int = 4, captions: list[str] | None = None,
+         marked: list[bool] | None = None) -> np.ndarray:
     """Lay equal-sized frames out in a grid (row-major) with ``gap`` pixels between them, each with its
-    caption in a band under it if ``captions`` are given (frames narrower than CAPTION_WIDTH centred).
+    caption in a band under it if ``captions`` are given (frames narrower than CAPTION_WIDTH centred), and
+    the gap around each ``marked`` one drawn in MARK_COLOR.
 
     Frame sizes and ``gap`` are even, so the result is too (H.264 needs even sizes). The frames are
     copied: a camera observation tiled here stays as the agent sees it.
@@ -468,6 +478,9 @@ def tile(frames: list[np.ndarray], columns: int, gap: int = 4, captions: list[st
     for i, frame in enumerate(frames):
         r, col = divmod(i, columns)
         y, x = gap + r * (h + band + gap), gap + col * (width + gap)
+        if marked is not None and marked[i]:  # the gap around it, then the tile over the inside
+            out[y - gap : y + h + band + gap, x - gap : x + width + gap] = MARK_COLOR
+            out[y : y + h + band, x : x + width] = 90
         out[y : y + h, x + pad : x + pad + w] = frame
         if band:
             out[y + h : y + h + band, x : x + width] = caption_band(captions[i], width)

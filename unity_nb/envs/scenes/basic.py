@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
 
 TRACK = 20  # positions 0..19, observed one-hot
 CELL = 16
@@ -78,7 +78,7 @@ class Basic(Scene):
             x = self._shown(self.position)[i] * CELL
             canvas.rect(CELL // 2 + 2, x + 2, row - CELL // 2 - 2, x + CELL - 2, (60, 120, 255))
             frames.append(canvas.pixels)
-        return tile(frames, columns=1, captions=[self.caption(i) for i in range(self.n)])
+        return self.tiled(frames, columns=1, agents=list(range(self.n)))
 
 
 class BasicDuo(Basic):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, Canvas, ObservationInfo, Outcome, Scene, tile
+from .base import BehaviorInfo, Canvas, ObservationInfo, Outcome, Scene
 
 SIZE = 5  # the grid's width and height
 MATES = 3  # agents per group
@@ -198,5 +198,5 @@ class Escape(Scene):
                 if self.holder[a] == i:
                     canvas.rect(y + 1, x + 2, y + 6, x + cell - 2, (250, 230, 80))
             frames.append(canvas.pixels)
-        captions = [self.caption(np.arange(a * MATES, (a + 1) * MATES)) for a in range(self.num_areas)]
-        return tile(frames, columns=4 if self.num_areas % 4 == 0 else 1, captions=captions)
+        return self.tiled(frames, columns=4 if self.num_areas % 4 == 0 else 1,
+                          agents=[np.arange(a * MATES, (a + 1) * MATES) for a in range(self.num_areas)])

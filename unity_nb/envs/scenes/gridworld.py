@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, ObservationInfo, Scene, tile
+from .base import BehaviorInfo, ObservationInfo, Scene
 
 HEIGHT, WIDTH = 84, 64  # camera sensor resolution (rows, columns)
 NOOP, UP, DOWN, LEFT, RIGHT = range(5)
@@ -139,5 +139,4 @@ class GridWorld(TwoGoalGrid):
 
     def render(self):
         cameras = self._observe()[0]
-        captions = [self.caption(i) for i in range(self.n)]
-        return tile(list(cameras), columns=3 if self.n % 3 == 0 else 1, captions=captions)
+        return self.tiled(list(cameras), columns=3 if self.n % 3 == 0 else 1, agents=list(range(self.n)))

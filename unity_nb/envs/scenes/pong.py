@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
 
 PADDLE_X = 0.05  # each paddle's distance from its own goal line side of the court (court: 0..1 both ways)
 HALF = 0.12  # half a paddle's length
@@ -139,5 +139,5 @@ class Pong(Scene):
                 canvas.rect(top, x - 3, top + 2 * HALF * h, x + 3, color)
             canvas.disc((1 - self.ball[a, 1]) * h, self.ball[a, 0] * w, 3, (250, 250, 250))
             frames.append(canvas.pixels)
-        captions = [self.caption([2 * a, 2 * a + 1]) for a in range(self.num_areas)]
-        return tile(frames, columns=4 if self.num_areas % 4 == 0 else 1, captions=captions)
+        return self.tiled(frames, columns=4 if self.num_areas % 4 == 0 else 1,
+                          agents=[[2 * a, 2 * a + 1] for a in range(self.num_areas)])

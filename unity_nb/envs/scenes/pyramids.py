@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import BadValue
-from .base import BehaviorInfo, Canvas, ObservationInfo, Scene, tile
+from .base import BehaviorInfo, Canvas, ObservationInfo, Scene
 
 LENGTH, WIDTH = 24, 3  # a hall of 24 x 3 cells
 CELLS = LENGTH * WIDTH
@@ -98,4 +98,4 @@ class Pyramids(Scene):
                     cell((BRICK_X, y), 4, (250, 200, 40))  # its gold bricks
             cell(tuple(self.agent[i]), 2, (60, 120, 255))
             frames.append(canvas.pixels)
-        return tile(frames, columns=1, captions=[self.caption(i) for i in range(self.n)])
+        return self.tiled(frames, columns=1, agents=list(range(self.n)))

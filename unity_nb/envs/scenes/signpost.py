@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import BehaviorInfo, ObservationInfo, tile
+from .base import BehaviorInfo, ObservationInfo
 from .gridworld import AGENT, CROSS, PLUS, TwoGoalGrid, _symbol
 
 OVERHEAD = 40  # overhead camera: OVERHEAD x OVERHEAD pixels
@@ -105,5 +105,4 @@ class SignPost(TwoGoalGrid):
             top = (OVERHEAD - SIGN) // 2
             frame[top : top + SIGN, OVERHEAD + 4 : OVERHEAD + 4 + SIGN] = sign[i]
             frames.append(frame)
-        captions = [self.caption(i) for i in range(self.n)]
-        return tile(frames, columns=3 if self.n % 3 == 0 else 1, captions=captions)
+        return self.tiled(frames, columns=3 if self.n % 3 == 0 else 1, agents=list(range(self.n)))
