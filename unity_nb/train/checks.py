@@ -143,25 +143,26 @@ def check_batches(config, fail) -> None:
         whose = "" if config.minibatch_size is not None else f", {config.scene_name or 'a Unity build'}'s default"
         fail("minibatch_size", f"({minibatch}{whose}) must not exceed train_batch_size ({batch}): give a "
                                f"minibatch_size of {batch} or less")
-    given = {k: getattr(config, k) if getattr(config, k) is not None else config.defaults().get(k)
+    given = {k: getattr(config, k) if getattr(config, k) is not None else defaults.get(k)
              for k in ("time_horizon", "train_batch_size", "num_areas")}
     scene_cls = find_scene(config.scene)
-    if scene_cls is not None and takes_minibatches and minibatch and batch:
-        trained = [config.behavior] if config.behavior else [b.name for b in scene_cls.behavior_list()]
-        if is_multi_agent(config, trained):
-            problem = minibatch_misfit(minibatch, batch, sum(scene_cls.agents_per_area_of(b) for b in trained)
-                                       * (given["num_areas"] or 1))
-            if problem:
-                whose = "" if config.minibatch_size is not None else f", {scene_cls.name}'s default"
-                fail("minibatch_size", f"({minibatch}{whose}) {problem}")
-    if scene_cls is not None and config.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"]:
-        trained = [config.behavior] if config.behavior else [b.name for b in scene_cls.behavior_list()]
-        if len(trained) == 1 and not scene_cls.agents_leave:  # one policy: every agent is a sub-env of one vector env
-            problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"],
-                                          scene_cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
-                                          config.num_env_runners)
-            if problem:
-                fail("time_horizon", problem)
+    if scene_cls is None:
+        return  # a Unity build's behaviors and agents are known only when it opens (rllib_setup checks them then)
+    trained = [config.behavior] if config.behavior else [b.name for b in scene_cls.behavior_list()]
+    if takes_minibatches and minibatch and batch and is_multi_agent(config, trained):
+        problem = minibatch_misfit(minibatch, batch, sum(scene_cls.agents_per_area_of(b) for b in trained)
+                                   * (given["num_areas"] or 1))
+        if problem:
+            whose = "" if config.minibatch_size is not None else f", {scene_cls.name}'s default"
+            fail("minibatch_size", f"({minibatch}{whose}) {problem}")
+    # one policy: every agent is a sub-env of one vector env
+    if (config.algorithm == "PPO" and given["time_horizon"] and given["train_batch_size"] and len(trained) == 1
+            and not scene_cls.agents_leave):
+        problem = time_horizon_misfit(given["time_horizon"], given["train_batch_size"],
+                                      scene_cls.agents_per_area_of(trained[0]) * (given["num_areas"] or 1),
+                                      config.num_env_runners)
+        if problem:
+            fail("time_horizon", problem)
 
 
 def check_model(config, fail, source: str) -> None:

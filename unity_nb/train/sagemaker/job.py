@@ -120,15 +120,11 @@ def demo_files(local_path: str) -> list[tuple[Path, str]]:
     return [(p, f"{path.name}/{p.relative_to(path).as_posix()}") for p in sorted(path.rglob("*")) if p.is_file()]
 
 
-def upload_demos(plan: "JobPlan", s3) -> str | None:
-    """Upload the run's demonstrations (small: sent with every job); the channel's S3 URI, or None."""
-    if not plan.demos:
-        return None
-    prefix = plan.demos_s3[len(f"s3://{plan.bucket}/"):]
+def upload_demos(plan: "JobPlan", s3) -> None:
+    """Upload the run's demonstrations to its demos channel (small: sent with every job)."""
     for setting, local in plan.demos.items():
         for path, key in demo_files(local):
-            s3.upload_file(str(path), plan.bucket, f"{prefix}{setting}/{key}")
-    return plan.demos_s3
+            s3.upload_file(str(path), plan.bucket, f"{plan.demos_prefix}{setting}/{key}")
 
 
 # ---- the kit's code (the code channel)
@@ -230,8 +226,12 @@ class JobPlan:
         return contract.demo_paths(self.config)
 
     @property
+    def demos_prefix(self) -> str:
+        return f"{PREFIX}/runs/{self.run_id}/demos/"
+
+    @property
     def demos_s3(self) -> str:
-        return f"s3://{self.bucket}/{PREFIX}/runs/{self.run_id}/demos/"
+        return f"s3://{self.bucket}/{self.demos_prefix}"
 
     @property
     def output_s3(self) -> str:
